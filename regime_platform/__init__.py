@@ -1,0 +1,1 @@
+"""regime_platform: forecast market regimes for SPY from daily prices, orchestrated by Dagster."""

@@ -1,0 +1,70 @@
+"""XNYS trading sessions, from exchange-calendars (the one source of truth for which days trade)."""
+from __future__ import annotations
+
+import datetime as dt
+from functools import lru_cache
+
+import exchange_calendars as xcals
+import pandas as pd
+
+# exchange-calendars' default window starts 20 years ago and older dates raise DateOutOfBounds,
+# so the calendar is always built from an early start.
+CALENDAR_START = "1990-01-02"
+
+
+@lru_cache(maxsize=1)
+def xnys() -> xcals.ExchangeCalendar:
+    return xcals.get_calendar("XNYS", start=CALENDAR_START)
+
+
+def _as_date(value: dt.date | str) -> dt.date:
+    return value if isinstance(value, dt.date) else dt.date.fromisoformat(str(value)[:10])
+
+
+def sessions(start: dt.date | str, end: dt.date | str) -> list[dt.date]:
+    """The XNYS sessions from start to end, both included (either may be a non-session day)."""
+    start, end = _as_date(start), _as_date(end)
+    if end < start:
+        return []
+    cal = xnys()
+    first, last = cal.first_session.date(), cal.last_session.date()
+    start, end = max(start, first), min(end, last)
+    if end < start:
+        return []
+    return [ts.date() for ts in cal.sessions_in_range(pd.Timestamp(start), pd.Timestamp(end))]
+
+
+def is_session(day: dt.date | str) -> bool:
+    return xnys().is_session(pd.Timestamp(_as_date(day)))
+
+
+def previous_session(day: dt.date | str) -> dt.date:
+    """The last session strictly before `day`."""
+    return xnys().date_to_session(pd.Timestamp(_as_date(day)) - pd.Timedelta(days=1), direction="previous").date()
+
+
+def next_session(day: dt.date | str) -> dt.date:
+    """The first session strictly after `day`."""
+    return xnys().date_to_session(pd.Timestamp(_as_date(day)) + pd.Timedelta(days=1), direction="next").date()
+
+
+def holidays(start: dt.date | str, end: dt.date | str) -> list[dt.date]:
+    """Weekdays between start and end (both included) on which XNYS does not trade."""
+    start, end = _as_date(start), _as_date(end)
+    trading = set(sessions(start, end))
+    days = pd.bdate_range(start, end)
+    return [d.date() for d in days if d.date() not in trading]
+
+
+def session_close(day: dt.date | str) -> dt.datetime:
+    """The UTC close time of a session (early closes included)."""
+    return xnys().session_close(pd.Timestamp(_as_date(day))).to_pydatetime()
+
+
+def last_closed_session(now: dt.datetime | None = None) -> dt.date:
+    """The newest session whose close has passed at `now` (UTC; default: the current time)."""
+    now = now or dt.datetime.now(dt.timezone.utc)
+    day = now.date()
+    if is_session(day) and session_close(day) <= now:
+        return day
+    return previous_session(day)

@@ -1,0 +1,45 @@
+"""Shared fixtures: real sample prices, a throwaway data dir, Dagster resources pointing at it."""
+from __future__ import annotations
+
+import datetime as dt
+import os
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+# Definitions load with the default REGIME_START; tests must never touch the user's ./data.
+os.environ.setdefault("REGIME_DATA_DIR", str(Path(__file__).parent / ".unused_data_dir"))
+
+
+def pytest_collection_modifyitems(config, items):
+    if os.environ.get("REGIME_NETWORK_TESTS") == "1":
+        return
+    skip = pytest.mark.skip(reason="needs the internet: set REGIME_NETWORK_TESTS=1")
+    for item in items:
+        if "network" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def sample_bars() -> pl.DataFrame:
+    """The bundled S&P 500 sample, normalized like every source's output."""
+    from regime_platform.sources import SampleSource
+
+    return SampleSource().fetch("SPY", dt.date(1999, 1, 4), dt.date(2018, 12, 31))
+
+
+@pytest.fixture
+def resources(tmp_path):
+    from dagster_duckdb import DuckDBResource
+
+    from regime_platform.defs.resources import RegimeSettings, Warehouse
+
+    return {
+        "warehouse": Warehouse(duckdb=DuckDBResource(database=str(tmp_path / "warehouse.duckdb"))),
+        "settings": RegimeSettings(data_dir=str(tmp_path), source="sample"),
+    }
+
+
+def read_table(resources, sql: str, params=None) -> pl.DataFrame:
+    return resources["warehouse"].read(sql, params)
