@@ -1,0 +1,34 @@
+# regime_platform — `make run` then `make test`; `make ui` to look around; `make bench` for benchmarks.
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+export DAGSTER_HOME := $(CURDIR)/.dagster
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: run test ui bench venv clean-data
+
+$(VENV)/.installed: pyproject.toml
+	@test -x $(PY) || python3.11 -m venv $(VENV) || python3 -m venv $(VENV)
+	@# torch first: the CPU build 2.13.0; an unpinned torch would pull a multi-GB CUDA build.
+	$(PY) -m pip install -q torch==2.13.0 2>&1 | grep -v "is ignored: it is neither" || true
+	$(PY) -m pip install -q -e '.[dev]' 2>&1 | grep -v "is ignored: it is neither" || true
+	$(PY) -c "import torch, dagster, regime_platform; assert torch.__version__.startswith('2.13')"
+	@touch $@
+
+venv: $(VENV)/.installed
+
+$(DAGSTER_HOME)/dagster.yaml: dagster.yaml.template
+	@mkdir -p $(DAGSTER_HOME)
+	cp dagster.yaml.template $@
+
+run: venv $(DAGSTER_HOME)/dagster.yaml
+	$(VENV)/bin/regime-platform run
+
+test: venv $(DAGSTER_HOME)/dagster.yaml
+	$(VENV)/bin/pytest
+
+ui: venv $(DAGSTER_HOME)/dagster.yaml
+	$(VENV)/bin/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
+
+bench: venv
+	@for b in benchmarks/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done

@@ -1,0 +1,12 @@
+"""The one entry point: every asset, check, schedule and resource of the platform."""
+from pathlib import Path
+
+import dagster as dg
+
+
+@dg.definitions
+def defs() -> dg.Definitions:
+    return dg.Definitions.merge(
+        dg.load_from_defs_folder(path_within_project=Path(__file__).parent),
+        dg.Definitions(),
+    )
