@@ -1,0 +1,206 @@
+"""The one model interface, plus the helpers every model shares (params, class weights, oversampling).
+
+Inputs are windows ``X`` (n, window, n_features) float32, already scaled outside the model
+(:mod:`regime_platform.scaling`), and integer targets ``y`` in ``0 … n_classes-1``. A class absent from the
+training targets still gets a (zero) probability column, so every model returns (n, n_classes).
+
+``known_regime``: the regime known after the close of each sample's ``t`` (design §3a). Every model's
+``predict_proba`` accepts it as a keyword and ignores it, except the persistence baseline, which needs it
+(``uses_known_regime = True``). The driver always passes it, so models are called uniformly.
+"""
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+
+from regime_platform.artifacts import read_json, write_json_atomic
+
+Log = Callable[[str], None] | None
+
+OVERSAMPLING = ("none", "random", "smote")
+CONFIG_FILE = "config.json"
+
+
+class RegimeModel:
+    """Base class. Subclasses set ``name``, ``defaults`` and implement ``_fit`` / ``_predict_proba`` /
+    ``_save_state`` / ``_load_state``."""
+
+    name: ClassVar[str] = "base"
+    defaults: ClassVar[dict[str, Any]] = {}
+    uses_known_regime: ClassVar[bool] = False
+    is_baseline: ClassVar[bool] = False
+
+    def __init__(self, **params: Any) -> None:
+        unknown = sorted(set(params) - set(self.defaults))
+        if unknown:
+            raise TypeError(
+                f"{self.name}: unknown parameter(s) {', '.join(unknown)}; accepted: {', '.join(sorted(self.defaults))}"
+            )
+        self.params: dict[str, Any] = {**self.defaults, **params}
+        if "oversampling" in self.params and self.params["oversampling"] not in OVERSAMPLING:
+            raise ValueError(f"oversampling={self.params['oversampling']!r}; use one of {OVERSAMPLING}")
+        self.n_classes: int | None = None
+        self.n_features: int | None = None
+        self.window: int | None = None
+        self.fit_info: dict[str, Any] = {}
+
+    # ---- public interface -------------------------------------------------------------------------
+    def fit(
+        self,
+        X: np.ndarray,
+        y: np.ndarray,
+        *,
+        n_classes: int,
+        X_val: np.ndarray | None = None,
+        y_val: np.ndarray | None = None,
+        log: Log = None,
+    ) -> "RegimeModel":
+        X = _check_X(X)
+        y = np.asarray(y, dtype=np.int64)
+        if y.shape != (X.shape[0],):
+            raise ValueError(f"y has shape {y.shape}, expected ({X.shape[0]},)")
+        if y.size == 0:
+            raise ValueError(f"{self.name}: no training samples")
+        if y.min() < 0 or y.max() >= n_classes:
+            raise ValueError(f"{self.name}: targets must lie in 0…{n_classes - 1}")
+        if X_val is not None and (y_val is None or len(X_val) == 0):
+            X_val, y_val = None, None
+        if X_val is not None:
+            X_val = _check_X(X_val)
+            y_val = np.asarray(y_val, dtype=np.int64)
+        self.n_classes = int(n_classes)
+        self.window, self.n_features = int(X.shape[1]), int(X.shape[2])
+        self.fit_info = {"n_train": int(X.shape[0]), "n_val": 0 if X_val is None else int(X_val.shape[0])}
+        self._fit(X, y, X_val, y_val, log)
+        return self
+
+    def predict_proba(self, X: np.ndarray, *, known_regime: np.ndarray | None = None) -> np.ndarray:
+        if self.n_classes is None:
+            raise RuntimeError(f"{self.name} is not fitted")
+        X = _check_X(X)
+        if self.n_features is not None and X.shape[2] != self.n_features:
+            raise ValueError(f"{self.name}: fitted on {self.n_features} features, got {X.shape[2]}")
+        proba = self._predict_proba(X, known_regime)
+        return np.asarray(proba, dtype=np.float64)
+
+    def predict(self, X: np.ndarray, *, known_regime: np.ndarray | None = None) -> np.ndarray:
+        return self.predict_proba(X, known_regime=known_regime).argmax(axis=1)
+
+    def config(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "class": f"{type(self).__module__}.{type(self).__qualname__}",
+            "params": self.params,
+            "n_classes": self.n_classes,
+            "n_features": self.n_features,
+            "window": self.window,
+            "fit_info": self.fit_info,
+        }
+
+    def save(self, directory: Path) -> list[Path]:
+        """Write the fitted model into ``directory`` (each file atomically); return the files written."""
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        files = self._save_state(directory)
+        files.append(write_json_atomic(directory / CONFIG_FILE, self.config()))
+        return files
+
+    @classmethod
+    def load(cls, directory: Path) -> "RegimeModel":
+        directory = Path(directory)
+        cfg = read_json(directory / CONFIG_FILE)
+        if cfg.get("name") != cls.name:
+            raise ValueError(f"{directory} holds a {cfg.get('name')!r} model, not {cls.name!r}")
+        model = cls(**cfg["params"])
+        model.n_classes, model.n_features, model.window = cfg["n_classes"], cfg["n_features"], cfg["window"]
+        model.fit_info = cfg.get("fit_info") or {}
+        model._load_state(directory, cfg)
+        return model
+
+    # ---- to implement -----------------------------------------------------------------------------
+    def _fit(self, X, y, X_val, y_val, log: Log) -> None:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _predict_proba(self, X, known_regime) -> np.ndarray:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _save_state(self, directory: Path) -> list[Path]:
+        return []
+
+    def _load_state(self, directory: Path, cfg: dict) -> None:
+        return None
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({json.dumps(self.params, default=str)})"
+
+
+def _check_X(X: np.ndarray) -> np.ndarray:
+    X = np.asarray(X, dtype=np.float32)
+    if X.ndim != 3:
+        raise ValueError(f"X must be 3-D (n_samples, window, n_features), got shape {X.shape}")
+    if not np.isfinite(X).all():
+        raise ValueError("X contains NaN/inf: windows must have complete features")
+    return X
+
+
+def class_counts(y: np.ndarray, n_classes: int) -> np.ndarray:
+    return np.bincount(np.asarray(y, dtype=np.int64), minlength=n_classes)[:n_classes]
+
+
+def class_shares(y: np.ndarray, n_classes: int) -> np.ndarray:
+    counts = class_counts(y, n_classes).astype(np.float64)
+    return counts / counts.sum()
+
+
+def balanced_class_weights(y: np.ndarray, n_classes: int) -> np.ndarray:
+    """sklearn's "balanced" rule, n / (k_present · count_c); 0 for a class absent from ``y``."""
+    counts = class_counts(y, n_classes).astype(np.float64)
+    present = counts > 0
+    w = np.zeros(n_classes, dtype=np.float64)
+    w[present] = counts.sum() / (present.sum() * counts[present])
+    return w
+
+
+def oversample(
+    X: np.ndarray, y: np.ndarray, method: str, seed: int, log: Log = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Oversample minority classes with imbalanced-learn.
+
+    ``random``: duplicate sample indices (RandomOverSampler over the index column) — windows untouched.
+    ``smote``: SMOTE on flattened windows (n, window·features), reshaped back; ``k_neighbors`` is reduced
+    to the smallest class size − 1 and a class of one sample falls back to random oversampling.
+    Works for 3-D windows and 2-D summaries alike.
+    """
+    if method == "none" or np.unique(y).size < 2:
+        return X, y
+    if method == "random":
+        from imblearn.over_sampling import RandomOverSampler
+
+        idx = np.arange(len(y)).reshape(-1, 1)
+        res_idx, res_y = RandomOverSampler(random_state=seed).fit_resample(idx, y)
+        res_idx = res_idx.ravel()
+        return X[res_idx], np.asarray(res_y, dtype=np.int64)
+    if method == "smote":
+        from imblearn.over_sampling import SMOTE
+
+        min_count = int(np.bincount(y)[np.bincount(y) > 0].min())
+        if min_count < 2:
+            if log:
+                log("SMOTE needs ≥ 2 samples per class; falling back to random oversampling")
+            return oversample(X, y, "random", seed, log)
+        shape = X.shape[1:]
+        flat = X.reshape(len(X), -1)
+        res_X, res_y = SMOTE(random_state=seed, k_neighbors=min(5, min_count - 1)).fit_resample(flat, y)
+        return np.asarray(res_X, dtype=X.dtype).reshape((-1, *shape)), np.asarray(res_y, dtype=np.int64)
+    raise ValueError(f"oversampling={method!r}; use one of {OVERSAMPLING}")
+
+
+def full_proba(proba: np.ndarray, classes: np.ndarray, n_classes: int) -> np.ndarray:
+    """Expand an estimator's (n, len(classes)) probabilities to (n, n_classes), zeros for unseen classes."""
+    out = np.zeros((proba.shape[0], n_classes), dtype=np.float64)
+    out[:, np.asarray(classes, dtype=np.int64)] = proba
+    return out

@@ -1,0 +1,117 @@
+"""scikit-learn models on summarized windows.
+
+Each window (window, f) becomes 3·f numbers: the last row (the state at t), the window mean and the window
+standard deviation (ddof=0) of every feature, in that order (``summary_feature_names`` gives the names).
+Defaults are honest for imbalanced regimes: ``class_weight="balanced"`` (``class_weighting=True``), fixed
+``random_state``. Saved with ``skops.io.dump`` and loaded with ``skops.io.load(path, trusted=[...])`` and an
+explicit list of trusted type names — never pickle or joblib.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import skops.io as sio
+
+from regime_platform.artifacts import atomic_path
+from regime_platform.models.base import RegimeModel, full_proba, oversample
+
+MODEL_FILE = "model.skops"
+
+# Types a saved model may contain beyond skops' defaults; anything else found in a file is refused.
+TRUSTED_TYPES = [
+    "sklearn.ensemble._forest.RandomForestClassifier",
+    "sklearn.tree._classes.DecisionTreeClassifier",
+    "sklearn.tree._tree.Tree",
+    "sklearn.linear_model._logistic.LogisticRegression",
+]
+
+
+def summarize_windows(X: np.ndarray) -> np.ndarray:
+    """(n, w, f) → (n, 3f): last row, window mean, window std (ddof=0)."""
+    X = np.asarray(X, dtype=np.float64)
+    return np.concatenate([X[:, -1, :], X.mean(axis=1), X.std(axis=1)], axis=1)
+
+
+def summary_feature_names(feature_names: list[str]) -> list[str]:
+    return [f"{n}_last" for n in feature_names] + [f"{n}_mean" for n in feature_names] + [
+        f"{n}_std" for n in feature_names
+    ]
+
+
+class _SklearnModel(RegimeModel):
+    def _estimator(self):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _fit(self, X, y, X_val, y_val, log) -> None:
+        Z = summarize_windows(X)
+        Z, y = oversample(Z, y, self.params["oversampling"], self.params["seed"], log)
+        self.estimator_ = self._estimator().fit(Z, y)
+        self.fit_info["n_fit_rows"] = int(len(y))
+        if log:
+            log(f"fitted on {len(y)} rows × {Z.shape[1]} summary features")
+
+    def _predict_proba(self, X, known_regime) -> np.ndarray:
+        est = self.estimator_
+        if hasattr(est, "n_jobs"):
+            # a forest's threaded predict_proba sums tree outputs in a racy order (last-bit differences);
+            # one job sums in tree order, so predictions are bit-for-bit reproducible
+            est.set_params(n_jobs=1)
+        return full_proba(est.predict_proba(summarize_windows(X)), est.classes_, self.n_classes)
+
+    def _save_state(self, directory: Path) -> list[Path]:
+        target = directory / MODEL_FILE
+        with atomic_path(target) as tmp:
+            sio.dump(self.estimator_, tmp)
+        return [target]
+
+    def _load_state(self, directory: Path, cfg: dict) -> None:
+        path = directory / MODEL_FILE
+        untrusted = set(sio.get_untrusted_types(file=path)) - set(TRUSTED_TYPES)
+        if untrusted:
+            raise ValueError(f"{path} contains types outside the trusted list: {sorted(untrusted)}")
+        self.estimator_ = sio.load(path, trusted=TRUSTED_TYPES)
+
+
+class RandomForestModel(_SklearnModel):
+    name = "random_forest"
+    defaults = {
+        "class_weighting": True,
+        "oversampling": "none",
+        "seed": 0,
+        "n_estimators": 200,
+        "max_depth": 8,
+        "min_samples_leaf": 5,
+        "max_features": "sqrt",
+        "n_jobs": 2,
+    }
+
+    def _estimator(self):
+        from sklearn.ensemble import RandomForestClassifier
+
+        p = self.params
+        return RandomForestClassifier(
+            n_estimators=p["n_estimators"],
+            max_depth=p["max_depth"],
+            min_samples_leaf=p["min_samples_leaf"],
+            max_features=p["max_features"],
+            class_weight="balanced" if p["class_weighting"] else None,
+            n_jobs=p["n_jobs"],
+            random_state=p["seed"],
+        )
+
+
+class LogisticModel(_SklearnModel):
+    name = "logistic"
+    defaults = {"class_weighting": True, "oversampling": "none", "seed": 0, "C": 1.0, "max_iter": 2000}
+
+    def _estimator(self):
+        from sklearn.linear_model import LogisticRegression
+
+        p = self.params
+        return LogisticRegression(
+            C=p["C"],
+            max_iter=p["max_iter"],
+            class_weight="balanced" if p["class_weighting"] else None,
+            random_state=p["seed"],
+        )
