@@ -56,8 +56,10 @@ def test_run_end_to_end_offline_in_a_fresh_instance(tmp_path):
     con = duckdb.connect(str(tmp_path / "data" / "warehouse.duckdb"), read_only=True)
     n, distinct, source = con.execute(
         "SELECT count(*), count(DISTINCT date), min(source) FROM market.ohlcv").fetchone()
+    feature_rows = con.execute("SELECT count(*) FROM market.features").fetchone()[0]
     con.close()
     assert n == distinct == 754 and source == "sample:^GSPC"
+    assert feature_rows == 754
     # The runs are recorded in the instance `make ui` shows.
     from dagster import DagsterInstance
 
