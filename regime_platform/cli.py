@@ -19,6 +19,7 @@ from regime_platform.sources import SAMPLE_SOURCE, SourceError, build_chain
 # Each step: (label, asset selection, partitioned?). Later groups are added here as they are built.
 STEPS: list[tuple[str, str, bool]] = [
     ("daily-partitioned assets (ohlcv, features)", "group:ingestion or group:features", True),
+    ("regime labels", "group:labels", False),
 ]
 
 

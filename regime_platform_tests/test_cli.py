@@ -57,9 +57,10 @@ def test_run_end_to_end_offline_in_a_fresh_instance(tmp_path):
     n, distinct, source = con.execute(
         "SELECT count(*), count(DISTINCT date), min(source) FROM market.ohlcv").fetchone()
     feature_rows = con.execute("SELECT count(*) FROM market.features").fetchone()[0]
+    labelers = con.execute("SELECT DISTINCT labeler FROM market.regime_labels").fetchall()
     con.close()
     assert n == distinct == 754 and source == "sample:^GSPC"
-    assert feature_rows == 754
+    assert feature_rows == 754 and labelers == [("jump",)]
     # The runs are recorded in the instance `make ui` shows.
     from dagster import DagsterInstance
 

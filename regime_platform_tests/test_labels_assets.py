@@ -1,0 +1,84 @@
+"""regime_labels materialized in-process: generated labels, a user's file, a bad file that changes nothing, the sensor."""
+from __future__ import annotations
+
+import dagster as dg
+import pytest
+
+from regime_platform import calendar
+from regime_platform.defs.features.assets import features
+from regime_platform.defs.ingestion.assets import ohlcv
+from regime_platform.defs.labels.assets import (label_class_balance, labels_cover_sessions, labels_file_sensor,
+                                                regime_labels)
+from regime_platform_tests.conftest import read_table
+
+CHECKS = [label_class_balance, labels_cover_sessions]
+
+
+@pytest.fixture
+def warehouse_with_features(resources):
+    tags = {"dagster/asset_partition_range_start": "2012-01-03", "dagster/asset_partition_range_end": "2018-12-31"}
+    assert dg.materialize([ohlcv, features], resources=resources, tags=tags).success
+    return resources
+
+
+def test_generated_labels_with_profile_and_checks(warehouse_with_features):
+    resources = warehouse_with_features
+    result = dg.materialize([regime_labels, *CHECKS], resources=resources)
+    assert result.success
+    assert all(e.passed for e in result.get_asset_check_evaluations())
+    meta = result.asset_materializations_for_node("regime_labels")[0].metadata
+    assert meta["labeler"].value == "jump" and "calm" in meta["regimes"].value
+    stored = read_table(resources, "SELECT * FROM market.regime_labels ORDER BY date")
+    assert stored["labeler"].unique().to_list() == ["jump"]
+    assert set(stored["regime"].unique().to_list()) == {0, 1}
+    assert stored["fit_end"][0] == stored["date"][-1]  # fit on all labelled history, recorded
+
+
+def write_user_file(resources, text):
+    path = resources["settings"].settings().user_labels_path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
+
+
+def test_user_file_is_taken_as_given_and_a_bad_one_changes_nothing(warehouse_with_features):
+    resources = warehouse_with_features
+    days = calendar.sessions("2016-01-04", "2018-12-31")
+    write_user_file(resources, "Date,regime\n" + "\n".join(f"{d},{int(d.year == 2018)}" for d in days) + "\n")
+    assert dg.materialize([regime_labels, *CHECKS], resources=resources).success
+    before = read_table(resources, "SELECT * FROM market.regime_labels ORDER BY date")
+    assert before.height == len(days) and before["labeler"].unique().to_list() == ["user"]
+    assert before["regime"].to_list() == [int(d.year == 2018) for d in days]
+    assert before["fit_start"].null_count() == before.height
+    write_user_file(resources, "Date,Regime\n2018-01-02,1\n")
+    result = dg.materialize([regime_labels], resources=resources, raise_on_error=False)
+    assert not result.success
+    assert read_table(resources, "SELECT * FROM market.regime_labels ORDER BY date").equals(before)
+
+
+def test_sensor_requests_one_run_per_content_change(tmp_path, resources):
+    settings = resources["settings"]
+    instance = dg.DagsterInstance.ephemeral()
+
+    def tick(cursor):
+        defs = dg.Definitions(assets=[ohlcv, features, regime_labels], sensors=[labels_file_sensor],
+                              resources=resources)
+        ctx = dg.build_sensor_context(instance=instance, cursor=cursor, definitions=defs,
+                                      resources={"settings": settings})
+        result = labels_file_sensor.evaluate_tick(ctx)
+        return result.run_requests, result.cursor
+
+    runs, cursor = tick(None)
+    assert runs == [] and cursor == "absent"  # no file: nothing to do
+    path = write_user_file(resources, "Date,regime\n2018-01-02,0\n2018-01-03,1\n")
+    runs, cursor = tick(cursor)
+    assert len(runs) == 1
+    assert dg.AssetKey("regime_labels") in runs[0].asset_selection
+    runs, cursor2 = tick(cursor)
+    assert runs == [] and cursor2 == cursor  # untouched: no run
+    path.write_text("Date,regime\n2018-01-02,1\n2018-01-03,0\n")
+    runs, cursor3 = tick(cursor)
+    assert len(runs) == 1 and cursor3 != cursor
+    path.unlink()  # back to generated labels: also a change
+    runs, _ = tick(cursor3)
+    assert len(runs) == 1
