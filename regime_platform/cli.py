@@ -20,6 +20,7 @@ from regime_platform.sources import SAMPLE_SOURCE, SourceError, build_chain
 STEPS: list[tuple[str, str, bool]] = [
     ("daily-partitioned assets (ohlcv, features)", "group:ingestion or group:features", True),
     ("regime labels", "group:labels", False),
+    ("models: walk-forward evaluation and production fits", "group:modeling", False),
 ]
 
 

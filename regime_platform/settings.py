@@ -38,6 +38,8 @@ class Settings:
     window: int = 30
     labeler: str = "jump"
     label_lag: int = 0
+    epochs: int = 30
+    max_folds: int | None = None  # None = every walk-forward fold; tests and quick looks use fewer
     stooq_api_key: str | None = field(default=None, repr=False)
     ohlcv_csv: Path | None = None
 
@@ -57,6 +59,8 @@ class Settings:
             window=_env_int("REGIME_WINDOW", 30),
             labeler=_env("REGIME_LABELER", "jump").lower(),
             label_lag=_env_int("REGIME_LABEL_LAG", 0),
+            epochs=_env_int("REGIME_EPOCHS", 30),
+            max_folds=_env_int("REGIME_MAX_FOLDS", 0) or None,
             stooq_api_key=os.environ.get("STOOQ_API_KEY") or None,
             ohlcv_csv=Path(os.environ["REGIME_OHLCV_CSV"]) if os.environ.get("REGIME_OHLCV_CSV") else None,
         )
@@ -72,6 +76,10 @@ class Settings:
             raise SettingsError(f"REGIME_HORIZON={self.horizon} is not supported; use one of {HORIZONS}.")
         if not 5 <= self.window <= 250:
             raise SettingsError(f"REGIME_WINDOW={self.window} is out of range; use 5…250 sessions (default 30).")
+        if self.epochs < 1:
+            raise SettingsError(f"REGIME_EPOCHS={self.epochs} must be at least 1.")
+        if self.max_folds is not None and self.max_folds < 1:
+            raise SettingsError(f"REGIME_MAX_FOLDS={self.max_folds} must be at least 1 (unset = every fold).")
         if self.label_lag < 0:
             raise SettingsError(f"REGIME_LABEL_LAG={self.label_lag} is negative; use 0 or more sessions.")
 

@@ -362,6 +362,10 @@ def _class_balance(y: np.ndarray, n_classes: int, where: str) -> tuple[dict[int,
             errors.append(f"{where}: regime {c} has no training rows")
         elif k / total < MINORITY_WARN_SHARE:
             warnings.append(f"{where}: regime {c} is {k / total:.1%} of training rows ({k} of {total}), under 5 %")
+    if int((counts > 0).sum()) < 2:
+        raise ValueError(f"{where}: every training target is regime {int(np.argmax(counts))}, and no classifier can "
+                         "learn from one class; start earlier (REGIME_START) so training spans a change of regime, "
+                         "or choose another labeler (REGIME_LABELER) or labels file.")
     return {int(c): int(k) for c, k in enumerate(counts)}, warnings, errors
 
 

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import duckdb
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -48,7 +49,17 @@ def test_run_end_to_end_offline_in_a_fresh_instance(tmp_path):
     home.mkdir()
     (home / "dagster.yaml").write_text((ROOT / "dagster.yaml.template").read_text())
     env = {**os.environ, "DAGSTER_HOME": str(home), "REGIME_DATA_DIR": str(tmp_path / "data"),
-           "REGIME_START": "2016-01-04", "REGIME_SOURCE": "sample"}
+           "REGIME_START": "2016-01-04", "REGIME_SOURCE": "sample",
+           "REGIME_EPOCHS": "2", "REGIME_MAX_FOLDS": "2"}
+    # the user's own labels (20-session realized volatility above its median = 1): the user-file path end to end
+    from regime_platform.sources import SampleSource
+
+    bars = SampleSource().fetch("SPY", dt.date(2015, 11, 2), dt.date(2018, 12, 31))
+    vol = (bars["adj_close"].log().diff().rolling_std(20)).to_numpy()
+    labelled = [(d, int(v > np.nanmedian(vol))) for d, v in zip(bars["date"], vol) if d >= dt.date(2016, 1, 4)]
+    labels_file = tmp_path / "data" / "regimes" / "regime_labels.csv"
+    labels_file.parent.mkdir(parents=True)
+    labels_file.write_text("Date,regime\n" + "".join(f"{d},{r}\n" for d, r in labelled))
     cmd = [str(Path(sys.executable).parent / "regime-platform"), "run"]
     out = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
@@ -58,9 +69,14 @@ def test_run_end_to_end_offline_in_a_fresh_instance(tmp_path):
         "SELECT count(*), count(DISTINCT date), min(source) FROM market.ohlcv").fetchone()
     feature_rows = con.execute("SELECT count(*) FROM market.features").fetchone()[0]
     labelers = con.execute("SELECT DISTINCT labeler FROM market.regime_labels").fetchall()
+    models = con.execute("SELECT DISTINCT model FROM market.oos_predictions ORDER BY 1").fetchall()
     con.close()
     assert n == distinct == 754 and source == "sample:^GSPC"
-    assert feature_rows == 754 and labelers == [("jump",)]
+    assert feature_rows == 754 and labelers == [("user",)]
+    # three years are too short for yearly folds: the single chronological split, with every model
+    assert [m for (m,) in models] == ["cnn", "logistic", "lstm", "majority", "persistence", "random_forest"]
+    for name in ("lstm_model", "random_forest_model"):
+        assert (tmp_path / "data" / "artifacts" / name / "folds.json").exists()
     # The runs are recorded in the instance `make ui` shows.
     from dagster import DagsterInstance
 

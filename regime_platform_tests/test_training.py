@@ -253,3 +253,16 @@ def test_fold_records_json_round_trip(tmp_path):
     records = read_fold_records(path)
     assert isinstance(records[0]["train_end"], str)
     assert verify_fold_records(records, dates, W, H, user_labels=False) == []
+
+
+def test_a_training_span_with_one_regime_is_a_clear_error():
+    from regime_platform import calendar
+
+    dates = calendar.sessions("2005-01-03", "2012-12-31")
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(len(dates), 3))
+    regime = np.zeros(len(dates), dtype=int)
+    regime[-100:] = 1  # the only change of regime comes after every training span
+    targets = GivenLabels(dates, regime, regime)
+    with pytest.raises(ValueError, match="no classifier can learn from one class.*REGIME_START"):
+        walk_forward(dates, X, ["a", "b", "c"], targets, ["logistic"], TrainingConfig(epochs=1, max_folds=1))
