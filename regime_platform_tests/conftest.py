@@ -43,3 +43,13 @@ def resources(tmp_path):
 
 def read_table(resources, sql: str, params=None) -> pl.DataFrame:
     return resources["warehouse"].read(sql, params)
+
+
+def weekdays(start: dt.date, n: int) -> list[dt.date]:
+    """n consecutive weekdays from `start`: a quick stand-in calendar for the modeling unit tests."""
+    out, d = [], start
+    while len(out) < n:
+        if d.weekday() < 5:
+            out.append(d)
+        d += dt.timedelta(days=1)
+    return out

@@ -7,17 +7,9 @@ import pytest
 from regime_platform.artifacts import to_jsonable
 from regime_platform.leakage import verify_fold_records
 from regime_platform.training import GivenLabels, TrainingConfig, walk_forward
+from regime_platform_tests.conftest import weekdays
 
 W, H = 30, 5
-
-
-def weekdays(start: dt.date, n: int) -> list[dt.date]:
-    out, d = [], start
-    while len(out) < n:
-        if d.weekday() < 5:
-            out.append(d)
-        d += dt.timedelta(days=1)
-    return out
 
 
 @pytest.fixture(scope="module")

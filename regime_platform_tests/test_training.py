@@ -17,19 +17,11 @@ from regime_platform.training import (
     read_fold_records,
     walk_forward,
 )
+from regime_platform_tests.conftest import weekdays
 
 W, H = 30, 5
 TINY = TrainingConfig(window=W, horizon=H, epochs=2, patience=2, max_folds=2, seed=7)
 FAST = {"lstm": {"hidden": 16}, "cnn": {"channels": 8}, "random_forest": {"n_estimators": 30}}
-
-
-def weekdays(start: dt.date, n: int) -> list[dt.date]:
-    out, d = [], start
-    while len(out) < n:
-        if d.weekday() < 5:
-            out.append(d)
-        d += dt.timedelta(days=1)
-    return out
 
 
 def synthetic(n=2000, seed=0):

@@ -4,17 +4,9 @@ import numpy as np
 import pytest
 
 from regime_platform.walk_forward import embargo_gap, embargo_last_train_t, validation_tail, walk_forward_folds
+from regime_platform_tests.conftest import weekdays
 
 W, H = 30, 5
-
-
-def weekdays(start: dt.date, n: int) -> list[dt.date]:
-    out, d = [], start
-    while len(out) < n:
-        if d.weekday() < 5:
-            out.append(d)
-        d += dt.timedelta(days=1)
-    return out
 
 
 def contiguous_samples(n: int, first_complete: int = 0) -> np.ndarray:

@@ -3,9 +3,8 @@
 import datetime as dt
 
 import dagster as dg
-import polars as pl
 
-from regime_platform import calendar, ingest
+from regime_platform import calendar, ingest, warehouse as wh
 from regime_platform.defs.metadata import preview_md
 from regime_platform.defs.partitions import session_partitions
 from regime_platform.defs.resources import RegimeSettings, Warehouse
@@ -50,8 +49,6 @@ def ohlcv(context: dg.AssetExecutionContext, warehouse: Warehouse, settings: Reg
         context.log.warning(note)
 
     with warehouse.connect() as con:
-        from regime_platform import warehouse as wh
-
         with wh.transaction(con):
             con.execute("DELETE FROM market.ohlcv WHERE ticker = ? AND date BETWEEN ? AND ?", [ticker, start, end])
             con.register("_rows", result.rows.to_arrow())
