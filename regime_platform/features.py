@@ -3,6 +3,9 @@
 Every value at session t uses prices up to t only, and is NULL (never 0, never NaN) until its whole window
 exists. RSI, MACD and Bollinger bands equal TA-Lib's: an EMA starts as the simple average of its first n
 values (TA-Lib's seeding), which an EMA started at the first price would miss by ~3e-7.
+
+An undefined value (0/0 or x/0: a flat window) is NULL too, which is where this departs from TA-Lib: TA-Lib's RSI
+is 0 while no price has moved yet, ours is NULL until the first move. polars only: no dagster, no TA-Lib here.
 """
 from __future__ import annotations
 
@@ -27,6 +30,8 @@ MODEL_FEATURES = [c for c in FEATURE_COLUMNS if c not in PRICE_LEVEL_COLUMNS]
 
 # Rows to read before a range so that computing the range alone equals a full recompute to 1e-12:
 # the slowest recursion (MACD's EMA(26), decay 25/27 a day) has shrunk its start-up error by e^-44 by then.
+# Measured on the S&P 500 sample: 400 sessions leave 8e-12 in macd_signal, 450 leave 5e-13, 600 leave <1e-13
+# (rolling-sum rounding in volume_z_20); the longest finite window, vol_z_252, needs 271 rows.
 LOOKBACK_SESSIONS = 600
 
 ANNUAL = math.sqrt(252)
