@@ -29,7 +29,9 @@ from regime_platform.artifacts import write_json_atomic
 from regime_platform.features import MODEL_FEATURES, compute_features
 from regime_platform.labels import labelable, make_labeler
 from regime_platform.sources import SampleSource
-from regime_platform.training import RefitLabels, TrainingConfig, walk_forward
+from regime_platform.fold_targets import RefitLabels
+from regime_platform.training import TrainingConfig
+from regime_platform.walk_forward import walk_forward
 
 RESULTS = Path(__file__).parent / "results" / "training.json"
 MODELS = ["lstm", "cnn", "random_forest", "logistic"]

@@ -34,6 +34,19 @@ def sessions(start: dt.date | str, end: dt.date | str) -> list[dt.date]:
     return [ts.date() for ts in cal.sessions_in_range(pd.Timestamp(start), pd.Timestamp(end))]
 
 
+def first_day() -> dt.date:
+    return xnys().first_session.date()
+
+
+def last_day() -> dt.date:
+    return xnys().last_session.date()
+
+
+def in_range(day: dt.date | str) -> bool:
+    """Whether the calendar can say anything about ``day`` (exchange-calendars raises outside its range)."""
+    return first_day() <= _as_date(day) <= last_day()
+
+
 def is_session(day: dt.date | str) -> bool:
     return xnys().is_session(pd.Timestamp(_as_date(day)))
 

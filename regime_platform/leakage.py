@@ -10,8 +10,13 @@ such as ``first_test_t`` are cross-checked, never trusted. Checks:
 * scaler fit range ⊆ the training sessions: ``scaler_fit_end ≤ train_end`` and ``scaler_fit_start`` not
   before the first training window's first session;
 * validation tail inside the training span (``validation_end ≤ train_end``);
-* labeler fit range ≤ ``train_target_end`` (skipped for a user's labels, whose fit range is None);
+* labeler fit range ≤ ``train_target_end`` (for a user's labels the fit range must be None);
+* window, horizon and labeler are read from each record: every record must name them, and they are
+  cross-checked against the stored labels (``stored_labeler``: a user's file ⇔ ``user_labels``);
 * features used ⊆ ``allowed_features`` when given;
+* the scaler's recorded mean equals a recomputation from the stored features over its recorded range
+  (``features``: a frame with ``date`` and the feature columns), so a record cannot claim a range it was
+  not fit on;
 * plus whatever ``feature_causality_check()`` reports (recomputing features on truncated prices is done
   by the caller).
 
@@ -34,20 +39,21 @@ def _date(value: Any) -> dt.date | None:
     return dt.date.fromisoformat(str(value)[:10])
 
 
+SCALER_TOLERANCE = 1e-6
+
+
 def verify_fold_records(
     records: Sequence[dict[str, Any]],
     dates: Sequence[dt.date],
-    window: int,
-    horizon: int,
-    user_labels: bool,
     *,
+    stored_labeler: str | None = None,
     allowed_features: Iterable[str] | None = None,
+    features: Any = None,
     feature_causality_check: Callable[[], list[str]] | None = None,
 ) -> list[str]:
     problems: list[str] = []
     dates = [_date(d) for d in dates]
     index = {d: i for i, d in enumerate(dates)}
-    w, h = int(window), int(horizon)
     allowed = set(allowed_features) if allowed_features is not None else None
 
     if not records:
@@ -65,6 +71,18 @@ def verify_fold_records(
     prev: dict[str, Any] | None = None
     for rec in records:
         name = f"fold {rec.get('fold')}"
+        if rec.get("window") is None or rec.get("horizon") is None or "user_labels" not in rec:
+            problems.append(f"{name}: the record does not say its window, horizon and whether labels were the "
+                            "user's; re-materialize the model")
+            continue
+        w, h, user_labels = int(rec["window"]), int(rec["horizon"]), bool(rec["user_labels"])
+        if stored_labeler is not None:
+            if user_labels != (stored_labeler == "user"):
+                problems.append(f"{name}: trained on {'a user file' if user_labels else rec.get('labeler')!r} labels "
+                                f"but market.regime_labels holds {stored_labeler!r}: re-materialize the model")
+            elif not user_labels and rec.get("labeler") != stored_labeler:
+                problems.append(f"{name}: labeler {rec.get('labeler')!r} differs from the stored labels' "
+                                f"{stored_labeler!r}: re-materialize the model")
         tr_s, tr_e = _date(rec.get("train_start")), _date(rec.get("train_end"))
         te_s, te_e = _date(rec.get("test_start")), _date(rec.get("test_end"))
         tte = _date(rec.get("train_target_end"))
@@ -113,6 +131,8 @@ def verify_fold_records(
                     problems.append(f"{name}: scaler fit from {sc_s}, before the first training window ({first_row})")
             if sc_s > sc_e:
                 problems.append(f"{name}: scaler fit range {sc_s} … {sc_e} is reversed")
+            elif features is not None and rec.get("scaler") and rec.get("features"):
+                problems.extend(_scaler_problems(name, rec, sc_s, sc_e, features))
 
         # validation tail inside training
         v_e = _date(rec.get("validation_end"))
@@ -121,7 +141,10 @@ def verify_fold_records(
 
         # labeler range
         lb_s, lb_e = _date(rec.get("labeler_fit_start")), _date(rec.get("labeler_fit_end"))
-        if not user_labels:
+        if user_labels:
+            if lb_s is not None or lb_e is not None:
+                problems.append(f"{name}: a user's labels file has no labeler fit range, yet one is recorded")
+        else:
             if lb_e is None:
                 problems.append(f"{name}: labeler fit range is not recorded for a generated labeler")
             elif tte is not None and lb_e > tte:
@@ -152,4 +175,55 @@ def verify_fold_records(
 
     if feature_causality_check is not None:
         problems.extend(feature_causality_check())
+    return problems
+
+
+def _scaler_problems(name: str, rec: dict[str, Any], start: dt.date, end: dt.date, features: Any) -> list[str]:
+    """Recompute the scaler's mean from the stored features over its recorded range (complete rows)."""
+    import numpy as np
+    import polars as pl
+
+    cols = list(rec["features"])
+    missing = [c for c in cols if c not in features.columns]
+    if missing:
+        return [f"{name}: the stored features lack {missing}, so the scaler cannot be verified"]
+    rows = features.filter(pl.col("date").is_between(start, end)).select(cols).drop_nulls().to_numpy()
+    recorded = np.asarray(rec["scaler"]["mean"], dtype=np.float64)
+    if rows.shape[0] == 0 or recorded.shape != (len(cols),):
+        return [f"{name}: no stored feature rows in the scaler's range {start} … {end} to verify it against"]
+    err = np.abs(rows.mean(axis=0) - recorded) / np.maximum(1.0, np.abs(recorded))
+    if err.max() > SCALER_TOLERANCE:
+        worst = cols[int(err.argmax())]
+        return [f"{name}: the scaler's recorded mean of {worst} differs by {err.max():.1e} from the stored features "
+                f"over its recorded range {start} … {end}: it was fit on other rows"]
+    return []
+
+
+def verify_oos_rows(records: Sequence[dict[str, Any]], oos: Any, dates: Sequence[dt.date]) -> list[str]:
+    """Every stored out-of-sample row (``oos``: model, fold, as_of, target_date, horizon) lies inside the
+    verified test span of its fold and horizon, and its target is the session ``horizon`` after ``as_of``."""
+    import polars as pl
+
+    if oos is None or oos.is_empty():
+        return ["market.oos_predictions holds no rows for this model: materialize it"]
+    dates = [_date(d) for d in dates]
+    index = {d: i for i, d in enumerate(dates)}
+    spans = {(int(r["horizon"]), int(r["fold"])): (_date(r["test_start"]), _date(r["test_end"]))
+             for r in records if r.get("horizon") is not None and r.get("fold") is not None}
+    problems: list[str] = []
+    for (horizon, fold), group in oos.group_by(["horizon", "fold"], maintain_order=True):
+        span = spans.get((int(horizon), int(fold)))
+        if span is None:
+            problems.append(f"{group.height} stored rows of horizon {horizon}, fold {fold} have no fold record")
+            continue
+        outside = group.filter(~pl.col("as_of").is_between(span[0], span[1]))
+        if outside.height:
+            problems.append(f"horizon {horizon}, fold {fold}: {outside.height} stored rows lie outside the test span "
+                            f"{span[0]} … {span[1]} (first {outside['as_of'][0]})")
+        for as_of, target in zip(group["as_of"].to_list(), group["target_date"].to_list()):
+            i = index.get(as_of)
+            if i is None or i + int(horizon) >= len(dates) or dates[i + int(horizon)] != target:
+                problems.append(f"horizon {horizon}, fold {fold}: the row as of {as_of} targets {target}, not the "
+                                f"session {horizon} after it")
+                break
     return problems

@@ -1,13 +1,23 @@
-"""Settings read from the environment (each has a Dagster resource/config equivalent in defs/)."""
+"""The platform's settings, declared once.
+
+Each field of :class:`Settings` names its environment variable and what it means. The Dagster resource
+``RegimeSettings`` (defs/resources.py) is generated from these fields, so every setting is also Dagster run
+config under ``resources.settings.config`` — except ``start`` (``REGIME_START``), which fixes the session
+partitions when the definitions load and so can only be set in the environment.
+"""
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import os
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 SOURCES = ("auto", "yfinance", "stooq", "csv", "sample")
 LABELERS = ("jump", "kmeans", "hmm", "drawdown")
+OVERSAMPLING = ("none", "random", "smote")
 HORIZONS = (1, 5, 21)
 
 
@@ -15,57 +25,102 @@ class SettingsError(ValueError):
     """A setting has a value the platform cannot use; the message names the variable."""
 
 
-def _env(name: str, default: str) -> str:
-    value = os.environ.get(name, "").strip()
-    return value or default
+def _text(raw: str, env: str) -> str:
+    return raw
 
 
-def _env_int(name: str, default: int) -> int:
-    raw = _env(name, str(default))
+def _lower(raw: str, env: str) -> str:
+    return raw.lower()
+
+
+def _upper(raw: str, env: str) -> str:
+    return raw.upper()
+
+
+def _path(raw: str, env: str) -> Path:
+    return Path(raw)
+
+
+def _int(raw: str, env: str) -> int:
     try:
         return int(raw)
     except ValueError:
-        raise SettingsError(f"{name}={raw!r} is not an integer; set it to a whole number such as {default}.") from None
+        raise SettingsError(f"{env}={raw!r} is not an integer; set it to a whole number.") from None
+
+
+def _int_or_all(raw: str, env: str) -> int | None:
+    return _int(raw, env) or None  # 0 = every fold
+
+
+def _bool(raw: str, env: str) -> bool:
+    value = raw.lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    raise SettingsError(f"{env}={raw!r} is not a yes/no value; set it to 1 or 0.")
+
+
+def _date(raw: str, env: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(raw)
+    except ValueError:
+        raise SettingsError(f"{env}={raw!r} is not a date; use YYYY-MM-DD, e.g. 2000-01-03.") from None
+
+
+def setting(default: Any, env: str, doc: str, parse: Callable[[str, str], Any], *, load_time_only: bool = False,
+            secret: bool = False) -> Any:
+    """A settings field: its default, environment variable, meaning and parser."""
+    return field(default=default, repr=not secret,
+                 metadata={"env": env, "doc": doc, "parse": parse, "load_time_only": load_time_only})
 
 
 @dataclass(frozen=True)
 class Settings:
-    data_dir: Path = Path("data")
-    source: str = "auto"
-    ticker: str = "SPY"
-    start: dt.date = dt.date(2000, 1, 3)
-    horizon: int = 5
-    window: int = 30
-    labeler: str = "jump"
-    label_lag: int = 0
-    epochs: int = 30
-    max_folds: int | None = None  # None = every walk-forward fold; tests and quick looks use fewer
-    stooq_api_key: str | None = field(default=None, repr=False)
-    ohlcv_csv: Path | None = None
+    data_dir: Path = setting(Path("data"), "REGIME_DATA_DIR",
+                             "`warehouse.duckdb`, `artifacts/`, `regimes/regime_labels.csv`", _path)
+    source: str = setting("auto", "REGIME_SOURCE", "`auto` | `yfinance` | `stooq` | `csv` | `sample`", _lower)
+    ticker: str = setting("SPY", "REGIME_TICKER", "the ticker to ingest", _upper)
+    start: dt.date = setting(dt.date(2000, 1, 3), "REGIME_START",
+                             "first partition (read when the definitions load: environment only)", _date,
+                             load_time_only=True)
+    horizon: int = setting(5, "REGIME_HORIZON", "sessions ahead to forecast (1, 5 or 21)", _int)
+    window: int = setting(30, "REGIME_WINDOW", "sessions per input window", _int)
+    labeler: str = setting("jump", "REGIME_LABELER",
+                           "`jump` | `kmeans` | `hmm` | `drawdown` (ignored when your labels file exists)", _lower)
+    label_lag: int = setting(0, "REGIME_LABEL_LAG", "sessions after which a user's label counts as known", _int)
+    epochs: int = setting(30, "REGIME_EPOCHS",
+                          "most epochs of the LSTM and CNN (early stopping on the training tail picks fewer)", _int)
+    max_folds: int | None = setting(None, "REGIME_MAX_FOLDS",
+                                    "keep only the last N walk-forward folds (quick looks; tests use 2); 0 = all",
+                                    _int_or_all)
+    class_weighting: bool = setting(True, "REGIME_CLASS_WEIGHTING",
+                                    "weight classes by inverse frequency when fitting (1 or 0)", _bool)
+    oversampling: str = setting("none", "REGIME_OVERSAMPLING",
+                                "`none` | `random` | `smote` (imbalanced-learn) on the training samples", _lower)
+    seed: int = setting(0, "REGIME_SEED", "random seed of every model fit", _int)
+    stooq_api_key: str | None = setting(None, "STOOQ_API_KEY", "Stooq's API key", _text, secret=True)
+    ohlcv_csv: Path | None = setting(None, "REGIME_OHLCV_CSV", "your OHLCV file for `REGIME_SOURCE=csv`", _path)
 
     @classmethod
-    def from_env(cls) -> "Settings":
-        start_raw = _env("REGIME_START", "2000-01-03")
-        try:
-            start = dt.date.fromisoformat(start_raw)
-        except ValueError:
-            raise SettingsError(f"REGIME_START={start_raw!r} is not a date; use YYYY-MM-DD, e.g. 2000-01-03.") from None
-        settings = cls(
-            data_dir=Path(_env("REGIME_DATA_DIR", "data")),
-            source=_env("REGIME_SOURCE", "auto").lower(),
-            ticker=_env("REGIME_TICKER", "SPY").upper(),
-            start=start,
-            horizon=_env_int("REGIME_HORIZON", 5),
-            window=_env_int("REGIME_WINDOW", 30),
-            labeler=_env("REGIME_LABELER", "jump").lower(),
-            label_lag=_env_int("REGIME_LABEL_LAG", 0),
-            epochs=_env_int("REGIME_EPOCHS", 30),
-            max_folds=_env_int("REGIME_MAX_FOLDS", 0) or None,
-            stooq_api_key=os.environ.get("STOOQ_API_KEY") or None,
-            ohlcv_csv=Path(os.environ["REGIME_OHLCV_CSV"]) if os.environ.get("REGIME_OHLCV_CSV") else None,
-        )
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> "Settings":
+        """Every setting from its environment variable (unset or blank = the default), validated."""
+        environ = os.environ if environ is None else environ
+        values = {}
+        for f in dataclasses.fields(cls):
+            raw = (environ.get(f.metadata["env"]) or "").strip()
+            if raw:
+                values[f.name] = f.metadata["parse"](raw, f.metadata["env"])
+        settings = cls(**values)
         settings.validate()
         return settings
+
+    @classmethod
+    def start_from_env(cls, environ: Mapping[str, str] | None = None) -> dt.date:
+        """Only ``REGIME_START``: what the partitions need when the definitions load."""
+        environ = os.environ if environ is None else environ
+        raw = (environ.get("REGIME_START") or "").strip()
+        return _date(raw, "REGIME_START") if raw else cls.start
 
     def validate(self) -> None:
         if self.source not in SOURCES:
@@ -79,9 +134,19 @@ class Settings:
         if self.epochs < 1:
             raise SettingsError(f"REGIME_EPOCHS={self.epochs} must be at least 1.")
         if self.max_folds is not None and self.max_folds < 1:
-            raise SettingsError(f"REGIME_MAX_FOLDS={self.max_folds} must be at least 1 (unset = every fold).")
+            raise SettingsError(f"REGIME_MAX_FOLDS={self.max_folds} must be at least 1 (unset or 0 = every fold).")
+        if self.oversampling not in OVERSAMPLING:
+            raise SettingsError(f"REGIME_OVERSAMPLING={self.oversampling!r} is unknown; use one of "
+                                f"{', '.join(OVERSAMPLING)}.")
         if self.label_lag < 0:
             raise SettingsError(f"REGIME_LABEL_LAG={self.label_lag} is negative; use 0 or more sessions.")
+
+    def training_config(self):
+        """The walk-forward and production training configuration these settings ask for."""
+        from regime_platform.training import TrainingConfig
+
+        return TrainingConfig(window=self.window, horizon=self.horizon, epochs=self.epochs, max_folds=self.max_folds,
+                              class_weighting=self.class_weighting, oversampling=self.oversampling, seed=self.seed)
 
     @property
     def warehouse_path(self) -> Path:
@@ -94,3 +159,8 @@ class Settings:
     @property
     def user_labels_path(self) -> Path:
         return self.data_dir / "regimes" / "regime_labels.csv"
+
+
+def setting_fields() -> list[dataclasses.Field]:
+    """The declared settings, in order (what the resource, the README table and the tests are built from)."""
+    return list(dataclasses.fields(Settings))

@@ -1,247 +1,355 @@
-"""Walk-forward folds: expanding window, yearly refits, embargo in session indices (design §3).
+"""The walk-forward evaluation: every model (baselines included) trained and tested fold by fold.
 
-Everything here works on *session indices* into ``dates`` (the sorted list of sessions) and on the
-candidate sample indices ``sample_t`` from :mod:`regime_platform.sequences`.
+Per fold (cut by :mod:`regime_platform.folds`): the fold's labels (:mod:`regime_platform.fold_targets`,
+a generated labeler refit with fit range ≤ the last training target t + h), then the shared training set-up
+(:func:`regime_platform.training.prepare_span`: targets, class balance of the fitted samples, scaler on the
+training windows' sessions, early-stopping tail), every model fit on the whole training span
+(:func:`regime_platform.training.fit_model`) and asked for the fold's test samples, and a fold record.
 
-Embargo. A training sample ``t`` (window ``t-w+1 … t``, target at ``t+h``) may be used by a fold whose first
-test sample is ``T`` only if ``(T - w + 1) - (t + h) >= w + h``: at least ``w + h`` sessions lie between the
-last training target and the first session of the first test window. Hence the last usable training
-sample is ``t = T - 2w - 2h + 1`` (w=30, h=5: ``T - 69``).
+A fold whose training samples hold one regime is skipped with a warning (no classifier can learn from one
+class); if every fold is skipped, that is an error. A regime missing from a fold's training samples is a
+warning; see :mod:`regime_platform.class_balance` for what the models do then.
 
-First test year. ``s0`` is the first session with both a label and complete features. The first test
-year is the first 1 January with at least ``min_train_sessions`` (1,260 = 5 × 252) sessions from ``s0``
-to it: the smallest year ``Y`` with ``index(first session of Y) - s0 >= 1260``. Each fold tests one
-calendar year (by the ``as_of`` date ``t`` of its samples); the last fold may be a partial year.
-
-Fallback. With less labelled history than ``min_train_sessions`` plus one test year (252 sessions), or no
-sample in the first test year, a single chronological split is returned instead: the first 70 % of the
-samples train, the rest test, same embargo, flagged ``single_split=True`` so the caller can say so.
-Under 300 labelled sessions: ``ValueError``.
-
-``max_folds`` keeps the LAST ``n`` folds (the most recent years; the fold numbers stay those of the full
-schedule, so fold 9 is always the same test year whatever ``max_folds`` is). Reduced test configs train
-on the most history that way, and their folds are a subset of the full run's.
+Output: :class:`WalkForwardResult` — ``oos_predictions`` (exactly the columns of
+``market.oos_predictions``), ``fold_records`` (what ``no_leakage`` verifies, see
+:func:`regime_platform.leakage.verify_fold_records`), ``timings``.
 """
 from __future__ import annotations
 
 import datetime as dt
-import math
+import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 import numpy as np
+import polars as pl
 
-MIN_LABELLED_SESSIONS = 300
-SESSIONS_PER_YEAR = 252
-SINGLE_SPLIT_TRAIN_FRACTION = 0.70
+from regime_platform import warehouse
+from regime_platform.artifacts import read_json, to_jsonable, write_json_atomic
+from regime_platform.fold_targets import FoldLabels, FoldTargets, WalkForwardTargets
+from regime_platform.folds import Fold, embargo_gap, walk_forward_folds
+from regime_platform.sequences import known_at, targets_at
+from regime_platform.training import (
+    Log,
+    ModelsArg,
+    Progress,
+    SingleClassSpan,
+    TrainingConfig,
+    TrainingSpan,
+    fit_model,
+    normalize_models,
+    prefixed,
+    prepare_samples,
+    prepare_span,
+)
 
-
-def embargo_last_train_t(first_test_t: int, window: int, horizon: int) -> int:
-    """Largest training sample index allowed for a fold whose first test sample is ``first_test_t``."""
-    return first_test_t - 2 * window - 2 * horizon + 1
-
-
-def embargo_gap(last_train_t: int, first_test_t: int, window: int, horizon: int) -> int:
-    """Sessions between the last training target and the first test window: ``(T-w+1) - (t+h)``."""
-    return (first_test_t - window + 1) - (last_train_t + horizon)
+OOS_SCHEMA: dict[str, pl.DataType] = warehouse.schema("oos_predictions")
 
 
 @dataclass
-class Fold:
-    """One walk-forward fold. ``train_t`` / ``test_t`` are session indices ``t`` (window ends), ascending."""
+class WalkForwardResult:
+    oos_predictions: pl.DataFrame
+    fold_records: list[dict[str, Any]]
+    timings: list[dict[str, Any]]  # one per (model, fold): seconds, epochs
+    folds: list[Fold]
+    config: TrainingConfig
+    feature_names: list[str]
+    single_split: bool
+    warnings: list[str] = field(default_factory=list)
 
-    fold: int
-    train_t: np.ndarray
-    test_t: np.ndarray
-    first_test_t: int
-    last_train_t: int
-    train_start: dt.date  # as_of of the first training sample
-    train_end: dt.date  # as_of of the last training sample
-    train_target_end: dt.date  # target date of the last training sample (t + h)
-    test_start: dt.date
-    test_end: dt.date
-    test_target_end: dt.date  # target date of the last test sample
-    window: int
-    horizon: int
-    test_year: int | None = None
-    single_split: bool = False
-    notes: list[str] = field(default_factory=list)
+    def fold_records_json(self) -> list[dict[str, Any]]:
+        return to_jsonable(self.fold_records)
 
-    @property
-    def embargo_sessions(self) -> int:
-        return embargo_gap(self.last_train_t, self.first_test_t, self.window, self.horizon)
-
-    @property
-    def n_train(self) -> int:
-        return int(self.train_t.size)
-
-    @property
-    def n_test(self) -> int:
-        return int(self.test_t.size)
-
-    def describe(self) -> str:
-        kind = "single chronological split" if self.single_split else f"test year {self.test_year}"
-        return (
-            f"fold {self.fold} ({kind}): train {self.train_start}…{self.train_end} ({self.n_train} samples, "
-            f"targets to {self.train_target_end}), embargo {self.embargo_sessions} sessions, "
-            f"test {self.test_start}…{self.test_end} ({self.n_test} samples)"
+    def write_fold_records(self, path: str | Path) -> Path:
+        """``folds.json``: {config, features, single_split, folds: [records]} written atomically."""
+        return write_json_atomic(
+            path,
+            {
+                "config": self.config.to_dict(),
+                "features": self.feature_names,
+                "single_split": self.single_split,
+                "folds": self.fold_records_json(),
+            },
         )
 
+    def summary(self) -> str:
+        lines = []
+        if self.single_split:
+            lines.append(self.folds[0].notes[0] if self.folds and self.folds[0].notes else "single chronological split")
+        for f in self.folds:
+            lines.append(f.describe())
+        lines.extend(self.warnings)
+        return "\n".join(lines)
 
-def _make_fold(
-    number: int,
-    dates: list[dt.date],
-    train_t: np.ndarray,
-    test_t: np.ndarray,
-    window: int,
-    horizon: int,
+    def fold_table(self) -> pl.DataFrame:
+        """One row per fold: test span, training end, samples each model was fit on, class counts, warnings."""
+        return pl.DataFrame([
+            {"fold": r["fold"], "test_start": str(r["test_start"]), "test_end": str(r["test_end"]),
+             "train_end": str(r["train_end"]), "n_fit": r["n_train"], "risk_off_regime": r.get("risk_off_regime"),
+             "class_counts": str(r["class_counts"]),
+             "warnings": "; ".join(r.get("class_warnings", []) + r.get("class_errors", []))}
+            for r in self.fold_records])
+
+    def pooled_accuracy(self) -> float:
+        scored = self.oos_predictions.filter(pl.col("true_regime").is_not_null())
+        if scored.is_empty():
+            return float("nan")
+        return float((scored["predicted_regime"] == scored["true_regime"]).mean())
+
+
+def read_fold_records(path: str | Path) -> list[dict[str, Any]]:
+    return read_json(path)["folds"]
+
+
+def regime_mean_returns(
+    returns: np.ndarray | None, labels: np.ndarray, first: int, last: int, n_classes: int
+) -> dict[int, float | None]:
+    """Mean daily return per regime over sessions ``first … last`` (labels -1 and NaN returns skipped)."""
+    if returns is None:
+        return {}
+    r, y = np.asarray(returns, dtype=np.float64)[first:last + 1], labels[first:last + 1]
+    out: dict[int, float | None] = {}
+    for c in range(n_classes):
+        sel = (y == c) & np.isfinite(r)
+        out[c] = float(r[sel].mean()) if sel.any() else None
+    return out
+
+
+def risk_off_regime(mean_returns: dict[int, float | None]) -> int | None:
+    """The regime with the lowest mean daily return (the one to be out of the market in)."""
+    known = {c: m for c, m in mean_returns.items() if m is not None}
+    return min(known, key=known.get) if known else None
+
+
+def walk_forward(
+    dates: Sequence[dt.date],
+    X: np.ndarray,
+    feature_names: Sequence[str],
+    targets: FoldTargets,
+    models: ModelsArg,
+    config: TrainingConfig = TrainingConfig(),
     *,
-    test_year: int | None,
-    single_split: bool,
-    notes: list[str] | None = None,
-) -> Fold:
-    return Fold(
-        fold=number,
-        train_t=train_t.astype(np.int64),
-        test_t=test_t.astype(np.int64),
-        first_test_t=int(test_t[0]),
-        last_train_t=int(train_t[-1]),
-        train_start=dates[int(train_t[0])],
-        train_end=dates[int(train_t[-1])],
-        train_target_end=dates[int(train_t[-1]) + horizon],
-        test_start=dates[int(test_t[0])],
-        test_end=dates[int(test_t[-1])],
-        test_target_end=dates[int(test_t[-1]) + horizon],
-        window=window,
-        horizon=horizon,
-        test_year=test_year,
-        single_split=single_split,
-        notes=list(notes or []),
-    )
+    returns: np.ndarray | None = None,
+    include_baselines: bool = True,
+    log: Log = None,
+    progress: Progress = None,
+) -> WalkForwardResult:
+    """Run the walk-forward evaluation; see the module docstring.
 
-
-def walk_forward_folds(
-    dates: list[dt.date],
-    sample_t: np.ndarray,
-    window: int,
-    horizon: int,
-    min_train_sessions: int = 1260,
-    refit: str = "yearly",
-    max_folds: int | None = None,
-    *,
-    first_session: int | None = None,
-    min_labelled_sessions: int = MIN_LABELLED_SESSIONS,
-) -> list[Fold]:
-    """Folds over the candidate samples ``sample_t`` (session indices, see module docstring).
-
-    ``first_session`` is the index of the first session with both a label and complete features; by
-    default ``sample_t[0] - window + 1`` (the first row of the first complete window).
+    ``returns`` (optional, per session, e.g. ``ret_1d``): daily log returns; with them each fold record holds
+    the mean return per regime over its training span and the risk-off regime (the lowest).
+    ``log(str)``: fold plans, class-balance warnings, one line per model per epoch.
+    ``progress(done, total, what)``: after each (fold, model) fit.
     """
-    if refit != "yearly":
-        raise ValueError(f"refit={refit!r} is not supported; only 'yearly' refits are implemented")
-    if max_folds is not None and max_folds < 1:
-        raise ValueError(f"max_folds must be ≥ 1 or None, got {max_folds}")
-    dates = list(dates)
-    sample_t = np.unique(np.asarray(sample_t, dtype=np.int64))
-    if sample_t.size == 0:
-        raise ValueError(
-            "no labelled sessions with complete features: no window of "
-            f"{window} complete feature rows has a label {horizon} sessions later"
-        )
-    if sample_t[-1] + horizon >= len(dates):
-        raise ValueError("a sample's target lies past the last date")
-    s0 = int(sample_t[0] - window + 1) if first_session is None else int(first_session)
-    last_labelled = int(sample_t[-1] + horizon)
-    n_labelled = last_labelled - s0 + 1
-    if n_labelled < min_labelled_sessions:
-        raise ValueError(
-            f"only {n_labelled} labelled sessions with complete features ({dates[s0]} … {dates[last_labelled]}); "
-            f"the walk-forward needs at least {min_labelled_sessions}. Provide a longer label history."
-        )
-
-    years = np.array([d.year for d in dates])
-    sample_years = years[sample_t]
-    first_test_year = None
-    for year in range(int(years[s0]) + 1, int(years[-1]) + 1):
-        first_idx = int(np.searchsorted(years, year))  # dates sorted => years sorted
-        if first_idx - s0 >= min_train_sessions:
-            first_test_year = year
-            break
-
-    enough = (
-        first_test_year is not None
-        and n_labelled >= min_train_sessions + SESSIONS_PER_YEAR
-        and bool((sample_years >= first_test_year).any())
+    w, h = config.window, config.horizon
+    samples = prepare_samples(dates, X, feature_names, targets, config)
+    dates = samples.dates
+    specs = normalize_models(models, include_baselines)
+    folds = walk_forward_folds(
+        dates, samples.sample_t, w, h, config.min_train_sessions, config.refit, config.max_folds,
+        first_session=samples.first_session,
     )
-    if not enough:
-        return [_single_split(dates, sample_t, window, horizon, n_labelled, min_train_sessions)]
+    single = bool(folds and folds[0].single_split)
+    warnings: list[str] = []
 
-    folds: list[Fold] = []
-    for number, year in enumerate(range(first_test_year, int(sample_years[-1]) + 1)):
-        test_t = sample_t[sample_years == year]
+    def warn(msg: str) -> None:
+        warnings.append(msg)
+        if log:
+            log(msg)
+
+    if single:
+        warn(folds[0].notes[0])
+
+    rows: dict[str, list] = {c: [] for c in OOS_SCHEMA}
+    records: list[dict[str, Any]] = []
+    timings: list[dict[str, Any]] = []
+    total, done = len(folds) * len(specs), 0
+
+    for fold in folds:
+        where = f"fold {fold.fold}" + (f" ({fold.test_year})" if fold.test_year else "")
+        labels = targets.fold_labels(fold.train_target_end, fold.test_target_end).align(dates)
+        K = labels.n_classes
+        yt_all = targets_at(fold.test_t, h, labels.test_regime)
+        test_t, y_test = fold.test_t[yt_all >= 0], yt_all[yt_all >= 0]
         if test_t.size == 0:
+            warn(f"{where}: skipped, the fold's labeler left no test targets")
+            done += len(specs)
             continue
-        T = int(test_t[0])
-        train_t = sample_t[sample_t <= embargo_last_train_t(T, window, horizon)]
-        if train_t.size == 0:  # cannot happen with min_train_sessions ≫ 2w+2h, but be explicit
+        try:
+            span = prepare_span(samples, fold.train_t, labels, config, where)
+        except SingleClassSpan as exc:
+            warn(f"{exc} This fold is skipped.")
+            done += len(specs)
             continue
-        folds.append(
-            _make_fold(number, dates, train_t, test_t, window, horizon, test_year=year, single_split=False)
-        )
-    if max_folds is not None:
-        folds = folds[-max_folds:]
-    return folds
+        if (y_test >= K).any():
+            raise ValueError(f"{where}: a test label is ≥ n_classes={K}")
+        class_warnings, class_errors = span.class_messages()
+        for msg in class_warnings + class_errors:
+            warn(msg)
+
+        W_test = span.windows(test_t)
+        known_test = known_at(test_t, labels.known_regime)
+        if log:
+            log(f"{where}: train {dates[span.train_t[0]]}…{dates[span.train_t[-1]]} ({span.train_t.size} samples, "
+                f"the last {span.val_t.size} also the epoch-selection tail), test {dates[test_t[0]]}…"
+                f"{dates[test_t[-1]]} ({test_t.size}), embargo "
+                f"{embargo_gap(int(span.train_t[-1]), int(test_t[0]), w, h)} sessions")
+
+        model_info: dict[str, dict[str, Any]] = {}
+        for name, params in specs:
+            t0 = time.perf_counter()
+            model = fit_model(name, params, span, config, log=prefixed(log, f"{where} {name}"))
+            proba = model.predict_proba(W_test, known_regime=known_test)
+            seconds = time.perf_counter() - t0
+            info = {"seconds": round(seconds, 3), "n_fit": model.fit_info["n_fit"],
+                    "epochs": model.fit_info.get("epochs"), "epochs_selected": model.fit_info.get("epochs_selected"),
+                    "n_epoch_selection_fit": model.fit_info.get("n_epoch_selection_fit"), "params": model.params}
+            model_info[name] = info
+            timings.append({"model": name, "fold": fold.fold, "seconds": seconds, "epochs": info["epochs"],
+                            "n_fit": info["n_fit"], "n_val": int(span.val_t.size), "n_test": int(test_t.size)})
+            _append_rows(rows, name, fold.fold, dates, test_t, h, proba, y_test, known_test)
+            done += 1
+            if progress:
+                progress(done, total, f"{where} {name}")
+            if log:
+                log(f"{where} {name}: fit on {info['n_fit']} samples in {seconds:.1f} s"
+                    + (f", {info['epochs']} epochs" if info["epochs"] else ""))
+
+        records.append(fold_record(fold, span, labels, targets, test_t, samples.feature_names, config, returns,
+                                   class_warnings, class_errors, model_info))
+
+    if folds and not records:
+        raise ValueError(f"every walk-forward fold was skipped, so nothing was evaluated; the last reason: "
+                         f"{warnings[-1]}")
+    frame = pl.DataFrame(rows, schema=OOS_SCHEMA)
+    return WalkForwardResult(frame, records, timings, folds, config, samples.feature_names, single, warnings)
 
 
-def _single_split(
-    dates: list[dt.date],
-    sample_t: np.ndarray,
-    window: int,
-    horizon: int,
-    n_labelled: int,
-    min_train_sessions: int,
-) -> Fold:
-    k = int(math.floor(SINGLE_SPLIT_TRAIN_FRACTION * sample_t.size))
-    k = min(max(k, 1), sample_t.size - 1)
-    T = int(sample_t[k])
-    train_t = sample_t[sample_t <= embargo_last_train_t(T, window, horizon)]
-    test_t = sample_t[k:]
-    if train_t.size == 0:
-        raise ValueError("too little history for a single chronological split once the embargo is applied")
-    note = (
-        f"single chronological split: {n_labelled} labelled sessions is less than the {min_train_sessions} "
-        f"training sessions plus one test year ({SESSIONS_PER_YEAR}) a walk-forward needs; the first 70 % of "
-        "the samples train, the rest test, with the same embargo"
-    )
-    return _make_fold(0, dates, train_t, test_t, window, horizon, test_year=None, single_split=True, notes=[note])
+def _append_rows(rows: dict[str, list], name: str, fold: int, dates: list[dt.date], test_t: np.ndarray, h: int,
+                 proba: np.ndarray, y_test: np.ndarray, known_test: np.ndarray) -> None:
+    n = test_t.size
+    rows["model"] += [name] * n
+    rows["fold"] += [fold] * n
+    rows["as_of"] += [dates[t] for t in test_t]
+    rows["target_date"] += [dates[t + h] for t in test_t]
+    rows["horizon"] += [h] * n
+    rows["predicted_regime"] += proba.argmax(axis=1).tolist()
+    rows["probabilities"] += proba.tolist()
+    rows["true_regime"] += y_test.tolist()
+    rows["known_regime"] += [None if k < 0 else int(k) for k in known_test]
 
 
-def validation_tail(
-    train_t: np.ndarray,
-    fraction: float = 0.15,
-    gap: int | None = None,
+def fold_record(
+    fold: Fold, span: TrainingSpan, labels: FoldLabels, targets: FoldTargets, test_t: np.ndarray,
+    feature_names: list[str], config: TrainingConfig, returns: np.ndarray | None,
+    class_warnings: list[str], class_errors: list[str], model_info: dict[str, dict[str, Any]],
+) -> dict[str, Any]:
+    """What ``no_leakage`` verifies and a person audits: ranges, embargo, fit sizes, labeler and scaler."""
+    dates, w, h = labels.dates, config.window, config.horizon
+    train_t, val_t = span.train_t, span.val_t
+    T, t_last = int(test_t[0]), int(train_t[-1])
+    mean_returns = regime_mean_returns(returns, labels.train_regime, int(train_t[0]), t_last + h, labels.n_classes)
+    return {
+        "fold": fold.fold,
+        "test_year": fold.test_year,
+        "single_split": fold.single_split,
+        "window": w,
+        "horizon": h,
+        "train_start": dates[train_t[0]],
+        "train_end": dates[t_last],
+        "train_target_end": dates[t_last + h],
+        "test_start": dates[T],
+        "test_end": dates[test_t[-1]],
+        "test_target_end": dates[test_t[-1] + h],
+        "first_test_t": T,
+        "last_train_t": t_last,
+        "embargo_sessions": embargo_gap(t_last, T, w, h),
+        "embargo_required": w + h,
+        "validation_start": dates[val_t[0]] if val_t.size else None,
+        "validation_end": dates[val_t[-1]] if val_t.size else None,
+        "epoch_selection_fit_end": dates[span.fit_t[-1]] if val_t.size else None,
+        "n_train": int(train_t.size),
+        "n_epoch_selection_fit": int(span.fit_t.size) if val_t.size else 0,
+        "n_validation": int(val_t.size),
+        "n_test": int(test_t.size),
+        "scaler_fit_start": span.scaler.fit_start,
+        "scaler_fit_end": span.scaler.fit_end,
+        "scaler": {"mean": span.scaler.to_dict()["mean"], "std": span.scaler.to_dict()["std"]},
+        "labeler": labels.labeler,
+        "labeler_fit_start": labels.fit_start,
+        "labeler_fit_end": labels.fit_end,
+        "state_mapping": {str(k): v for k, v in labels.state_mapping.items()},
+        "user_labels": bool(targets.user_labels),
+        "n_classes": labels.n_classes,
+        "features": feature_names,
+        "training_settings": config.reproducibility(),
+        "class_counts": span.balance.counts,
+        "class_warnings": class_warnings,
+        "class_errors": class_errors,
+        "regime_mean_return": mean_returns,
+        "risk_off_regime": risk_off_regime(mean_returns),
+        "models": model_info,
+    }
+
+
+def compute_walk_forward_targets(
+    dates: Sequence[dt.date],
+    X: np.ndarray,
+    feature_names: Sequence[str],
+    targets: FoldTargets,
+    config: TrainingConfig,
     *,
-    window: int = 30,
-    horizon: int = 5,
-    min_val: int = 20,
-    min_fit: int = 50,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Split training samples into ``(fit_t, val_t)``: an early-stopping tail carved from the END of the
-    training span (never from test), with the same embargo between the fit part and the tail.
+    labeler: str,
+    returns: np.ndarray | None = None,
+    log: Log = None,
+) -> WalkForwardTargets:
+    """The folds of ``config`` and each fold's labels (a generated labeler refit per fold: the expensive part),
+    plus the production labels — computed once, so every model is judged on exactly the same targets."""
+    import json
 
-    The tail is the last ``ceil(fraction * n)`` samples; a fit sample ``t`` is kept only if
-    ``(V - window + 1) - (t + horizon) >= gap`` where ``V`` is the first tail sample and ``gap`` defaults
-    to ``window + horizon`` (the walk-forward embargo). When that leaves fewer than ``min_val`` tail or
-    ``min_fit`` fit samples, returns ``(train_t, empty)``: no early stopping, fixed epochs.
-    """
-    train_t = np.asarray(train_t, dtype=np.int64)
-    gap = window + horizon if gap is None else int(gap)
-    empty = np.empty(0, dtype=np.int64)
-    n_val = int(math.ceil(fraction * train_t.size)) if fraction > 0 else 0
-    if n_val < min_val:
-        return train_t, empty
-    val_t = train_t[-n_val:]
-    V = int(val_t[0])
-    fit_t = train_t[(V - window + 1) - (train_t + horizon) >= gap]
-    if fit_t.size < min_fit:
-        return train_t, empty
-    return fit_t, val_t
+    from regime_platform.fold_targets import PRODUCTION_FOLD, label_rows
+
+    w, h = config.window, config.horizon
+    samples = prepare_samples(dates, X, feature_names, targets, config)
+    dates = samples.dates
+    folds = walk_forward_folds(dates, samples.sample_t, w, h, config.min_train_sessions, config.refit,
+                               config.max_folds, first_session=samples.first_session)
+    labelled = set(targets.labelled_dates())
+    last_labelled = max(d for d in dates if d in labelled)
+    production = targets.fold_labels(last_labelled, None).align(dates)
+    fold_labels, table, rows = [], [], []
+    for fold in [*folds, None]:
+        if fold is None:
+            labels, number, train_t = production, PRODUCTION_FOLD, samples.sample_t
+        else:
+            t0 = time.perf_counter()
+            labels = targets.fold_labels(fold.train_target_end, fold.test_target_end).align(dates)
+            number, train_t = fold.fold, fold.train_t
+            fold_labels.append(labels)
+            if log:
+                log(f"fold {fold.fold} ({fold.test_year or 'single split'}): labels by `{labels.labeler}` fit "
+                    f"{labels.fit_start or '—'} … {labels.fit_end or '—'} in {time.perf_counter() - t0:.1f} s")
+        y = targets_at(train_t, h, labels.train_regime)
+        train_t = train_t[y >= 0]
+        means = regime_mean_returns(returns, labels.train_regime, int(train_t[0]), int(train_t[-1]) + h,
+                                    labels.n_classes) if train_t.size else {}
+        table.append({
+            "labeler": labeler, "horizon": h, "fold": number,
+            "test_year": fold.test_year if fold else None,
+            "train_start": dates[train_t[0]] if train_t.size else None,
+            "train_end": dates[train_t[-1]] if train_t.size else None,
+            "train_target_end": fold.train_target_end if fold else last_labelled,
+            "test_start": fold.test_start if fold else None, "test_end": fold.test_end if fold else None,
+            "test_target_end": fold.test_target_end if fold else None,
+            "labeler_fit_start": labels.fit_start, "labeler_fit_end": labels.fit_end,
+            "n_classes": labels.n_classes,
+            "state_mapping": json.dumps({str(k): v for k, v in labels.state_mapping.items()}, sort_keys=True),
+            "regime_mean_returns": [means.get(c) for c in range(labels.n_classes)] if means else None,
+            "risk_off_regime": risk_off_regime(means),
+        })
+        rows.append(label_rows(labeler, h, number, labels))
+    fold_table = pl.DataFrame(table, schema=warehouse.schema("walk_forward_folds"))
+    return WalkForwardTargets(labeler, h, folds, fold_labels, production, bool(targets.user_labels), fold_table,
+                              pl.concat(rows))

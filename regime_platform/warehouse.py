@@ -6,34 +6,83 @@ dagster_duckdb.DuckDBResource) and hands it to these functions.
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
+from dataclasses import dataclass
 from typing import Iterator
 
 import duckdb
 import polars as pl
 
+from regime_platform.features import FEATURE_COLUMNS
+
 SCHEMA = "market"
 
+
+@dataclass(frozen=True)
+class Table:
+    """One table, declared once: its columns (DuckDB type, polars type) in contract order, and constraints."""
+
+    columns: tuple[tuple[str, str, pl.DataType], ...]
+    constraints: str = ""
+
+    def ddl(self) -> str:
+        cols = [f"{name} {sql}" for name, sql, _ in self.columns]
+        return ", ".join(cols + ([self.constraints] if self.constraints else []))
+
+    @property
+    def schema(self) -> dict[str, pl.DataType]:
+        return {name: dtype for name, _, dtype in self.columns}
+
+
+_DATE, _INT, _DOUBLE, _TEXT = pl.Date, pl.Int32, pl.Float64, pl.String
+
 # Column order is part of the contract (DESIGN §2): inserts match columns by name, reads keep this order.
-TABLES: dict[str, str] = {
-    "ohlcv": """
-        date DATE NOT NULL, ticker VARCHAR NOT NULL, open DOUBLE, high DOUBLE, low DOUBLE, close DOUBLE,
-        adj_close DOUBLE, volume DOUBLE, source VARCHAR NOT NULL, ingested_at TIMESTAMP NOT NULL,
-        PRIMARY KEY (ticker, date)""",
-    "ohlcv_revisions": """
-        ticker VARCHAR NOT NULL, date DATE NOT NULL, stored_close DOUBLE, vendor_close DOUBLE,
-        source VARCHAR, detected_at TIMESTAMP NOT NULL""",
+TABLES: dict[str, Table] = {
+    "ohlcv": Table((
+        ("date", "DATE NOT NULL", _DATE), ("ticker", "VARCHAR NOT NULL", _TEXT), ("open", "DOUBLE", _DOUBLE),
+        ("high", "DOUBLE", _DOUBLE), ("low", "DOUBLE", _DOUBLE), ("close", "DOUBLE", _DOUBLE),
+        ("adj_close", "DOUBLE", _DOUBLE), ("volume", "DOUBLE", _DOUBLE), ("source", "VARCHAR NOT NULL", _TEXT),
+        ("ingested_at", "TIMESTAMP NOT NULL", pl.Datetime("us"))), "PRIMARY KEY (ticker, date)"),
+    "ohlcv_revisions": Table((
+        ("ticker", "VARCHAR NOT NULL", _TEXT), ("date", "DATE NOT NULL", _DATE), ("stored_close", "DOUBLE", _DOUBLE),
+        ("vendor_close", "DOUBLE", _DOUBLE), ("source", "VARCHAR", _TEXT),
+        ("detected_at", "TIMESTAMP NOT NULL", pl.Datetime("us")))),
+    "features": Table((("date", "DATE NOT NULL", _DATE), ("ticker", "VARCHAR NOT NULL", _TEXT),
+                       *((c, "DOUBLE", _DOUBLE) for c in FEATURE_COLUMNS)), "PRIMARY KEY (ticker, date)"),
+    "regime_labels": Table((
+        ("date", "DATE NOT NULL PRIMARY KEY", _DATE), ("regime", "INTEGER NOT NULL", _INT),
+        ("known_regime", "INTEGER", _INT), ("regime_name", "VARCHAR", _TEXT), ("labeler", "VARCHAR NOT NULL", _TEXT),
+        ("fit_start", "DATE", _DATE), ("fit_end", "DATE", _DATE))),
+    "oos_predictions": Table((
+        ("model", "VARCHAR NOT NULL", _TEXT), ("fold", "INTEGER", _INT), ("as_of", "DATE NOT NULL", _DATE),
+        ("target_date", "DATE NOT NULL", _DATE), ("horizon", "INTEGER NOT NULL", _INT),
+        ("predicted_regime", "INTEGER", _INT), ("probabilities", "DOUBLE[]", pl.List(pl.Float64)),
+        ("true_regime", "INTEGER", _INT), ("known_regime", "INTEGER", _INT))),
+    # the walk-forward folds of one labeler and horizon, with each fold's refit labeler and risk-off regime
+    "walk_forward_folds": Table((
+        ("labeler", "VARCHAR NOT NULL", _TEXT), ("horizon", "INTEGER NOT NULL", _INT), ("fold", "INTEGER NOT NULL", _INT),
+        ("test_year", "INTEGER", _INT), ("train_start", "DATE", _DATE), ("train_end", "DATE", _DATE),
+        ("train_target_end", "DATE", _DATE), ("test_start", "DATE", _DATE), ("test_end", "DATE", _DATE),
+        ("test_target_end", "DATE", _DATE), ("labeler_fit_start", "DATE", _DATE), ("labeler_fit_end", "DATE", _DATE),
+        ("n_classes", "INTEGER", _INT), ("state_mapping", "VARCHAR", _TEXT),
+        ("regime_mean_returns", "DOUBLE[]", pl.List(pl.Float64)), ("risk_off_regime", "INTEGER", _INT))),
+    # every fold's targets: hindsight labels of the training span, of training + test span, and the causal ones
+    "fold_labels": Table((
+        ("labeler", "VARCHAR NOT NULL", _TEXT), ("horizon", "INTEGER NOT NULL", _INT), ("fold", "INTEGER NOT NULL", _INT),
+        ("date", "DATE NOT NULL", _DATE), ("train_regime", "INTEGER", _INT), ("test_regime", "INTEGER", _INT),
+        ("known_regime", "INTEGER", _INT))),
 }
 
 
-def register_table(name: str, columns_sql: str) -> None:
-    """Domain modules add their tables here (features, labels, predictions …) at import time."""
-    TABLES[name] = columns_sql
+def schema(table: str) -> dict[str, pl.DataType]:
+    """The polars schema of ``table`` (column order = the contract's)."""
+    return TABLES[table].schema
 
 
 def ensure_schema(con: duckdb.DuckDBPyConnection, tables: list[str] | None = None) -> None:
     con.execute(f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}")
     for name in tables or list(TABLES):
-        con.execute(f"CREATE TABLE IF NOT EXISTS {SCHEMA}.{name} ({TABLES[name]})")
+        con.execute(f"CREATE TABLE IF NOT EXISTS {SCHEMA}.{name} ({TABLES[name].ddl()})")
 
 
 @contextlib.contextmanager
@@ -57,28 +106,9 @@ def replace_rows(con: duckdb.DuckDBPyConnection, table: str, frame: pl.DataFrame
     if frame.is_empty():
         raise ValueError(f"refusing to replace rows of {SCHEMA}.{table} with an empty frame; nothing was changed.")
     ensure_schema(con, [table])
-    columns = ", ".join(f'"{c}"' for c in frame.columns)
     with transaction(con):
         con.execute(f"DELETE FROM {SCHEMA}.{table}" + (f" WHERE {where}" if where else ""), params or [])
-        con.register("_incoming", frame.to_arrow())
-        try:
-            con.execute(f"INSERT INTO {SCHEMA}.{table} ({columns}) SELECT {columns} FROM _incoming")
-        finally:
-            con.unregister("_incoming")
-    return frame.height
-
-
-def append_rows(con: duckdb.DuckDBPyConnection, table: str, frame: pl.DataFrame) -> int:
-    if frame.is_empty():
-        return 0
-    ensure_schema(con, [table])
-    columns = ", ".join(f'"{c}"' for c in frame.columns)
-    with transaction(con):
-        con.register("_incoming", frame.to_arrow())
-        try:
-            con.execute(f"INSERT INTO {SCHEMA}.{table} ({columns}) SELECT {columns} FROM _incoming")
-        finally:
-            con.unregister("_incoming")
+        _insert(con, table, frame)
     return frame.height
 
 
@@ -88,7 +118,125 @@ def query(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = None) 
     return con.execute(sql, params or []).pl()
 
 
-def table_exists(con: duckdb.DuckDBPyConnection, table: str) -> bool:
-    return bool(con.execute(
-        "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ?",
-        [SCHEMA, table]).fetchone()[0])
+# ---------------------------------------------------------------------------------------------- reads
+def read_features(con: duckdb.DuckDBPyConnection, ticker: str) -> pl.DataFrame:
+    """Every stored feature row of ``ticker``, in date order."""
+    return query(con, f"SELECT * FROM {SCHEMA}.features WHERE ticker = ? ORDER BY date", [ticker])
+
+
+def read_prices(con: duckdb.DuckDBPyConnection, ticker: str) -> pl.DataFrame:
+    """date, ticker, adj_close, volume of every stored session of ``ticker`` (what features are computed from)."""
+    return query(con, f"SELECT date, ticker, adj_close, volume FROM {SCHEMA}.ohlcv WHERE ticker = ? ORDER BY date",
+                 [ticker])
+
+
+def read_oos_predictions(con: duckdb.DuckDBPyConnection, model: str) -> pl.DataFrame:
+    return query(con, f"SELECT * FROM {SCHEMA}.oos_predictions WHERE model = ? ORDER BY horizon, as_of", [model])
+
+
+def stored_labeler(con: duckdb.DuckDBPyConnection) -> str | None:
+    """The labeler that produced market.regime_labels (``user`` for a user's file), None when it is empty."""
+    row = query(con, f"SELECT any_value(labeler) AS labeler FROM {SCHEMA}.regime_labels")
+    return row["labeler"][0] if row.height else None
+
+
+def read_regime_labels(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
+    """market.regime_labels in date order."""
+    return query(con, f"SELECT * FROM {SCHEMA}.regime_labels ORDER BY date")
+
+
+def count_rows(con: duckdb.DuckDBPyConnection, table: str, ticker: str) -> int:
+    return int(query(con, f"SELECT count(*) AS n FROM {SCHEMA}.{table} WHERE ticker = ?", [ticker])["n"][0])
+
+
+# ---------------------------------------------------------------------------------------------- ohlcv
+def ohlcv_dates_before(con: duckdb.DuckDBPyConnection, ticker: str, start: dt.date) -> list[dt.date]:
+    """Stored sessions of ``ticker`` before ``start`` (what decides a full backfill or a chained increment)."""
+    return query(con, f"SELECT date FROM {SCHEMA}.ohlcv WHERE ticker = ? AND date < ? ORDER BY date",
+                 [ticker, start])["date"].to_list()
+
+
+def ohlcv_row(con: duckdb.DuckDBPyConnection, ticker: str, day: dt.date) -> dict | None:
+    """The stored bar of ``day`` (date, close, adj_close, source), None when there is none."""
+    row = query(con, f"SELECT date, close, adj_close, source FROM {SCHEMA}.ohlcv WHERE ticker = ? AND date = ?",
+                [ticker, day])
+    return row.to_dicts()[0] if row.height else None
+
+
+def write_ohlcv(con: duckdb.DuckDBPyConnection, ticker: str, start: dt.date, end: dt.date, rows: pl.DataFrame,
+                revisions: pl.DataFrame) -> None:
+    """Replace ``ticker``'s bars start … end and log vendor revisions, in one transaction."""
+    if rows.is_empty():
+        raise ValueError(f"refusing to replace {SCHEMA}.ohlcv {start} … {end} with no rows; nothing was changed.")
+    ensure_schema(con, ["ohlcv", "ohlcv_revisions"])
+    with transaction(con):
+        con.execute(f"DELETE FROM {SCHEMA}.ohlcv WHERE ticker = ? AND date BETWEEN ? AND ?", [ticker, start, end])
+        _insert(con, "ohlcv", rows)
+        if revisions.height:
+            _insert(con, "ohlcv_revisions", revisions)
+
+
+def _insert(con: duckdb.DuckDBPyConnection, table: str, frame: pl.DataFrame) -> None:
+    columns = ", ".join(f'"{c}"' for c in frame.columns)
+    con.register("_incoming", frame.to_arrow())
+    try:
+        con.execute(f"INSERT INTO {SCHEMA}.{table} ({columns}) SELECT {columns} FROM _incoming")
+    finally:
+        con.unregister("_incoming")
+
+
+def read_ohlcv(con: duckdb.DuckDBPyConnection, ticker: str) -> pl.DataFrame:
+    return query(con, f"SELECT * FROM {SCHEMA}.ohlcv WHERE ticker = ? ORDER BY date", [ticker])
+
+
+def read_revisions(con: duckdb.DuckDBPyConnection, ticker: str) -> pl.DataFrame:
+    return query(con, f"SELECT * FROM {SCHEMA}.ohlcv_revisions WHERE ticker = ?", [ticker])
+
+
+def read_price_lookback(con: duckdb.DuckDBPyConnection, ticker: str, end: dt.date, sessions: int) -> pl.DataFrame:
+    """The last ``sessions`` bars up to ``end``: one range costs O(range + lookback), not O(history)."""
+    return query(con, f"SELECT * FROM (SELECT date, ticker, adj_close, volume FROM {SCHEMA}.ohlcv WHERE ticker = ? "
+                      "AND date <= ? ORDER BY date DESC LIMIT ?) ORDER BY date", [ticker, end, sessions])
+
+
+# ---------------------------------------------------------------------------------------------- labels
+def read_labeler_frame(con: duckdb.DuckDBPyConnection, ticker: str) -> pl.DataFrame:
+    """What a labeler and the models read: every session's features and adjusted close, in date order."""
+    return query(con, f"SELECT f.*, o.adj_close FROM {SCHEMA}.features f JOIN {SCHEMA}.ohlcv o USING (ticker, date) "
+                      "WHERE f.ticker = ? ORDER BY date", [ticker])
+
+
+def unlabelled_sessions(con: duckdb.DuckDBPyConnection, ticker: str) -> pl.DataFrame:
+    """Sessions with features between the first and last label date that carry no label."""
+    return query(con, f"WITH span AS (SELECT min(date) lo, max(date) hi FROM {SCHEMA}.regime_labels) "
+                      f"SELECT f.date FROM {SCHEMA}.features f, span WHERE f.ticker = ? AND f.date BETWEEN span.lo "
+                      f"AND span.hi AND NOT EXISTS (SELECT 1 FROM {SCHEMA}.regime_labels l WHERE l.date = f.date) "
+                      "ORDER BY f.date", [ticker])
+
+
+# ---------------------------------------------------------------------------------------------- modeling
+def replace_oos_predictions(con: duckdb.DuckDBPyConnection, model: str, horizon: int, frame: pl.DataFrame) -> int:
+    """Replace one model's out-of-sample rows of one horizon, in one transaction."""
+    return replace_rows(con, "oos_predictions", frame, "model = ? AND horizon = ?", [model, horizon])
+
+
+def replace_walk_forward_targets(con: duckdb.DuckDBPyConnection, labeler: str, horizon: int, folds: pl.DataFrame,
+                                 fold_labels: pl.DataFrame) -> None:
+    """Replace the folds and fold labels of one labeler and horizon, both in one transaction."""
+    if folds.is_empty() or fold_labels.is_empty():
+        raise ValueError("refusing to store walk-forward targets without folds; nothing was changed.")
+    ensure_schema(con, ["walk_forward_folds", "fold_labels"])
+    with transaction(con):
+        for table, frame in (("walk_forward_folds", folds), ("fold_labels", fold_labels)):
+            con.execute(f"DELETE FROM {SCHEMA}.{table} WHERE labeler = ? AND horizon = ?", [labeler, horizon])
+            _insert(con, table, frame)
+
+
+def read_walk_forward_folds(con: duckdb.DuckDBPyConnection, labeler: str, horizon: int) -> pl.DataFrame:
+    return query(con, f"SELECT * FROM {SCHEMA}.walk_forward_folds WHERE labeler = ? AND horizon = ? ORDER BY fold",
+                 [labeler, horizon])
+
+
+def read_fold_labels(con: duckdb.DuckDBPyConnection, labeler: str, horizon: int) -> pl.DataFrame:
+    return query(con, f"SELECT * FROM {SCHEMA}.fold_labels WHERE labeler = ? AND horizon = ? ORDER BY fold, date",
+                 [labeler, horizon])

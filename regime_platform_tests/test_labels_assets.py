@@ -1,6 +1,8 @@
 """regime_labels materialized in-process: generated labels, a user's file, a bad file that changes nothing, the sensor."""
 from __future__ import annotations
 
+import datetime as dt
+
 import dagster as dg
 import pytest
 
@@ -82,3 +84,39 @@ def test_sensor_requests_one_run_per_content_change(tmp_path, resources):
     path.unlink()  # back to generated labels: also a change
     runs, _ = tick(cursor3)
     assert len(runs) == 1
+
+
+def settings_with(resources, **changes):
+    from regime_platform.defs.resources import RegimeSettings
+
+    current = resources["settings"]
+    return RegimeSettings(data_dir=current.data_dir, source=current.source, **changes)
+
+
+def test_class_balance_uses_the_labelers_configured_regimes(warehouse_with_features):
+    """No 20 % fall from a peak in 2012-2018: the drawdown labeler assigns only id 0 of its two regimes. K is the
+    labeler's configured number of regimes, so the missing bear regime is an ERROR, not a pass."""
+    resources = {**warehouse_with_features, "settings": settings_with(warehouse_with_features, labeler="drawdown")}
+    result = dg.materialize([regime_labels, label_class_balance], resources=resources, raise_on_error=False)
+    stored = read_table(resources, "SELECT DISTINCT regime FROM market.regime_labels")
+    assert stored["regime"].to_list() == [0]
+    evaluation = result.get_asset_check_evaluations()[0]
+    assert not evaluation.passed and evaluation.severity == dg.AssetCheckSeverity.ERROR
+    assert evaluation.metadata["configured_regimes"].value == 2
+    assert "regime 1 has no rows" in evaluation.metadata["problems"].value
+
+
+def test_label_lag_reaches_the_stored_known_regime(warehouse_with_features):
+    """A user's hindsight-dated file with REGIME_LABEL_LAG = 21: the regime known at t is the label 21 sessions
+    earlier, through the asset as Dagster runs it."""
+    base = warehouse_with_features
+    resources = {**base, "settings": settings_with(base, label_lag=21)}
+    days = calendar.sessions("2016-01-04", "2018-12-31")
+    labels = [int(d >= dt.date(2018, 1, 29)) for d in days]
+    write_user_file(resources, "Date,regime\n" + "\n".join(f"{d},{r}" for d, r in zip(days, labels)) + "\n")
+    assert dg.materialize([regime_labels], resources=resources).success
+    stored = read_table(resources, "SELECT date, regime, known_regime FROM market.regime_labels ORDER BY date")
+    assert stored["regime"].to_list() == labels
+    assert stored["known_regime"].to_list() == [None] * 21 + labels[:-21]
+    switch = labels.index(1)
+    assert stored["known_regime"][switch + 20] == 0 and stored["known_regime"][switch + 21] == 1

@@ -54,8 +54,8 @@ CASES = {
     "duplicate date": (lambda: mutate(3, f"{DAYS[2]},1"), ["line 5", "repeats line 4"]),
     "weekend": (lambda: mutate(3, "2018-01-06,1"), ["line 5", "2018-01-06 is not an XNYS trading session"]),
     "holiday": (lambda: mutate(10, "2018-01-15,1"), ["line 12", "2018-01-15 is not an XNYS"]),
-    "float regime": (lambda: mutate(3, f"{DAYS[3]},1.5"), ["line 5", "column regime", "'1.5' is not an integer"]),
-    "text regime": (lambda: mutate(3, f"{DAYS[3]},bull"), ["line 5", "'bull' is not an integer"]),
+    "float regime": (lambda: mutate(3, f"{DAYS[3]},1.5"), ["line 5", "column regime", "'1.5' is not a plain integer"]),
+    "text regime": (lambda: mutate(3, f"{DAYS[3]},bull"), ["line 5", "'bull' is not a plain integer"]),
     "negative regime": (lambda: mutate(3, f"{DAYS[3]},-1"), ["line 5", "'-1' is negative"]),
     "empty regime": (lambda: mutate(3, f"{DAYS[3]},"), ["line 5", "column regime: empty"]),
     "empty date": (lambda: mutate(3, ",1"), ["line 5", "column Date: empty"]),
@@ -69,6 +69,16 @@ CASES = {
                                     [f"{d},{i % 2},{'calm' if i != 4 else 'quiet'}" if i % 2 == 0 else f"{d},1,storm"
                                      for i, d in enumerate(DAYS)]), ["regime 0 has several names"]),
     "header only": (lambda: ("Date,regime", []), ["no label rows"]),
+    # the rules are exact: no stripped headers, no signs or leading zeros, no dates the calendar cannot judge
+    "padded header": (lambda: (" Date , regime ", good_rows()[1]), ["' Date ' is not allowed", "'Date' exactly",
+                                                                   "' regime ' is not allowed"]),
+    "plus-signed id": (lambda: mutate(3, f"{DAYS[3]},+0"), ["line 5", "'+0' is not a plain integer"]),
+    "zero-padded id": (lambda: mutate(3, f"{DAYS[3]},01"), ["line 5", "'01' is not a plain integer"]),
+    "spaced id": (lambda: mutate(3, f"{DAYS[3]}, 1"), ["line 5", "' 1' is not a plain integer"]),
+    "date before the calendar": (lambda: mutate(0, "1850-01-02,0"), ["line 2", "1850-01-02 is outside the exchange "
+                                                                     "calendar"]),
+    "date after the calendar": (lambda: mutate(3, "2300-01-03,1"), ["line 5", "2300-01-03 is outside the exchange "
+                                                                    "calendar"]),
 }
 
 

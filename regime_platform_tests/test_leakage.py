@@ -6,25 +6,43 @@ import pytest
 
 from regime_platform.artifacts import to_jsonable
 from regime_platform.leakage import verify_fold_records
-from regime_platform.training import GivenLabels, TrainingConfig, walk_forward
+import polars as pl
+
+from regime_platform.fold_targets import RefitLabels
+from regime_platform.training import TrainingConfig
+from regime_platform.walk_forward import walk_forward
 from regime_platform_tests.conftest import weekdays
 
 W, H = 30, 5
 
 
+class QuantileLabeler:
+    """A real (if simple) generated labeler: regime 1 where feature `a` is above its fit span's 70th percentile."""
+
+    n_regimes, name = 2, "quantile"
+
+    def fit(self, frame):
+        self.cut = float(np.quantile(frame["a"].to_numpy(), 0.7))
+        return self
+
+    def predict(self, frame):
+        return (frame["a"].to_numpy() > self.cut).astype(float)
+
+    predict_online = predict
+
+
 @pytest.fixture(scope="module")
 def clean():
+    """Records of a real walk-forward with a labeler refit per fold: the labeler bound is exercised as produced."""
     n = 2400
     rng = np.random.default_rng(3)
     dates = weekdays(dt.date(2000, 1, 3), n)
     X = rng.normal(size=(n, 3))
-    regime = (rng.random(n) < 0.3).astype(int)
-    res = walk_forward(dates, X, ["a", "b", "c"], GivenLabels(dates, regime, regime), [],
-                       TrainingConfig(window=W, horizon=H, max_folds=3))
+    targets = RefitLabels(pl.DataFrame({"date": dates, "a": X[:, 0]}), QuantileLabeler)
+    res = walk_forward(dates, X, ["a", "b", "c"], targets, [], TrainingConfig(window=W, horizon=H, max_folds=3))
     records = res.fold_records_json()  # as read back from folds.json (ISO date strings)
-    # pretend a generated labeler fit on exactly the training span
     for rec in records:
-        rec["labeler_fit_start"], rec["labeler_fit_end"] = str(dates[0]), rec["train_target_end"]
+        assert rec["labeler_fit_end"] == rec["train_target_end"] and not rec["user_labels"]
     return dates, records
 
 
@@ -35,12 +53,16 @@ def _shift(dates, iso, k):
 
 def test_clean_records_pass(clean):
     dates, records = clean
-    assert verify_fold_records(records, dates, W, H, user_labels=False, allowed_features=["a", "b", "c"]) == []
+    assert verify_fold_records(records, dates, stored_labeler="quantile", allowed_features=["a", "b", "c"]) == []
     assert len(records) == 3
 
 
 def _problems(dates, records, **kw):
-    return verify_fold_records(records, dates, W, H, kw.pop("user_labels", False), **kw)
+    if "user_labels" in kw:  # what a record says about the labels it was trained on
+        for rec in records:
+            rec["user_labels"] = kw["user_labels"]
+        kw.pop("user_labels")
+    return verify_fold_records(records, dates, **kw)
 
 
 def test_test_overlapping_train_is_reported(clean):
@@ -120,3 +142,35 @@ def test_dates_not_in_session_list_and_empty_records(clean):
                   "scaler_fit_end", "labeler_fit_start", "labeler_fit_end"):
             rec[k] = dt.date.fromisoformat(rec[k])
     assert _problems(dates, as_dates) == []
+
+
+def test_window_horizon_and_labeler_come_from_each_record(clean):
+    dates, records = clean
+    wider = copy.deepcopy(records)
+    wider[1]["window"] = 60  # a fold trained with a 60-session window needs a longer embargo than it had
+    assert any("fold" in p and "embargo too short" in p for p in _problems(dates, wider))
+    unnamed = copy.deepcopy(records)
+    del unnamed[0]["horizon"]
+    assert any("does not say its window, horizon" in p for p in _problems(dates, unnamed))
+    # cross-checked against the stored labels table
+    assert any("differs from the stored labels" in p for p in _problems(dates, records, stored_labeler="jump"))
+    assert any("market.regime_labels holds 'user'" in p for p in _problems(dates, records, stored_labeler="user"))
+
+
+def test_oos_rows_outside_a_verified_test_span_are_reported(clean):
+    from regime_platform.leakage import verify_oos_rows
+
+    dates, records = clean
+    rec = records[0]
+    start = dates.index(dt.date.fromisoformat(rec["test_start"]))
+
+    def rows(as_of_idx, fold=rec["fold"], horizon=H, shift=0):
+        return pl.DataFrame({"model": "m", "fold": fold, "horizon": horizon,
+                             "as_of": [dates[i] for i in as_of_idx],
+                             "target_date": [dates[i + horizon + shift] for i in as_of_idx]})
+
+    assert verify_oos_rows(records, rows([start, start + 1]), dates) == []
+    assert any("outside the test span" in p for p in verify_oos_rows(records, rows([start - 1]), dates))
+    assert any("not the session" in p for p in verify_oos_rows(records, rows([start], shift=1), dates))
+    assert any("no fold record" in p for p in verify_oos_rows(records, rows([start], horizon=21), dates))
+    assert verify_oos_rows(records, rows([])[:0], dates) != []

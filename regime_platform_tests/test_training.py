@@ -6,17 +6,10 @@ import pytest
 
 from regime_platform.leakage import verify_fold_records
 from regime_platform.scaling import SessionScaler
-from regime_platform.training import (
-    OOS_SCHEMA,
-    FoldLabels,
-    GivenLabels,
-    ProductionModel,
-    RefitLabels,
-    TrainingConfig,
-    fit_final,
-    read_fold_records,
-    walk_forward,
-)
+from regime_platform.fold_targets import FoldLabels, GivenLabels, RefitLabels
+from regime_platform.production import ProductionModel, fit_final
+from regime_platform.training import TrainingConfig
+from regime_platform.walk_forward import OOS_SCHEMA, read_fold_records, walk_forward
 from regime_platform_tests.conftest import weekdays
 
 W, H = 30, 5
@@ -109,7 +102,7 @@ def test_walk_forward_output_shape_records_and_determinism():
         assert rec["embargo_sessions"] >= W + H
         assert set(rec["models"]) == set(oos["model"].unique())
         assert rec["models"]["lstm"]["epochs"] == 2 and rec["class_counts"][1] > 0
-    assert verify_fold_records(res.fold_records, dates, W, H, user_labels=False, allowed_features=names) == []
+    assert verify_fold_records(res.fold_records, dates, stored_labeler="fake_vol", allowed_features=names) == []
     assert {t["model"] for t in res.timings} >= {"lstm", "majority"}
 
     again = walk_forward(dates, X, names, refit_targets(dates, r), models, TINY)
@@ -195,7 +188,7 @@ def test_single_split_and_class_balance_are_reported():
     assert res.single_split and len(res.fold_records) == 1
     assert res.fold_records[0]["single_split"] is True
     assert "single chronological split" in res.summary()
-    assert verify_fold_records(res.fold_records, dates, W, H, user_labels=True) == []
+    assert verify_fold_records(res.fold_records, dates) == []
 
     # a rare class warns, an absent class is recorded as an error (K = 3, regime 2 never in training)
     rare = regime.copy()
@@ -203,7 +196,7 @@ def test_single_split_and_class_balance_are_reported():
     t2 = GivenLabels(dates, rare, rare, n_classes=3)
     res = walk_forward(dates, X, names, t2, ["logistic"], TrainingConfig(window=W, horizon=H))
     rec = res.fold_records[0]
-    assert any("regime 2 has no training rows" in e for e in rec["class_errors"])
+    assert any("regime 2 has no training samples" in e for e in rec["class_errors"])
     assert any("regime 1" in w and "under 5 %" in w for w in rec["class_warnings"])
     probs = np.array(res.oos_predictions["probabilities"].to_list())
     assert probs.shape[1] == 3
@@ -244,7 +237,47 @@ def test_fold_records_json_round_trip(tmp_path):
     path = res.write_fold_records(tmp_path / "folds.json")
     records = read_fold_records(path)
     assert isinstance(records[0]["train_end"], str)
-    assert verify_fold_records(records, dates, W, H, user_labels=False) == []
+    assert verify_fold_records(records, dates) == []
+
+
+def test_models_fit_on_every_training_sample_and_sequence_models_refit_after_choosing_epochs():
+    """Point 1 of the correctness issue: nothing fits on the span minus the early-stopping tail alone."""
+    dates, X, names, r = synthetic()
+    res = walk_forward(dates, X, names, refit_targets(dates, r), {"lstm": FAST["lstm"], "random_forest":
+                       FAST["random_forest"], "logistic": {}}, TINY)
+    for rec in res.fold_records:
+        assert rec["n_validation"] > 0 and rec["n_epoch_selection_fit"] < rec["n_train"] - rec["n_validation"]
+        for name, info in rec["models"].items():
+            assert info["n_fit"] == rec["n_train"], name  # every training sample the embargo allows
+        lstm = rec["models"]["lstm"]
+        assert lstm["n_epoch_selection_fit"] == rec["n_epoch_selection_fit"]
+        assert 1 <= lstm["epochs_selected"] <= TINY.epochs and lstm["epochs"] == lstm["epochs_selected"]
+        assert rec["models"]["random_forest"]["epochs_selected"] is None
+    # the majority baseline's shares are those of the whole training span, not of the span minus its tail
+    maj = fit_final(dates, X, names, refit_targets(dates, r), [], TINY)[0]
+    assert maj.name == "majority" and maj.model.fit_info["n_fit"] == maj.model.fit_info["n_train"]
+    counts = np.array([maj.class_counts[c] for c in range(2)], dtype=float)
+    np.testing.assert_allclose(maj.model.shares_, counts / counts.sum())
+
+
+def test_a_class_present_only_in_the_tail_warns_and_does_not_crash():
+    """Point 2: the balance rule judges exactly the fitted samples; a class only in the tail is no crash."""
+    from regime_platform import calendar
+
+    dates = calendar.sessions("2005-01-03", "2011-12-30")
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(len(dates), 3))
+    regime = np.zeros(len(dates), dtype=int)
+    first_test = dates.index(dt.date(2011, 1, 3))
+    regime[first_test - 150:first_test - 90] = 1  # regime 1 only inside the last fold's early-stopping tail
+    regime[first_test + 20:first_test + 60] = 1
+    targets = GivenLabels(dates, regime, regime)
+    res = walk_forward(dates, X, ["a", "b", "c"], targets, ["logistic", ("cnn", FAST["cnn"])],
+                       TrainingConfig(epochs=2, max_folds=1))
+    rec = res.fold_records[-1]
+    assert rec["class_counts"][1] > 0 and rec["models"]["logistic"]["n_fit"] == rec["n_train"]
+    assert any("only in the early-stopping tail" in w for w in rec["class_warnings"])
+    assert res.oos_predictions.height > 0
 
 
 def test_a_training_span_with_one_regime_is_a_clear_error():
@@ -256,5 +289,12 @@ def test_a_training_span_with_one_regime_is_a_clear_error():
     regime = np.zeros(len(dates), dtype=int)
     regime[-100:] = 1  # the only change of regime comes after every training span
     targets = GivenLabels(dates, regime, regime)
-    with pytest.raises(ValueError, match="no classifier can learn from one class.*REGIME_START"):
+    with pytest.raises(ValueError, match="every walk-forward fold was skipped.*no classifier can learn from one "
+                                         "class.*REGIME_START"):
         walk_forward(dates, X, ["a", "b", "c"], targets, ["logistic"], TrainingConfig(epochs=1, max_folds=1))
+    # a fold with one regime is skipped with a warning; later folds that have both still run
+    regime[dates.index(dt.date(2011, 3, 1)):dates.index(dt.date(2011, 5, 2))] = 1
+    res = walk_forward(dates, X, ["a", "b", "c"], GivenLabels(dates, regime, regime), ["logistic"],
+                       TrainingConfig(epochs=1, max_folds=2))
+    assert [r["test_year"] for r in res.fold_records] == [2012]
+    assert any("fold" in w and "(2011)" in w and "skipped" in w for w in res.warnings)

@@ -4,14 +4,14 @@ from __future__ import annotations
 import dagster as dg
 import polars as pl
 
+from regime_platform.markdown import markdown_table
 
-def markdown_table(frame: pl.DataFrame, float_digits: int = 4) -> str:
-    cols = frame.columns
-    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
-    for row in frame.iter_rows():
-        cells = [f"{v:.{float_digits}g}" if isinstance(v, float) else ("" if v is None else str(v)) for v in row]
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+__all__ = ["bullets", "markdown_table", "preview_md"]
+
+
+def bullets(lines: list[str], empty: str = "none") -> dg.MetadataValue:
+    """A markdown bullet list (``empty`` when there is nothing to list)."""
+    return dg.MetadataValue.md("\n".join(f"- {line}" for line in lines) or empty)
 
 
 def preview_md(frame: pl.DataFrame, rows: int = 5) -> dg.MetadataValue:

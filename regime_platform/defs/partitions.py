@@ -9,12 +9,12 @@ from regime_platform import calendar
 from regime_platform.settings import Settings
 
 # The exclusions list runs to a year past today so that the newest partition keys stay sessions.
-_HORIZON = dt.date.today() + dt.timedelta(days=400)
+_HOLIDAYS_UNTIL = dt.date.today() + dt.timedelta(days=400)
 
 
 def session_partitions_def(start: dt.date) -> dg.DailyPartitionsDefinition:
     first = calendar.sessions(start, start + dt.timedelta(days=10))[0]
-    holidays = [dt.datetime(d.year, d.month, d.day) for d in calendar.holidays(first, _HORIZON)]
+    holidays = [dt.datetime(d.year, d.month, d.day) for d in calendar.holidays(first, _HOLIDAYS_UNTIL)]
     return dg.DailyPartitionsDefinition(
         start_date=first.isoformat(),
         timezone="America/New_York",
@@ -23,5 +23,12 @@ def session_partitions_def(start: dt.date) -> dg.DailyPartitionsDefinition:
     )
 
 
-REGIME_START = Settings.from_env().start
+REGIME_START = Settings.start_from_env()
 session_partitions = session_partitions_def(REGIME_START)
+
+
+def daily_asset(**kwargs):
+    """``@dg.asset`` for a session-partitioned asset: one partition per XNYS session, a range of thousands of
+    sessions in one run, and the ``duckdb`` pool (every such asset reads and writes the warehouse)."""
+    return dg.asset(partitions_def=session_partitions, backfill_policy=dg.BackfillPolicy.single_run(), pool="duckdb",
+                    **kwargs)

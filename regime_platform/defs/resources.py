@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from pathlib import Path
 from typing import Iterator, Optional
 
@@ -12,7 +13,7 @@ from dagster_duckdb import DuckDBResource
 from pydantic import PrivateAttr
 
 from regime_platform import warehouse
-from regime_platform.settings import Settings
+from regime_platform.settings import Settings, setting_fields
 from regime_platform.sources import SourceChain, build_chain
 
 
@@ -39,49 +40,55 @@ class Warehouse(dg.ConfigurableResource):
         with self.connect() as con:
             return warehouse.query(con, sql, params)
 
-    def replace(self, table: str, frame: pl.DataFrame, where: str | None = None, params: list | None = None) -> int:
-        with self.connect() as con:
-            return warehouse.replace_rows(con, table, frame, where, params)
 
+class _SettingsResource(dg.ConfigurableResource):
+    """The platform's settings as a Dagster resource; its fields are generated from `Settings` (see below)."""
 
-class RegimeSettings(dg.ConfigurableResource):
-    """The platform's settings; defaults come from the REGIME_* environment variables (README: Settings)."""
-
-    data_dir: str
-    source: str = "auto"
-    ticker: str = "SPY"
-    horizon: int = 5
-    window: int = 30
-    labeler: str = "jump"
-    label_lag: int = 0
-    epochs: int = 30
-    max_folds: Optional[int] = None
-    stooq_api_key: Optional[str] = None
-    ohlcv_csv: Optional[str] = None
-    stooq_url: Optional[str] = None  # tests point this at a local server
+    stooq_url: Optional[str] = None  # not a user setting: tests point the Stooq source at a local server
 
     _chain: Optional[SourceChain] = PrivateAttr(default=None)
 
     @classmethod
     def from_env(cls) -> "RegimeSettings":
         s = Settings.from_env()
-        return cls(data_dir=str(s.data_dir.resolve()), source=s.source, ticker=s.ticker, horizon=s.horizon,
-                   window=s.window, labeler=s.labeler, label_lag=s.label_lag, epochs=s.epochs, max_folds=s.max_folds,
-                   stooq_api_key=s.stooq_api_key,
-                   ohlcv_csv=str(s.ohlcv_csv) if s.ohlcv_csv else None)
+        return cls(**{f.name: _to_config(getattr(s, f.name)) for f in _run_config_fields()}
+                   | {"data_dir": str(s.data_dir.resolve())})
 
     def settings(self) -> Settings:
         from regime_platform.defs.partitions import REGIME_START
 
-        s = Settings(data_dir=Path(self.data_dir), source=self.source, ticker=self.ticker, start=REGIME_START,
-                     horizon=self.horizon, window=self.window, labeler=self.labeler, label_lag=self.label_lag,
-                     epochs=self.epochs, max_folds=self.max_folds, stooq_api_key=self.stooq_api_key, ohlcv_csv=Path(self.ohlcv_csv) if self.ohlcv_csv else None)
+        values = {f.name: getattr(self, f.name) for f in _run_config_fields()}
+        for name in ("data_dir", "ohlcv_csv"):
+            values[name] = Path(values[name]) if values[name] else None
+        s = Settings(start=REGIME_START, **values)
         s.validate()
         return s
 
     def source_chain(self) -> SourceChain:
-        return build_chain(self.source, stooq_api_key=self.stooq_api_key,
-                           ohlcv_csv=Path(self.ohlcv_csv) if self.ohlcv_csv else None, stooq_url=self.stooq_url)
+        s = self.settings()
+        return build_chain(s.source, stooq_api_key=s.stooq_api_key, ohlcv_csv=s.ohlcv_csv, stooq_url=self.stooq_url)
+
+
+def _run_config_fields() -> list[dataclasses.Field]:
+    return [f for f in setting_fields() if not f.metadata["load_time_only"]]
+
+
+def _to_config(value):
+    return str(value) if isinstance(value, Path) else value
+
+
+_CONFIG_TYPES = {"Path": str, "Path | None": Optional[str], "str": str, "str | None": Optional[str], "int": int,
+                 "int | None": Optional[int], "bool": bool}
+
+# One declaration: every field of `Settings` but REGIME_START (which fixes the partitions at load time) becomes a
+# field of this resource, with the same name and default, so each setting is also Dagster run config.
+RegimeSettings = type("RegimeSettings", (_SettingsResource,), {
+    "__module__": __name__,
+    "__doc__": "The platform's settings (README: Settings): each REGIME_* variable's default, overridable as run "
+               "config under resources.settings.config. Generated from regime_platform.settings.Settings.",
+    "__annotations__": {f.name: _CONFIG_TYPES[str(f.type)] for f in _run_config_fields()},
+    **{f.name: _to_config(f.default) for f in _run_config_fields()},
+})
 
 
 class ArtifactIOManager(dg.ConfigurableIOManager):

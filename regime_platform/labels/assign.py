@@ -7,13 +7,11 @@ from dataclasses import dataclass, field
 import numpy as np
 import polars as pl
 
+from regime_platform import warehouse
 from regime_platform.labels.labelers import labelable, make_labeler
 from regime_platform.labels.profile import RegimeProfile, regime_profile
 
-MINORITY_SHARE = 0.05  # a class under 5 % of rows is worth a warning; a missing class is an error
-
-TABLE_SCHEMA = {"date": pl.Date, "regime": pl.Int32, "known_regime": pl.Int32, "regime_name": pl.Utf8,
-                "labeler": pl.Utf8, "fit_start": pl.Date, "fit_end": pl.Date}
+TABLE_SCHEMA = warehouse.schema("regime_labels")
 
 
 @dataclass
@@ -64,13 +62,43 @@ def assign_user(user: pl.DataFrame, prices: pl.DataFrame, label_lag: int = 0) ->
     return result
 
 
-def class_balance(regimes, n_regimes: int) -> dict:
-    """Counts and shares per id 0..K−1; `missing` ids have no rows (error), `rare` ones under 5 % (warn)."""
-    values = np.asarray(regimes.to_numpy() if hasattr(regimes, "to_numpy") else regimes)
-    values = values[values >= 0]
-    counts = {i: int((values == i).sum()) for i in range(n_regimes)}
-    total = max(1, sum(counts.values()))
-    shares = {i: c / total for i, c in counts.items()}
-    return {"counts": counts, "shares": shares,
-            "missing": [i for i, c in counts.items() if c == 0],
-            "rare": [i for i, s in shares.items() if 0 < s < MINORITY_SHARE]}
+def configured_regimes(labeler: str, stored_regimes) -> int:
+    """K for the class-balance rule: a generated labeler's configured number of regimes; for a user's file
+    its declared ids 0 … max (the file rules require every id to be present, so max + 1 is what it declared)."""
+    if labeler == "user":
+        values = np.asarray(stored_regimes.to_numpy() if hasattr(stored_regimes, "to_numpy") else stored_regimes)
+        return int(values.max()) + 1
+    return int(make_labeler(labeler).n_regimes)
+
+
+def assign(frame: pl.DataFrame, user_labels_path, labeler: str, label_lag: int = 0) -> LabelResult:
+    """The one place that chooses: the user's labels file when it exists (validated strictly; REGIME_LABELER is
+    then ignored), else the generated ``labeler`` fit on all labelled history."""
+    from pathlib import Path
+
+    from regime_platform.labels.user_file import read_user_labels
+
+    if Path(user_labels_path).exists():
+        user = read_user_labels(Path(user_labels_path), sessions=frame["date"].to_list())
+        return assign_user(user, frame, label_lag=label_lag)
+    return assign_generated(frame, labeler)
+
+
+def fold_targets(frame: pl.DataFrame, stored: pl.DataFrame):
+    """How the walk-forward gets each fold's labels, following what ``market.regime_labels`` holds: a user's file
+    is taken as given in every fold; a generated labeler is refit inside each fold on its training span.
+
+    ``frame``: the labeler frame (date, features, adj_close); ``stored``: ``market.regime_labels``.
+    """
+    from regime_platform.fold_targets import GivenLabels, RefitLabels
+
+    if stored.is_empty():
+        raise ValueError("market.regime_labels is empty: materialize regime_labels first.")
+    labeler = stored["labeler"][0]
+    if labeler == "user":
+        aligned = frame.select("date").join(stored, on="date", how="left")
+        return GivenLabels(frame["date"].to_list(), aligned["regime"].fill_null(-1).to_numpy(),
+                           aligned["known_regime"].fill_null(-1).to_numpy(),
+                           n_classes=configured_regimes("user", stored["regime"]))
+    usable = labelable(frame, make_labeler(labeler))
+    return RefitLabels(usable, lambda: make_labeler(labeler), name=labeler)

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
+from regime_platform.markdown import markdown_table
+
 
 @dataclass
 class RegimeProfile:
@@ -14,10 +16,7 @@ class RegimeProfile:
     transition_matrix: np.ndarray
 
     def to_markdown(self) -> str:
-        cols = self.table.columns
-        lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
-        for row in self.table.iter_rows():
-            lines.append("| " + " | ".join(f"{v:.4g}" if isinstance(v, float) else str(v) for v in row) + " |")
+        lines = [markdown_table(self.table)]
         k = self.transition_matrix.shape[0]
         lines += ["", "Transition matrix (row = from, column = to, share of next-day moves):", "",
                   "| from \\ to | " + " | ".join(str(j) for j in range(k)) + " |", "|" + "---|" * (k + 1)]

@@ -19,7 +19,7 @@ REQUIRED = ["Date", "regime"]
 OPTIONAL = ["regime_name"]
 MAX_REPORTED = 20
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-_INT = re.compile(r"^[+-]?\d+$")
+_INT = re.compile(r"^(0|-?[1-9]\d*)$")  # a plain integer: no sign on 0 or positives, no leading zeros
 
 
 class LabelFileError(ValueError):
@@ -55,11 +55,11 @@ def read_user_labels(path: Path, sessions: list[dt.date] | None = None) -> pl.Da
     """
     path = Path(path)
     rows = _read_rows(path)
-    header = [h.strip() for h in rows[0]]
+    header = rows[0]  # exactly as written: ` Date ` is not `Date`
     problems: list[str] = []
     for column in header:
         if column not in REQUIRED + OPTIONAL:
-            hint = next((r for r in REQUIRED + OPTIONAL if r.lower() == column.lower()), None)
+            hint = next((r for r in REQUIRED + OPTIONAL if r.lower() == column.strip().lower()), None)
             problems.append(f"{path}, line 1: column {column!r} is not allowed"
                             + (f" (spelled {hint!r} exactly)" if hint else f"; allowed: Date, regime, regime_name"))
     for column in REQUIRED:
@@ -81,7 +81,7 @@ def read_user_labels(path: Path, sessions: list[dt.date] | None = None) -> pl.Da
         if len(row) != len(header):
             problems.append(f"{path}, line {lineno}: {len(row)} fields, the header has {len(header)}: {','.join(row)!r}")
             continue
-        cells = {name: row[i].strip() for name, i in at.items()}
+        cells = {name: row[i] for name, i in at.items()}
         day, regime = cells["Date"], cells["regime"]
         parsed_day = parsed_regime = None
         if not day:
@@ -96,7 +96,8 @@ def read_user_labels(path: Path, sessions: list[dt.date] | None = None) -> pl.Da
         if not regime:
             problems.append(f"{path}, line {lineno}, column regime: empty")
         elif not _INT.match(regime):
-            problems.append(f"{path}, line {lineno}, column regime: {regime!r} is not an integer")
+            problems.append(f"{path}, line {lineno}, column regime: {regime!r} is not a plain integer id "
+                            "(write 0, 1, 2 … without sign, leading zeros or spaces)")
         elif int(regime) < 0:
             problems.append(f"{path}, line {lineno}, column regime: {regime!r} is negative; ids are 0..K-1")
         else:
@@ -106,6 +107,9 @@ def read_user_labels(path: Path, sessions: list[dt.date] | None = None) -> pl.Da
         if parsed_day is not None:
             if parsed_day in seen:
                 problems.append(f"{path}, line {lineno}, column Date: {day} repeats line {seen[parsed_day]}")
+            elif not calendar.in_range(parsed_day):
+                problems.append(f"{path}, line {lineno}, column Date: {day} is outside the exchange calendar "
+                                f"({calendar.first_day()} … {calendar.last_day()}); remove the row")
             elif not calendar.is_session(parsed_day):
                 problems.append(f"{path}, line {lineno}, column Date: {day} is not an XNYS trading session "
                                 "(weekend or exchange holiday)")

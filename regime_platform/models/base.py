@@ -33,6 +33,7 @@ class RegimeModel:
     defaults: ClassVar[dict[str, Any]] = {}
     uses_known_regime: ClassVar[bool] = False
     is_baseline: ClassVar[bool] = False
+    early_stopping: ClassVar[bool] = False  # chooses its epochs on a validation tail (the training code refits)
 
     def __init__(self, **params: Any) -> None:
         unknown = sorted(set(params) - set(self.defaults))

@@ -79,6 +79,7 @@ class CNNNet(nn.Module):
 
 
 class _TorchModel(RegimeModel):
+    early_stopping = True
     def _build(self) -> nn.Module:  # pragma: no cover - abstract
         raise NotImplementedError
 

@@ -5,8 +5,8 @@ import datetime as dt
 import dagster as dg
 
 from regime_platform import calendar, ingest, warehouse as wh
-from regime_platform.defs.metadata import preview_md
-from regime_platform.defs.partitions import session_partitions
+from regime_platform.defs.metadata import bullets, preview_md
+from regime_platform.defs.partitions import daily_asset
 from regime_platform.defs.resources import RegimeSettings, Warehouse
 from regime_platform.sources import SAMPLE_SOURCE
 
@@ -16,11 +16,8 @@ def partition_dates(context: dg.AssetExecutionContext) -> tuple[dt.date, dt.date
     return dt.date.fromisoformat(window.start), dt.date.fromisoformat(window.end)
 
 
-@dg.asset(
+@daily_asset(
     group_name="ingestion",
-    partitions_def=session_partitions,
-    backfill_policy=dg.BackfillPolicy.single_run(),
-    pool="duckdb",
     kinds={"duckdb", "polars"},
     description="Daily OHLCV bars of REGIME_TICKER (yfinance → Stooq → bundled sample), one row per session; "
                 "adj_close is chain-linked so stored rows never change when new days arrive (DESIGN §3b).",
@@ -29,12 +26,9 @@ def ohlcv(context: dg.AssetExecutionContext, warehouse: Warehouse, settings: Reg
     start, end = partition_dates(context)
     ticker = settings.ticker
     with warehouse.connect() as con:
-        before = con.execute(
-            "SELECT date FROM market.ohlcv WHERE ticker = ? AND date < ? ORDER BY date", [ticker, start]).pl()
-        prev = con.execute(
-            "SELECT date, close, adj_close, source FROM market.ohlcv WHERE ticker = ? AND date = ?",
-            [ticker, calendar.previous_session(start)]).pl()
-    plan = ingest.plan_ingest(start, end, before["date"].to_list(), prev.to_dicts()[0] if prev.height else None)
+        before = wh.ohlcv_dates_before(con, ticker, start)
+        prev = wh.ohlcv_row(con, ticker, calendar.previous_session(start))
+    plan = ingest.plan_ingest(start, end, before, prev)
     context.log.info(f"{'full backfill' if plan.is_full_backfill else 'increment'} of {ticker} {start} … {end}: "
                      f"one request from {plan.fetch_start}")
 
@@ -49,20 +43,14 @@ def ohlcv(context: dg.AssetExecutionContext, warehouse: Warehouse, settings: Reg
         context.log.warning(note)
 
     with warehouse.connect() as con:
-        with wh.transaction(con):
-            con.execute("DELETE FROM market.ohlcv WHERE ticker = ? AND date BETWEEN ? AND ?", [ticker, start, end])
-            con.register("_rows", result.rows.to_arrow())
-            con.execute("INSERT INTO market.ohlcv BY NAME SELECT * FROM _rows")
-            if result.revisions.height:
-                con.register("_revisions", result.revisions.to_arrow())
-                con.execute("INSERT INTO market.ohlcv_revisions BY NAME SELECT * FROM _revisions")
-        total = con.execute("SELECT count(*) FROM market.ohlcv WHERE ticker = ?", [ticker]).fetchone()[0]
+        wh.write_ohlcv(con, ticker, start, end, result.rows, result.revisions)
+        total = wh.count_rows(con, "ohlcv", ticker)
 
     rows = result.rows
     return dg.MaterializeResult(metadata={
         "source": fetched.source,
         "is_sample": fetched.source == SAMPLE_SOURCE,
-        "fallbacks": dg.MetadataValue.md("\n".join(f"- {w}" for w in fetched.warnings) or "none"),
+        "fallbacks": bullets(fetched.warnings),
         "mode": "full backfill" if plan.is_full_backfill else "chained increment",
         "rows_written": rows.height,
         "rows_stored_total": int(total),
@@ -81,8 +69,8 @@ def ohlcv(context: dg.AssetExecutionContext, warehouse: Warehouse, settings: Reg
                             "revisions.")
 def ohlcv_quality(warehouse: Warehouse, settings: RegimeSettings) -> dg.AssetCheckResult:
     with warehouse.connect() as con:
-        stored = con.execute("SELECT * FROM market.ohlcv WHERE ticker = ? ORDER BY date", [settings.ticker]).pl()
-        revisions = con.execute("SELECT * FROM market.ohlcv_revisions WHERE ticker = ?", [settings.ticker]).pl()
+        stored = wh.read_ohlcv(con, settings.ticker)
+        revisions = wh.read_revisions(con, settings.ticker)
     report = ingest.quality_report(stored, revisions)
     severity = dg.AssetCheckSeverity.ERROR if report.errors else dg.AssetCheckSeverity.WARN
     return dg.AssetCheckResult(
@@ -90,11 +78,7 @@ def ohlcv_quality(warehouse: Warehouse, settings: RegimeSettings) -> dg.AssetChe
         severity=severity,
         metadata={
             "rows": report.rows,
-            "errors": dg.MetadataValue.md("\n".join(f"- {e}" for e in report.errors) or "none"),
-            "warnings": dg.MetadataValue.md("\n".join(f"- {w}" for w in report.warnings) or "none"),
+            "errors": bullets(report.errors),
+            "warnings": bullets(report.warnings),
         },
     )
-
-
-
-

@@ -7,19 +7,8 @@ import polars as pl
 
 from regime_platform import labels, warehouse as wh
 from regime_platform.defs.features.assets import features
-from regime_platform.defs.metadata import markdown_table
+from regime_platform.defs.metadata import bullets, markdown_table
 from regime_platform.defs.resources import RegimeSettings, Warehouse
-
-wh.register_table("regime_labels", "date DATE NOT NULL PRIMARY KEY, regime INTEGER NOT NULL, known_regime INTEGER, "
-                  "regime_name VARCHAR, labeler VARCHAR NOT NULL, fit_start DATE, fit_end DATE")
-
-
-def labeler_frame(con, ticker: str) -> pl.DataFrame:
-    """What a generated labeler reads: every session's adjusted close and features, in date order."""
-    return con.execute(
-        "SELECT f.*, o.adj_close FROM market.features f JOIN market.ohlcv o USING (ticker, date) "
-        "WHERE f.ticker = ? ORDER BY date", [ticker]).pl()
-
 
 @dg.asset(
     group_name="labels",
@@ -33,20 +22,18 @@ def labeler_frame(con, ticker: str) -> pl.DataFrame:
 def regime_labels(context: dg.AssetExecutionContext, warehouse: Warehouse, settings: RegimeSettings) -> dg.MaterializeResult:
     s = settings.settings()
     with warehouse.connect() as con:
-        frame = labeler_frame(con, s.ticker)
+        frame = wh.read_labeler_frame(con, s.ticker)
     if frame.is_empty():
         raise ValueError("market.features is empty: materialize ohlcv and features first (`make run` does).")
     if s.user_labels_path.exists():
         context.log.info(f"using your labels file {s.user_labels_path} (REGIME_LABELER={s.labeler} is ignored)")
-        user = labels.read_user_labels(s.user_labels_path, sessions=frame["date"].to_list())
-        result = labels.assign_user(user, frame, label_lag=s.label_lag)
     else:
         context.log.info(f"no labels file at {s.user_labels_path}: generating labels with `{s.labeler}`")
-        result = labels.assign_generated(frame, s.labeler)
+    result = labels.assign(frame, s.user_labels_path, s.labeler, s.label_lag)
     prices = result.table.join(frame.select("date", "adj_close"), on="date", how="left")
     with warehouse.connect() as con:
         wh.replace_rows(con, "regime_labels", result.table)
-    balance = labels.class_balance(result.table["regime"], result.table["regime"].max() + 1)
+    balance = labels.class_balance(result.table["regime"], labels.configured_regimes(result.labeler, result.table["regime"]))
     transitions = pl.DataFrame(result.profile.transition_matrix,
                                schema=[f"to {i}" for i in range(result.profile.transition_matrix.shape[0])])
     return dg.MaterializeResult(metadata={
@@ -59,35 +46,40 @@ def regime_labels(context: dg.AssetExecutionContext, warehouse: Warehouse, setti
         "transition_matrix": dg.MetadataValue.md(markdown_table(
             transitions.with_columns(pl.Series("from", range(transitions.height))).select("from", *transitions.columns))),
         "state_mapping": dg.MetadataValue.json({str(k): v for k, v in (result.state_mapping or {}).items()}),
-        "class_shares": dg.MetadataValue.json({str(k): round(v, 4) for k, v in balance["shares"].items()}),
+        "class_shares": dg.MetadataValue.json({str(k): round(v, 4) for k, v in balance.shares.items()}),
         "known_equals_target_share": float((prices["regime"] == prices["known_regime"]).mean() or 0.0),
         "dagster/row_count": result.table.height,
     })
 
 
 @dg.asset_check(asset=regime_labels, pool="duckdb", blocking=True,
-                description="ERROR when a regime id in 0..K−1 has no rows; WARN when one is under 5 % of rows.")
+                description="ERROR when a regime id in 0..K−1 has no rows, K being the labeler's configured number "
+                            "of regimes (a user's file: its declared ids); WARN when one is under 5 % of rows.")
 def label_class_balance(warehouse: Warehouse) -> dg.AssetCheckResult:
-    stored = warehouse.read("SELECT regime FROM market.regime_labels")
+    with warehouse.connect() as con:
+        stored = wh.read_regime_labels(con)
     if stored.is_empty():
-        return dg.AssetCheckResult(passed=False, metadata={"problem": "market.regime_labels is empty"})
-    balance = labels.class_balance(stored["regime"], int(stored["regime"].max()) + 1)
-    severity = dg.AssetCheckSeverity.ERROR if balance["missing"] else dg.AssetCheckSeverity.WARN
+        return dg.AssetCheckResult(passed=False, metadata={"problem": "market.regime_labels is empty: materialize "
+                                                                      "regime_labels"})
+    labeler = stored["labeler"][0]
+    K = labels.configured_regimes(labeler, stored["regime"])
+    balance = labels.class_balance(stored["regime"], K)
+    warnings, errors = balance.problems("market.regime_labels", "rows")
+    severity = dg.AssetCheckSeverity.ERROR if balance.missing else dg.AssetCheckSeverity.WARN
     return dg.AssetCheckResult(
-        passed=not balance["missing"] and not balance["rare"], severity=severity,
-        metadata={"counts": dg.MetadataValue.json({str(k): v for k, v in balance["counts"].items()}),
-                  "missing": str(balance["missing"]), "under_5_percent": str(balance["rare"])})
+        passed=not balance.missing and not balance.rare, severity=severity,
+        metadata={"labeler": labeler, "configured_regimes": K,
+                  "counts": dg.MetadataValue.json({str(k): v for k, v in balance.counts.items()}),
+                  "missing": str(balance.missing), "under_5_percent": str(balance.rare),
+                  "problems": bullets(errors + warnings)})
 
 
 @dg.asset_check(asset=regime_labels, pool="duckdb", blocking=True,
                 description="ERROR when a session between the first and last label date that has complete "
                             "features carries no label.")
 def labels_cover_sessions(warehouse: Warehouse, settings: RegimeSettings) -> dg.AssetCheckResult:
-    gaps = warehouse.read(
-        "WITH span AS (SELECT min(date) lo, max(date) hi FROM market.regime_labels) "
-        "SELECT f.date FROM market.features f, span WHERE f.ticker = ? AND f.date BETWEEN span.lo AND span.hi "
-        "AND NOT EXISTS (SELECT 1 FROM market.regime_labels l WHERE l.date = f.date) ORDER BY f.date",
-        [settings.ticker])
+    with warehouse.connect() as con:
+        gaps = wh.unlabelled_sessions(con, settings.ticker)
     return dg.AssetCheckResult(passed=gaps.is_empty(), metadata={
         "unlabelled_sessions": gaps.height,
         "first_unlabelled": str(gaps["date"][0]) if gaps.height else "none"})

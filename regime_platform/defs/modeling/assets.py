@@ -1,4 +1,5 @@
-"""modeling: one asset per model — walk-forward out-of-sample predictions, a production fit, a leakage check."""
+"""modeling: the walk-forward folds and their targets (once), then one asset per model — out-of-sample predictions,
+a production fit, and a leakage check beside each."""
 import datetime as dt
 import time
 from dataclasses import dataclass
@@ -8,14 +9,15 @@ import dagster as dg
 import numpy as np
 import polars as pl
 
-from regime_platform import causality, labels, leakage, training, warehouse as wh
+from regime_platform import causality, labels, leakage, production, walk_forward, warehouse as wh
 from regime_platform.defs.features.assets import features
-from regime_platform.defs.labels.assets import labeler_frame, regime_labels
-from regime_platform.defs.metadata import markdown_table
+from regime_platform.defs.labels.assets import regime_labels
+from regime_platform.defs.metadata import bullets, markdown_table
 from regime_platform.defs.resources import RegimeSettings, Warehouse
 from regime_platform.features import MODEL_FEATURES
+from regime_platform.fold_targets import PRODUCTION_FOLD, stored_fold_targets
 
-# One line per model: asset name suffix, registry name, kind shown in the UI.
+# One line per model: registry name, kind shown in the UI.
 MODEL_ASSETS = {
     "lstm": "pytorch",
     "cnn": "pytorch",
@@ -25,48 +27,92 @@ MODEL_ASSETS = {
     "persistence": "baseline",
 }
 
-wh.register_table("oos_predictions", "model VARCHAR NOT NULL, fold INTEGER, as_of DATE NOT NULL, "
-                  "target_date DATE NOT NULL, horizon INTEGER NOT NULL, predicted_regime INTEGER, "
-                  "probabilities DOUBLE[], true_regime INTEGER, known_regime INTEGER")
+
+@dataclass
+class ModelInputs:
+    """The sessions, model features and daily returns the walk-forward reads, and the stored labels."""
+
+    frame: pl.DataFrame
+    stored_labels: pl.DataFrame
+
+    @property
+    def dates(self) -> list[dt.date]:
+        return self.frame["date"].to_list()
+
+    @property
+    def X(self) -> np.ndarray:
+        return self.frame.select(MODEL_FEATURES).fill_null(np.nan).to_numpy().astype(np.float64)
+
+    @property
+    def returns(self) -> np.ndarray:
+        return self.frame["ret_1d"].fill_null(np.nan).to_numpy().astype(np.float64)
+
+    @property
+    def labeler(self) -> str:
+        return self.stored_labels["labeler"][0]
+
+
+def read_model_inputs(warehouse: Warehouse, ticker: str) -> ModelInputs:
+    with warehouse.connect() as con:
+        inputs = ModelInputs(wh.read_labeler_frame(con, ticker), wh.read_regime_labels(con))
+    if inputs.stored_labels.is_empty():
+        raise ValueError("market.regime_labels is empty: materialize regime_labels first.")
+    return inputs
+
+
+@dg.asset(
+    group_name="modeling",
+    deps=[regime_labels, features],
+    pool="duckdb",
+    kinds={"duckdb"},
+    description="The walk-forward folds (expanding window, yearly refits, embargo) of the configured horizon and "
+                "every fold's targets, computed once for all models: a generated labeler is refit inside each fold "
+                "on its training span (a user's file is taken as given). Into market.walk_forward_folds (with each "
+                "fold's risk-off regime) and market.fold_labels; fold -1 holds the production fit's labels.",
+)
+def walk_forward_targets(context: dg.AssetExecutionContext, warehouse: Warehouse,
+                         settings: RegimeSettings) -> dg.MaterializeResult:
+    s = settings.settings()
+    inputs = read_model_inputs(warehouse, s.ticker)
+    started = time.perf_counter()
+    result = walk_forward.compute_walk_forward_targets(
+        inputs.dates, inputs.X, MODEL_FEATURES, labels.fold_targets(inputs.frame, inputs.stored_labels),
+        s.training_config(), labeler=inputs.labeler, returns=inputs.returns, log=context.log.info)
+    with warehouse.connect() as con:
+        wh.replace_walk_forward_targets(con, inputs.labeler, s.horizon, result.fold_table, result.label_rows)
+    shown = result.fold_table.filter(pl.col("fold") != PRODUCTION_FOLD).select(
+        "fold", "test_year", "train_end", "test_start", "test_end", "labeler_fit_start", "labeler_fit_end",
+        "state_mapping", "risk_off_regime")
+    return dg.MaterializeResult(metadata={
+        "labeler": inputs.labeler,
+        "horizon": s.horizon,
+        "folds": len(result.folds),
+        "single_split": bool(result.folds and result.folds[0].single_split),
+        "label_rows": result.label_rows.height,
+        "wall_seconds": round(time.perf_counter() - started, 1),
+        "fold_table": dg.MetadataValue.md(markdown_table(shown)),
+    })
+
+
+def folds_path(settings: RegimeSettings, asset_name: str, horizon: int) -> Path:
+    """One fold-record file per model and horizon, as market.oos_predictions keeps rows per model and horizon."""
+    return settings.settings().artifacts_dir / asset_name / f"folds_h{horizon}.json"
 
 
 @dataclass
-class TrainingInputs:
-    dates: list
-    X: np.ndarray
-    feature_names: list[str]
-    targets: object  # training.GivenLabels | training.RefitLabels
-    labeler: str
+class LeakageEvidence:
+    """What `no_leakage` verifies fold records against: stored features, prices, this model's rows, labels."""
+
+    features: pl.DataFrame
+    prices: pl.DataFrame
+    oos: pl.DataFrame
+    labeler: str | None
 
 
-def training_inputs(warehouse: Warehouse, settings: RegimeSettings) -> TrainingInputs:
-    """Features and labels as the domain training code takes them (a user's file as given, else a refit labeler)."""
-    s = settings.settings()
+def read_leakage_evidence(warehouse: Warehouse, ticker: str, model: str) -> LeakageEvidence:
     with warehouse.connect() as con:
-        frame = labeler_frame(con, s.ticker)
-        stored = con.execute("SELECT date, regime, known_regime, labeler FROM market.regime_labels ORDER BY date").pl()
-    if stored.is_empty():
-        raise ValueError("market.regime_labels is empty: materialize regime_labels first.")
-    dates = frame["date"].to_list()
-    X = frame.select(MODEL_FEATURES).fill_null(np.nan).to_numpy().astype(np.float64)
-    labeler = stored["labeler"][0]
-    if labeler == "user":
-        aligned = frame.select("date").join(stored, on="date", how="left")
-        targets = training.GivenLabels(dates, aligned["regime"].fill_null(-1).to_numpy(),
-                                       aligned["known_regime"].fill_null(-1).to_numpy())
-    else:
-        usable = labels.labelable(frame, labels.make_labeler(labeler))
-        targets = training.RefitLabels(usable, lambda: labels.make_labeler(labeler), name=labeler)
-    return TrainingInputs(dates, X, list(MODEL_FEATURES), targets, labeler)
-
-
-def training_config(settings: RegimeSettings) -> training.TrainingConfig:
-    s = settings.settings()
-    return training.TrainingConfig(window=s.window, horizon=s.horizon, epochs=s.epochs, max_folds=s.max_folds)
-
-
-def folds_path(settings: RegimeSettings, asset_name: str) -> Path:
-    return settings.settings().artifacts_dir / asset_name / "folds.json"
+        return LeakageEvidence(wh.read_features(con, ticker), wh.read_prices(con, ticker),
+                               wh.read_oos_predictions(con, model), wh.stored_labeler(con))
 
 
 def build_model_asset(model: str, kind: str) -> tuple[dg.AssetsDefinition, dg.AssetChecksDefinition]:
@@ -75,77 +121,86 @@ def build_model_asset(model: str, kind: str) -> tuple[dg.AssetsDefinition, dg.As
     @dg.asset(
         name=asset_name,
         group_name="modeling",
-        deps=[regime_labels, features],
+        deps=[walk_forward_targets],
         pool="duckdb",
         io_manager_key="artifacts",
         kinds={kind},
-        description=f"`{model}`: walk-forward evaluation (expanding window, yearly refits, embargo, labeler and "
-                    "scaler refit inside each fold) into market.oos_predictions, then a production fit on all "
-                    "labelled history saved under data/artifacts/.",
+        description=f"`{model}`: walk-forward evaluation on the stored fold targets (scaler fit inside each fold, "
+                    "every model fit on its whole training span) into market.oos_predictions, then a production fit "
+                    "on all labelled history saved under data/artifacts/.",
     )
-    def _model(context: dg.AssetExecutionContext, warehouse: Warehouse, settings: RegimeSettings) -> training.ProductionModel:
-        inputs = training_inputs(warehouse, settings)
-        config = training_config(settings)
+    def _model(context: dg.AssetExecutionContext, warehouse: Warehouse,
+               settings: RegimeSettings) -> production.ProductionModel:
+        s = settings.settings()
+        config = s.training_config()
+        inputs = read_model_inputs(warehouse, s.ticker)
+        with warehouse.connect() as con:
+            targets = stored_fold_targets(inputs.dates, wh.read_walk_forward_folds(con, inputs.labeler, s.horizon),
+                                          wh.read_fold_labels(con, inputs.labeler, s.horizon))
         started = time.perf_counter()
-        result = training.walk_forward(
-            inputs.dates, inputs.X, inputs.feature_names, inputs.targets, [model], config,
+        result = walk_forward.walk_forward(
+            inputs.dates, inputs.X, MODEL_FEATURES, targets, [model], config, returns=inputs.returns,
             include_baselines=False, log=context.log.info,
             progress=lambda done, total, what: context.log.info(f"[{done}/{total}] {what}"))
         for warning in result.warnings:
             context.log.warning(warning)
-        result.write_fold_records(folds_path(settings, asset_name))
+        records_path = folds_path(settings, asset_name, config.horizon)
+        result.write_fold_records(records_path)
         oos = result.oos_predictions
         with warehouse.connect() as con:
-            wh.replace_rows(con, "oos_predictions", oos, "model = ? AND horizon = ?", [model, config.horizon])
-        production = training.fit_final(inputs.dates, inputs.X, inputs.feature_names, inputs.targets, [model],
-                                        config, include_baselines=False, log=context.log.info)[0]
-        hits = oos.filter(pl.col("true_regime").is_not_null())
-        accuracy = float((hits["predicted_regime"] == hits["true_regime"]).mean()) if hits.height else float("nan")
-        per_fold = pl.DataFrame([{k: r[k] for k in ("fold", "test_start", "test_end", "train_end")}
-                                 | {"train_samples": sum(r["class_counts"].values()),
-                                    "class_counts": str(r["class_counts"]),
-                                    "warnings": "; ".join(r.get("class_warnings", []) + r.get("class_errors", []))}
-                                 for r in result.fold_records_json()])
+            wh.replace_oos_predictions(con, model, config.horizon, oos)
+        final = production.fit_final(inputs.dates, inputs.X, MODEL_FEATURES, targets, [model], config,
+                                     include_baselines=False, log=context.log.info)[0]
         context.add_output_metadata({
-            "model_version": production.model_version,
+            "model_version": final.model_version,
             "labeler": inputs.labeler,
             "folds": len(result.fold_records),
             "single_split": result.single_split,
             "oos_predictions": oos.height,
-            "oos_accuracy": accuracy,
-            "epochs_final": production.model.fit_info.get("epochs"),
+            "oos_accuracy": result.pooled_accuracy(),
+            "production_fit_samples": final.model.fit_info["n_fit"],
+            "epochs_final": final.model.fit_info.get("epochs"),
+            "training_settings": dg.MetadataValue.json(config.reproducibility()),
             "wall_seconds": round(time.perf_counter() - started, 1),
-            "fold_table": dg.MetadataValue.md(markdown_table(per_fold)),
+            "fold_table": dg.MetadataValue.md(markdown_table(result.fold_table())),
             "summary": dg.MetadataValue.md(result.summary()),
-            "folds_json": dg.MetadataValue.path(str(folds_path(settings, asset_name))),
+            "folds_json": dg.MetadataValue.path(str(records_path)),
         })
-        return production
+        return final
 
     @dg.asset_check(asset=_model, name="no_leakage", blocking=True, pool="duckdb",
-                    description="Verifies the fold records: chronology, embargo, scaler and labeler fit ranges "
-                                "inside training, allowed features, and feature causality by recomputing a sample "
-                                "of stored feature rows from truncated prices.")
+                    description="Verifies the fold records of every horizon this model has rows for: chronology, "
+                                "embargo, scaler (recomputed) and labeler fit ranges inside training, window, horizon "
+                                "and labeler against the stored labels, every stored out-of-sample row inside a "
+                                "verified test span, and feature causality by recomputation from truncated prices.")
     def _no_leakage(warehouse: Warehouse, settings: RegimeSettings) -> dg.AssetCheckResult:
-        path = folds_path(settings, asset_name)
-        if not path.exists():
-            return dg.AssetCheckResult(passed=False, metadata={"problem": f"{path} is missing: materialize {asset_name}"})
-        records = training.read_fold_records(path)
         s = settings.settings()
-        with warehouse.connect() as con:
-            stored_features = con.execute("SELECT * FROM market.features WHERE ticker = ? ORDER BY date",
-                                          [s.ticker]).pl()
-            prices = con.execute("SELECT date, ticker, adj_close, volume FROM market.ohlcv WHERE ticker = ? "
-                                 "ORDER BY date", [s.ticker]).pl()
-        # the last training session and the first test session of every fold, recomputed from truncated prices
-        sample_dates = sorted({dt.date.fromisoformat(str(r[key])) for r in records for key in ("train_end", "test_start")})
-        problems = leakage.verify_fold_records(
-            records, stored_features["date"].to_list(), s.window, s.horizon,
-            user_labels=records[0].get("labeler") == "user", allowed_features=MODEL_FEATURES,
-            feature_causality_check=lambda: causality.causality_problems(prices, stored_features, sample_dates))
+        evidence = read_leakage_evidence(warehouse, s.ticker, model)
+        dates = evidence.features["date"].to_list()
+        horizons = sorted(set(evidence.oos["horizon"].to_list()) | {s.horizon})
+        problems: list[str] = []
+        records_checked, sample_dates = 0, set()
+        for horizon in horizons:
+            path = folds_path(settings, asset_name, horizon)
+            if not path.exists():
+                problems.append(f"{path} is missing: materialize {asset_name} with REGIME_HORIZON={horizon}")
+                continue
+            records = walk_forward.read_fold_records(path)
+            records_checked += len(records)
+            # the last training session and the first test session of every fold, recomputed from truncated prices
+            sample_dates |= {dt.date.fromisoformat(str(r[key])[:10]) for r in records
+                             for key in ("train_end", "test_start") if r.get(key)}
+            problems += [f"horizon {horizon}: {p}" for p in leakage.verify_fold_records(
+                records, dates, stored_labeler=evidence.labeler, allowed_features=MODEL_FEATURES,
+                features=evidence.features)]
+            problems += leakage.verify_oos_rows(records, evidence.oos.filter(pl.col("horizon") == horizon), dates)
+        problems += causality.causality_problems(evidence.prices, evidence.features, sorted(sample_dates))
         return dg.AssetCheckResult(passed=not problems, metadata={
-            "folds_checked": len(records),
+            "horizons": str(horizons),
+            "folds_checked": records_checked,
+            "oos_rows_checked": evidence.oos.height,
             "feature_dates_recomputed": len(sample_dates),
-            "problems": dg.MetadataValue.md("\n".join(f"- {p}" for p in problems) or "none"),
+            "problems": bullets(problems),
         })
 
     return _model, _no_leakage

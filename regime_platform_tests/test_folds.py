@@ -3,7 +3,7 @@ import datetime as dt
 import numpy as np
 import pytest
 
-from regime_platform.walk_forward import embargo_gap, embargo_last_train_t, validation_tail, walk_forward_folds
+from regime_platform.folds import embargo_gap, embargo_last_train_t, validation_tail, walk_forward_folds
 from regime_platform_tests.conftest import weekdays
 
 W, H = 30, 5

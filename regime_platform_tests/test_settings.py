@@ -1,0 +1,76 @@
+"""Settings are declared once: each is an environment variable and Dagster run config (or named load-time only),
+and the README's settings table lists exactly them."""
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import re
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from regime_platform.defs.resources import RegimeSettings
+from regime_platform.settings import Settings, SettingsError, setting_fields
+
+# a value for each setting that differs from its default, as the environment writes it and as it is parsed
+CHANGED = {
+    "data_dir": ("/tmp/regime-elsewhere", Path("/tmp/regime-elsewhere")),
+    "source": ("sample", "sample"), "ticker": ("qqq", "QQQ"), "start": ("2001-01-02", dt.date(2001, 1, 2)),
+    "horizon": ("21", 21), "window": ("60", 60), "labeler": ("HMM", "hmm"), "label_lag": ("21", 21),
+    "epochs": ("3", 3), "max_folds": ("2", 2), "class_weighting": ("0", False), "oversampling": ("smote", "smote"),
+    "seed": ("7", 7), "stooq_api_key": ("k3y", "k3y"), "ohlcv_csv": ("/tmp/bars.csv", Path("/tmp/bars.csv")),
+}
+
+
+def test_every_setting_is_an_environment_variable():
+    fields = setting_fields()
+    assert {f.name for f in fields} == set(CHANGED)
+    env = {f.metadata["env"]: CHANGED[f.name][0] for f in fields}
+    settings = Settings.from_env(env)
+    for f in fields:
+        assert getattr(settings, f.name) == CHANGED[f.name][1], f.metadata["env"]
+        assert getattr(settings, f.name) != f.default, f.name
+    assert Settings.from_env({}) == Settings()
+
+
+def test_every_setting_but_the_start_is_run_config():
+    """Through a real run: run config reaches the asset's Settings, and the training configuration follows."""
+    seen = {}
+
+    @dg.asset
+    def probe(settings: RegimeSettings):
+        seen["settings"] = settings.settings()
+
+    run_config = {f.name: str(CHANGED[f.name][1]) if isinstance(CHANGED[f.name][1], Path) else CHANGED[f.name][1]
+                  for f in setting_fields() if not f.metadata["load_time_only"]}
+    assert dg.materialize([probe], resources={"settings": RegimeSettings()},
+                          run_config={"resources": {"settings": {"config": run_config}}}).success
+    s = seen["settings"]
+    for f in setting_fields():
+        if f.metadata["load_time_only"]:
+            assert f.name == "start"  # fixes the partitions when the definitions load: environment only
+            continue
+        assert getattr(s, f.name) == CHANGED[f.name][1], f.name
+    config = s.training_config()
+    assert (config.horizon, config.window, config.epochs, config.max_folds) == (21, 60, 3, 2)
+    assert config.reproducibility() == {"class_weighting": False, "oversampling": "smote", "seed": 7}
+
+
+def test_readme_settings_table_lists_every_setting():
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    table = readme.split("## Settings", 1)[1].split("\n## ", 1)[0]
+    listed = re.findall(r"^\| `([A-Z_]+)` \|", table, flags=re.M)
+    assert sorted(listed) == sorted(f.metadata["env"] for f in setting_fields())
+
+
+@pytest.mark.parametrize("env, needle", [
+    ({"REGIME_HORIZON": "7"}, "REGIME_HORIZON=7 is not supported"),
+    ({"REGIME_OVERSAMPLING": "adasyn"}, "REGIME_OVERSAMPLING='adasyn' is unknown"),
+    ({"REGIME_CLASS_WEIGHTING": "maybe"}, "REGIME_CLASS_WEIGHTING='maybe' is not a yes/no value"),
+    ({"REGIME_SEED": "x"}, "REGIME_SEED='x' is not an integer"),
+    ({"REGIME_START": "2001-13-01"}, "REGIME_START='2001-13-01' is not a date"),
+])
+def test_a_bad_value_names_its_variable(env, needle):
+    with pytest.raises(SettingsError, match=re.escape(needle)):
+        Settings.from_env(env)
