@@ -179,13 +179,18 @@ COLLAPSE_WARN_RATIO = 1.2
 COLLAPSE_ERROR_SHARE = 0.98
 
 
-def collapse_findings(scored: pl.DataFrame) -> pl.DataFrame:
+CONSTANT_BY_DESIGN = ("majority",)
+
+
+def collapse_findings(scored: pl.DataFrame, exempt: tuple[str, ...] = CONSTANT_BY_DESIGN) -> pl.DataFrame:
     """Per model and horizon: the most-forecast class, its share of forecasts, its true share, and a verdict.
 
     WARN when one class takes ≥ 90 % of a model's forecasts and at least 1.2× its share of the truth;
-    ERROR at ≥ 98 % (whatever the truth), OK otherwise.
+    ERROR at ≥ 98 % (whatever the truth), OK otherwise. The `majority` baseline forecasts one class by
+    construction and is left out (`exempt`).
     """
     rows = []
+    scored = scored.filter(~pl.col("model").is_in(list(exempt)))
     for (model, horizon), group in scored.group_by(["model", "horizon"], maintain_order=True):
         pred = group["predicted_regime"].to_numpy()
         true = group["true_regime"].to_numpy()
