@@ -4,13 +4,16 @@ For every change of the true regime inside the out-of-sample span (target sessio
 differs from the previous target session's), and every model, we look at the model's forecasts indexed by
 their target session, from the previous change (or the start of the span) up to the next change (or the end):
 
-- `first_call`: the first target session in that stretch whose forecast is the new regime, counted only from
-  the first session at which the model forecast the old regime (a model still forecasting the regime before
-  the previous change has not called this one; if it never forecast the old regime, from the change on);
-- `lead_sessions` = first_call − c in sessions (negative = called before the change happened, 0 = on the day,
-  positive = a lag); None ("never") when the model never forecast the new regime before the next change;
-- `flipped_back`: the model called the new regime early and then forecast something else again before the
-  change happened (an early call that was not held — a flip-flopping model calls early and often).
+- `first_call_date` / `first_lead_sessions`: the first target session in that stretch whose forecast is the
+  new regime, counted only from the first session at which the model forecast the old regime (a model still
+  forecasting the regime before the previous change has not called this one; if it never forecast the old
+  regime, from the change on), as sessions from c (negative = before the change happened);
+- `call_date` / `lead_sessions`: the call that held — the start of the run of new-regime forecasts that
+  reaches the change (or, when the forecast at c is not the new regime, the first one after it); None
+  ("never") when the model never forecast the new regime before the next change. The median lead per model
+  is taken over this one: a flip-flopping model makes very early first calls that mean nothing;
+- `flipped_back`: the first call came before the change and was not held (the model forecast something else
+  again before the change happened).
 
 Persistence (the regime known at t carried forward) is the reference: its lag is the horizon plus however
 long the labeler takes to recognise a change. Pure polars/numpy, no Dagster.
@@ -21,8 +24,8 @@ import numpy as np
 import polars as pl
 
 TIMING_SCHEMA = {"model": pl.Utf8, "horizon": pl.Int32, "change_date": pl.Date, "from_regime": pl.Int32,
-                 "to_regime": pl.Int32, "first_call_date": pl.Date, "lead_sessions": pl.Int32,
-                 "flipped_back": pl.Boolean}
+                 "to_regime": pl.Int32, "first_call_date": pl.Date, "first_lead_sessions": pl.Int32,
+                 "call_date": pl.Date, "lead_sessions": pl.Int32, "flipped_back": pl.Boolean}
 
 
 def change_events(target_dates: list, true_regime: np.ndarray, predicted: np.ndarray) -> list[dict]:
@@ -40,15 +43,21 @@ def change_events(target_dates: list, true_regime: np.ndarray, predicted: np.nda
         acknowledged = np.flatnonzero(predicted[start:c] == old)
         start = start + int(acknowledged[0]) if acknowledged.size else c
         hits = np.flatnonzero(predicted[start:end] == new)
-        if hits.size == 0:
-            first, lead, flipped = None, None, False
+        first = start + int(hits[0]) if hits.size else None
+        if predicted[c] == new:  # the call that holds: the run of new-regime forecasts through the change
+            held = c
+            while held - 1 >= start and predicted[held - 1] == new:
+                held -= 1
         else:
-            first = start + int(hits[0])
-            lead = first - c
-            flipped = bool(first < c and (predicted[first:c] != new).any())
+            later = np.flatnonzero(predicted[c + 1:end] == new)
+            held = c + 1 + int(later[0]) if later.size else None
+        flipped = first is not None and first < c and (held is None or first < held)
         events.append({"change_date": target_dates[c], "from_regime": int(old), "to_regime": int(new),
                        "first_call_date": None if first is None else target_dates[first],
-                       "lead_sessions": lead, "flipped_back": flipped})
+                       "first_lead_sessions": None if first is None else first - c,
+                       "call_date": None if held is None else target_dates[held],
+                       "lead_sessions": None if held is None else held - c,
+                       "flipped_back": bool(flipped)})
     return events
 
 

@@ -50,6 +50,14 @@ def close(fig: Figure) -> None:
     plt.close(fig)
 
 
+def plain_log_axis(ax) -> None:
+    """Log scale with plain numbers (1.2, 2,500) instead of 1.2×10⁰."""
+    formatter = matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:,.4g}")
+    ax.yaxis.set_major_formatter(formatter)
+    ax.yaxis.set_minor_formatter(formatter)
+    ax.tick_params(axis="y", which="minor", labelsize=7)
+
+
 def regime_colors(k: int) -> list:
     cmap = plt.get_cmap("tab10")
     return [cmap(i) for i in range(max(k, 1))]
@@ -73,7 +81,7 @@ def confusion_matrices(matrices: Mapping[str, np.ndarray], names: Mapping[int, s
     models = list(matrices)
     cols = 2 * min(3, len(models))
     rows = int(np.ceil(len(models) / 3))
-    fig, axes = plt.subplots(rows, cols, figsize=(2.6 * cols, 2.7 * rows), squeeze=False)
+    fig, axes = plt.subplots(rows, cols, figsize=(2.6 * cols, 3.0 * rows), squeeze=False)
     for ax in axes.flat:
         ax.set_visible(False)
     for n, model in enumerate(models):
@@ -123,6 +131,7 @@ def forecast_vs_truth(target_dates: Sequence, truth: np.ndarray, forecasts: Mapp
               title_fontsize=8, frameon=False)
     ax_price.plot(matplotlib.dates.date2num(list(price_dates)), prices, color="#333333", lw=0.9)
     ax_price.set_yscale("log")
+    plain_log_axis(ax_price)
     ax_price.set_ylabel("adj. close (log)", fontsize=8)
     ax_price.tick_params(labelsize=8)
     ax_price.xaxis_date()
@@ -190,8 +199,9 @@ def reliability_diagram(bins: Mapping[str, pl.DataFrame], title: str = "") -> Fi
 
 
 def change_timing_plot(timing: pl.DataFrame, reference: str = "persistence", title: str = "") -> Figure:
-    """Each true regime change a dot per model at its lead/lag in sessions (negative = called early; hollow =
-    called early but flipped back; 'never' at the right edge); persistence's median lag is the dashed line."""
+    """Each true regime change a dot per model at the lead/lag of the call that held, in sessions (negative =
+    called early; hollow = an earlier call had flipped back; 'never' at the right edge); persistence's median
+    lag is the dashed line."""
     models = sorted(timing["model"].unique().to_list())
     fig, ax = plt.subplots(figsize=(10, 0.55 * max(len(models), 1) + 1.8))
     leads = timing["lead_sessions"].drop_nulls()
@@ -222,10 +232,10 @@ def change_timing_plot(timing: pl.DataFrame, reference: str = "persistence", tit
     ticks = [t for t in ax.get_xticks() if left - 1 <= t <= right]
     ax.set_xticks(ticks + [never_x])
     ax.set_xticklabels([f"{t:g}" for t in ticks] + ["never"], fontsize=8)
-    ax.set_xlabel("sessions from the true change to the first forecast of the new regime (negative = early)")
+    ax.set_xlabel("sessions from the true change to the forecast of the new regime that held (negative = early)")
     handles = [matplotlib.lines.Line2D([], [], marker="o", ls="", color="grey", label="called, held"),
                matplotlib.lines.Line2D([], [], marker="o", ls="", markerfacecolor="none", color="grey",
-                                       label="called early, flipped back"),
+                                       label="an earlier call flipped back"),
                matplotlib.lines.Line2D([], [], marker="x", ls="", color="grey", label="never called"),
                matplotlib.lines.Line2D([], [], color="black", lw=2, label="median")]
     if ref.len():
@@ -252,13 +262,16 @@ def equity_curves(runs: Mapping[str, object], regime_dates: Sequence, regimes: n
         for r in range(k):
             axis.fill_between(x_regime, 0, 1, where=regimes == r, step="post", color=colors[r], alpha=0.13,
                               transform=axis.get_xaxis_transform(), linewidth=0)
-    for name, run in runs.items():
+    drawing_order = [n for n in runs if n in RULE_COLORS] + [n for n in runs if n not in RULE_COLORS]
+    for z, name in enumerate(drawing_order):
+        run = runs[name]
         x = matplotlib.dates.date2num(list(run.dates))
         style = BASELINE_STYLE.get(name, "-")
-        lw = 1.6 if name in RULE_COLORS else 1.0
-        ax.plot(x, run.equity, label=name, color=model_color(name, labels), ls=style, lw=lw)
-        ax_dd.plot(x, run.drawdown, color=model_color(name, labels), ls=style, lw=lw)
+        lw = 2.2 if name in RULE_COLORS else 1.1
+        ax.plot(x, run.equity, label=name, color=model_color(name, labels), ls=style, lw=lw, zorder=2 + z)
+        ax_dd.plot(x, run.drawdown, color=model_color(name, labels), ls=style, lw=lw, zorder=2 + z)
     ax.set_yscale("log")
+    plain_log_axis(ax)
     ax.set_ylabel("equity (start = 1, log)")
     ax_dd.set_ylabel("drawdown")
     ax_dd.yaxis.set_major_formatter(matplotlib.ticker.PercentFormatter(1.0))

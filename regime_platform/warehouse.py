@@ -110,7 +110,8 @@ TABLES["backtest"] = """
     ann_vol DOUBLE, sharpe DOUBLE, max_drawdown DOUBLE, switches INTEGER, time_in_market DOUBLE"""
 TABLES["regime_change_timing"] = """
     model VARCHAR NOT NULL, horizon INTEGER NOT NULL, change_date DATE NOT NULL, from_regime INTEGER,
-    to_regime INTEGER, first_call_date DATE, lead_sessions INTEGER, flipped_back BOOLEAN"""
+    to_regime INTEGER, first_call_date DATE, first_lead_sessions INTEGER, call_date DATE, lead_sessions INTEGER,
+    flipped_back BOOLEAN"""
 
 
 def walk_forward_predictions(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:

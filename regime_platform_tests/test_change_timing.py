@@ -19,6 +19,7 @@ def test_early_late_never_and_flip_back():
     events = change_timing.change_events(days, true, pred)
     assert [e["lead_sessions"] for e in events] == [-2, 3, None]
     assert [e["flipped_back"] for e in events] == [False, False, False]
+    assert [e["first_lead_sessions"] for e in events] == [-2, 3, None]
     assert events[0]["first_call_date"] == days[3] and events[2]["first_call_date"] is None
     assert (events[1]["from_regime"], events[1]["to_regime"]) == (1, 0)
 
@@ -28,7 +29,8 @@ def test_an_early_call_not_held_is_a_flip_back():
     true = np.array([0, 0, 0, 0, 0, 1, 1, 1])
     pred = np.array([0, 1, 0, 0, 0, 0, 1, 1])  # called at 1, back to 0 at 2, the change comes at 5
     (event,) = change_timing.change_events(days, true, pred)
-    assert event["lead_sessions"] == -4 and event["flipped_back"] is True
+    assert event["first_lead_sessions"] == -4 and event["flipped_back"] is True
+    assert event["lead_sessions"] == 1 and event["call_date"] == days[6]  # the call that held came a session late
 
 
 def test_timing_table_and_median_per_model():

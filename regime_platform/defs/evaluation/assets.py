@@ -170,8 +170,9 @@ def not_collapsed(warehouse: Warehouse) -> dg.AssetCheckResult:
     io_manager_key="artifacts",
     kinds={"duckdb"},
     description="For every change of the true regime in the out-of-sample span and every model: the first "
-                "session the model forecast the new regime (lead < 0 = early, 'never' allowed) and whether an "
-                "early call flipped back — into market.regime_change_timing; persistence is the reference.",
+                "session the model forecast the new regime, the call that held (lead < 0 = early, 'never' "
+                "allowed) and whether an early call flipped back — into market.regime_change_timing; "
+                "persistence is the reference.",
 )
 def regime_change_timing(context: dg.AssetExecutionContext, warehouse: Warehouse,
                          settings: RegimeSettings) -> dg.Output[Report]:
@@ -190,7 +191,7 @@ def regime_change_timing(context: dg.AssetExecutionContext, warehouse: Warehouse
                                                         "changes": timing.to_dicts()}})
     meta = figure_metadata(report, directory, "change_timing", plots.change_timing_plot(
         timing.filter(pl.col("horizon") == h), title=f"Regime-change timing, h = {h}: sessions from each true "
-                                                      "change to the first forecast of the new regime"))
+                                                      "change to the call of the new regime that held"))
     meta |= {"horizon": h, "changes": int(timing.filter(pl.col("horizon") == h)["change_date"].n_unique()),
              "summary": dg.MetadataValue.md(
                  "Median lead in sessions (negative = early; 'never' calls excluded, counted apart); "
