@@ -228,3 +228,34 @@ def test_beats_baselines_names_deep_models_trailing_logistic():
                           "change_lead_median": [1.0, 2.0, 3.0, None, None]})
     passed, sentences = comparison.verdict(table)
     assert passed and sentences == ["The LSTM and CNN trail logistic on macro-F1 (0.600, 0.500 against 0.700)."]
+
+
+def test_backtest_run_config_sets_cost_and_risk_off_and_the_audit_follows(synthetic):
+    resources, store, n = synthetic
+    store({})
+    run_config = {"ops": {"backtest": {"config": {"cost_bp": 0.0, "risk_off_regime": 0}}}}
+    result = dg.materialize([model_metrics, backtest, model_comparison, metrics_reproducible], resources=resources,
+                            run_config=run_config)
+    assert result.success
+    assert result.get_asset_check_evaluations()[0].passed  # the recomputation read the same cost and regime
+    trades = resources["warehouse"].read("SELECT * FROM market.backtest")
+    oracle = trades.filter(pl.col("strategy") == "oracle").row(0, named=True)
+    # flat whenever the oracle forecasts regime 0 (two thirds of the blocks), long in regime 1
+    assert 0.25 < oracle["time_in_market"] < 0.4
+    from regime_platform.report import Report
+
+    loaded = ArtifactIOManager(base_dir=resources["artifacts"].base_dir).load_input(
+        dg.build_input_context(asset_key=dg.AssetKey("backtest")))
+    assert isinstance(loaded, Report) and loaded.documents["backtest"]["cost_bp"] == 0.0
+    assert loaded.figures["equity_curves"].startswith(PNG_SIGNATURE)
+
+
+def test_backtest_says_what_to_do_without_a_risk_off_regime(synthetic):
+    resources, store, n = synthetic
+    store({})
+    with resources["warehouse"].connect() as con:
+        con.execute("DELETE FROM market.walk_forward_folds")
+    result = dg.materialize([backtest], resources=resources, raise_on_error=False)
+    assert not result.success
+    failure = result.get_step_failure_events()[0].event_specific_data.error.cause.message
+    assert "market.walk_forward_folds" in failure and "risk_off_regime" in failure

@@ -236,7 +236,8 @@ def backtest(context: dg.AssetExecutionContext, config: BacktestConfig, warehous
     else:
         missing = [h for h in horizons if h not in fold_risk_off]
         if missing:
-            raise ValueError(f"market.walk_forward_folds has no risk-off regime for labeler {labeler!r} at horizon "
+            of = f" of labeler {labeler!r}" if labeler else ""
+            raise ValueError(f"market.walk_forward_folds has no risk-off regime{of} at horizon "
                              f"{missing[0]}: re-materialize the model assets (the walk-forward records it per fold), "
                              "or set risk_off_regime in the backtest asset's run config.")
         risk_off = fold_risk_off
