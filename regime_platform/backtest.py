@@ -162,8 +162,9 @@ def backtest_horizon(forecasts: pl.DataFrame, prices: pl.DataFrame, risk_off: Ma
     runs[SMA_200] = run_signals(SMA_200, price_dates, adj_close, dates,
                                 sma_signals(price_dates, adj_close, dates), cost_bp)
     rows = [performance(run) | {"horizon": horizon} for run in runs.values()]
-    table = pl.DataFrame(rows, schema=BACKTEST_SCHEMA).select(list(BACKTEST_SCHEMA)).sort("sharpe", descending=True,
-                                                                                          nulls_last=True)
+    table = (pl.DataFrame(rows, schema=BACKTEST_SCHEMA).select(list(BACKTEST_SCHEMA))
+             .with_columns(pl.col("sharpe").fill_nan(None))  # a strategy that never moves has no Sharpe ratio
+             .sort("sharpe", descending=True, nulls_last=True))
     return table, runs
 
 

@@ -8,7 +8,8 @@ true regime at the target date and the regime known at the forecast date. The ou
 Definitions (each the scikit-learn function where one exists):
 - accuracy, balanced_accuracy (mean recall over the classes present in the truth), macro_f1 (unweighted mean
   F1 over the classes present in truth or forecast);
-- recall_<id>, precision_<id>, f1_<id>, support_<id> for every regime id 0..K−1 (0 when undefined);
+- recall_<id>, precision_<id>, f1_<id>, support_<id> for every regime id 0..K−1 (NULL when undefined: a
+  regime never forecast has no precision, one absent from the truth no recall);
 - brier: multiclass Brier score halved (mean over rows of Σ_k (p_k − 1[y=k])² / 2, so the binary case equals
   the usual (p − y)²); log_loss (natural log, probabilities clipped by scikit-learn);
 - ece: expected calibration error of the top-class probability, 10 equal-width bins, weighted by bin size;
@@ -94,7 +95,9 @@ def classification_metrics(y_true: np.ndarray, y_pred: np.ndarray, probs: np.nda
         warnings.simplefilter("ignore", UserWarning)
         out["balanced_accuracy"] = float(balanced_accuracy_score(y_true, y_pred))
     out["macro_f1"] = float(f1_score(y_true, y_pred, average="macro", zero_division=0))
-    precision, recall, f1, support = precision_recall_fscore_support(y_true, y_pred, labels=classes, zero_division=0)
+    # a regime never forecast (precision) or never true (recall) has an undefined score: NaN, stored as NULL
+    precision, recall, f1, support = precision_recall_fscore_support(y_true, y_pred, labels=classes,
+                                                                     zero_division=np.nan)
     for c in classes:
         out[f"precision_{c}"] = float(precision[c])
         out[f"recall_{c}"] = float(recall[c])

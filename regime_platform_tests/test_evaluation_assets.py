@@ -205,7 +205,7 @@ def test_not_collapsed_is_quiet_on_a_good_model_and_fires_on_a_constant_one(synt
     assert "constant" in fired.description and "oracle" not in fired.description
 
 
-def test_beats_baselines_passes_for_an_oracle_and_fails_on_a_noisy_copy_of_buy_and_hold(synthetic):
+def test_beats_baselines_fails_on_a_noisy_copy_of_buy_and_hold(synthetic):
     resources, store, n = synthetic
     rng = np.random.default_rng(7)
     store({"noisy_hold": (rng.random(n) < 0.05).astype(int)})  # long except on 5 % of random days

@@ -90,3 +90,10 @@ def test_collapse_findings_thresholds():
     verdicts = dict(zip(found["model"], found["verdict"]))
     assert verdicts == {"constant": "ERROR", "mostly": "WARN", "honest": "OK"}
     assert math.isclose(found.filter(pl.col("model") == "mostly")["forecast_share"].item(), 0.92)
+
+
+def test_undefined_per_class_scores_are_null_not_zero():
+    # regime 1 is never forecast (no precision) and regime 2 never true (no recall)
+    m = metrics.classification_metrics(np.array([0, 1, 0]), np.array([0, 0, 2]),
+                                       np.full((3, 3), 1 / 3), np.array([0, 0, 0]), 3)
+    assert math.isnan(m["precision_1"]) and math.isnan(m["recall_2"]) and m["recall_1"] == 0.0
