@@ -102,7 +102,8 @@ def confusion_matrices(matrices: Mapping[str, np.ndarray], names: Mapping[int, s
             ax.set_ylabel("true regime", fontsize=8)
             ax.tick_params(labelsize=8)
             ax.set_title(f"{model} ({what})", fontsize=9)
-    fig.suptitle(title or "Confusion matrices (rows: true regime)", fontsize=11)
+    legend = ", ".join(f"{r} = {n}" for r, n in sorted((names or {}).items()) if n)
+    fig.suptitle((title or "Confusion matrices (rows: true regime)") + (f"; {legend}" if legend else ""), fontsize=11)
     fig.tight_layout()
     return fig
 

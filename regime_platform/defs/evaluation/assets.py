@@ -300,8 +300,12 @@ def model_comparison(context: dg.AssetExecutionContext, warehouse: Warehouse,
     meta = figure_metadata(report, directory, "comparison", plots.model_comparison(
         mark_baselines(table, "name"), f"Models vs baselines and rules, h = {h}"))
     meta |= {"horizon": h,
-             "table": dg.MetadataValue.md(markdown_table(mark_baselines(table, "name"), 3)),
-             "verdict": dg.MetadataValue.md(("Beats every baseline. " if passed else "") + " ".join(sentences))}
+             "table": dg.MetadataValue.md("Models by Sharpe, then the baselines, then the rules (buy_and_hold and "
+                                          "sma_200 trade without forecasting a regime: no macro-F1).\n\n"
+                                          + markdown_table(mark_baselines(table, "name"), 3)),
+             "head_to_head": dg.MetadataValue.md(markdown_table(comparison.head_to_head(table))),
+             "verdict": dg.MetadataValue.md(" ".join((["The best model beats every baseline."] if passed else [])
+                                                     + sentences))}
     return dg.Output(report, metadata=meta)
 
 
