@@ -25,8 +25,8 @@ import warnings
 
 import numpy as np
 import polars as pl
-from sklearn.metrics import (accuracy_score, balanced_accuracy_score, brier_score_loss, f1_score, log_loss,
-                             precision_recall_fscore_support)
+from sklearn.metrics import (accuracy_score, balanced_accuracy_score, brier_score_loss, confusion_matrix, f1_score,
+                             log_loss, precision_recall_fscore_support)
 
 BASELINES = ("majority", "persistence")
 ECE_BINS = 10
@@ -174,9 +174,26 @@ def pooled_summary(metrics: pl.DataFrame, horizon: int,
 
 
 def confusion_counts(y_true: np.ndarray, y_pred: np.ndarray, k: int) -> np.ndarray:
-    from sklearn.metrics import confusion_matrix
-
     return confusion_matrix(np.asarray(y_true, int), np.asarray(y_pred, int), labels=list(range(k)))
+
+
+def confusion_by_model(scored: pl.DataFrame, models: list[str], k: int) -> dict[str, np.ndarray]:
+    """model → K×K counts (rows: true regime, columns: forecast) over the scored rows given (one horizon)."""
+    return {m: confusion_counts(g["true_regime"].to_numpy(), g["predicted_regime"].to_numpy(), k)
+            for m in models for g in [scored.filter(pl.col("model") == m)]}
+
+
+def reliability_by_model(scored: pl.DataFrame, models: list[str], k: int) -> dict[str, pl.DataFrame]:
+    return {m: reliability_bins(g["true_regime"].to_numpy(), probability_matrix(g["probabilities"].to_list(), k))
+            for m in models for g in [scored.filter(pl.col("model") == m)]}
+
+
+def forecast_grid(scored: pl.DataFrame, models: list[str]) -> pl.DataFrame:
+    """One row per target date (one horizon): the true regime and each model's forecast (NULL where none)."""
+    by_target = scored.sort("target_date").unique(["model", "target_date"], keep="last", maintain_order=True)
+    wide = by_target.pivot(on="model", index="target_date", values="predicted_regime")
+    truth = by_target.unique("target_date", keep="first", maintain_order=True).select("target_date", "true_regime")
+    return wide.join(truth, on="target_date", how="left").select("target_date", "true_regime", *models).sort("target_date")
 
 
 # --- collapse: the original specification's failure mode (85 % accuracy that was one class) -------------

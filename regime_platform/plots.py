@@ -113,7 +113,7 @@ def forecast_vs_truth(target_dates: Sequence, truth: np.ndarray, forecasts: Mapp
                       title: str = "") -> Figure:
     """One colored strip per model (and the truth on top) of the regime forecast for each target date; the
     price underneath, on a log scale, over the same dates."""
-    strips = {"truth": np.asarray(truth)} | {m: np.asarray(v) for m, v in forecasts.items()}
+    strips = {"truth": np.asarray(truth, dtype=float)} | {m: np.asarray(v, dtype=float) for m, v in forecasts.items()}
     k = int(max(np.nanmax(v) for v in strips.values())) + 1
     colors = regime_colors(k)
     cmap = matplotlib.colors.ListedColormap(colors[:k])
@@ -122,7 +122,9 @@ def forecast_vs_truth(target_dates: Sequence, truth: np.ndarray, forecasts: Mapp
     x = matplotlib.dates.date2num(list(target_dates))
     edges = np.r_[x, x[-1] + 1] if len(x) else x
     grid = np.vstack([strips[name] for name in strips]).astype(float)
-    ax.pcolormesh(edges, np.arange(len(strips) + 1), grid, cmap=cmap, vmin=-0.5, vmax=k - 0.5, shading="flat")
+    ax.pcolormesh(edges, np.arange(len(strips) + 1), np.ma.masked_invalid(grid), cmap=cmap, vmin=-0.5, vmax=k - 0.5, shading="flat")
+    for y in range(1, len(strips)):
+        ax.axhline(y, color="white", lw=2)
     ax.set_yticks(np.arange(len(strips)) + 0.5)
     ax.set_yticklabels(list(strips), fontsize=8)
     ax.invert_yaxis()

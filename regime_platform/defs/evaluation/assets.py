@@ -98,24 +98,16 @@ def model_metrics(context: dg.AssetExecutionContext, warehouse: Warehouse,
     directory = artifact_directory(settings, "model_metrics")
     report = Report(documents={"metrics": metrics_document(table, h)})
     meta: dict = {}
-    confusion = {m: metrics.confusion_counts(g["true_regime"].to_numpy(), g["predicted_regime"].to_numpy(), k)
-                 for m in models for g in [scored.filter(pl.col("model") == m)]}
-    meta |= figure_metadata(report, directory, "confusion_matrices",
-                            plots.confusion_matrices(confusion, names, f"Confusion matrices, h = {h} (rows: true regime)"))
-    by_target = scored.sort("target_date").unique(["model", "target_date"], keep="last", maintain_order=True)
-    wide = by_target.pivot(on="model", index="target_date", values="predicted_regime").sort("target_date")
-    truth = by_target.unique("target_date", keep="first", maintain_order=True).sort("target_date")
-    wide = wide.join(truth.select("target_date", "true_regime"), on="target_date", how="left")
-    span = prices.filter(pl.col("date").is_between(wide["target_date"].min(), wide["target_date"].max()))
+    meta |= figure_metadata(report, directory, "confusion_matrices", plots.confusion_matrices(
+        metrics.confusion_by_model(scored, models, k), names, f"Confusion matrices, h = {h} (rows: true regime)"))
+    grid = metrics.forecast_grid(scored, models)
+    span = prices.filter(pl.col("date").is_between(grid["target_date"].min(), grid["target_date"].max()))
     meta |= figure_metadata(report, directory, "forecast_vs_truth", plots.forecast_vs_truth(
-        wide["target_date"].to_list(), wide["true_regime"].fill_null(-1).to_numpy(),
-        {m: wide[m].fill_null(-1).to_numpy() for m in models}, span["date"].to_list(), span["adj_close"].to_numpy(),
-        names, f"Forecast vs true regime, h = {h} (by target date; price below)"))
-    bins = {m: metrics.reliability_bins(g["true_regime"].to_numpy(),
-                                        metrics.probability_matrix(g["probabilities"].to_list(), k))
-            for m in models for g in [scored.filter(pl.col("model") == m)]}
+        grid["target_date"].to_list(), grid["true_regime"].to_numpy(), {m: grid[m].to_numpy() for m in models},
+        span["date"].to_list(), span["adj_close"].to_numpy(), names,
+        f"Forecast vs true regime, h = {h} (by target date; price below)"))
     meta |= figure_metadata(report, directory, "reliability", plots.reliability_diagram(
-        bins, f"Reliability of the chosen regime's probability, h = {h}"))
+        metrics.reliability_by_model(scored, models, k), f"Reliability of the chosen regime's probability, h = {h}"))
 
     summary = metrics.pooled_summary(table, h)
     shown = mark_baselines(summary.drop("baseline"))
