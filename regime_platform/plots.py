@@ -33,7 +33,7 @@ def render(fig: Figure, dpi: int = FILE_DPI) -> bytes:
 
 
 def inline_png(fig: Figure, max_bytes: int = INLINE_MAX_BYTES, dpi: int = INLINE_DPI) -> bytes:
-    """PNG bytes at `dpi`, lowered step by step until the image is under `max_bytes`."""
+    """PNG bytes at `dpi`, lowered step by step (down to 40 dpi at most) until the image is under `max_bytes`."""
     data = render(fig, dpi)
     while len(data) > max_bytes and dpi > 40:
         dpi = int(dpi * 0.8)

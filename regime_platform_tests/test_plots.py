@@ -10,8 +10,9 @@ from regime_platform import plots
 
 def test_inline_png_is_lowered_under_the_limit_and_round_trips_through_markdown():
     rng = np.random.default_rng(0)
-    fig = plots.plt.figure(figsize=(12, 8))
-    fig.gca().imshow(rng.random((400, 600)))  # noise compresses badly: a worst case for the size limit
+    fig = plots.plt.figure(figsize=(14, 9))
+    for _ in range(30):  # thirty jagged random walks compress badly: a heavy chart
+        fig.gca().plot(np.cumsum(rng.normal(size=6000)), lw=0.6)
     full = plots.render(fig)
     small = plots.inline_png(fig, max_bytes=150_000)
     plots.close(fig)
