@@ -32,6 +32,12 @@ def figure_metadata(report: Report, directory: Path, name: str, fig) -> dict:
             f"{name}_path": dg.MetadataValue.path(str(Report.figure_path(directory, name)))}
 
 
+def tables_first(report: Report, meta: dict) -> dict:
+    """The tables and numbers first, then each plot and its path: a person reads the verdict before the pictures."""
+    figures = {key for name in report.figures for key in (name, f"{name}_path")}
+    return {k: v for k, v in meta.items() if k not in figures} | {k: v for k, v in meta.items() if k in figures}
+
+
 def artifact_directory(settings: RegimeSettings, asset_name: str) -> Path:
     return settings.settings().artifacts_dir / asset_name
 
@@ -121,7 +127,7 @@ def model_metrics(context: dg.AssetExecutionContext, warehouse: Warehouse,
         **floats("macro_f1", summary, "model", "macro_f1"),
         **floats("balanced_accuracy", summary, "model", "balanced_accuracy"),
     }
-    return dg.Output(report, metadata=meta)
+    return dg.Output(report, metadata=tables_first(report, meta))
 
 
 def metrics_document(table: pl.DataFrame, headline_horizon: int) -> dict:
@@ -189,7 +195,7 @@ def regime_change_timing(context: dg.AssetExecutionContext, warehouse: Warehouse
                  "Median lead in sessions (negative = early; 'never' calls excluded, counted apart); "
                  "persistence is the reference.\n\n" + markdown_table(mark_baselines(summary), 3)),
              **floats("median_lead", summary, "model", "median_lead")}
-    return dg.Output(report, metadata=meta)
+    return dg.Output(report, metadata=tables_first(report, meta))
 
 
 # --- backtest --------------------------------------------------------------------------------------------
@@ -255,13 +261,14 @@ def backtest(context: dg.AssetExecutionContext, config: BacktestConfig, warehous
         "horizon": h, "cost_bp": float(config.cost_bp),
         "span": f"{shown['start_date'].min()} … {shown['end_date'].max()}",
         "risk_off_regime": risk_text,
-        "table": dg.MetadataValue.md("Sorted by Sharpe; baselines and rules marked.\n\n"
-                                     + markdown_table(mark_baselines(shown, "strategy"), 3)),
+        "table": dg.MetadataValue.md("Sorted by Sharpe; baselines and rules marked; every strategy over the span "
+                                     "above.\n\n" + markdown_table(
+                                         mark_baselines(shown.drop("start_date", "end_date"), "strategy"), 3)),
         "backtest_json": dg.MetadataValue.path(str(Report.document_path(directory, "backtest"))),
         **floats("sharpe", shown, "strategy", "sharpe"),
         **floats("max_drawdown", shown, "strategy", "max_drawdown"),
     }
-    return dg.Output(report, metadata=meta)
+    return dg.Output(report, metadata=tables_first(report, meta))
 
 
 # --- model_comparison ------------------------------------------------------------------------------------
@@ -298,7 +305,7 @@ def model_comparison(context: dg.AssetExecutionContext, warehouse: Warehouse,
              "head_to_head": dg.MetadataValue.md(markdown_table(comparison.head_to_head(table))),
              "verdict": dg.MetadataValue.md(" ".join((["The best model beats every baseline."] if passed else [])
                                                      + sentences))}
-    return dg.Output(report, metadata=meta)
+    return dg.Output(report, metadata=tables_first(report, meta))
 
 
 @dg.asset_check(asset=model_comparison, name="beats_baselines", pool="duckdb",
