@@ -1,0 +1,1 @@
+"""evaluation: metrics, change timing, backtest, comparison and their checks."""

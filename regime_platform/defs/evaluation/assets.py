@@ -1,0 +1,355 @@
+"""evaluation: metrics, regime-change timing, an economic backtest and a comparison, each with its plots inline.
+
+Thin: load stored rows (named queries in warehouse.py), call the domain (metrics, change_timing, backtest,
+comparison, audit, plots), write one table per asset in one transaction, and hand the JSON and PNG files to
+the artifact IO manager (data/artifacts/<asset>/, each file written to a temporary name and renamed).
+"""
+
+from pathlib import Path
+from typing import Optional
+
+import dagster as dg
+import numpy as np
+import polars as pl
+
+from regime_platform import audit, backtest as bt, change_timing, comparison, metrics, plots, warehouse as wh
+from regime_platform.defs.metadata import markdown_table
+from regime_platform.defs.modeling.assets import model_assets
+from regime_platform.defs.resources import RegimeSettings, Warehouse
+from regime_platform.report import Report
+
+GROUP = "evaluation"
+
+
+# --- helpers: turn figures and frames into what a person reads in the UI ---------------------------------
+
+def figure_metadata(report: Report, directory: Path, name: str, fig) -> dict:
+    """Render `fig` into the report (full size, for the file) and return its inline image and path metadata."""
+    report.figures[name] = plots.render(fig)
+    inline = plots.inline_png(fig)
+    plots.close(fig)
+    return {name: dg.MetadataValue.md(plots.markdown_image(name, inline)),
+            f"{name}_path": dg.MetadataValue.path(str(Report.figure_path(directory, name)))}
+
+
+def tables_first(report: Report, meta: dict) -> dict:
+    """The tables and numbers first, then each plot and its path: a person reads the verdict before the pictures."""
+    figures = {key for name in report.figures for key in (name, f"{name}_path")}
+    return {k: v for k, v in meta.items() if k not in figures} | {k: v for k, v in meta.items() if k in figures}
+
+
+def artifact_directory(settings: RegimeSettings, asset_name: str) -> Path:
+    return settings.settings().artifacts_dir / asset_name
+
+
+def mark_baselines(frame: pl.DataFrame, column: str = "model") -> pl.DataFrame:
+    """Append ' (baseline)' / ' (rule)' to the names a person should not mistake for a model."""
+    return frame.with_columns(
+        pl.when(pl.col(column).is_in(list(metrics.BASELINES))).then(pl.col(column) + " (baseline)")
+        .when(pl.col(column).is_in(list(bt.RULES))).then(pl.col(column) + " (rule)")
+        .otherwise(pl.col(column)).alias(column))
+
+
+def regime_names(labels: pl.DataFrame) -> dict[int, str]:
+    if labels.is_empty():
+        return {}
+    named = labels.filter(pl.col("regime_name").is_not_null()).unique("regime", keep="first")
+    return {int(r): str(n) for r, n in zip(named["regime"], named["regime_name"])}
+
+
+def headline(oos: pl.DataFrame, settings: RegimeSettings) -> int:
+    """The configured horizon when it was run, else the horizon with the most rows (said in metadata)."""
+    horizons = oos["horizon"].unique().to_list()
+    configured = settings.settings().horizon
+    if configured in horizons:
+        return configured
+    return int(oos.group_by("horizon").len().sort("len", descending=True)["horizon"][0])
+
+
+def floats(prefix: str, frame: pl.DataFrame, key: str, column: str) -> dict[str, float]:
+    """Plain floats (charted over time by the UI) named `<prefix>_<key value>`."""
+    return {f"{prefix}_{k}": float(v) for k, v in zip(frame[key], frame[column]) if v is not None and np.isfinite(v)}
+
+
+# --- model_metrics -------------------------------------------------------------------------------------
+
+@dg.asset(
+    group_name=GROUP,
+    deps=model_assets,
+    pool="duckdb",
+    io_manager_key="artifacts",
+    kinds={"duckdb", "scikitlearn"},
+    description="Per model (baselines included), horizon and fold, and pooled over folds: accuracy, balanced "
+                "accuracy, macro-F1, per-class precision/recall/F1/support, Brier, log loss, calibration error, "
+                "transition recall and count, median regime-change lead — into market.model_metrics and "
+                "metrics.json; confusion matrices, forecast vs truth and a reliability diagram inline.",
+)
+def model_metrics(context: dg.AssetExecutionContext, warehouse: Warehouse,
+                  settings: RegimeSettings) -> dg.Output[Report]:
+    s = settings.settings()
+    with warehouse.connect() as con:
+        oos = wh.walk_forward_predictions(con)
+        prices = wh.adj_close_history(con, s.ticker)
+        labels = wh.regime_history(con)
+    timing = change_timing.timing_table(oos)
+    table = metrics.metrics_table(oos, change_timing.median_leads(timing))
+    with warehouse.connect() as con:
+        wh.replace_rows(con, "model_metrics", table)
+
+    h = headline(oos, settings)
+    names = regime_names(labels)
+    scored = metrics.scored_rows(oos).filter(pl.col("horizon") == h)
+    k = metrics.n_classes(scored)
+    models = sorted(scored["model"].unique().to_list(), key=lambda m: (metrics.is_baseline(m), m))
+    directory = artifact_directory(settings, "model_metrics")
+    report = Report(documents={"metrics": metrics_document(table, h)})
+    meta: dict = {}
+    meta |= figure_metadata(report, directory, "confusion_matrices", plots.confusion_matrices(
+        metrics.confusion_by_model(scored, models, k), names, f"Confusion matrices, h = {h} (rows: true regime)"))
+    grid = metrics.forecast_grid(scored, models)
+    span = prices.filter(pl.col("date").is_between(grid["target_date"].min(), grid["target_date"].max()))
+    meta |= figure_metadata(report, directory, "forecast_vs_truth", plots.forecast_vs_truth(
+        grid["target_date"].to_list(), grid["true_regime"].to_numpy(), {m: grid[m].to_numpy() for m in models},
+        span["date"].to_list(), span["adj_close"].to_numpy(), names,
+        f"Forecast vs true regime, h = {h} (by target date; price below)"))
+    meta |= figure_metadata(report, directory, "reliability", plots.reliability_diagram(
+        metrics.reliability_by_model(scored, models, k), f"Reliability of the chosen regime's probability, h = {h}"))
+
+    summary = metrics.pooled_summary(table, h)
+    shown = mark_baselines(summary.drop("baseline"))
+    meta |= {
+        "horizon": h,
+        "models": len(models),
+        "scored_forecasts": scored.height,
+        "summary": dg.MetadataValue.md(f"Pooled over folds, h = {h}, sorted by macro-F1; baselines marked.\n\n"
+                                       + markdown_table(shown, 3)),
+        "metrics_json": dg.MetadataValue.path(str(Report.document_path(directory, "metrics"))),
+        **floats("macro_f1", summary, "model", "macro_f1"),
+        **floats("balanced_accuracy", summary, "model", "balanced_accuracy"),
+    }
+    return dg.Output(report, metadata=tables_first(report, meta))
+
+
+def metrics_document(table: pl.DataFrame, headline_horizon: int) -> dict:
+    """metrics.json: {"headline_horizon": h, "models": {model: {horizon: {"pooled": {...}, "folds": {fold: {...}}}}}}."""
+    out: dict = {"headline_horizon": headline_horizon, "models": {}}
+    for r in table.iter_rows(named=True):
+        slot = out["models"].setdefault(r["model"], {}).setdefault(str(r["horizon"]), {"pooled": {}, "folds": {}})
+        target = slot["pooled"] if r["fold"] is None else slot["folds"].setdefault(str(r["fold"]), {})
+        target[r["metric"]] = r["value"]
+    return out
+
+
+@dg.asset_check(asset=model_metrics, name="not_collapsed", pool="duckdb",
+                description="Per model: WARN when one regime takes ≥ 90 % of its forecasts and at least 1.2× its "
+                            "true share, ERROR at ≥ 98 % — the original specification's 85 %-accuracy collapse.")
+def not_collapsed(warehouse: Warehouse) -> dg.AssetCheckResult:
+    with warehouse.connect() as con:
+        oos = wh.walk_forward_predictions(con)
+    found = metrics.collapse_findings(metrics.scored_rows(oos))
+    worst = "ERROR" if (found["verdict"] == "ERROR").any() else ("WARN" if (found["verdict"] == "WARN").any() else "OK")
+    flagged = found.filter(pl.col("verdict") != "OK")
+    sentences = [f"{r['model']} (h={r['horizon']}) forecasts regime {r['top_class']} {r['forecast_share']:.0%} of the "
+                 f"time against a true share of {r['true_share']:.0%}." for r in flagged.iter_rows(named=True)]
+    return dg.AssetCheckResult(
+        passed=worst == "OK",
+        severity=dg.AssetCheckSeverity.ERROR if worst == "ERROR" else dg.AssetCheckSeverity.WARN,
+        description=" ".join(sentences) or "No model forecasts one regime almost always.",
+        metadata={"models": dg.MetadataValue.md(markdown_table(mark_baselines(found), 3)),
+                  "collapsed_models": flagged.height})
+
+
+# --- regime_change_timing ------------------------------------------------------------------------------
+
+@dg.asset(
+    group_name=GROUP,
+    deps=model_assets,
+    pool="duckdb",
+    io_manager_key="artifacts",
+    kinds={"duckdb"},
+    description="For every change of the true regime in the out-of-sample span and every model: the first "
+                "session the model forecast the new regime, the call that held (lead < 0 = early, 'never' "
+                "allowed) and whether an early call flipped back — into market.regime_change_timing; "
+                "persistence is the reference.",
+)
+def regime_change_timing(context: dg.AssetExecutionContext, warehouse: Warehouse,
+                         settings: RegimeSettings) -> dg.Output[Report]:
+    with warehouse.connect() as con:
+        oos = wh.walk_forward_predictions(con)
+    timing = change_timing.timing_table(oos)
+    if timing.is_empty():
+        raise ValueError("the true regime never changes inside the out-of-sample span of market.oos_predictions: "
+                         "there is no change to time; run the walk-forward over a longer span.")
+    with warehouse.connect() as con:
+        wh.replace_rows(con, "regime_change_timing", timing)
+    h = headline(oos, settings)
+    summary = change_timing.lead_summary(timing).filter(pl.col("horizon") == h).drop("horizon")
+    directory = artifact_directory(settings, "regime_change_timing")
+    report = Report(documents={"regime_change_timing": {"headline_horizon": h, "summary": summary.to_dicts(),
+                                                        "changes": timing.to_dicts()}})
+    meta = figure_metadata(report, directory, "change_timing", plots.change_timing_plot(
+        timing.filter(pl.col("horizon") == h), title=f"Regime-change timing, h = {h}: sessions from each true "
+                                                      "change to the call of the new regime that held"))
+    meta |= {"horizon": h, "changes": int(timing.filter(pl.col("horizon") == h)["change_date"].n_unique()),
+             "summary": dg.MetadataValue.md(
+                 "Median lead in sessions (negative = early; 'never' calls excluded, counted apart); "
+                 "persistence is the reference.\n\n" + markdown_table(mark_baselines(summary), 3)),
+             **floats("median_lead", summary, "model", "median_lead")}
+    return dg.Output(report, metadata=tables_first(report, meta))
+
+
+# --- backtest --------------------------------------------------------------------------------------------
+
+class BacktestConfig(dg.Config):
+    cost_bp: float = bt.DEFAULT_COST_BP
+    """Cost of one switch (into or out of the market), in basis points of equity."""
+    risk_off_regime: Optional[int] = None
+    """Regime id to stay flat in, for every fold (set it for a user's labels file whose regimes you know);
+    empty = each fold's regime with the lowest mean daily return in its training span."""
+
+
+@dg.asset(
+    group_name=GROUP,
+    deps=model_assets,
+    pool="duckdb",
+    io_manager_key="artifacts",
+    kinds={"duckdb"},
+    description="Economic backtest (DESIGN §2): each model flat when it forecasts its fold's risk-off regime, "
+                "long otherwise, against buy_and_hold and sma_200 on the same dates; the forecast after the close "
+                "of t sets the position from the close of t+1 to t+2; 10 bp per switch (run config) — into "
+                "market.backtest; equity and drawdown curves with the true regime shaded.",
+)
+def backtest(context: dg.AssetExecutionContext, config: BacktestConfig, warehouse: Warehouse,
+             settings: RegimeSettings) -> dg.Output[Report]:
+    s = settings.settings()
+    with warehouse.connect() as con:
+        oos = wh.walk_forward_predictions(con)
+        prices = wh.adj_close_history(con, s.ticker)
+        labels = wh.regime_history(con)
+        labeler = wh.stored_labeler(con)
+        fold_risk_off = wh.fold_risk_off_regimes(con, labeler)
+    horizons = sorted(oos["horizon"].unique().to_list())
+    if config.risk_off_regime is not None:
+        risk_off = {h: config.risk_off_regime for h in horizons}
+    else:
+        missing = [h for h in horizons if h not in fold_risk_off]
+        if missing:
+            of = f" of labeler {labeler!r}" if labeler else ""
+            raise ValueError(f"market.walk_forward_folds has no risk-off regime{of} at horizon "
+                             f"{missing[0]}: re-materialize the model assets (the walk-forward records it per fold), "
+                             "or set risk_off_regime in the backtest asset's run config.")
+        risk_off = fold_risk_off
+    table, runs = bt.backtest_all(oos, prices, risk_off, config.cost_bp)
+    with warehouse.connect() as con:
+        wh.replace_rows(con, "backtest", table)
+
+    h = headline(oos, settings)
+    directory = artifact_directory(settings, "backtest")
+    shown = table.filter(pl.col("horizon") == h).drop("horizon")
+    report = Report(documents={"backtest": {
+        "headline_horizon": h, "cost_bp": config.cost_bp, "risk_off_regime_override": config.risk_off_regime,
+        "labeler": labeler, "risk_off_by_fold": {str(k): v for k, v in risk_off.items()},
+        "rows": table.to_dicts()}})
+    span = labels.filter(pl.col("date").is_between(shown["start_date"].min(), shown["end_date"].max()))
+    ordered = {name: runs[h][name] for name in shown["strategy"].to_list()}
+    meta = figure_metadata(report, directory, "equity_curves", plots.equity_curves(
+        ordered, span["date"].to_list(), span["regime"].to_numpy(), regime_names(labels),
+        f"Equity and drawdown, h = {h}, {config.cost_bp:g} bp per switch (true regime shaded)"))
+    risk_text = (f"regime {config.risk_off_regime} in every fold (run config)" if config.risk_off_regime is not None
+                 else "per fold: " + ", ".join(f"fold {f} → {r}" for f, r in sorted(risk_off[h].items())))
+    meta |= {
+        "horizon": h, "cost_bp": float(config.cost_bp),
+        "span": f"{shown['start_date'].min()} … {shown['end_date'].max()}",
+        "risk_off_regime": risk_text,
+        "table": dg.MetadataValue.md("Sorted by Sharpe; baselines and rules marked; every strategy over the span "
+                                     "above.\n\n" + markdown_table(
+                                         mark_baselines(shown.drop("start_date", "end_date"), "strategy"), 3)),
+        "backtest_json": dg.MetadataValue.path(str(Report.document_path(directory, "backtest"))),
+        **floats("sharpe", shown, "strategy", "sharpe"),
+        **floats("max_drawdown", shown, "strategy", "max_drawdown"),
+    }
+    return dg.Output(report, metadata=tables_first(report, meta))
+
+
+# --- model_comparison ------------------------------------------------------------------------------------
+
+@dg.asset(
+    group_name=GROUP,
+    deps=[model_metrics, backtest, regime_change_timing],
+    pool="duckdb",
+    io_manager_key="artifacts",
+    kinds={"duckdb"},
+    description="Every model beside both baselines, buy_and_hold and the 200-day rule: macro-F1, balanced "
+                "accuracy, Sharpe, max drawdown and median change lead in one table and one chart; "
+                "beats_baselines says in sentences which baseline no model beats.",
+)
+def model_comparison(context: dg.AssetExecutionContext, warehouse: Warehouse,
+                     settings: RegimeSettings) -> dg.Output[Report]:
+    with warehouse.connect() as con:
+        stored = wh.stored_model_metrics(con, pooled_only=True)
+        trades = wh.stored_backtest(con)
+    h = settings.settings().horizon
+    if stored.filter(pl.col("horizon") == h).is_empty():
+        h = int(stored["horizon"].mode()[0])
+    table = comparison.comparison_table(stored, trades, h)
+    passed, sentences = comparison.verdict(table)
+    directory = artifact_directory(settings, "model_comparison")
+    report = Report(documents={"model_comparison": {"horizon": h, "rows": table.to_dicts(),
+                                                    "beats_baselines": passed, "findings": sentences}})
+    meta = figure_metadata(report, directory, "comparison", plots.model_comparison(
+        mark_baselines(table, "name"), f"Models vs baselines and rules, h = {h}"))
+    meta |= {"horizon": h,
+             "table": dg.MetadataValue.md("Models by Sharpe, then the baselines, then the rules (buy_and_hold and "
+                                          "sma_200 trade without forecasting a regime: no macro-F1).\n\n"
+                                          + markdown_table(mark_baselines(table, "name"), 3)),
+             "head_to_head": dg.MetadataValue.md(markdown_table(comparison.head_to_head(table))),
+             "verdict": dg.MetadataValue.md(" ".join((["The best model beats every baseline."] if passed else [])
+                                                     + sentences))}
+    return dg.Output(report, metadata=tables_first(report, meta))
+
+
+@dg.asset_check(asset=model_comparison, name="beats_baselines", pool="duckdb",
+                description="Passes when the best model beats buy_and_hold, sma_200 and persistence on Sharpe and "
+                            "majority on macro-F1; otherwise WARN with one sentence per baseline not beaten.")
+def beats_baselines(warehouse: Warehouse, settings: RegimeSettings) -> dg.AssetCheckResult:
+    with warehouse.connect() as con:
+        stored = wh.stored_model_metrics(con, pooled_only=True)
+        trades = wh.stored_backtest(con)
+    h = settings.settings().horizon
+    if stored.filter(pl.col("horizon") == h).is_empty() and stored.height:
+        h = int(stored["horizon"].mode()[0])
+    table = comparison.comparison_table(stored, trades, h)
+    passed, sentences = comparison.verdict(table)
+    return dg.AssetCheckResult(
+        passed=passed, severity=dg.AssetCheckSeverity.WARN,
+        description=" ".join(sentences) or "The best model beats every baseline.",
+        metadata={"horizon": h, "head_to_head": dg.MetadataValue.md(markdown_table(comparison.head_to_head(table))),
+                  "findings": dg.MetadataValue.md("\n".join(f"- {x}" for x in sentences) or "none")})
+
+
+@dg.asset_check(asset=model_comparison, name="metrics_reproducible", pool="duckdb",
+                additional_deps=[model_metrics, backtest],
+                description="Recomputes the pooled metrics and the backtest from market.oos_predictions and "
+                            "market.ohlcv through SQL aggregates and vectorized numpy (not the asset's code) and "
+                            "compares them with market.model_metrics and market.backtest.")
+def metrics_reproducible(warehouse: Warehouse, settings: RegimeSettings) -> dg.AssetCheckResult:
+    s = settings.settings()
+    backtest_json = artifact_directory(settings, "backtest") / "backtest.json"
+    if not backtest_json.exists():
+        return dg.AssetCheckResult(passed=False, description=f"{backtest_json} is missing: materialize backtest.")
+    used = Report.load(backtest_json.parent).documents["backtest"]
+    with warehouse.connect() as con:
+        labeler = wh.stored_labeler(con)
+        recomputed_metrics = audit.pooled_metrics(wh.audit_confusion_counts(con), wh.audit_transition_scores(con),
+                                                  wh.audit_scored_probabilities(con))
+        recomputed_backtest = audit.backtest_measures(
+            wh.audit_long_signals(con, labeler, used["risk_off_regime_override"]),
+            wh.audit_price_path(con, s.ticker, bt.SMA_WINDOW), float(used["cost_bp"]))
+        problems = audit.compare(wh.stored_model_metrics(con, pooled_only=True), recomputed_metrics,
+                                 wh.stored_backtest(con), recomputed_backtest)
+    return dg.AssetCheckResult(
+        passed=not problems,
+        description=f"{len(problems)} stored value(s) differ from the recomputation." if problems else
+        "Every pooled metric and backtest measure matches the recomputation.",
+        metadata={"values_compared": recomputed_metrics.height + recomputed_backtest.height,
+                  "problems": dg.MetadataValue.md("\n".join(f"- {p}" for p in problems[:50]) or "none")})
