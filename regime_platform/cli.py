@@ -21,6 +21,7 @@ STEPS: list[tuple[str, str, bool]] = [
     ("daily-partitioned assets (ohlcv, features)", "group:ingestion or group:features", True),
     ("regime labels", "group:labels", False),
     ("models: walk-forward evaluation and production fits", "group:modeling", False),
+    ("evaluation: metrics, change timing, backtest, plots", "group:evaluation", False),
 ]
 
 
