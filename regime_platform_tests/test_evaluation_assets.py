@@ -112,9 +112,14 @@ def test_metrics_reproducible_fails_on_a_planted_wrong_metric(evaluated):
         pl.when((pl.col("model") == "logistic") & (pl.col("metric") == "macro_f1") & pl.col("fold").is_null())
         .then(pl.col("value") + 0.05).otherwise(pl.col("value")).alias("value"))
     trades = warehouse.read("SELECT * FROM market.backtest")
+
+    def replace(table, frame):
+        with warehouse.connect() as con:
+            wh.replace_rows(con, table, frame)
+
     try:
-        warehouse.replace("model_metrics", planted)
-        warehouse.replace("backtest", trades.with_columns(
+        replace("model_metrics", planted)
+        replace("backtest", trades.with_columns(
             pl.when(pl.col("strategy") == "sma_200").then(pl.col("switches") + 1).otherwise(pl.col("switches"))
             .alias("switches")))
         result = dg.materialize([metrics_reproducible], resources=resources, instance=instance,
@@ -123,8 +128,8 @@ def test_metrics_reproducible_fails_on_a_planted_wrong_metric(evaluated):
         problems = evaluation.metadata["problems"].value
         assert not evaluation.passed and "macro_f1 of logistic" in problems and "switches of sma_200" in problems
     finally:
-        warehouse.replace("model_metrics", stored)
-        warehouse.replace("backtest", trades)
+        replace("model_metrics", stored)
+        replace("backtest", trades)
 
 
 # --- checks on hand-made forecasts over real prices ---------------------------------------------------------
