@@ -4,7 +4,7 @@ import datetime as dt
 import dagster as dg
 import polars as pl
 
-from regime_platform import ledger, ledger_plots, warehouse as wh
+from regime_platform import calendar, ledger, ledger_plots, warehouse as wh
 from regime_platform.defs.metadata import markdown_table
 from regime_platform.defs.partitions import session_partitions
 from regime_platform.defs.resources import RegimeSettings, Warehouse
@@ -25,6 +25,7 @@ def score_ledger(con) -> tuple[int, str]:
 @dg.asset(
     group_name="forecasting",
     partitions_def=session_partitions,
+    backfill_policy=dg.BackfillPolicy.single_run(),  # like ohlcv and features: the daily job has one policy
     ins={f"{m}_model": dg.AssetIn(key=f"{m}_model") for m in FORECAST_MODELS},
     deps=[dg.AssetKey("features"), dg.AssetKey("regime_labels")],
     pool="duckdb",
@@ -35,34 +36,44 @@ def score_ledger(con) -> tuple[int, str]:
 )
 def regime_forecasts(context: dg.AssetExecutionContext, warehouse: Warehouse, settings: RegimeSettings,
                      **models) -> dg.MaterializeResult:
-    as_of = dt.date.fromisoformat(context.partition_key)
-    refusal = ledger.not_closed_refusal(as_of)
+    window = context.partition_key_range  # one session normally; a range is forecast session by session
+    sessions = calendar.sessions(window.start, window.end)
+    refusal = ledger.not_closed_refusal(sessions[-1])
     if refusal:
         raise ledger.LedgerError(refusal)
     production = [models[f"{m}_model"] for m in FORECAST_MODELS]
+    for m in production:  # refuse the whole range before writing anything
+        refusal = ledger.in_sample_refusal(m, sessions[0])
+        if refusal:
+            raise ledger.LedgerError(refusal)
     lookback = max(m.window for m in production) + EXTRA_ROWS
+    written = []
+    for as_of in sessions:
+        with warehouse.connect() as con:
+            features, price_source, known = wh.ledger_inputs(con, settings.ticker, as_of, lookback)
+        if price_source is None:
+            raise ledger.LedgerError(f"market.ohlcv has no close for {as_of}: materialize ohlcv and features for "
+                                     "that session first (the daily job does them in one run).")
+        if known is None:
+            raise ledger.LedgerError(f"market.regime_labels has no regime known at {as_of} (the persistence "
+                                     "baseline needs it): materialize regime_labels after features for that session.")
+        rows = ledger.forecast_rows(production, as_of, features, known, price_source)
+        with warehouse.connect() as con:
+            wh.write_forecasts(con, as_of, rows)
+        written.append(rows)
     with warehouse.connect() as con:
-        features, price_source, known = wh.ledger_inputs(con, settings.ticker, as_of, lookback)
-    if price_source is None:
-        raise ledger.LedgerError(f"market.ohlcv has no close for {as_of}: materialize ohlcv and features for that "
-                                 "session first (the daily job does all three in one run).")
-    if known is None:
-        raise ledger.LedgerError(f"market.regime_labels has no regime known at {as_of} (the persistence baseline "
-                                 "needs it): materialize regime_labels after features for that session.")
-    rows = ledger.forecast_rows(production, as_of, features, known, price_source)
-    with warehouse.connect() as con:
-        wh.write_forecasts(con, as_of, rows)
         newly_scored, version = score_ledger(con)
         pending = con.execute("SELECT count(*) FROM market.regime_forecasts WHERE status = 'pending'").fetchone()[0]
         total = con.execute("SELECT count(*) FROM market.regime_forecasts").fetchone()[0]
+    rows = written[-1]
     shown = rows.select("model", "target_date", "predicted_regime",
                         pl.col("probabilities").list.eval(pl.element().round(3)).cast(pl.List(pl.Utf8))
                         .list.join(", ").alias("probabilities"), "model_version")
     return dg.MaterializeResult(metadata={
-        "as_of": str(as_of),
+        "as_of": str(sessions[-1]) if len(sessions) == 1 else f"{sessions[0]} … {sessions[-1]}",
         "target_date": str(rows["target_date"][0]),
-        "models": rows.height,
-        "price_source": price_source,
+        "rows_written": sum(r.height for r in written),
+        "price_source": rows["price_source"][0],
         "known_regime_at_as_of": known,
         "forecasts": dg.MetadataValue.md(markdown_table(shown)),
         "rows_scored_now": newly_scored,
