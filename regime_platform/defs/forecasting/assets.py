@@ -105,13 +105,13 @@ def forecast_scoreboard(context: dg.AssetExecutionContext, warehouse: Warehouse,
         context.log.warning("the ledger is empty: materialize regime_forecasts for the last closed session first.")
     metadata = {
         "scoreboard": dg.MetadataValue.md(markdown_table(board.drop("first_as_of", "last_as_of"))),
-        "scoreboard_json": dg.MetadataValue.json(ledger.jsonable(board)),
         "live_record": dg.MetadataValue.md(inline),
         "live_record_png": dg.MetadataValue.path(str(path)),
         "rows_scored_now": newly_scored,
         "labels_version": version,
         "scored_rows": int((ledger_rows["status"] == ledger.SCORED).sum()),
         "pending_rows": int((ledger_rows["status"] == ledger.PENDING).sum()),
+        "scoreboard_json": dg.MetadataValue.json(ledger.jsonable(board)),
     }
     for row in board.iter_rows(named=True):  # plain floats: the UI charts them over time
         if row["scored"]:
