@@ -1,27 +1,36 @@
-"""`regime-platform run`: materialize every asset end to end in the Dagster instance that `make ui` shows.
+"""`regime-platform run | forecast | status`: run the platform, read the ledger, see what is fresh.
 
-It first asks the source chain which sessions it can serve, then materializes REGIME_START … the last
+`run` materializes every asset end to end in the Dagster instance that `make ui` shows. It first asks the source chain which sessions it can serve, then materializes REGIME_START … the last
 closed session served: one run for the daily-partitioned assets (a single-run backfill), then one run for
-the assets that are not partitioned. Sessions no source can serve are reported, never fetched.
+the assets that are not partitioned, then the forecast ledger for the last closed session only (a model fit
+today on all history would be in-sample for earlier dates). Sessions no source can serve are reported, never
+fetched. `forecast` and `status` only read the warehouse (and the Dagster instance), as tables or `--json`.
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
+import json
 import os
 import subprocess
 import sys
+import time
+from pathlib import Path
 
 from regime_platform import calendar
 from regime_platform.settings import Settings, SettingsError
 from regime_platform.sources import SAMPLE_SOURCE, SourceError, build_chain
 
-# Each step: (label, asset selection, partitioned?). Later groups are added here as they are built.
-STEPS: list[tuple[str, str, bool]] = [
-    ("daily-partitioned assets (ohlcv, features)", "group:ingestion or group:features", True),
-    ("regime labels", "group:labels", False),
-    ("models: walk-forward evaluation and production fits", "group:modeling", False),
-    ("evaluation: metrics, change timing, backtest, plots", "group:evaluation", False),
+# Each step: (label, asset selection, partitions): "range" = REGIME_START … the last closed session served,
+# "last" = that last session only, None = not partitioned. Later groups are added here as they are built.
+STEPS: list[tuple[str, str, str | None]] = [
+    ("daily-partitioned assets (ohlcv, features)", "group:ingestion or group:features", "range"),
+    ("regime labels", "group:labels", None),
+    ("models: walk-forward evaluation and production fits", "group:modeling", None),
+    ("evaluation: metrics, change timing, backtest, plots", "group:evaluation", None),
+    ("forecast ledger: the last closed session only", "regime_forecasts", "last"),
+    ("forecast scoreboard", "forecast_scoreboard", None),
 ]
 
 
@@ -84,7 +93,9 @@ def plan_range(settings: Settings) -> tuple[dt.date, dt.date, str]:
 def materialize(selection: str, partition_range: tuple[dt.date, dt.date] | None) -> None:
     cmd = [sys.executable, "-m", "dagster", "asset", "materialize", "-m", "regime_platform.definitions",
            "--select", selection]
-    if partition_range:
+    if partition_range and partition_range[0] == partition_range[1]:
+        cmd += ["--partition", partition_range[0].isoformat()]
+    elif partition_range:
         cmd += ["--partition-range", f"{partition_range[0]}...{partition_range[1]}"]
     env = {**os.environ, "PYTHONWARNINGS": "ignore"}  # library deprecation chatter is not the user's business
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -120,10 +131,141 @@ def run(_args: argparse.Namespace) -> int:
     say(f"materializing {settings.ticker} {first} … {last} ({len(calendar.sessions(first, last))} sessions) "
         f"from {source}")
     with tqdm(STEPS, desc="regime-platform run", unit="step", file=sys.stdout) as bar:
-        for label, selection, partitioned in bar:
+        for label, selection, partitions in bar:
             bar.set_postfix_str(label)
-            materialize(selection, (first, last) if partitioned else None)
+            if partitions == "last":
+                say(f"forecast ledger: {last} only; earlier sessions would be forecast by a model fit after them "
+                    "(in-sample), so the ledger starts today and grows one session a day.")
+            materialize(selection, {"range": (first, last), "last": (last, last), None: None}[partitions])
     say(f"done: {settings.ticker} {first} … {last} from {source}. Open the UI with `make ui` to inspect it.")
+    return 0
+
+
+# ---- forecast / status: read-only views for people who live in a terminal ----------------------------------
+
+LOCK_WAIT_SECONDS = 10.0
+
+
+@contextlib.contextmanager
+def open_warehouse(path: Path, wait: float = LOCK_WAIT_SECONDS):
+    """A read-only connection; while a run holds the file, retry for `wait` seconds, then say so in one sentence."""
+    import duckdb
+
+    if not path.exists():
+        raise SystemExit(f"no warehouse at {path}: run `make run` first (or set REGIME_DATA_DIR to your data dir).")
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            con = duckdb.connect(str(path), read_only=True)
+            break
+        except duckdb.IOException as exc:
+            if "lock" not in str(exc).lower():
+                raise
+            if time.monotonic() >= deadline:
+                raise SystemExit(f"the warehouse {path} is locked by another process (a Dagster run is writing "
+                                 f"it); waited {wait:g} s — try again when that run finishes.") from None
+            time.sleep(0.25)
+    try:
+        yield con
+    finally:
+        con.close()
+
+
+def text_table(rows: list[dict], columns: list[str] | None = None) -> str:
+    if not rows:
+        return "(none)"
+    columns = columns or list(rows[0])
+
+    def cell(v) -> str:
+        if v is None:
+            return "-"
+        return f"{v:.3f}" if isinstance(v, float) else str(v)
+
+    cells = [[cell(r.get(c)) for c in columns] for r in rows]
+    widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(columns)]
+    line = lambda values: "  ".join(v.ljust(w) for v, w in zip(values, widths))  # noqa: E731
+    return "\n".join([line(columns), line(["-" * w for w in widths])] + [line(r) for r in cells])
+
+
+def settings_or_exit() -> Settings:
+    try:
+        return Settings.from_env()
+    except SettingsError as exc:
+        raise SystemExit(str(exc)) from exc
+
+
+def forecast(args: argparse.Namespace) -> int:
+    from regime_platform import ledger, warehouse
+
+    settings = settings_or_exit()
+    with open_warehouse(settings.warehouse_path, args.wait) as con:
+        latest = ledger.latest_forecasts(warehouse.read_ledger(con), warehouse.regime_names(con))
+    rows = ledger.jsonable(latest)
+    if args.json:
+        print(json.dumps({"forecasts": rows}, indent=2))
+    elif not rows:
+        print("the ledger is empty: materialize regime_forecasts for the last closed session (`make run` does).")
+    else:
+        print(text_table(rows, ["model", "as_of", "target_date", "regime_name", "probability", "model_version",
+                                "status"]))
+    return 0
+
+
+def instance_view() -> dict:
+    """The freshest materialized partition (or time) of each asset and the checks whose latest evaluation failed,
+    from the Dagster instance in DAGSTER_HOME; empty when there is none."""
+    home = os.environ.get("DAGSTER_HOME")
+    if not home or not (Path(home) / "dagster.yaml").exists():
+        return {"assets": [], "failing_checks": [], "note": "DAGSTER_HOME is not set: run history not read"}
+    import dagster as dg
+    from dagster._core.events import DagsterEventType
+
+    assets, failing = [], {}
+    with dg.DagsterInstance.get() as instance:
+        for key in sorted(instance.get_asset_keys(), key=lambda k: k.to_user_string()):
+            partitions = instance.get_materialized_partitions(key)
+            event = instance.get_latest_materialization_event(key)
+            assets.append({"asset": key.to_user_string(), "freshest_partition": max(partitions, default=None),
+                           "last_materialized": dt.datetime.fromtimestamp(event.timestamp, dt.timezone.utc)
+                           .strftime("%Y-%m-%d %H:%M UTC") if event else None})
+        records = instance.get_event_records(
+            dg.EventRecordsFilter(event_type=DagsterEventType.ASSET_CHECK_EVALUATION), limit=2000, ascending=False)
+        seen = set()
+        for record in records:
+            evaluation = record.event_log_entry.dagster_event.event_specific_data
+            key = (evaluation.asset_key.to_user_string(), evaluation.check_name)
+            if key in seen:
+                continue
+            seen.add(key)
+            if not evaluation.passed:
+                failing[key] = {"asset": key[0], "check": key[1], "severity": evaluation.severity.value,
+                                "description": evaluation.description or ""}
+    return {"assets": assets, "failing_checks": list(failing.values())}
+
+
+def status(args: argparse.Namespace) -> int:
+    from regime_platform import ledger, warehouse
+
+    settings = settings_or_exit()
+    with open_warehouse(settings.warehouse_path, args.wait) as con:
+        fresh = warehouse.freshest_dates(con, settings.ticker)
+        board = ledger.scoreboard(warehouse.read_ledger(con), warehouse.read_oos_pooled(con))
+    view = instance_view()
+    tables = [{"table": f"market.{t}", "newest_date": d.isoformat() if d else None} for t, d in fresh.items()]
+    scoreboard = ledger.jsonable(board.drop("first_as_of", "last_as_of"))
+    if args.json:
+        print(json.dumps({"warehouse": str(settings.warehouse_path), "tables": tables, **view,
+                          "scoreboard": scoreboard}, indent=2))
+        return 0
+    print(f"warehouse {settings.warehouse_path}\n\n{text_table(tables)}\n")
+    if view.get("note"):
+        print(view["note"] + "\n")
+    else:
+        print("assets (Dagster instance)\n" + text_table(view["assets"]) + "\n")
+        print("failing checks\n" + text_table(view["failing_checks"]) + "\n")
+    print("scoreboard (live ledger vs walk-forward)\n" + text_table(
+        scoreboard, ["model", "horizon", "scored", "pending", "live_hit_rate", "live_macro_f1", "live_brier",
+                     "wf_hit_rate", "wf_macro_f1", "wf_brier"]))
     return 0
 
 
@@ -131,6 +273,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="regime-platform", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("run", help="materialize every asset end to end (what `make run` calls)").set_defaults(func=run)
+    for name, func, text in (("forecast", forecast, "the latest forecast of every model, from the ledger"),
+                             ("status", status, "freshest partitions, failing checks and the live scoreboard")):
+        p = sub.add_parser(name, help=text)
+        p.add_argument("--json", action="store_true", help="machine-readable output")
+        p.add_argument("--wait", type=float, default=LOCK_WAIT_SECONDS,
+                       help="seconds to wait while a run holds the DuckDB file (default %(default)s)")
+        p.set_defaults(func=func)
     args = parser.parse_args(argv)
     return args.func(args)
 

@@ -1,0 +1,103 @@
+"""Schedules, freshness checks and their sensor: evaluated at given instants, faults planted in a real instance."""
+from __future__ import annotations
+
+import datetime as dt
+from zoneinfo import ZoneInfo
+
+import dagster as dg
+import pytest
+
+from regime_platform import freshness
+from regime_platform.defs import automation
+
+NY = ZoneInfo("America/New_York")
+
+
+@pytest.fixture(scope="module")
+def defs():
+    from regime_platform.definitions import defs as build
+
+    return build()
+
+
+def tick(defs, name: str, when: dt.datetime):
+    schedule = defs.get_schedule_def(name)
+    with dg.instance_for_test() as instance:
+        return schedule.evaluate_tick(dg.build_schedule_context(
+            instance=instance, scheduled_execution_time=when, repository_def=defs.get_repository_def()))
+
+
+@pytest.mark.parametrize("when, expected", [
+    (dt.datetime(2024, 11, 27, 18, 0, tzinfo=NY), ["2024-11-27"]),   # Wednesday after the close: that session
+    (dt.datetime(2024, 11, 28, 18, 0, tzinfo=NY), []),               # Thanksgiving: XNYS holiday, no run
+    (dt.datetime(2024, 11, 29, 18, 0, tzinfo=NY), ["2024-11-29"]),   # early close (13:00): still that session
+    (dt.datetime(2024, 11, 30, 18, 0, tzinfo=NY), []),               # Saturday: no run
+    (dt.datetime(2018, 12, 24, 18, 0, tzinfo=NY), ["2018-12-24"]),
+    (dt.datetime(2018, 12, 25, 18, 0, tzinfo=NY), []),               # Christmas
+])
+def test_daily_schedule_requests_the_closed_session_or_nothing(defs, when, expected):
+    data = tick(defs, "daily_forecast_schedule", when)
+    assert [r.partition_key for r in data.run_requests or []] == expected
+
+
+def test_daily_job_runs_the_session_chain_in_one_run(defs):
+    job = defs.resolve_job_def("daily_forecast_job")
+    keys = {k.to_user_string() for k in job.asset_layer.executable_asset_keys}
+    assert keys == {"ohlcv", "features", "regime_labels", "regime_forecasts", "forecast_scoreboard"}
+    assert defs.get_schedule_def("daily_forecast_schedule").execution_timezone == "America/New_York"
+
+
+def test_weekly_retrain_selects_models_and_what_is_below_them_but_not_the_ledger(defs):
+    keys = {k.to_user_string() for k in defs.resolve_job_def("weekly_retrain_job").asset_layer.executable_asset_keys}
+    assert {"regime_labels", "lstm_model", "persistence_model", "forecast_scoreboard"} <= keys
+    assert not keys & {"ohlcv", "features", "regime_forecasts"}
+    data = tick(defs, "weekly_retrain_schedule", dt.datetime(2024, 11, 30, 6, 0, tzinfo=NY))
+    assert len(data.run_requests) == 1
+
+
+def test_everything_ships_stopped(defs):
+    for name in ("daily_forecast_schedule", "weekly_retrain_schedule"):
+        assert defs.get_schedule_def(name).default_status == dg.DefaultScheduleStatus.STOPPED
+    for name in ("freshness_sensor", "labels_file_sensor"):
+        assert defs.get_sensor_def(name).default_status == dg.DefaultSensorStatus.STOPPED
+
+
+@pytest.mark.parametrize("now, due", [
+    (dt.datetime(2024, 11, 27, 19, 29, tzinfo=NY), dt.date(2024, 11, 26)),  # before the deadline: yesterday
+    (dt.datetime(2024, 11, 27, 19, 30, tzinfo=NY), dt.date(2024, 11, 27)),
+    (dt.datetime(2024, 11, 28, 23, 0, tzinfo=NY), dt.date(2024, 11, 27)),   # holiday: never due
+    (dt.datetime(2024, 12, 1, 12, 0, tzinfo=NY), dt.date(2024, 11, 29)),    # Sunday: Friday's session
+])
+def test_due_session_follows_the_calendar(now, due):
+    assert freshness.due_session(now) == due
+
+
+def run_freshness_check(instance, asset: str):
+    check = next(c for c in automation.freshness_checks if next(iter(c.check_keys)).asset_key.to_user_string() == asset)
+    result = dg.materialize([check], instance=instance, raise_on_error=False,
+                            selection=dg.AssetSelection.checks(check))
+    return result.get_asset_check_evaluations()[0]
+
+
+@pytest.mark.parametrize("asset", automation.FRESH_ASSETS)
+def test_freshness_check_goes_red_on_a_missed_session_and_green_once_it_lands(asset):
+    due = freshness.due_session(dt.datetime.now(dt.timezone.utc))
+    before = dg.AssetMaterialization(asset_key=asset, partition=(due - dt.timedelta(days=7)).isoformat())
+    with dg.instance_for_test() as instance:
+        instance.report_runless_asset_event(before)  # an older session landed, the due one did not
+        evaluation = run_freshness_check(instance, asset)
+        assert not evaluation.passed and evaluation.severity == dg.AssetCheckSeverity.ERROR
+        assert f"session {due} was due" in evaluation.description
+        assert evaluation.metadata["due_session"].value == str(due)
+        instance.report_runless_asset_event(dg.AssetMaterialization(asset_key=asset, partition=due.isoformat()))
+        assert run_freshness_check(instance, asset).passed
+
+
+def test_freshness_sensor_requests_the_checks_once_per_due_session(defs):
+    with dg.instance_for_test() as instance:
+        sensor = defs.get_sensor_def("freshness_sensor")
+        result = sensor.evaluate_tick(dg.build_sensor_context(instance=instance, repository_def=defs.get_repository_def()))
+        (request,) = result.run_requests
+        due = freshness.due_session(dt.datetime.now(dt.timezone.utc))
+        assert request.run_key == f"freshness-{due}"
+        assert {k.asset_key.to_user_string() for k in request.asset_check_keys} == set(automation.FRESH_ASSETS)
