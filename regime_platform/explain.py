@@ -32,6 +32,7 @@ standard deviation over the repeats.
 """
 from __future__ import annotations
 
+import datetime as dt
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -483,3 +484,28 @@ def method_agreement(rows: pl.DataFrame, top_k: int = 5) -> Agreement:
     firsts = {f for k in keys for f, r in zip(features, rank_columns[k]) if r == 1}
     disputed = sorted(f for f in firsts if in_top[f] < half)
     return Agreement(ranks, pairs_frame, consensus, disputed, top_k)
+
+
+# ---------------------------------------------------------------------------------------------- production
+@dataclass
+class ProductionWindows:
+    """Scaled windows of a production model ending in the most recent sessions, and where they lie."""
+
+    t: np.ndarray  # session indices (window ends)
+    windows: np.ndarray  # (n, window, features) float32, scaled by the model's own scaler
+    first: dt.date
+    last: dt.date
+    after_training: int  # windows ending after the production fit's last training sample (truly unseen)
+
+
+def production_windows(production: Any, X: np.ndarray, dates: Sequence[dt.date], sessions: int = 252,
+                       last_t: int | None = None) -> ProductionWindows:
+    """The windows of ``production`` (a ``training.ProductionModel``) ending in the last ``sessions``
+    sessions of raw features ``X`` (≤ ``last_t`` when given), scaled by its own scaler."""
+    from regime_platform.sequences import gather_windows
+
+    Xs = production.scaler.transform(np.asarray(X, dtype=np.float64))
+    t = recent_windows(Xs, production.window, sessions, last_t=last_t)
+    dates = list(dates)
+    unseen = int(sum(dates[i] > production.train_end for i in t))
+    return ProductionWindows(t, gather_windows(Xs, t, production.window), dates[t[0]], dates[t[-1]], unseen)

@@ -155,7 +155,8 @@ def refit_profiles(
     ``fold_labels(train_target_end)`` returns (dates, regime ids) of the refit over its training span
     (e.g. ``training.RefitLabels(...).fold_labels(end, end)`` restricted to ids ≥ 0). ``stored``: date,
     regime, adj_close of the stored labels. ``agreement`` = share of the span's sessions where the refit's
-    id equals the stored id (1 = the same definition).
+    id equals the stored id (1 = the same definition); ``agreement_regime`` = of the sessions the stored
+    labels put in this regime, the share the refit puts there too.
     """
     rows = []
     for fold in schedule:
@@ -165,7 +166,12 @@ def refit_profiles(
         stats = regime_statistics(joined["refit"].to_numpy(), joined["adj_close"].to_numpy(), n_regimes=n_regimes)
         agree = joined.filter(pl.col("regime").is_not_null())
         agreement = float((agree["regime"] == agree["refit"]).mean()) if agree.height else math.nan
+        per_regime = [
+            float((part["refit"] == r).mean()) if (part := agree.filter(pl.col("regime") == r)).height else math.nan
+            for r in range(n_regimes)
+        ]
         rows.append(stats.with_columns(
+            pl.Series("agreement_regime", per_regime, dtype=pl.Float64),
             pl.lit(fold.fold).alias("fold"), pl.lit(fold.test_year).alias("test_year"),
             pl.lit(joined["date"][0]).alias("fit_start"), pl.lit(fold.train_target_end).alias("fit_end"),
             pl.lit(agreement).alias("agreement")))
@@ -177,13 +183,14 @@ def refit_profiles(
 
 
 STAT_COLUMNS = ("sessions", "share", "mean_daily_return", "daily_vol", "annual_return", "annual_vol", "episodes",
-                "duration_mean", "duration_median", "duration_longest")
+                "duration_mean", "duration_median", "duration_longest", "agreement", "agreement_regime")
 
 
 def long_statistics(stats: pl.DataFrame, scope: str, fold: int | None = None,
                     fit_start: dt.date | None = None, fit_end: dt.date | None = None) -> pl.DataFrame:
     """Regime statistics as long rows (scope, fold, fit_start, fit_end, regime, statistic, value)."""
-    long = stats.select("regime", *[pl.col(c).cast(pl.Float64) for c in STAT_COLUMNS]).unpivot(
+    present = [c for c in STAT_COLUMNS if c in stats.columns]
+    long = stats.select("regime", *[pl.col(c).cast(pl.Float64) for c in present]).unpivot(
         index="regime", variable_name="statistic")
     return long.select(
         pl.lit(scope).alias("scope"), pl.lit(fold, dtype=pl.Int32).alias("fold"),

@@ -92,3 +92,45 @@ def table_exists(con: duckdb.DuckDBPyConnection, table: str) -> bool:
     return bool(con.execute(
         "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ?",
         [SCHEMA, table]).fetchone()[0])
+
+
+# ================================================================================================
+# explainability: feature attributions and regime profiles (regime_platform/defs/explainability/)
+# ================================================================================================
+TABLES["feature_attributions"] = """
+        model VARCHAR NOT NULL, method VARCHAR NOT NULL, regime INTEGER, feature VARCHAR, lag INTEGER,
+        value DOUBLE, spread DOUBLE, windows INTEGER"""
+# regime NULL = all windows; lag NULL = the method does not resolve time; feature '(all features)' = the
+# method does not resolve features; spread = std over permutation repeats (NULL for captum methods).
+
+TABLES["regime_profiles"] = """
+        scope VARCHAR NOT NULL, fold INTEGER, fit_start DATE, fit_end DATE, regime INTEGER NOT NULL,
+        statistic VARCHAR NOT NULL, value DOUBLE"""
+# scope 'stored' = the stored labels (fold NULL); 'refit' = the labeler refit on a walk-forward fold's
+# training span (fold, fit_start, fit_end set). Long: a new statistic is a new row.
+
+
+def explanation_sessions(con: duckdb.DuckDBPyConnection, ticker: str) -> pl.DataFrame:
+    """Every session's features and adjusted close with its stored label (NULL where none), in date order."""
+    return query(con, """
+        SELECT f.*, o.adj_close, l.regime, l.known_regime, l.regime_name, l.labeler
+        FROM market.features f JOIN market.ohlcv o USING (ticker, date)
+        LEFT JOIN market.regime_labels l USING (date)
+        WHERE f.ticker = ? ORDER BY date""", [ticker])
+
+
+def replace_feature_attributions(con: duckdb.DuckDBPyConnection, rows: pl.DataFrame) -> int:
+    """Replace the attribution rows of the (model, method) pairs present in ``rows``, in one transaction."""
+    pairs = rows.select("model", "method").unique().sort("model", "method")
+    where = " OR ".join(["(model = ? AND method = ?)"] * pairs.height)
+    params = [v for pair in pairs.iter_rows() for v in pair]
+    return replace_rows(con, "feature_attributions", rows, where, params)
+
+
+def read_feature_attributions(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
+    return query(con, "SELECT * FROM market.feature_attributions ORDER BY model, method, regime, feature, lag")
+
+
+def replace_regime_profiles(con: duckdb.DuckDBPyConnection, rows: pl.DataFrame) -> int:
+    """Replace every stored regime profile row (stored labels and refits) in one transaction."""
+    return replace_rows(con, "regime_profiles", rows)
