@@ -408,8 +408,8 @@ def permutation_importances(
 class Agreement:
     """Where the methods agree on the top features. ``ranks``: feature × (model/method) rank, 1 = most
     important; ``pairs``: per pair of rankings, Spearman correlation and top-k overlap; ``consensus``:
-    features in the top k of at least half the rankings; ``disputed``: features some ranking puts first
-    that fewer than half of them have in their top k."""
+    features in the top k of more than half the rankings; ``disputed``: features some ranking puts first
+    that at most half of them have in their top k."""
 
     ranks: pl.DataFrame
     pairs: pl.DataFrame
@@ -422,10 +422,10 @@ class Agreement:
         lines = [
             f"**{len(columns)} rankings** (model · method), top {self.top_k} each.",
             "",
-            f"- **Agree** (in the top {self.top_k} of at least half the rankings): "
+            f"- **Agree** (in the top {self.top_k} of more than half the rankings): "
             + (", ".join(f"`{f}`" for f in self.consensus) or "none"),
             "- **Disagree** (first for some ranking, in the top "
-            f"{self.top_k} of fewer than half): " + (", ".join(f"`{f}`" for f in self.disputed) or "none"),
+            f"{self.top_k} of at most half): " + (", ".join(f"`{f}`" for f in self.disputed) or "none"),
             "",
             "| ranking | top features |",
             "|---|---|",
@@ -480,9 +480,9 @@ def method_agreement(rows: pl.DataFrame, top_k: int = 5) -> Agreement:
                                               "top_k_overlap": pl.Int64})
     in_top = {f: sum(int(rank_columns[k][i] <= top_k) for k in keys) for i, f in enumerate(features)}
     half = len(keys) / 2
-    consensus = sorted((f for f, c in in_top.items() if c >= half), key=lambda f: (-in_top[f], f))
+    consensus = sorted((f for f, c in in_top.items() if c > half), key=lambda f: (-in_top[f], f))
     firsts = {f for k in keys for f, r in zip(features, rank_columns[k]) if r == 1}
-    disputed = sorted(f for f in firsts if in_top[f] < half)
+    disputed = sorted(f for f in firsts if in_top[f] <= half)
     return Agreement(ranks, pairs_frame, consensus, disputed, top_k)
 
 

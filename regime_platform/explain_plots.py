@@ -65,7 +65,7 @@ def attribution_heatmaps(attr: AttributionSet, names: dict[int, str] | None = No
     regimes = attr.regimes()
     f, w = len(attr.feature_names), attr.window
     fig, axes = plt.subplots(len(methods), len(regimes), figsize=(3.6 * len(regimes) + 1.6, 0.26 * f * len(methods) + 1.6),
-                             squeeze=False, sharey=True)
+                             squeeze=False, sharey=True, layout="constrained")
     for i, method in enumerate(methods):
         vmax = max(float(attr.maps[method][r].max()) for r in regimes) or 1.0
         for j, regime in enumerate(regimes):
@@ -91,7 +91,7 @@ def feature_ranking_chart(sets: Sequence[AttributionSet],
                           methods: Sequence[str] = ("occlusion_feature", "saliency", "input_x_gradient")) -> bytes:
     """Ranked features per model (all windows): each method's scores normalised to sum 1, ordered by their mean."""
     fig, axes = plt.subplots(1, len(sets), figsize=(5.2 * len(sets), 0.3 * len(sets[0].feature_names) + 1.6),
-                             squeeze=False)
+                             squeeze=False, layout="constrained")
     for ax, attr in zip(axes[0], sets):
         shares = np.array([attr.feature_scores(m) / max(attr.feature_scores(m).sum(), 1e-300) for m in methods])
         order = np.argsort(shares.mean(axis=0))  # ascending: the top feature ends at the top of a barh
@@ -113,7 +113,7 @@ def feature_ranking_chart(sets: Sequence[AttributionSet],
 def permutation_chart(results: Sequence[PermutationResult]) -> bytes:
     """Mean drop of macro-F1 per feature with ± one standard deviation, and every repeat as a dot."""
     fig, axes = plt.subplots(1, len(results), figsize=(5.2 * len(results), 0.3 * len(results[0].feature_names) + 1.6),
-                             squeeze=False)
+                             squeeze=False, layout="constrained")
     for ax, res in zip(axes[0], results):
         ranking = res.ranking().reverse()
         index = {name: i for i, name in enumerate(res.feature_names)}
@@ -139,7 +139,7 @@ def agreement_chart(ranks, top_k: int) -> bytes:
     columns = [c for c in ranks.columns if c != "feature"]
     ordered = ranks.with_columns(mean_rank=np.mean([ranks[c].to_numpy() for c in columns], axis=0)).sort("mean_rank")
     matrix = np.array([ordered[c].to_numpy() for c in columns]).T.astype(float)
-    fig, ax = plt.subplots(figsize=(1.1 * len(columns) + 3.0, 0.3 * ordered.height + 2.0))
+    fig, ax = plt.subplots(figsize=(1.1 * len(columns) + 3.0, 0.3 * ordered.height + 2.0), layout="constrained")
     ax.imshow(np.minimum(matrix, top_k + 1), cmap="YlGnBu_r", aspect="auto", vmin=1, vmax=top_k + 1)
     for i in range(matrix.shape[0]):
         for j in range(matrix.shape[1]):
@@ -157,7 +157,7 @@ def agreement_chart(ranks, top_k: int) -> bytes:
 def transition_heatmap(matrix: np.ndarray, names: dict[int, str] | None = None, title: str = "") -> bytes:
     k = matrix.shape[0]
     labels = [f"{i} {(names or {}).get(i, '')}".strip() for i in range(k)]
-    fig, ax = plt.subplots(figsize=(1.3 * k + 2.2, 1.1 * k + 1.4))
+    fig, ax = plt.subplots(figsize=(1.3 * k + 2.2, 1.1 * k + 1.4), layout="constrained")
     ax.imshow(matrix, cmap="Blues", vmin=0, vmax=1)
     for i in range(k):
         for j in range(k):
@@ -180,7 +180,8 @@ def regime_timeline(dates: Sequence[dt.date], prices: np.ndarray, regimes: np.nd
     regimes = np.asarray(regimes, dtype=np.int64)
     k = int(regimes.max()) + 1
     cmap = ListedColormap(REGIME_COLORS[:k] if k <= len(REGIME_COLORS) else plt.get_cmap("tab10").colors[:k])
-    fig, (ax, band) = plt.subplots(2, 1, figsize=(11, 4.2), sharex=True, gridspec_kw={"height_ratios": [6, 1]})
+    fig, (ax, band) = plt.subplots(2, 1, figsize=(11, 4.2), sharex=True, gridspec_kw={"height_ratios": [6, 1]},
+                                   layout="constrained")
     edges = np.r_[0, np.flatnonzero(np.diff(regimes)) + 1, regimes.size]
     for a, b in zip(edges[:-1], edges[1:]):
         right = dates[b] if b < dates.size else dates[-1] + np.timedelta64(1, "D")
@@ -205,10 +206,10 @@ def refit_stability_chart(folds, stored) -> bytes:
     """Per regime, across the walk-forward refits: annualised volatility, share of sessions and mean
     duration (lines), with the stored labels' value as a dashed line; agreement with the stored labels."""
     stats = [("annual_vol", "annualised vol"), ("share", "share of sessions"), ("duration_mean", "mean duration")]
-    fig, axes = plt.subplots(1, len(stats) + 1, figsize=(15, 3.3))
-    fold_end = folds.select("fold", "fit_end").unique().sort("fold")
+    fig, axes = plt.subplots(1, len(stats) + 1, figsize=(15, 3.6), layout="constrained")
+    fold_end = folds.select("fold", "test_year", "fit_end").unique().sort("fold")
     x = np.arange(fold_end.height)
-    ticks = [str(d.year) for d in fold_end["fit_end"].to_list()]
+    ticks = [str(y) if y is not None else f"to {d}" for y, d in zip(fold_end["test_year"], fold_end["fit_end"])]
     for ax, (col, label) in zip(axes, stats):
         for r in sorted(folds["regime"].unique().to_list()):
             part = folds.filter(folds["regime"] == r).sort("fold")
@@ -219,7 +220,7 @@ def refit_stability_chart(folds, stored) -> bytes:
                 ax.axhline(float(base[0]), color=color, ls="--", lw=0.8)
         ax.set_title(f"{label} per refit (dashed: stored labels)", fontsize=8)
         ax.set_xticks(x)
-        ax.set_xticklabels(ticks, fontsize=6, rotation=90)
+        ax.set_xticklabels(ticks, fontsize=7, rotation=45)
         ax.tick_params(axis="y", labelsize=7)
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize=7)
@@ -228,9 +229,9 @@ def refit_stability_chart(folds, stored) -> bytes:
     axes[-1].set_ylim(0, 1)
     axes[-1].set_title("agreement with the stored labels", fontsize=8)
     axes[-1].set_xticks(x)
-    axes[-1].set_xticklabels(ticks, fontsize=6, rotation=90)
+    axes[-1].set_xticklabels(ticks, fontsize=7, rotation=45)
     axes[-1].tick_params(axis="y", labelsize=7)
-    fig.supxlabel("refit: last training target's year", fontsize=8)
+    fig.supxlabel("labeler refit for the fold testing this year (fit on the sessions before it)", fontsize=8)
     return png_bytes(fig)
 
 

@@ -13,6 +13,8 @@ from dagster_duckdb import DuckDBResource
 
 from regime_platform import warehouse as wh
 from regime_platform.defs.explainability.assets import (
+    PermutationConfig,
+    SequenceAttributionConfig,
     attribution_agreement,
     permutation_importance,
     regime_profiles,
@@ -53,7 +55,10 @@ def explained(tmp_path_factory):
     assert dg.materialize([regime_labels], resources=resources).success
     models = [MODELS[f"{m}_model"] for m in ("lstm", "cnn", "random_forest", "logistic")]
     assert dg.materialize(models, resources=resources).success
-    result = dg.materialize([*models, *EXPLAINABILITY], resources=resources,
+    light = dg.RunConfig(ops={  # fewer windows and repeats than the defaults: the test checks the plumbing
+        "sequence_attributions": SequenceAttributionConfig(max_windows_per_regime=80),
+        "permutation_importance": PermutationConfig(repeats=3)})
+    result = dg.materialize([*models, *EXPLAINABILITY], resources=resources, run_config=light,
                             selection=[a.key for a in EXPLAINABILITY])
     assert result.success
     return resources, root, result

@@ -19,6 +19,22 @@ PERMUTATION_REPEATS = 10
 MAX_REFITS = 10  # regime profiles: labeler refits profiled at most (evenly spread over the folds)
 
 
+class SequenceAttributionConfig(dg.Config):
+    recent_sessions: int = RECENT_SESSIONS  # explain the windows ending in this many most recent sessions
+    max_windows_per_regime: int = MAX_WINDOWS_PER_REGIME  # sampled (seeded) beyond this, and recorded
+    time_block: int = 1  # sessions occluded together across all features (1 = each lag on its own)
+
+
+class PermutationConfig(dg.Config):
+    recent_sessions: int = RECENT_SESSIONS
+    repeats: int = PERMUTATION_REPEATS  # shuffles per feature (and per lag); the spread is over these
+    max_windows: int = 500  # sampled (seeded) beyond this, and recorded
+
+
+class RegimeProfileConfig(dg.Config):
+    max_refits: int = MAX_REFITS  # labeler refits profiled at most, evenly spread over the walk-forward folds
+
+
 def _sessions(warehouse: Warehouse, settings: RegimeSettings) -> pl.DataFrame:
     with warehouse.connect() as con:
         sessions = wh.explanation_sessions(con, settings.settings().ticker)
@@ -60,6 +76,7 @@ def _image_metadata(context, asset_name: str, settings: RegimeSettings, images: 
 )
 def sequence_attributions(
     context: dg.AssetExecutionContext,
+    config: SequenceAttributionConfig,
     warehouse: Warehouse,
     settings: RegimeSettings,
     lstm_model: training.ProductionModel,
@@ -71,10 +88,11 @@ def sequence_attributions(
     results, spans = [], {}
     for production in (lstm_model, cnn_model):
         recent = explain.production_windows(production, _raw_features(sessions, production.feature_names), dates,
-                                            RECENT_SESSIONS)
+                                            config.recent_sessions)
         attr = explain.sequence_attributions(production.model.net_, recent.windows, production.feature_names,
                                              model=production.name, n_classes=production.n_classes,
-                                             max_per_regime=MAX_WINDOWS_PER_REGIME)
+                                             max_per_regime=config.max_windows_per_regime,
+                                             time_block=config.time_block)
         spans[production.name] = recent
         results.append(attr)
         context.log.info(f"{production.name}: {attr.sampled[None]} windows attributed in {attr.seconds:.1f} s")
@@ -95,7 +113,7 @@ def sequence_attributions(
         {"model": a.model, "first window end": str(spans[a.model].first), "last window end": str(spans[a.model].last),
          "windows": int(spans[a.model].t.size), "after the production training span": spans[a.model].after_training,
          "seconds": round(a.seconds, 2)} for a in results])
-    payload = {"baseline": explain.BASELINE_NOTE, "recent_sessions": RECENT_SESSIONS,
+    payload = {"baseline": explain.BASELINE_NOTE, "recent_sessions": config.recent_sessions,
                "models": {a.model: a.summary() for a in results}}
     context.add_output_metadata({
         "top_features": dg.MetadataValue.md(markdown_table(top)),
@@ -125,6 +143,7 @@ def sequence_attributions(
 )
 def permutation_importance(
     context: dg.AssetExecutionContext,
+    config: PermutationConfig,
     warehouse: Warehouse,
     settings: RegimeSettings,
     random_forest_model: training.ProductionModel,
@@ -139,14 +158,14 @@ def permutation_importance(
         h = production.horizon
         last_t = int(np.flatnonzero(regime >= 0)[-1]) - h  # the last window whose target is labelled
         recent = explain.production_windows(production, _raw_features(sessions, production.feature_names), dates,
-                                            RECENT_SESSIONS, last_t=last_t)
+                                            config.recent_sessions, last_t=last_t)
         y = regime[recent.t + h]
         keep = y >= 0
         result = explain.permutation_importances(
             production.model, recent.windows[keep], y[keep], production.feature_names, name=production.name,
-            n_classes=production.n_classes, n_repeats=PERMUTATION_REPEATS)
+            n_classes=production.n_classes, n_repeats=config.repeats, max_windows=config.max_windows)
         results.append(result)
-        context.log.info(f"{production.name}: {result.windows} windows × {PERMUTATION_REPEATS} repeats "
+        context.log.info(f"{production.name}: {result.windows} windows × {config.repeats} repeats "
                          f"in {result.seconds:.1f} s")
     rows = pl.concat([r.rows() for r in results])
     with warehouse.connect() as con:
@@ -210,7 +229,7 @@ def attribution_agreement(context: dg.AssetExecutionContext, warehouse: Warehous
                 "over the price; for a generated labeler, the same per walk-forward refit and each refit's "
                 "agreement with the stored labels (how stable the definitions are). market.regime_profiles.",
 )
-def regime_profiles(context: dg.AssetExecutionContext, warehouse: Warehouse,
+def regime_profiles(context: dg.AssetExecutionContext, config: RegimeProfileConfig, warehouse: Warehouse,
                     settings: RegimeSettings) -> plots.ExplanationArtifact:
     started = time.perf_counter()
     s = settings.settings()
@@ -237,7 +256,7 @@ def regime_profiles(context: dg.AssetExecutionContext, warehouse: Warehouse,
         targets = training.RefitLabels(usable, lambda: labels.make_labeler(labeler), name=labeler)
         schedule = profiles.refit_schedule(sessions["date"].to_list(), _raw_features(sessions, list(MODEL_FEATURES)),
                                            labelled["date"].to_list(), s.window, s.horizon, s.max_folds)
-        picked, thinned = profiles.spread_evenly(schedule, MAX_REFITS)
+        picked, thinned = profiles.spread_evenly(schedule, config.max_refits)
 
         def fold_labels(end):
             refit = targets.fold_labels(end, end)
@@ -264,7 +283,7 @@ def regime_profiles(context: dg.AssetExecutionContext, warehouse: Warehouse,
         "labeler": labeler,
         "regimes": dg.MetadataValue.md(markdown_table(shown)),
         "feature_means": dg.MetadataValue.md("Mean ± standard deviation per regime:\n\n" + markdown_table(
-            means.rename({c: f"regime {c}" for c in means.columns if c != "feature"}))),
+            means.rename({c: f"{c} {names.get(int(c), '')}".strip() for c in means.columns if c != "feature"}))),
         "refits": refit_note,
         "sessions": int(regimes.size),
         "rows_written": table.height,
