@@ -21,6 +21,7 @@ matplotlib.use("Agg")
 import matplotlib.dates  # noqa: E402
 import matplotlib.patches  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.ticker  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.colors import ListedColormap  # noqa: E402
 
@@ -188,8 +189,11 @@ def regime_timeline(dates: Sequence[dt.date], prices: np.ndarray, regimes: np.nd
         ax.axvspan(dates[a], right, color=cmap(regimes[a]), alpha=0.18, lw=0)
     ax.plot(dates, prices, color="black", lw=0.8)
     ax.set_yscale("log")
+    plain = matplotlib.ticker.FuncFormatter(lambda value, _: f"{value:,.0f}")
+    ax.yaxis.set_major_formatter(plain)
+    ax.yaxis.set_minor_formatter(plain)
     ax.set_ylabel("adjusted close (log)", fontsize=8)
-    ax.tick_params(labelsize=7)
+    ax.tick_params(which="both", labelsize=7)
     ax.set_title(title or "Regimes over the price", fontsize=9)
     band.imshow(regimes[None, :], aspect="auto", cmap=cmap, vmin=-0.5, vmax=k - 0.5, interpolation="nearest",
                 extent=[matplotlib.dates.date2num(dates[0]), matplotlib.dates.date2num(dates[-1]), 0, 1])
@@ -198,7 +202,7 @@ def regime_timeline(dates: Sequence[dt.date], prices: np.ndarray, regimes: np.nd
     band.tick_params(labelsize=7)
     handles = [matplotlib.patches.Patch(color=cmap(i), label=f"{i} {(names or {}).get(i, '')}".strip())
                for i in range(k)]
-    ax.legend(handles=handles, fontsize=7, loc="upper left")
+    ax.legend(handles=handles, fontsize=7, loc="best", framealpha=0.9)
     return png_bytes(fig)
 
 

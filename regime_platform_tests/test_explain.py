@@ -61,11 +61,12 @@ def test_sampling_is_recorded_and_rows_follow_the_table_contract(attributions, w
     assert rows.filter(pl.col("method") == "saliency").height == 3 * FEATURES * WINDOW  # all + two regimes
 
 
-def test_real_cnn_network_runs_through_captum(windows):
-    """The real CNN path (the model's own net_) gives finite maps of the right shapes."""
+@pytest.mark.parametrize("name, params", [("cnn", {"channels": 4}), ("lstm", {"hidden": 4})])
+def test_real_sequence_networks_run_through_captum(windows, name, params):
+    """The real LSTM and CNN (the model's own net_) give finite maps of the right shapes."""
     y = (windows[:, -1 - LAG, FEATURE] > 0).astype(int)
-    model = make_model("cnn", epochs=1, channels=4).fit(windows, y, n_classes=2)
-    result = explain.sequence_attributions(model.net_, windows[:40], NAMES, model="cnn", n_classes=2)
+    model = make_model(name, epochs=1, **params).fit(windows, y, n_classes=2)
+    result = explain.sequence_attributions(model.net_, windows[:40], NAMES, model=name, n_classes=2)
     assert result.maps["saliency"][None].shape == (FEATURES, WINDOW)
     assert result.maps["occlusion_time"][None].shape == (WINDOW,)
     assert all(np.isfinite(v).all() for by_regime in result.maps.values() for v in by_regime.values())
