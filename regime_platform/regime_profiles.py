@@ -187,11 +187,25 @@ STAT_COLUMNS = ("sessions", "share", "mean_daily_return", "daily_vol", "annual_r
 
 
 def long_statistics(stats: pl.DataFrame, scope: str, fold: int | None = None,
-                    fit_start: dt.date | None = None, fit_end: dt.date | None = None) -> pl.DataFrame:
-    """Regime statistics as long rows (scope, fold, fit_start, fit_end, regime, statistic, value)."""
+                    fit_start: dt.date | None = None, fit_end: dt.date | None = None, *,
+                    transitions: np.ndarray | None = None, features: pl.DataFrame | None = None) -> pl.DataFrame:
+    """Regime statistics as long rows (scope, fold, fit_start, fit_end, regime, statistic, value); with
+    ``transitions`` also ``transition_to_<j>`` (row = from), with ``features`` (feature_statistics) also
+    ``<feature>_mean`` and ``<feature>_std``."""
     present = [c for c in STAT_COLUMNS if c in stats.columns]
-    long = stats.select("regime", *[pl.col(c).cast(pl.Float64) for c in present]).unpivot(
-        index="regime", variable_name="statistic")
+    parts = [stats.select(pl.col("regime").cast(pl.Int64), *[pl.col(c).cast(pl.Float64) for c in present]).unpivot(
+        index="regime", variable_name="statistic")]
+    if transitions is not None:
+        k = transitions.shape[0]
+        parts.append(pl.DataFrame({"regime": np.repeat(np.arange(k), k).astype(np.int64),
+                                   "statistic": [f"transition_to_{j}" for j in range(k)] * k,
+                                   "value": transitions.ravel().astype(np.float64)}))
+    if features is not None:
+        for stat in ("mean", "std"):
+            parts.append(features.select(pl.col("regime").cast(pl.Int64),
+                                         (pl.col("feature") + f"_{stat}").alias("statistic"),
+                                         pl.col(stat).cast(pl.Float64).alias("value")))
+    long = pl.concat(parts)
     return long.select(
         pl.lit(scope).alias("scope"), pl.lit(fold, dtype=pl.Int32).alias("fold"),
         pl.lit(fit_start, dtype=pl.Date).alias("fit_start"), pl.lit(fit_end, dtype=pl.Date).alias("fit_end"),

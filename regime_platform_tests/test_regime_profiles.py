@@ -80,3 +80,14 @@ def test_spread_evenly_keeps_first_and_last():
     picked, thinned = profiles.spread_evenly(list(range(20)), 5)
     assert thinned and picked[0] == 0 and picked[-1] == 19 and len(picked) == 5
     assert profiles.spread_evenly([1, 2], 5) == ([1, 2], False)
+
+
+def test_long_rows_carry_transitions_and_feature_statistics():
+    stats = profiles.regime_statistics(REGIMES, n_regimes=3)
+    frame = pl.DataFrame({"a": np.arange(REGIMES.size, dtype=float)})
+    long = profiles.long_statistics(stats, "stored", transitions=profiles.transition_matrix(REGIMES, 3),
+                                    features=profiles.feature_statistics(frame, REGIMES, ["a"], 3))
+    value = lambda r, s: long.filter((pl.col("regime") == r) & (pl.col("statistic") == s))["value"].item()  # noqa: E731
+    assert value(2, "transition_to_1") == pytest.approx(1 / 3)
+    assert value(0, "episodes") == 3 and value(1, "a_mean") == pytest.approx((3 + 4 + 12) / 3)
+    assert long["fold"].null_count() == long.height and set(long["scope"]) == {"stored"}

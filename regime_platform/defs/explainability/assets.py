@@ -242,7 +242,8 @@ def regime_profiles(context: dg.AssetExecutionContext, config: RegimeProfileConf
     stats = profiles.regime_statistics(regimes, labelled["adj_close"].to_numpy(), n_regimes=k, names=names)
     feature_stats = profiles.feature_statistics(labelled, regimes, MODEL_FEATURES, k)
     matrix = profiles.transition_matrix(regimes, k)
-    rows = [profiles.long_statistics(stats, "stored", None, labelled["date"][0], labelled["date"][-1])]
+    rows = [profiles.long_statistics(stats, "stored", None, labelled["date"][0], labelled["date"][-1],
+                                     transitions=matrix, features=feature_stats)]
     images = {
         "transition_matrix.png": plots.transition_heatmap(matrix, names),
         "regime_timeline.png": plots.regime_timeline(labelled["date"].to_list(), labelled["adj_close"].to_numpy(),
