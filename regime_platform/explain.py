@@ -47,8 +47,8 @@ PERMUTATION_METHODS = ("permutation", "permutation_time")
 METHOD_LABELS = {
     "occlusion_feature": "occlusion (feature)",
     "occlusion_time": "occlusion (time block)",
-    "saliency": "saliency |∂p/∂x|",
-    "input_x_gradient": "|gradient × input|",
+    "saliency": "saliency (abs. gradient)",
+    "input_x_gradient": "abs. gradient × input",
     "permutation": "permutation (macro-F1 drop)",
     "permutation_time": "permutation of a session",
 }

@@ -52,7 +52,7 @@ def _raw_features(sessions: pl.DataFrame, names: list[str]) -> np.ndarray:
     return sessions.select(names).fill_null(np.nan).to_numpy().astype(np.float64)
 
 
-def _image_metadata(context, asset_name: str, settings: RegimeSettings, images: dict[str, bytes],
+def _image_metadata(asset_name: str, settings: RegimeSettings, images: dict[str, bytes],
                     titles: dict[str, str]) -> dict:
     directory = settings.settings().artifacts_dir / asset_name
     out = {}
@@ -125,7 +125,7 @@ def sequence_attributions(
         "windows_attributed": int(sum(a.sampled[None] for a in results)),
         "rows_written": rows.height,
         "seconds": round(time.perf_counter() - started, 2),
-        **_image_metadata(context, "sequence_attributions", settings, images,
+        **_image_metadata("sequence_attributions", settings, images,
                           {"feature_ranking.png": "features ranked"}),
     })
     return plots.ExplanationArtifact(payload, images)
@@ -182,7 +182,7 @@ def permutation_importance(
         "windows_scored": int(sum(r.windows for r in results)),
         "rows_written": rows.height,
         "seconds": round(time.perf_counter() - started, 2),
-        **_image_metadata(context, "permutation_importance", settings, images,
+        **_image_metadata("permutation_importance", settings, images,
                           {"permutation_importance.png": "permutation importance"}),
     })
     return plots.ExplanationArtifact({"models": {r.model: r.summary() for r in results},
@@ -212,7 +212,7 @@ def attribution_agreement(context: dg.AssetExecutionContext, warehouse: Warehous
         "mean_spearman": float(agreement.pairs["spearman"].mean()) if agreement.pairs.height else float("nan"),
         "rankings_compared": len(agreement.ranks.columns) - 1,
         "seconds": round(time.perf_counter() - started, 2),
-        **_image_metadata(context, "attribution_agreement", settings, images, {"agreement.png": "feature ranks"}),
+        **_image_metadata("attribution_agreement", settings, images, {"agreement.png": "feature ranks"}),
     })
     return plots.ExplanationArtifact({"ranks": agreement.ranks.to_dicts(), "pairs": agreement.pairs.to_dicts(),
                                       "consensus": agreement.consensus, "disputed": agreement.disputed}, images)
@@ -297,7 +297,7 @@ def regime_profiles(context: dg.AssetExecutionContext, config: RegimeProfileConf
             *[pl.col("share").filter(pl.col("regime") == r).first().alias(f"share {r}") for r in range(k)])
         metadata["refit_profiles"] = dg.MetadataValue.md(markdown_table(per_fold.with_columns(pl.col("fit_end").cast(pl.String))))
         metadata["min_refit_agreement"] = float(folds["agreement"].min())
-    metadata.update(_image_metadata(context, "regime_profiles", settings, images,
+    metadata.update(_image_metadata("regime_profiles", settings, images,
                                     {"transition_matrix.png": "transition matrix", "regime_timeline.png": "timeline",
                                      "refit_stability.png": "refit stability"}))
     context.add_output_metadata(metadata)
