@@ -29,6 +29,7 @@ STEPS: list[tuple[str, str, str | None]] = [
     ("regime labels", "group:labels", None),
     ("models: walk-forward evaluation and production fits", "group:modeling", None),
     ("evaluation: metrics, change timing, backtest, plots", "group:evaluation", None),
+    ("explainability: attributions and regime profiles", "group:explainability", None),
     ("forecast ledger: the last closed session only", "regime_forecasts", "last"),
     ("forecast scoreboard", "forecast_scoreboard", None),
 ]

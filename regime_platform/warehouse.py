@@ -461,3 +461,47 @@ def freshest_dates(con: duckdb.DuckDBPyConnection, ticker: str) -> dict[str, obj
         out[table] = con.execute(f"SELECT max({column}) FROM {SCHEMA}.{table} {where}",
                                  [ticker] if where else []).fetchone()[0]
     return out
+
+
+# ================================================================================================
+# explainability: feature attributions and regime profiles (regime_platform/defs/explainability/)
+# ================================================================================================
+TABLES["feature_attributions"] = Table((
+    ("model", "VARCHAR NOT NULL", _TEXT), ("method", "VARCHAR NOT NULL", _TEXT), ("regime", "INTEGER", _INT),
+    ("feature", "VARCHAR", _TEXT), ("lag", "INTEGER", _INT), ("value", "DOUBLE", _DOUBLE),
+    ("spread", "DOUBLE", _DOUBLE), ("windows", "INTEGER", _INT)))
+# regime NULL = all windows; lag NULL = the method does not resolve time; feature '(all features)' = the
+# method does not resolve features; spread = std over permutation repeats (NULL for captum methods).
+
+TABLES["regime_profiles"] = Table((
+    ("scope", "VARCHAR NOT NULL", _TEXT), ("fold", "INTEGER", _INT), ("fit_start", "DATE", _DATE),
+    ("fit_end", "DATE", _DATE), ("regime", "INTEGER NOT NULL", _INT), ("statistic", "VARCHAR NOT NULL", _TEXT),
+    ("value", "DOUBLE", _DOUBLE)))
+# scope 'stored' = the stored labels (fold NULL); 'refit' = the labeler refit on a walk-forward fold's
+# training span (fold, fit_start, fit_end set). Long: a new statistic is a new row.
+
+
+def explanation_sessions(con: duckdb.DuckDBPyConnection, ticker: str) -> pl.DataFrame:
+    """Every session's features and adjusted close with its stored label (NULL where none), in date order."""
+    return query(con, """
+        SELECT f.*, o.adj_close, l.regime, l.known_regime, l.regime_name, l.labeler
+        FROM market.features f JOIN market.ohlcv o USING (ticker, date)
+        LEFT JOIN market.regime_labels l USING (date)
+        WHERE f.ticker = ? ORDER BY date""", [ticker])
+
+
+def replace_feature_attributions(con: duckdb.DuckDBPyConnection, rows: pl.DataFrame) -> int:
+    """Replace the attribution rows of the (model, method) pairs present in ``rows``, in one transaction."""
+    pairs = rows.select("model", "method").unique().sort("model", "method")
+    where = " OR ".join(["(model = ? AND method = ?)"] * pairs.height)
+    params = [v for pair in pairs.iter_rows() for v in pair]
+    return replace_rows(con, "feature_attributions", rows, where, params)
+
+
+def read_feature_attributions(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
+    return query(con, "SELECT * FROM market.feature_attributions ORDER BY model, method, regime, feature, lag")
+
+
+def replace_regime_profiles(con: duckdb.DuckDBPyConnection, rows: pl.DataFrame) -> int:
+    """Replace every stored regime profile row (stored labels and refits) in one transaction."""
+    return replace_rows(con, "regime_profiles", rows)
