@@ -18,7 +18,7 @@ from regime_platform.defs.features.assets import features
 from regime_platform.defs.forecasting.assets import FORECAST_MODELS, forecast_scoreboard, regime_forecasts
 from regime_platform.defs.ingestion.assets import ohlcv
 from regime_platform.defs.labels.assets import regime_labels
-from regime_platform.defs.modeling.assets import model_assets
+from regime_platform.defs.modeling.assets import model_assets, walk_forward_targets
 from regime_platform.defs.resources import ArtifactIOManager, RegimeSettings, Warehouse
 
 DAYS = calendar.sessions(dt.date(2018, 12, 17), dt.date(2018, 12, 31))
@@ -40,7 +40,7 @@ def replay(tmp_path_factory):
     tags = {"dagster/asset_partition_range_start": "2012-01-03", "dagster/asset_partition_range_end": "2018-12-14"}
     assert dg.materialize([ohlcv, features], resources=resources, tags=tags).success
     assert dg.materialize([regime_labels], resources=resources).success
-    assert dg.materialize(model_assets, resources=resources).success
+    assert dg.materialize([walk_forward_targets, *model_assets], resources=resources).success
     snapshots: dict[str, pl.DataFrame] = {}
     results = []
     for day in DAYS:  # one trading day after another, as the daily job runs them
