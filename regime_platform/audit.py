@@ -48,7 +48,7 @@ def pooled_metrics(confusion: pl.DataFrame, transitions: pl.DataFrame, probabili
 
 def strategy_measures(price_dates: np.ndarray, daily_return: np.ndarray, signal_dates: np.ndarray,
                       signals: np.ndarray, cost_bp: float) -> dict[str, float]:
-    """The DESIGN §2 convention, vectorized: the position of session j is the signal of session j − 2."""
+    """The backtest convention, vectorized: the position of session j is the signal of session j − 2."""
     at = np.searchsorted(price_dates, signal_dates)
     first, last = at.min(), at.max()
     stop = min(last + 2, len(price_dates) - 1)

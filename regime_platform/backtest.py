@@ -1,4 +1,4 @@
-"""An economic backtest of the regime forecasts against buy-and-hold and the 200-day rule (DESIGN §2).
+"""An economic backtest of the regime forecasts against buy-and-hold and the 200-day rule.
 
 Convention, the same for every strategy: a signal decided after the close of session t (1 = long, 0 = flat)
 sets the position held from the close of t+1 to the close of t+2 — one full session to act. So the return of

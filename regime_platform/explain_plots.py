@@ -7,9 +7,7 @@ manager: its numbers as JSON plus its PNGs, every file written to a temporary na
 """
 from __future__ import annotations
 
-import base64
 import datetime as dt
-import io
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,31 +23,24 @@ import matplotlib.ticker  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.colors import ListedColormap  # noqa: E402
 
+from regime_platform import plots as figures  # noqa: E402
 from regime_platform.artifacts import atomic_path, read_json, write_json_atomic  # noqa: E402
 from regime_platform.explain import METHOD_LABELS, AttributionSet, PermutationResult  # noqa: E402
 
-INLINE_LIMIT = 150_000
-DPI_STEPS = (100, 85, 70, 55)
+INLINE_LIMIT = figures.INLINE_MAX_BYTES
 REGIME_COLORS = ["#4c9a2a", "#e0a030", "#c0392b", "#7d3c98", "#2e86c1", "#7f8c8d"]
 
 
 def png_bytes(fig: plt.Figure, limit: int = INLINE_LIMIT) -> bytes:
-    """The figure as PNG at 100 dpi, or the largest of the lower dpi steps under ``limit``; closes it."""
+    """The figure as an inline-sized PNG (regime_platform.plots' rule: 100 dpi, lowered until under ``limit``);
+    closes it."""
     try:
-        for dpi in DPI_STEPS:
-            buffer = io.BytesIO()
-            fig.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
-            data = buffer.getvalue()
-            if len(data) <= limit:
-                return data
-        return data
+        return figures.inline_png(fig, max_bytes=limit)
     finally:
         plt.close(fig)
 
 
-def inline_markdown(png: bytes, alt: str) -> str:
-    """Markdown that shows the PNG inline in the Dagster UI."""
-    return f"![{alt}](data:image/png;base64,{base64.b64encode(png).decode('ascii')})"
+inline_markdown = figures.markdown_image_alt
 
 
 def regime_label(regime: int | None, names: dict[int, str] | None = None) -> str:

@@ -1,4 +1,4 @@
-"""Causal technical features of daily prices, in polars, for one or many tickers (DESIGN §2).
+"""Causal technical features of daily prices, in polars, for one or many tickers.
 
 Every value at session t uses prices up to t only, and is NULL (never 0, never NaN) until its whole window
 exists. RSI, MACD and Bollinger bands equal TA-Lib's: an EMA starts as the simple average of its first n

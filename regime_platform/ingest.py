@@ -1,6 +1,6 @@
 """From a source's bars to rows of market.ohlcv: chain-linked adjusted closes, revisions, quality rules.
 
-DESIGN §3b: the adjusted close is a chain-linked index. A full backfill takes the vendor's adjusted close
+The adjusted close is a chain-linked index. A full backfill takes the vendor's adjusted close
 from one download; each later session gets adj_close[t] = adj_close[t-1] (stored) × a[t] / a[t-1], with a
 the vendor's adjusted close in the same download, so stored rows never change when new days arrive.
 """
@@ -130,7 +130,7 @@ def _first(frame: pl.DataFrame, limit: int = 3) -> str:
 
 
 def quality_report(stored: pl.DataFrame, revisions: pl.DataFrame | None = None) -> QualityReport:
-    """The ohlcv_quality rules over stored rows of one ticker (DESIGN §3 ingestion)."""
+    """The ohlcv_quality rules over stored rows of one ticker."""
     errors: list[str] = []
     warnings: list[str] = []
     if stored.is_empty():

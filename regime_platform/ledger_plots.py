@@ -1,8 +1,6 @@
 """The live record of the forecast ledger as a small PNG (inline in the UI) and a full-size file."""
 from __future__ import annotations
 
-import base64
-import io
 from pathlib import Path
 
 import matplotlib
@@ -11,7 +9,10 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import polars as pl  # noqa: E402
 
-INLINE_LIMIT = 150_000  # bytes: metadata images live in the event log
+from regime_platform import plots as figures  # noqa: E402
+from regime_platform.artifacts import atomic_path  # noqa: E402
+
+INLINE_LIMIT = figures.INLINE_MAX_BYTES  # bytes: metadata images live in the event log
 
 
 def live_record_figure(record: pl.DataFrame, board: pl.DataFrame):
@@ -39,21 +40,11 @@ def live_record_figure(record: pl.DataFrame, board: pl.DataFrame):
     return fig
 
 
-def png_bytes(fig, dpi: int) -> bytes:
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=dpi)
-    return buffer.getvalue()
-
-
 def save_and_inline(fig, path: Path) -> str:
     """Write the full-size PNG (temporary name, then rename) and return a markdown image ≤ INLINE_LIMIT bytes."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp.png")
-    tmp.write_bytes(png_bytes(fig, 150))
-    tmp.replace(path)
-    for dpi in (100, 72, 50):
-        small = png_bytes(fig, dpi)
-        if len(small) <= INLINE_LIMIT:
-            break
+    with atomic_path(path) as tmp:
+        Path(tmp).write_bytes(figures.render(fig))
+    small = figures.inline_png(fig, max_bytes=INLINE_LIMIT)
     plt.close(fig)
-    return f"![live record](data:image/png;base64,{base64.b64encode(small).decode()})"
+    return figures.markdown_image("live record", small)

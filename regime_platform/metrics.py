@@ -1,6 +1,6 @@
 """Classification metrics of the walk-forward forecasts, per model, horizon and fold (long format).
 
-Plain numpy / scikit-learn / polars, no Dagster. The input is `market.oos_predictions` (DESIGN §2): one row per
+Plain numpy / scikit-learn / polars, no Dagster. The input is `market.oos_predictions`: one row per
 model, fold and forecast date with the predicted regime, the class probabilities (index = regime id), the
 true regime at the target date and the regime known at the forecast date. The output is the long table of
 `market.model_metrics`: model, horizon, fold (None = all folds pooled), metric, value — a new metric is a new row.
@@ -13,7 +13,7 @@ Definitions (each the scikit-learn function where one exists):
 - brier: multiclass Brier score halved (mean over rows of Σ_k (p_k − 1[y=k])² / 2, so the binary case equals
   the usual (p − y)²); log_loss (natural log, probabilities clipped by scikit-learn);
 - ece: expected calibration error of the top-class probability, 10 equal-width bins, weighted by bin size;
-- transition_count: rows whose true regime differs from the regime known at the forecast date (DESIGN §3a);
+- transition_count: rows whose true regime differs from the regime known at the forecast date (the persistence baseline's regime);
   transition_recall: the share of those rows the model got right (persistence scores 0 there by construction);
   shown, never optimized — a model that flips often scores well on it;
 - change_lead_median (pooled only, added from change_timing): the median lead/lag in sessions of the first

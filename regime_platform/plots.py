@@ -46,6 +46,11 @@ def markdown_image(name: str, png: bytes) -> str:
     return f"![{name}](data:image/png;base64,{base64.b64encode(png).decode('ascii')})"
 
 
+def markdown_image_alt(png: bytes, alt: str) -> str:
+    """:func:`markdown_image` with the arguments the other way round (PNG first, then its alt text)."""
+    return markdown_image(alt, png)
+
+
 def close(fig: Figure) -> None:
     plt.close(fig)
 

@@ -1,6 +1,6 @@
 """Sequence samples: windows of sessions and the regime ``horizon`` sessions ahead.
 
-Conventions (design §3 "modeling"), all in *session indices* into the list of dates:
+Conventions, all in *session indices* into the list of dates:
 
 * sample ``t`` is the window of sessions ``t - window + 1 … t`` (``t`` = the window's last day, the
   ``as_of`` of a forecast made after the close of ``t``);

@@ -36,7 +36,7 @@ class Table:
 
 _DATE, _INT, _DOUBLE, _TEXT = pl.Date, pl.Int32, pl.Float64, pl.String
 
-# Column order is part of the contract (DESIGN §2): inserts match columns by name, reads keep this order.
+# Column order is part of the contract (the README's tables): inserts match columns by name, reads keep this order.
 TABLES: dict[str, Table] = {
     "ohlcv": Table((
         ("date", "DATE NOT NULL", _DATE), ("ticker", "VARCHAR NOT NULL", _TEXT), ("open", "DOUBLE", _DOUBLE),

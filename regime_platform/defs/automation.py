@@ -9,7 +9,7 @@ import dagster as dg
 from regime_platform import calendar, freshness
 from regime_platform.defs.partitions import session_partitions
 
-# One run per session: the day's bar, its features, the labels (the regime known at t, DESIGN §3a, which the
+# One run per session: the day's bar, its features, the labels (the regime known at t, which the
 # persistence baseline needs), the ledger row of every model, and the refreshed scoreboard.
 daily_job = dg.define_asset_job(
     "daily_forecast_job",

@@ -4,7 +4,7 @@ Inputs are windows ``X`` (n, window, n_features) float32, already scaled outside
 (:mod:`regime_platform.scaling`), and integer targets ``y`` in ``0 … n_classes-1``. A class absent from the
 training targets still gets a (zero) probability column, so every model returns (n, n_classes).
 
-``known_regime``: the regime known after the close of each sample's ``t`` (design §3a). Every model's
+``known_regime``: the regime known after the close of each sample's ``t``. Every model's
 ``predict_proba`` accepts it as a keyword and ignores it, except the persistence baseline, which needs it
 (``uses_known_regime = True``). The driver always passes it, so models are called uniformly.
 """

@@ -1,4 +1,4 @@
-"""Baselines every model must beat: ``majority`` and ``persistence`` (design §3, §3a).
+"""Baselines every model must beat: ``majority`` and ``persistence``.
 
 ``majority``: predicts the most frequent training class; probabilities = the training class shares.
 

@@ -214,7 +214,7 @@ class BacktestConfig(dg.Config):
     pool="duckdb",
     io_manager_key="artifacts",
     kinds={"duckdb"},
-    description="Economic backtest (DESIGN §2): each model flat when it forecasts its fold's risk-off regime, "
+    description="Economic backtest (the forecast after the close of t sets the position from the close of t+1 to t+2; 10 bp a switch): each model flat when it forecasts its fold's risk-off regime, "
                 "long otherwise, against buy_and_hold and sma_200 on the same dates; the forecast after the close "
                 "of t sets the position from the close of t+1 to t+2; 10 bp per switch (run config) — into "
                 "market.backtest; equity and drawdown curves with the true regime shaded.",

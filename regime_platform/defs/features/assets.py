@@ -16,7 +16,7 @@ CAUSALITY_SPREAD, CAUSALITY_LATEST = 15, 5  # dates over the whole history, and 
     deps=[ohlcv],
     kinds={"duckdb", "polars"},
     description="Causal technical features (returns, volatility, RSI/MACD/Bollinger identical to TA-Lib, "
-                "bursts, drawdown) of every session; NULL during warm-up, never 0 (DESIGN §2).",
+                "bursts, drawdown) of every session; NULL during warm-up, never 0.",
 )
 def features(context: dg.AssetExecutionContext, warehouse: Warehouse, settings: RegimeSettings) -> dg.MaterializeResult:
     start, end = partition_dates(context)

@@ -20,7 +20,7 @@ def partition_dates(context: dg.AssetExecutionContext) -> tuple[dt.date, dt.date
     group_name="ingestion",
     kinds={"duckdb", "polars"},
     description="Daily OHLCV bars of REGIME_TICKER (yfinance → Stooq → bundled sample), one row per session; "
-                "adj_close is chain-linked so stored rows never change when new days arrive (DESIGN §3b).",
+                "adj_close is chain-linked so stored rows never change when new days arrive (README: Point-in-time adjusted closes).",
 )
 def ohlcv(context: dg.AssetExecutionContext, warehouse: Warehouse, settings: RegimeSettings) -> dg.MaterializeResult:
     start, end = partition_dates(context)
