@@ -279,7 +279,8 @@ def regime_history(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
 
 def fold_risk_off_regimes(con: duckdb.DuckDBPyConnection, labeler: str | None) -> dict[int, dict[int, int]]:
     """horizon → {fold → risk-off regime} from market.walk_forward_folds (of `labeler` when given)."""
-    sql = f"SELECT horizon, fold, risk_off_regime FROM {SCHEMA}.walk_forward_folds WHERE risk_off_regime IS NOT NULL"
+    sql = (f"SELECT horizon, fold, risk_off_regime FROM {SCHEMA}.walk_forward_folds "
+           "WHERE risk_off_regime IS NOT NULL AND fold >= 0")  # fold -1 holds the production labels, not a test year
     params: list = []
     if labeler is not None:
         sql += " AND labeler = ?"

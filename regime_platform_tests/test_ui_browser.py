@@ -17,6 +17,7 @@ import socket
 import subprocess
 import sys
 import time
+import tempfile
 import urllib.request
 from pathlib import Path
 
@@ -26,7 +27,9 @@ import pytest
 
 CHROMIUM = Path("/usr/bin/chromium")
 ROOT = Path(__file__).resolve().parents[1]
-SHOTS = ROOT / "docs" / "screenshots"
+# Screenshots land in a temporary folder, so a test run leaves the tracked files alone; set
+# REGIME_SCREENSHOT_DIR=docs/screenshots to refresh the README's pictures.
+SHOTS = Path(os.environ.get("REGIME_SCREENSHOT_DIR") or Path(tempfile.gettempdir()) / "regime_platform_screenshots")
 
 # The asset materialized from the UI and the metadata entry holding its inline plot. After the evaluation assets
 # are merged, point these at one of them (e.g. an evaluation asset and its plot entry) and adapt `seed_data_dir`.
