@@ -426,6 +426,13 @@ def apply_scores(con: duckdb.DuckDBPyConnection, scored: pl.DataFrame) -> int:
     return scored.height
 
 
+def ledger_counts(con: duckdb.DuckDBPyConnection) -> tuple[int, int]:
+    """(pending rows, all rows) of the ledger."""
+    row = query(con, f"SELECT count(*) FILTER (WHERE status = 'pending') AS pending, count(*) AS total "
+                     f"FROM {SCHEMA}.regime_forecasts")
+    return int(row["pending"][0]), int(row["total"][0])
+
+
 def read_ledger(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
     if not table_exists(con, "regime_forecasts"):
         from regime_platform.ledger import LEDGER_SCHEMA

@@ -9,7 +9,7 @@ pytest.importorskip("dagster_k8s", reason="dagster-k8s is not installed (pip ins
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):
-    from regime_platform import cluster_definitions
+    from regime_platform.cluster import definitions as cluster_definitions
 
     return cluster_definitions, cluster_definitions.defs()
 

@@ -63,8 +63,7 @@ def regime_forecasts(context: dg.AssetExecutionContext, warehouse: Warehouse, se
         written.append(rows)
     with warehouse.connect() as con:
         newly_scored, version = score_ledger(con)
-        pending = con.execute("SELECT count(*) FROM market.regime_forecasts WHERE status = 'pending'").fetchone()[0]
-        total = con.execute("SELECT count(*) FROM market.regime_forecasts").fetchone()[0]
+        pending, total = wh.ledger_counts(con)
     rows = written[-1]
     shown = rows.select("model", "target_date", "predicted_regime",
                         pl.col("probabilities").list.eval(pl.element().round(3)).cast(pl.List(pl.Utf8))

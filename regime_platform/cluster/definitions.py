@@ -1,7 +1,7 @@
 """The same definitions on a cluster: the Kubernetes executor, a shared warehouse, and tickers as a second
 partition dimension. docs/scaling.md explains it; regime_platform_tests/test_scaling.py loads and validates it.
 
-Load it instead of regime_platform.definitions (`dagster dev -m regime_platform.cluster_definitions`, or the
+Load it instead of regime_platform.definitions (`dagster dev -m regime_platform.cluster.definitions`, or the
 code location of a Helm deployment). No asset code changes: only the executor, the warehouse resource's
 database and the multi-ticker ingestion asset differ. Needs the `cluster` extra (dagster-k8s).
 """
