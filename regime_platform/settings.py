@@ -99,6 +99,9 @@ class Settings:
     oversampling: str = setting("none", "REGIME_OVERSAMPLING",
                                 "`none` | `random` | `smote` (imbalanced-learn) on the training samples", _lower)
     seed: int = setting(0, "REGIME_SEED", "random seed of every model fit", _int)
+    min_dwell: int = setting(1, "REGIME_MIN_DWELL",
+                             "sessions a new regime must be the argmax before a model's forecast flips to it "
+                             "(causal hysteresis on `predicted_regime`; 1 = plain argmax)", _int)
     stooq_api_key: str | None = setting(None, "STOOQ_API_KEY", "Stooq's API key", _text, secret=True)
     ohlcv_csv: Path | None = setting(None, "REGIME_OHLCV_CSV", "your OHLCV file for `REGIME_SOURCE=csv`", _path)
 
@@ -138,6 +141,9 @@ class Settings:
         if self.oversampling not in OVERSAMPLING:
             raise SettingsError(f"REGIME_OVERSAMPLING={self.oversampling!r} is unknown; use one of "
                                 f"{', '.join(OVERSAMPLING)}.")
+        if self.min_dwell < 1:
+            raise SettingsError(f"REGIME_MIN_DWELL={self.min_dwell} must be at least 1 session (1 = act on the "
+                                "argmax every day).")
         if self.label_lag < 0:
             raise SettingsError(f"REGIME_LABEL_LAG={self.label_lag} is negative; use 0 or more sessions.")
 
@@ -146,7 +152,8 @@ class Settings:
         from regime_platform.training import TrainingConfig
 
         return TrainingConfig(window=self.window, horizon=self.horizon, epochs=self.epochs, max_folds=self.max_folds,
-                              class_weighting=self.class_weighting, oversampling=self.oversampling, seed=self.seed)
+                              class_weighting=self.class_weighting, oversampling=self.oversampling, seed=self.seed,
+                              min_dwell=self.min_dwell)
 
     @property
     def warehouse_path(self) -> Path:

@@ -52,6 +52,7 @@ class TrainingConfig:
     min_train_sessions: int = 1260
     validation_fraction: float = 0.15
     refit: str = "yearly"
+    min_dwell: int = 1  # decision rule: sessions a new regime must lead before a forecast flips (1 = argmax)
 
     def shared_model_params(self) -> dict[str, Any]:
         """Settings passed to every model that accepts them (a model's own params override them)."""

@@ -28,6 +28,7 @@ import polars as pl
 
 from regime_platform import warehouse
 from regime_platform.artifacts import read_json, to_jsonable, write_json_atomic
+from regime_platform.decision import apply_min_dwell
 from regime_platform.fold_targets import FoldLabels, FoldTargets, WalkForwardTargets
 from regime_platform.folds import Fold, embargo_gap, walk_forward_folds
 from regime_platform.sequences import known_at, targets_at
@@ -202,14 +203,16 @@ def walk_forward(
             t0 = time.perf_counter()
             model = fit_model(name, params, span, config, log=prefixed(log, f"{where} {name}"))
             proba = model.predict_proba(W_test, known_regime=known_test)
+            dwell = 1 if model.is_baseline else config.min_dwell
+            decided = apply_min_dwell(proba, dwell)
             seconds = time.perf_counter() - t0
-            info = {"seconds": round(seconds, 3), "n_fit": model.fit_info["n_fit"],
+            info = {"min_dwell": dwell, "seconds": round(seconds, 3), "n_fit": model.fit_info["n_fit"],
                     "epochs": model.fit_info.get("epochs"), "epochs_selected": model.fit_info.get("epochs_selected"),
                     "n_epoch_selection_fit": model.fit_info.get("n_epoch_selection_fit"), "params": model.params}
             model_info[name] = info
             timings.append({"model": name, "fold": fold.fold, "seconds": seconds, "epochs": info["epochs"],
                             "n_fit": info["n_fit"], "n_val": int(span.val_t.size), "n_test": int(test_t.size)})
-            _append_rows(rows, name, fold.fold, dates, test_t, h, proba, y_test, known_test)
+            _append_rows(rows, name, fold.fold, dates, test_t, h, proba, decided, y_test, known_test)
             done += 1
             if progress:
                 progress(done, total, f"{where} {name}")
@@ -228,14 +231,14 @@ def walk_forward(
 
 
 def _append_rows(rows: dict[str, list], name: str, fold: int, dates: list[dt.date], test_t: np.ndarray, h: int,
-                 proba: np.ndarray, y_test: np.ndarray, known_test: np.ndarray) -> None:
+                 proba: np.ndarray, decided: np.ndarray, y_test: np.ndarray, known_test: np.ndarray) -> None:
     n = test_t.size
     rows["model"] += [name] * n
     rows["fold"] += [fold] * n
     rows["as_of"] += [dates[t] for t in test_t]
     rows["target_date"] += [dates[t + h] for t in test_t]
     rows["horizon"] += [h] * n
-    rows["predicted_regime"] += proba.argmax(axis=1).tolist()
+    rows["predicted_regime"] += decided.tolist()
     rows["probabilities"] += proba.tolist()
     rows["true_regime"] += y_test.tolist()
     rows["known_regime"] += [None if k < 0 else int(k) for k in known_test]
@@ -285,6 +288,8 @@ def fold_record(
         "n_classes": labels.n_classes,
         "features": feature_names,
         "training_settings": config.reproducibility(),
+        "decision_rule": {"min_dwell": config.min_dwell, "applies_to": "non-baseline models' predicted_regime",
+                          "per_model": {m: i.get("min_dwell") for m, i in model_info.items()}},
         "class_counts": span.balance.counts,
         "class_warnings": class_warnings,
         "class_errors": class_errors,
