@@ -101,7 +101,11 @@ class Settings:
     seed: int = setting(0, "REGIME_SEED", "random seed of every model fit", _int)
     min_dwell: int = setting(1, "REGIME_MIN_DWELL",
                              "sessions a new regime must be the argmax before a model's forecast flips to it "
-                             "(causal hysteresis on `predicted_regime`; 1 = plain argmax)", _int)
+                             "(causal hysteresis on `predicted_regime`; 1 = plain argmax; 0 = chosen per fold from "
+                             "1, 3, 5, 10 on the training span's inner validation)", _int)
+    inner_validation: bool = setting(False, "REGIME_INNER_VALIDATION",
+                                     "choose logistic C and forest depth/leaf size per fold on the training span's "
+                                     "embargoed tail, then refit on the whole span (1 or 0)", _bool)
     stooq_api_key: str | None = setting(None, "STOOQ_API_KEY", "Stooq's API key", _text, secret=True)
     ohlcv_csv: Path | None = setting(None, "REGIME_OHLCV_CSV", "your OHLCV file for `REGIME_SOURCE=csv`", _path)
 
@@ -141,9 +145,9 @@ class Settings:
         if self.oversampling not in OVERSAMPLING:
             raise SettingsError(f"REGIME_OVERSAMPLING={self.oversampling!r} is unknown; use one of "
                                 f"{', '.join(OVERSAMPLING)}.")
-        if self.min_dwell < 1:
-            raise SettingsError(f"REGIME_MIN_DWELL={self.min_dwell} must be at least 1 session (1 = act on the "
-                                "argmax every day).")
+        if self.min_dwell < 0:
+            raise SettingsError(f"REGIME_MIN_DWELL={self.min_dwell} is negative; use 1 or more sessions (1 = act on "
+                                "the argmax every day), or 0 to choose it per fold.")
         if self.label_lag < 0:
             raise SettingsError(f"REGIME_LABEL_LAG={self.label_lag} is negative; use 0 or more sessions.")
 
@@ -153,7 +157,7 @@ class Settings:
 
         return TrainingConfig(window=self.window, horizon=self.horizon, epochs=self.epochs, max_folds=self.max_folds,
                               class_weighting=self.class_weighting, oversampling=self.oversampling, seed=self.seed,
-                              min_dwell=self.min_dwell)
+                              min_dwell=self.min_dwell, tune_capacity=self.inner_validation)
 
     @property
     def warehouse_path(self) -> Path:

@@ -28,7 +28,9 @@ import polars as pl
 
 from regime_platform import warehouse
 from regime_platform.artifacts import read_json, to_jsonable, write_json_atomic
-from regime_platform.decision import apply_min_dwell
+from regime_platform.decision import DWELL_GRID, apply_min_dwell
+from regime_platform.inner_validation import CAPACITY_GRID, choose
+from regime_platform.models import MODELS
 from regime_platform.fold_targets import FoldLabels, FoldTargets, WalkForwardTargets
 from regime_platform.folds import Fold, embargo_gap, walk_forward_folds
 from regime_platform.sequences import known_at, targets_at
@@ -40,6 +42,7 @@ from regime_platform.training import (
     TrainingConfig,
     TrainingSpan,
     fit_model,
+    model_params,
     normalize_models,
     prefixed,
     prepare_samples,
@@ -201,12 +204,20 @@ def walk_forward(
         model_info: dict[str, dict[str, Any]] = {}
         for name, params in specs:
             t0 = time.perf_counter()
+            baseline = MODELS[name].is_baseline
+            dwell, inner = (1 if baseline or config.min_dwell == 0 else config.min_dwell), None
+            if not baseline and (config.min_dwell == 0 or (config.tune_capacity and name in CAPACITY_GRID)):
+                choice = choose(name, model_params(name, params, config), span, tune_capacity=config.tune_capacity,
+                                dwell_grid=DWELL_GRID if config.min_dwell == 0 else None, fixed_dwell=dwell)
+                params, dwell, inner = {**params, **choice.params}, choice.min_dwell, choice.record()
+                if log:
+                    log(f"{where} {name}: inner validation chose {choice.params or 'the default capacity'}, "
+                        f"min_dwell {choice.min_dwell} (tail macro-F1 {choice.score})")
             model = fit_model(name, params, span, config, log=prefixed(log, f"{where} {name}"))
             proba = model.predict_proba(W_test, known_regime=known_test)
-            dwell = 1 if model.is_baseline else config.min_dwell
             decided = apply_min_dwell(proba, dwell)
             seconds = time.perf_counter() - t0
-            info = {"min_dwell": dwell, "seconds": round(seconds, 3), "n_fit": model.fit_info["n_fit"],
+            info = {"min_dwell": dwell, "inner_validation": inner, "seconds": round(seconds, 3), "n_fit": model.fit_info["n_fit"],
                     "epochs": model.fit_info.get("epochs"), "epochs_selected": model.fit_info.get("epochs_selected"),
                     "n_epoch_selection_fit": model.fit_info.get("n_epoch_selection_fit"), "params": model.params}
             model_info[name] = info
@@ -288,7 +299,8 @@ def fold_record(
         "n_classes": labels.n_classes,
         "features": feature_names,
         "training_settings": config.reproducibility(),
-        "decision_rule": {"min_dwell": config.min_dwell, "applies_to": "non-baseline models' predicted_regime",
+        "decision_rule": {"min_dwell": config.min_dwell, "tune_capacity": config.tune_capacity,
+                          "applies_to": "non-baseline models' predicted_regime",
                           "per_model": {m: i.get("min_dwell") for m, i in model_info.items()}},
         "class_counts": span.balance.counts,
         "class_warnings": class_warnings,

@@ -31,3 +31,50 @@ def test_min_dwell_sets_each_models_decisions_per_fold_and_is_recorded():
     for rec in res.fold_records:
         assert rec["decision_rule"]["min_dwell"] == 5
         assert rec["decision_rule"]["per_model"] == {"logistic": 5, "majority": 1, "persistence": 1}
+
+
+def _choices(res, fold):
+    rec = next(r for r in res.fold_records if r["fold"] == fold)
+    return {m: i["inner_validation"] for m, i in rec["models"].items() if i["inner_validation"] is not None}
+
+
+def test_inner_validation_never_reads_past_the_folds_training_span():
+    """Scramble every feature and return after a fold's last training target: its choices stay the same;
+    change the training span's own tail: the evidence changes (so the choice really reads the tail)."""
+    dates, X, names, r = synthetic(2000)
+    cfg = TrainingConfig(window=W, horizon=H, max_folds=2, seed=0, min_dwell=0, tune_capacity=True)
+    models = {"logistic": {}, "random_forest": {"n_estimators": 20, "n_jobs": 1}}
+    res = walk_forward(dates, X, names, refit_targets(dates, r), models, cfg)
+    rng = np.random.default_rng(1)
+    for rec in res.fold_records:
+        choices = _choices(res, rec["fold"])
+        assert set(choices) == {"logistic", "random_forest"}
+        assert all(c["n_validation"] > 0 and c["candidates"] for c in choices.values())
+        cut = dates.index(rec["train_target_end"]) + 1
+        Xp, rp = X.copy(), r.copy()
+        perm = rng.permutation(len(dates) - cut)
+        Xp[cut:], rp[cut:] = X[cut:][perm], -r[cut:][perm] * 3.0
+        planted = walk_forward(dates, Xp, names, refit_targets(dates, rp), models, cfg)
+        assert _choices(planted, rec["fold"]) == choices
+    first = res.fold_records[0]
+    tail_start = dates.index(first["validation_start"])
+    Xt, rt = X.copy(), r.copy()
+    Xt[tail_start:], rt[tail_start:] = X[tail_start:][::-1], r[tail_start:][::-1]
+    inside = walk_forward(dates, Xt, names, refit_targets(dates, rt), models, cfg)
+    assert [c["candidates"] for c in _choices(inside, first["fold"]).values()] != \
+        [c["candidates"] for c in _choices(res, first["fold"]).values()]
+
+
+def test_choices_are_refit_on_the_whole_span_and_used_out_of_sample():
+    dates, X, names, r = synthetic(1800)
+    cfg = TrainingConfig(window=W, horizon=H, max_folds=1, seed=0, min_dwell=0, tune_capacity=True)
+    res = walk_forward(dates, X, names, refit_targets(dates, r), ["logistic"], cfg)
+    info = res.fold_records[0]["models"]["logistic"]
+    chosen = info["inner_validation"]
+    assert chosen["params"]["C"] in (0.01, 0.1, 1.0) and chosen["min_dwell"] in (1, 3, 5, 10)
+    assert info["params"]["C"] == chosen["params"]["C"] and info["min_dwell"] == chosen["min_dwell"]
+    assert info["n_fit"] == res.fold_records[0]["n_train"]  # refit on every training sample, not only the fit part
+    assert len(chosen["candidates"]) == 3 * 4
+    rows = res.oos_predictions.filter(res.oos_predictions["model"] == "logistic").sort("as_of")
+    proba = np.array(rows["probabilities"].to_list())
+    assert (rows["predicted_regime"].to_numpy() == apply_min_dwell(proba, chosen["min_dwell"])).all()
