@@ -6,8 +6,8 @@ the 200-day rule and persistence, on the economic backtest (DESIGN §2) and the 
 
 Data: the bundled sample (S&P 500 index, 2000-01-03 … 2018-12-31, offline), the platform's 18 scale-free
 features, labels refit inside every fold — the `jump` labeler at h = 5 and the `drawdown` labeler at h = 21 —
-and the default walk-forward (test years 2007–2018). Models: logistic and random_forest (the sequence models
-are left out to keep the runtime short) and the baselines.
+and the default walk-forward (test years 2007–2018). Models: logistic, random_forest and ensemble (their mean;
+the sequence models are left out to keep the runtime short) and the baselines.
 
 Candidates per model: `argmax` (the old default), `dwell k` for k = 3, 5, 10 (the decision rule applied to the
 same out-of-sample probabilities, exactly what REGIME_MIN_DWELL=k produces, since the rule does not touch the
@@ -38,7 +38,7 @@ from regime_platform.training import TrainingConfig
 from regime_platform.walk_forward import walk_forward
 
 RESULTS = Path(__file__).parent / "results" / "forecast_quality.json"
-MODELS = {"logistic": {}, "random_forest": {}}
+MODELS = {"logistic": {}, "random_forest": {}, "ensemble": {}}
 SETTINGS = {"jump": 5, "drawdown": 21}
 DWELLS = (3, 5, 10)
 

@@ -78,3 +78,37 @@ def test_choices_are_refit_on_the_whole_span_and_used_out_of_sample():
     rows = res.oos_predictions.filter(res.oos_predictions["model"] == "logistic").sort("as_of")
     proba = np.array(rows["probabilities"].to_list())
     assert (rows["predicted_regime"].to_numpy() == apply_min_dwell(proba, chosen["min_dwell"])).all()
+
+
+def test_ensemble_averages_its_members_and_round_trips(tmp_path):
+    from regime_platform.models import load_model, make_model
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(300, 10, 3)).astype(np.float32)
+    y = (X[:, -1, 0] + 0.5 * rng.normal(size=300) > 0.3).astype(int)
+    ens = make_model("ensemble", seed=3).fit(X, y, n_classes=2)
+    members = [make_model(m, seed=3).fit(X, y, n_classes=2) for m in ("logistic", "random_forest")]
+    expected = np.mean([m.predict_proba(X) for m in members], axis=0)
+    assert np.allclose(ens.predict_proba(X), expected)
+    assert not np.allclose(ens.predict_proba(X), members[0].predict_proba(X))
+    ens.save(tmp_path / "ens")
+    assert np.allclose(load_model(tmp_path / "ens").predict_proba(X), expected)
+
+
+def test_ensemble_refuses_a_baseline_member():
+    import pytest
+
+    from regime_platform.models import make_model
+
+    with pytest.raises(ValueError, match="not usable"):
+        make_model("ensemble", members="logistic,persistence").fit(np.zeros((20, 5, 2)), np.r_[[0] * 10, [1] * 10],
+                                                                    n_classes=2)
+
+
+def test_ensemble_runs_in_the_walk_forward_with_the_decision_rule():
+    dates, X, names, r = synthetic(1800)
+    cfg = TrainingConfig(window=W, horizon=H, max_folds=1, seed=0, min_dwell=3)
+    res = walk_forward(dates, X, names, refit_targets(dates, r), ["ensemble"], cfg, include_baselines=False)
+    assert res.fold_records[0]["models"]["ensemble"]["min_dwell"] == 3
+    rows = res.oos_predictions.sort("as_of")
+    assert (rows["predicted_regime"].to_numpy() == apply_min_dwell(np.array(rows["probabilities"].to_list()), 3)).all()
