@@ -112,3 +112,18 @@ def test_ensemble_runs_in_the_walk_forward_with_the_decision_rule():
     assert res.fold_records[0]["models"]["ensemble"]["min_dwell"] == 3
     rows = res.oos_predictions.sort("as_of")
     assert (rows["predicted_regime"].to_numpy() == apply_min_dwell(np.array(rows["probabilities"].to_list()), 3)).all()
+
+
+def test_production_fit_chooses_capacity_on_its_own_tail_when_asked():
+    from regime_platform.inner_validation import CAPACITY_GRID
+    from regime_platform.production import fit_final
+
+    dates, X, names, r = synthetic(1800)
+    cfg = TrainingConfig(window=W, horizon=H, seed=0, tune_capacity=True)
+    tuned = fit_final(dates, X, names, refit_targets(dates, r), ["logistic"], cfg, include_baselines=False)[0]
+    inner = tuned.config["inner_validation"]
+    assert inner["params"] in CAPACITY_GRID["logistic"] and inner["n_validation"] > 0
+    assert tuned.model.params["C"] == inner["params"]["C"]
+    plain = fit_final(dates, X, names, refit_targets(dates, r), ["logistic"], TrainingConfig(window=W, horizon=H),
+                      include_baselines=False)[0]
+    assert plain.config["inner_validation"] is None and plain.model.params["C"] == 1.0
