@@ -37,20 +37,31 @@ class InnerChoice:
 
     params: dict[str, Any]  # capacity params chosen (empty: none tuned)
     min_dwell: int
-    score: float | None  # macro-F1 of the chosen candidate on the tail (None: no tail, defaults kept)
+    score: float | None  # the chosen candidate's tail score (None: no tail, defaults kept)
     n_fit: int
     n_validation: int
     candidates: list[dict[str, Any]] = field(default_factory=list)  # every (params, min_dwell, macro_f1)
     note: str = ""
+    scored_by: str = "macro_f1"
 
     def record(self) -> dict[str, Any]:
-        return {"params": self.params, "min_dwell": self.min_dwell, "macro_f1": self.score, "n_fit": self.n_fit,
+        return {"params": self.params, "min_dwell": self.min_dwell, "score": self.score, "scored_by": self.scored_by, "n_fit": self.n_fit,
                 "n_validation": self.n_validation, "candidates": self.candidates, "note": self.note}
 
 
 def tail_score(y_true: np.ndarray, decided: np.ndarray) -> float:
     """Macro-F1 over the regimes present in the tail's targets or decisions."""
     return float(f1_score(y_true, decided, average="macro", zero_division=0))
+
+
+def tail_sharpe(decided: np.ndarray, risk_off: int, held_returns: np.ndarray, cost_bp: float = 10.0) -> float:
+    """Sharpe (×√252) of being flat on the tail when the decision is ``risk_off``, long otherwise, earning
+    ``held_returns`` (the simple return of session t+2 for a decision after the close of t, DESIGN §2), with
+    ``cost_bp`` per switch. 0 when the returns do not vary."""
+    pos = (np.asarray(decided) != risk_off).astype(float)
+    net = pos * held_returns - np.abs(np.diff(np.concatenate([[pos[0]], pos]))) * cost_bp / 10_000.0
+    std = float(np.std(net, ddof=1)) if net.size > 1 else 0.0
+    return float(np.mean(net) / std * np.sqrt(252)) if std > 0 else 0.0
 
 
 def choose(
@@ -61,10 +72,13 @@ def choose(
     tune_capacity: bool,
     dwell_grid: Sequence[int] | None,
     fixed_dwell: int = 1,
+    economic: tuple[int, np.ndarray] | None = None,
 ) -> InnerChoice:
     """Choose capacity (``tune_capacity`` and a grid for ``name``) and/or the dwell (``dwell_grid``) on the
     tail of ``span`` (a :class:`regime_platform.training.TrainingSpan`). ``model_params`` are the model's
-    full params; grid values override them. Without a tail the defaults stay and the note says why."""
+    full params; grid values override them. Without a tail the defaults stay and the note says why.
+    ``economic = (risk_off_regime, held_returns)`` (one return per tail sample, none past the training span)
+    scores candidates by :func:`tail_sharpe` instead of macro-F1."""
     grid = CAPACITY_GRID.get(name) if tune_capacity else None
     dwells = list(dwell_grid) if dwell_grid else [fixed_dwell]
     if not grid and len(dwells) == 1:
@@ -86,9 +100,11 @@ def choose(
         model = make_model(name, **params).fit(W_fit, y_fit, n_classes=span.n_classes, **extra)
         proba = model.predict_proba(W_val, known_regime=np.full(len(W_val), -1))
         for k in dwells:
-            score = tail_score(y_val, apply_min_dwell(proba, k))
-            candidates.append({"params": cap, "min_dwell": k, "macro_f1": round(score, 6)})
+            decided = apply_min_dwell(proba, k)
+            score = tail_sharpe(decided, *economic) if economic else tail_score(y_val, decided)
+            candidates.append({"params": cap, "min_dwell": k, "score": round(score, 6)})
             if best is None or score > best[0]:
                 best = (score, cap, k)
     score, cap, k = best
-    return InnerChoice(dict(cap), int(k), float(score), int(span.fit_t.size), int(span.val_t.size), candidates)
+    return InnerChoice(dict(cap), int(k), float(score), int(span.fit_t.size), int(span.val_t.size), candidates,
+                       scored_by="sharpe" if economic else "macro_f1")

@@ -201,6 +201,7 @@ def walk_forward(
                 f"{dates[test_t[-1]]} ({test_t.size}), embargo "
                 f"{embargo_gap(int(span.train_t[-1]), int(test_t[0]), w, h)} sessions")
 
+        economic = tail_economics(config, span, labels, returns, where)
         model_info: dict[str, dict[str, Any]] = {}
         for name, params in specs:
             t0 = time.perf_counter()
@@ -208,11 +209,12 @@ def walk_forward(
             dwell, inner = (1 if baseline or config.min_dwell == 0 else config.min_dwell), None
             if not baseline and (config.min_dwell == 0 or (config.tune_capacity and name in CAPACITY_GRID)):
                 choice = choose(name, model_params(name, params, config), span, tune_capacity=config.tune_capacity,
-                                dwell_grid=DWELL_GRID if config.min_dwell == 0 else None, fixed_dwell=dwell)
+                                dwell_grid=DWELL_GRID if config.min_dwell == 0 else None, fixed_dwell=dwell,
+                                economic=economic)
                 params, dwell, inner = {**params, **choice.params}, choice.min_dwell, choice.record()
                 if log:
                     log(f"{where} {name}: inner validation chose {choice.params or 'the default capacity'}, "
-                        f"min_dwell {choice.min_dwell} (tail macro-F1 {choice.score})")
+                        f"min_dwell {choice.min_dwell} (tail {choice.scored_by} {choice.score})")
             model = fit_model(name, params, span, config, log=prefixed(log, f"{where} {name}"))
             proba = model.predict_proba(W_test, known_regime=known_test)
             decided = apply_min_dwell(proba, dwell)
@@ -239,6 +241,28 @@ def walk_forward(
                          f"{warnings[-1]}")
     frame = pl.DataFrame(rows, schema=OOS_SCHEMA)
     return WalkForwardResult(frame, records, timings, folds, config, samples.feature_names, single, warnings)
+
+
+def tail_economics(config: TrainingConfig, span: TrainingSpan, labels: FoldLabels, returns: np.ndarray | None,
+                   where: str) -> tuple[int, np.ndarray] | None:
+    """For ``inner_score = "sharpe"``: the training span's risk-off regime and, per tail sample t, the simple
+    return of session t+2 (the one its decision holds, DESIGN §2) — tail samples whose t+2 lies past the last
+    training target (t + h) are held flat, so nothing after the training span is read."""
+    if config.inner_score != "sharpe":
+        return None
+    if returns is None:
+        raise ValueError(f"{where}: the inner validation scores by Sharpe and needs daily returns; pass returns= "
+                         "to walk_forward or set REGIME_INNER_SCORE=macro_f1.")
+    t_last, h = int(span.train_t[-1]), config.horizon
+    off = risk_off_regime(regime_mean_returns(returns, labels.train_regime, int(span.train_t[0]), t_last + h,
+                                              labels.n_classes))
+    if off is None or not span.val_t.size:
+        return None
+    at = span.val_t + 2
+    r = np.zeros(at.size)
+    ok = at <= t_last + h
+    r[ok] = np.expm1(np.nan_to_num(np.asarray(returns, dtype=np.float64)[at[ok]]))
+    return off, r
 
 
 def _append_rows(rows: dict[str, list], name: str, fold: int, dates: list[dt.date], test_t: np.ndarray, h: int,
@@ -300,6 +324,7 @@ def fold_record(
         "features": feature_names,
         "training_settings": config.reproducibility(),
         "decision_rule": {"min_dwell": config.min_dwell, "tune_capacity": config.tune_capacity,
+                          "inner_score": config.inner_score,
                           "applies_to": "non-baseline models' predicted_regime",
                           "per_model": {m: i.get("min_dwell") for m, i in model_info.items()}},
         "class_counts": span.balance.counts,

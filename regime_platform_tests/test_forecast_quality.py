@@ -127,3 +127,31 @@ def test_production_fit_chooses_capacity_on_its_own_tail_when_asked():
     plain = fit_final(dates, X, names, refit_targets(dates, r), ["logistic"], TrainingConfig(window=W, horizon=H),
                       include_baselines=False)[0]
     assert plain.config["inner_validation"] is None and plain.model.params["C"] == 1.0
+
+
+def test_sharpe_scored_inner_validation_reads_no_return_past_the_training_span():
+    dates, X, names, r = synthetic(1800)
+    cfg = TrainingConfig(window=W, horizon=H, max_folds=2, seed=0, min_dwell=0, tune_capacity=True,
+                         inner_score="sharpe")
+    res = walk_forward(dates, X, names, refit_targets(dates, r), ["logistic"], cfg, returns=r)
+    first = res.fold_records[0]
+    chosen = first["models"]["logistic"]["inner_validation"]
+    assert chosen["scored_by"] == "sharpe" and first["decision_rule"]["inner_score"] == "sharpe"
+    cut = dates.index(first["train_target_end"]) + 1
+    rp = r.copy()
+    rp[cut:] = -rp[cut:] * 5.0  # returns after the span: the walk-forward may read them only for testing
+    planted = walk_forward(dates, X, names, refit_targets(dates, r), ["logistic"], cfg, returns=rp)
+    assert planted.fold_records[0]["models"]["logistic"]["inner_validation"] == chosen
+    rt = r.copy()
+    rt[cut - 40:cut] = -rt[cut - 40:cut] * 5.0  # returns inside the tail do move the evidence
+    inside = walk_forward(dates, X, names, refit_targets(dates, r), ["logistic"], cfg, returns=rt)
+    assert inside.fold_records[0]["models"]["logistic"]["inner_validation"]["candidates"] != chosen["candidates"]
+
+
+def test_sharpe_scoring_without_returns_is_a_clear_error():
+    import pytest
+
+    dates, X, names, r = synthetic(1800)
+    cfg = TrainingConfig(window=W, horizon=H, max_folds=1, min_dwell=0, inner_score="sharpe")
+    with pytest.raises(ValueError, match="needs daily returns"):
+        walk_forward(dates, X, names, refit_targets(dates, r), ["logistic"], cfg)
