@@ -127,11 +127,11 @@ def run_setting(frame: pl.DataFrame, labeler: str, horizon: int, log) -> dict:
 def print_setting(res: dict) -> None:
     print(f"\n{res['labeler']} labeler, h = {res['horizon']}, {res['start']} … {res['end']} "
           f"(test years {res['test_years'][0]}–{res['test_years'][-1]})")
-    print(f"{'strategy':<24}{'Sharpe':>7}{'maxDD':>8}{'switch':>7}{'macroF1':>8}{'balAcc':>7}{'transRec':>9}")
+    print(f"{'strategy':<27}{'Sharpe':>7}{'maxDD':>8}{'switch':>7}{'macroF1':>8}{'balAcc':>7}{'transRec':>9}")
     for r in res["table"]:
         f = lambda key: f"{r[key]:.3f}" if r.get(key) is not None and np.isfinite(r[key]) else "–"  # noqa: E731
         sharpe = f"{r['sharpe']:.2f}" if r["sharpe"] is not None else "–"
-        print(f"{r['strategy']:<24}{sharpe:>7}{r['max_drawdown'] * 100:>7.1f}%{r['switches']:>7}"
+        print(f"{r['strategy']:<27}{sharpe:>7}{r['max_drawdown'] * 100:>7.1f}%{r['switches']:>7}"
               f"{f('macro_f1'):>8}{f('balanced_accuracy'):>7}{f('transition_recall'):>9}")
 
 
