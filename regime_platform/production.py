@@ -22,6 +22,7 @@ import numpy as np
 from regime_platform.artifacts import read_json, to_jsonable, write_json_atomic
 from regime_platform.fold_targets import FoldTargets
 from regime_platform.folds import MIN_LABELLED_SESSIONS
+from regime_platform.inner_validation import CAPACITY_GRID, choose
 from regime_platform.models import RegimeModel, load_model
 from regime_platform.scaling import SessionScaler
 from regime_platform.sequences import gather_windows, known_at
@@ -31,6 +32,7 @@ from regime_platform.training import (
     Progress,
     TrainingConfig,
     fit_model,
+    model_params,
     normalize_models,
     prefixed,
     prepare_samples,
@@ -194,6 +196,10 @@ def fit_final(
     out: list[ProductionModel] = []
     for i, (name, params) in enumerate(specs, start=1):
         t0 = time.perf_counter()
+        inner = None
+        if config.tune_capacity and name in CAPACITY_GRID:  # as in each fold: chosen on the span's own tail
+            choice = choose(name, model_params(name, params, config), span, tune_capacity=True, dwell_grid=None)
+            params, inner = {**params, **choice.params}, choice.record()
         model = fit_model(name, params, span, config, log=prefixed(log, f"production {name}"))
         seconds = time.perf_counter() - t0
         payload = {
@@ -229,7 +235,7 @@ def fit_final(
                 labeler_fit_start=labels.fit_start,
                 labeler_fit_end=labels.fit_end,
                 class_counts=span.balance.counts,
-                config={**config.to_dict(), "model_params": model.params},
+                config={**config.to_dict(), "model_params": model.params, "inner_validation": inner},
                 state_mapping={str(k): v for k, v in labels.state_mapping.items()},
                 seconds=seconds,
             )

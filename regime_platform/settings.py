@@ -19,6 +19,7 @@ SOURCES = ("auto", "yfinance", "stooq", "csv", "sample")
 LABELERS = ("jump", "kmeans", "hmm", "drawdown")
 OVERSAMPLING = ("none", "random", "smote")
 HORIZONS = (1, 5, 21)
+INNER_SCORES = ("macro_f1", "sharpe")
 
 
 class SettingsError(ValueError):
@@ -99,6 +100,16 @@ class Settings:
     oversampling: str = setting("none", "REGIME_OVERSAMPLING",
                                 "`none` | `random` | `smote` (imbalanced-learn) on the training samples", _lower)
     seed: int = setting(0, "REGIME_SEED", "random seed of every model fit", _int)
+    min_dwell: int = setting(1, "REGIME_MIN_DWELL",
+                             "sessions a new regime must be the argmax before a model's forecast flips to it "
+                             "(causal hysteresis on `predicted_regime`; 1 = plain argmax; 0 = chosen per fold from "
+                             "1, 3, 5, 10 on the training span's inner validation)", _int)
+    inner_validation: bool = setting(False, "REGIME_INNER_VALIDATION",
+                                     "choose logistic C and forest depth/leaf size per fold on the training span's "
+                                     "embargoed tail, then refit on the whole span (1 or 0)", _bool)
+    inner_score: str = setting("macro_f1", "REGIME_INNER_SCORE",
+                               "what the inner validation maximizes on the tail: `macro_f1` | `sharpe` (the backtest "
+                               "convention on the tail, flat in the span's risk-off regime)", _lower)
     stooq_api_key: str | None = setting(None, "STOOQ_API_KEY", "Stooq's API key", _text, secret=True)
     ohlcv_csv: Path | None = setting(None, "REGIME_OHLCV_CSV", "your OHLCV file for `REGIME_SOURCE=csv`", _path)
 
@@ -138,6 +149,12 @@ class Settings:
         if self.oversampling not in OVERSAMPLING:
             raise SettingsError(f"REGIME_OVERSAMPLING={self.oversampling!r} is unknown; use one of "
                                 f"{', '.join(OVERSAMPLING)}.")
+        if self.min_dwell < 0:
+            raise SettingsError(f"REGIME_MIN_DWELL={self.min_dwell} is negative; use 1 or more sessions (1 = act on "
+                                "the argmax every day), or 0 to choose it per fold.")
+        if self.inner_score not in INNER_SCORES:
+            raise SettingsError(f"REGIME_INNER_SCORE={self.inner_score!r} is unknown; use one of "
+                                f"{', '.join(INNER_SCORES)}.")
         if self.label_lag < 0:
             raise SettingsError(f"REGIME_LABEL_LAG={self.label_lag} is negative; use 0 or more sessions.")
 
@@ -146,7 +163,9 @@ class Settings:
         from regime_platform.training import TrainingConfig
 
         return TrainingConfig(window=self.window, horizon=self.horizon, epochs=self.epochs, max_folds=self.max_folds,
-                              class_weighting=self.class_weighting, oversampling=self.oversampling, seed=self.seed)
+                              class_weighting=self.class_weighting, oversampling=self.oversampling, seed=self.seed,
+                              min_dwell=self.min_dwell, tune_capacity=self.inner_validation,
+                              inner_score=self.inner_score)
 
     @property
     def warehouse_path(self) -> Path:

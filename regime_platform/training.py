@@ -52,6 +52,10 @@ class TrainingConfig:
     min_train_sessions: int = 1260
     validation_fraction: float = 0.15
     refit: str = "yearly"
+    min_dwell: int = 1  # decision rule: sessions a new regime must lead before a forecast flips (1 = argmax,
+    # 0 = chosen per fold by the inner validation on the training span's tail)
+    tune_capacity: bool = False  # choose logistic C / forest depth and leaf size per fold on the same tail
+    inner_score: str = "macro_f1"  # what the inner validation maximizes on the tail: macro_f1 | sharpe
 
     def shared_model_params(self) -> dict[str, Any]:
         """Settings passed to every model that accepts them (a model's own params override them)."""

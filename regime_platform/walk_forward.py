@@ -28,6 +28,9 @@ import polars as pl
 
 from regime_platform import warehouse
 from regime_platform.artifacts import read_json, to_jsonable, write_json_atomic
+from regime_platform.decision import DWELL_GRID, apply_min_dwell
+from regime_platform.inner_validation import CAPACITY_GRID, choose
+from regime_platform.models import MODELS
 from regime_platform.fold_targets import FoldLabels, FoldTargets, WalkForwardTargets
 from regime_platform.folds import Fold, embargo_gap, walk_forward_folds
 from regime_platform.sequences import known_at, targets_at
@@ -39,6 +42,7 @@ from regime_platform.training import (
     TrainingConfig,
     TrainingSpan,
     fit_model,
+    model_params,
     normalize_models,
     prefixed,
     prepare_samples,
@@ -197,19 +201,31 @@ def walk_forward(
                 f"{dates[test_t[-1]]} ({test_t.size}), embargo "
                 f"{embargo_gap(int(span.train_t[-1]), int(test_t[0]), w, h)} sessions")
 
+        economic = tail_economics(config, span, labels, returns, where)
         model_info: dict[str, dict[str, Any]] = {}
         for name, params in specs:
             t0 = time.perf_counter()
+            baseline = MODELS[name].is_baseline
+            dwell, inner = (1 if baseline or config.min_dwell == 0 else config.min_dwell), None
+            if not baseline and (config.min_dwell == 0 or (config.tune_capacity and name in CAPACITY_GRID)):
+                choice = choose(name, model_params(name, params, config), span, tune_capacity=config.tune_capacity,
+                                dwell_grid=DWELL_GRID if config.min_dwell == 0 else None, fixed_dwell=dwell,
+                                economic=economic)
+                params, dwell, inner = {**params, **choice.params}, choice.min_dwell, choice.record()
+                if log:
+                    log(f"{where} {name}: inner validation chose {choice.params or 'the default capacity'}, "
+                        f"min_dwell {choice.min_dwell} (tail {choice.scored_by} {choice.score})")
             model = fit_model(name, params, span, config, log=prefixed(log, f"{where} {name}"))
             proba = model.predict_proba(W_test, known_regime=known_test)
+            decided = apply_min_dwell(proba, dwell)
             seconds = time.perf_counter() - t0
-            info = {"seconds": round(seconds, 3), "n_fit": model.fit_info["n_fit"],
+            info = {"min_dwell": dwell, "inner_validation": inner, "seconds": round(seconds, 3), "n_fit": model.fit_info["n_fit"],
                     "epochs": model.fit_info.get("epochs"), "epochs_selected": model.fit_info.get("epochs_selected"),
                     "n_epoch_selection_fit": model.fit_info.get("n_epoch_selection_fit"), "params": model.params}
             model_info[name] = info
             timings.append({"model": name, "fold": fold.fold, "seconds": seconds, "epochs": info["epochs"],
                             "n_fit": info["n_fit"], "n_val": int(span.val_t.size), "n_test": int(test_t.size)})
-            _append_rows(rows, name, fold.fold, dates, test_t, h, proba, y_test, known_test)
+            _append_rows(rows, name, fold.fold, dates, test_t, h, proba, decided, y_test, known_test)
             done += 1
             if progress:
                 progress(done, total, f"{where} {name}")
@@ -227,15 +243,37 @@ def walk_forward(
     return WalkForwardResult(frame, records, timings, folds, config, samples.feature_names, single, warnings)
 
 
+def tail_economics(config: TrainingConfig, span: TrainingSpan, labels: FoldLabels, returns: np.ndarray | None,
+                   where: str) -> tuple[int, np.ndarray] | None:
+    """For ``inner_score = "sharpe"``: the training span's risk-off regime and, per tail sample t, the simple
+    return of session t+2 (the one its decision holds, DESIGN §2) — tail samples whose t+2 lies past the last
+    training target (t + h) are held flat, so nothing after the training span is read."""
+    if config.inner_score != "sharpe":
+        return None
+    if returns is None:
+        raise ValueError(f"{where}: the inner validation scores by Sharpe and needs daily returns; pass returns= "
+                         "to walk_forward or set REGIME_INNER_SCORE=macro_f1.")
+    t_last, h = int(span.train_t[-1]), config.horizon
+    off = risk_off_regime(regime_mean_returns(returns, labels.train_regime, int(span.train_t[0]), t_last + h,
+                                              labels.n_classes))
+    if off is None or not span.val_t.size:
+        return None
+    at = span.val_t + 2
+    r = np.zeros(at.size)
+    ok = at <= t_last + h
+    r[ok] = np.expm1(np.nan_to_num(np.asarray(returns, dtype=np.float64)[at[ok]]))
+    return off, r
+
+
 def _append_rows(rows: dict[str, list], name: str, fold: int, dates: list[dt.date], test_t: np.ndarray, h: int,
-                 proba: np.ndarray, y_test: np.ndarray, known_test: np.ndarray) -> None:
+                 proba: np.ndarray, decided: np.ndarray, y_test: np.ndarray, known_test: np.ndarray) -> None:
     n = test_t.size
     rows["model"] += [name] * n
     rows["fold"] += [fold] * n
     rows["as_of"] += [dates[t] for t in test_t]
     rows["target_date"] += [dates[t + h] for t in test_t]
     rows["horizon"] += [h] * n
-    rows["predicted_regime"] += proba.argmax(axis=1).tolist()
+    rows["predicted_regime"] += decided.tolist()
     rows["probabilities"] += proba.tolist()
     rows["true_regime"] += y_test.tolist()
     rows["known_regime"] += [None if k < 0 else int(k) for k in known_test]
@@ -285,6 +323,10 @@ def fold_record(
         "n_classes": labels.n_classes,
         "features": feature_names,
         "training_settings": config.reproducibility(),
+        "decision_rule": {"min_dwell": config.min_dwell, "tune_capacity": config.tune_capacity,
+                          "inner_score": config.inner_score,
+                          "applies_to": "non-baseline models' predicted_regime",
+                          "per_model": {m: i.get("min_dwell") for m, i in model_info.items()}},
         "class_counts": span.balance.counts,
         "class_warnings": class_warnings,
         "class_errors": class_errors,

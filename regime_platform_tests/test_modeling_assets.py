@@ -39,7 +39,7 @@ def trained(tmp_path_factory):
     return resources, root
 
 
-@pytest.mark.parametrize("name", ["lstm_model", "random_forest_model", "persistence_model"])
+@pytest.mark.parametrize("name", ["lstm_model", "random_forest_model", "ensemble_model", "persistence_model"])
 def test_model_asset_writes_oos_rows_artifacts_and_passes_no_leakage(trained, name):
     resources, root = trained
     result = dg.materialize([MODELS[name], CHECKS[name]], resources=resources,

@@ -19,7 +19,7 @@ CHANGED = {
     "source": ("sample", "sample"), "ticker": ("qqq", "QQQ"), "start": ("2001-01-02", dt.date(2001, 1, 2)),
     "horizon": ("21", 21), "window": ("60", 60), "labeler": ("HMM", "hmm"), "label_lag": ("21", 21),
     "epochs": ("3", 3), "max_folds": ("2", 2), "class_weighting": ("0", False), "oversampling": ("smote", "smote"),
-    "seed": ("7", 7), "stooq_api_key": ("k3y", "k3y"), "ohlcv_csv": ("/tmp/bars.csv", Path("/tmp/bars.csv")),
+    "seed": ("7", 7), "min_dwell": ("5", 5), "inner_validation": ("1", True), "inner_score": ("Sharpe", "sharpe"), "stooq_api_key": ("k3y", "k3y"), "ohlcv_csv": ("/tmp/bars.csv", Path("/tmp/bars.csv")),
 }
 
 
@@ -54,6 +54,7 @@ def test_every_setting_but_the_start_is_run_config():
         assert getattr(s, f.name) == CHANGED[f.name][1], f.name
     config = s.training_config()
     assert (config.horizon, config.window, config.epochs, config.max_folds) == (21, 60, 3, 2)
+    assert (config.min_dwell, config.tune_capacity, config.inner_score) == (5, True, "sharpe")
     assert config.reproducibility() == {"class_weighting": False, "oversampling": "smote", "seed": 7}
 
 
@@ -69,6 +70,8 @@ def test_readme_settings_table_lists_every_setting():
     ({"REGIME_OVERSAMPLING": "adasyn"}, "REGIME_OVERSAMPLING='adasyn' is unknown"),
     ({"REGIME_CLASS_WEIGHTING": "maybe"}, "REGIME_CLASS_WEIGHTING='maybe' is not a yes/no value"),
     ({"REGIME_SEED": "x"}, "REGIME_SEED='x' is not an integer"),
+    ({"REGIME_INNER_SCORE": "sortino"}, "REGIME_INNER_SCORE='sortino' is unknown"),
+    ({"REGIME_MIN_DWELL": "-1"}, "REGIME_MIN_DWELL=-1 is negative"),
     ({"REGIME_START": "2001-13-01"}, "REGIME_START='2001-13-01' is not a date"),
 ])
 def test_a_bad_value_names_its_variable(env, needle):

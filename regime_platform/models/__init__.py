@@ -11,6 +11,7 @@ from pathlib import Path
 from regime_platform.artifacts import read_json
 from regime_platform.models.base import CONFIG_FILE, OVERSAMPLING, RegimeModel
 from regime_platform.models.baselines import MajorityModel, PersistenceModel
+from regime_platform.models.ensemble import EnsembleModel
 from regime_platform.models.sklearn_models import LogisticModel, RandomForestModel, summarize_windows
 from regime_platform.models.torch_models import CNNModel, LSTMModel
 
@@ -19,6 +20,7 @@ MODELS: dict[str, type[RegimeModel]] = {
     "cnn": CNNModel,
     "random_forest": RandomForestModel,
     "logistic": LogisticModel,
+    "ensemble": EnsembleModel,
     "majority": MajorityModel,
     "persistence": PersistenceModel,
 }
@@ -49,6 +51,7 @@ __all__ = [
     "MODELS",
     "OVERSAMPLING",
     "CNNModel",
+    "EnsembleModel",
     "LSTMModel",
     "LogisticModel",
     "MajorityModel",

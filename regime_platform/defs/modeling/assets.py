@@ -23,6 +23,7 @@ MODEL_ASSETS = {
     "cnn": "pytorch",
     "random_forest": "scikitlearn",
     "logistic": "scikitlearn",
+    "ensemble": "scikitlearn",
     "majority": "baseline",
     "persistence": "baseline",
 }

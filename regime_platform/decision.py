@@ -1,0 +1,48 @@
+"""The decision rule: from each session's regime probabilities to the regime acted on (hysteresis).
+
+A forecast that flips on one noisy session costs a switch in and a switch out (DESIGN §2: 10 bp each) and
+tells a user nothing. :func:`apply_min_dwell` turns a time-ordered sequence of probability rows into
+decisions that change only when the new regime has been the argmax for ``min_dwell`` consecutive sessions,
+or — when ``threshold`` is given — as soon as its probability reaches ``threshold``. The first decision is
+the first argmax. ``min_dwell = 1`` (and no threshold) is the plain argmax.
+
+Causal by construction: the decision at row i reads rows 0 … i only, so a later probability can never change
+an earlier decision. Probabilities are never altered; only ``predicted_regime`` is. Pure numpy, no Dagster.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+DWELL_GRID = (1, 3, 5, 10)  # the minimum dwells the inner validation chooses from (REGIME_MIN_DWELL=0)
+
+
+def apply_min_dwell(proba: np.ndarray, min_dwell: int = 1, threshold: float | None = None) -> np.ndarray:
+    """Decisions (n,) from time-ordered probabilities (n, K); see the module docstring."""
+    proba = np.asarray(proba, dtype=np.float64)
+    if proba.ndim != 2:
+        raise ValueError(f"probabilities must be (n_sessions, n_regimes), got shape {proba.shape}")
+    if int(min_dwell) < 1:
+        raise ValueError(f"min_dwell={min_dwell} must be at least 1 session (1 = act on the argmax every day).")
+    argmax = proba.argmax(axis=1) if proba.size else np.empty(0, dtype=np.int64)
+    if min_dwell == 1 and threshold is None:
+        return argmax.astype(np.int64)
+    out = np.empty(len(argmax), dtype=np.int64)
+    state, candidate, streak = -1, -1, 0
+    for i, a in enumerate(argmax):
+        if state < 0:
+            state = int(a)
+        elif a == state:
+            candidate, streak = -1, 0
+        else:
+            streak = streak + 1 if a == candidate else 1
+            candidate = int(a)
+            if streak >= min_dwell or (threshold is not None and proba[i, a] >= threshold):
+                state, candidate, streak = int(a), -1, 0
+        out[i] = state
+    return out
+
+
+def count_flips(decisions: np.ndarray) -> int:
+    """How many times a decision sequence changes regime."""
+    d = np.asarray(decisions)
+    return int((d[1:] != d[:-1]).sum()) if d.size > 1 else 0
