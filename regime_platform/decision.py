@@ -1,6 +1,6 @@
 """The decision rule: from each session's regime probabilities to the regime acted on (hysteresis).
 
-A forecast that flips on one noisy session costs a switch in and a switch out (DESIGN §2: 10 bp each) and
+A forecast that flips on one noisy session costs a switch in and a switch out (10 bp each in the backtest) and
 tells a user nothing. :func:`apply_min_dwell` turns a time-ordered sequence of probability rows into
 decisions that change only when the new regime has been the argmax for ``min_dwell`` consecutive sessions,
 or — when ``threshold`` is given — as soon as its probability reaches ``threshold``. The first decision is

@@ -56,7 +56,7 @@ def tail_score(y_true: np.ndarray, decided: np.ndarray) -> float:
 
 def tail_sharpe(decided: np.ndarray, risk_off: int, held_returns: np.ndarray, cost_bp: float = 10.0) -> float:
     """Sharpe (×√252) of being flat on the tail when the decision is ``risk_off``, long otherwise, earning
-    ``held_returns`` (the simple return of session t+2 for a decision after the close of t, DESIGN §2), with
+    ``held_returns`` (the simple return of session t+2 for a decision after the close of t: the backtest convention), with
     ``cost_bp`` per switch. 0 when the returns do not vary."""
     pos = (np.asarray(decided) != risk_off).astype(float)
     net = pos * held_returns - np.abs(np.diff(np.concatenate([[pos[0]], pos]))) * cost_bp / 10_000.0

@@ -246,7 +246,7 @@ def walk_forward(
 def tail_economics(config: TrainingConfig, span: TrainingSpan, labels: FoldLabels, returns: np.ndarray | None,
                    where: str) -> tuple[int, np.ndarray] | None:
     """For ``inner_score = "sharpe"``: the training span's risk-off regime and, per tail sample t, the simple
-    return of session t+2 (the one its decision holds, DESIGN §2) — tail samples whose t+2 lies past the last
+    return of session t+2 (the one its decision holds under the backtest convention) — tail samples whose t+2 lies past the last
     training target (t + h) are held flat, so nothing after the training span is read."""
     if config.inner_score != "sharpe":
         return None
