@@ -74,7 +74,7 @@ def test_run_end_to_end_offline_in_a_fresh_instance(tmp_path):
     assert n == distinct == 754 and source == "sample:^GSPC"
     assert feature_rows == 754 and labelers == [("user",)]
     # three years are too short for yearly folds: the single chronological split, with every model
-    assert [m for (m,) in models] == ["cnn", "logistic", "lstm", "majority", "persistence", "random_forest"]
+    assert [m for (m,) in models] == ["cnn", "ensemble", "logistic", "lstm", "majority", "persistence", "random_forest"]
     for name in ("lstm_model", "random_forest_model"):
         assert (tmp_path / "data" / "artifacts" / name / "folds_h5.json").exists()
     # The runs are recorded in the instance `make ui` shows.
