@@ -1,20 +1,25 @@
-"""Forecast-quality benchmark (issue 20): every decision-rule and capacity candidate against buy-and-hold,
-the 200-day rule and persistence, on the economic backtest (DESIGN §2) and the classification metrics.
+"""Forecast-quality benchmark (issue 20): every input, capacity, calibration and decision-rule candidate against
+buy-and-hold, the 200-day rule and persistence, on the economic backtest and the classification metrics.
 
-    python benchmarks/bench_forecast_quality.py            # both settings, ~5–10 min on 2 cores
+    python benchmarks/bench_forecast_quality.py            # both settings, ~20-30 min on 2 cores
     python benchmarks/bench_forecast_quality.py --only jump
 
-Data: the bundled sample (S&P 500 index, 2000-01-03 … 2018-12-31, offline), the platform's 18 scale-free
-features, labels refit inside every fold — the `jump` labeler at h = 5 and the `drawdown` labeler at h = 21 —
-and the default walk-forward (test years 2007–2018). Models: logistic, random_forest and ensemble (their mean;
-the sequence models are left out to keep the runtime short) and the baselines.
+Data: the bundled sample (S&P 500 index, 2000-01-03 … 2018-12-31, offline), labels refit inside every fold — the
+`jump` labeler at h = 5 and the `drawdown` labeler at h = 21 — and the default walk-forward (test years
+2007–2018). Models: lstm, cnn, random_forest, logistic, ensemble, and the baselines.
 
-Candidates per model: `argmax` (the old default), `dwell k` for k = 3, 5, 10 (the decision rule applied to the
-same out-of-sample probabilities, exactly what REGIME_MIN_DWELL=k produces, since the rule does not touch the
-fit), and `inner` (REGIME_INNER_VALIDATION=1 with REGIME_MIN_DWELL=0: capacity and dwell chosen per fold on
-the training span's embargoed tail by macro-F1) and `inner sharpe` (the same, scored by the tail's Sharpe:
-REGIME_INNER_SCORE=sharpe). The risk-off regime of each fold is the one with the lowest mean daily
-return in its training span (as the evaluation assets do). Writes benchmarks/results/forecast_quality.json.
+Runs (each a full walk-forward; every choice inside each fold's training span):
+  `old`          the 18 scale-free features, no calibration, plain argmax, fixed capacity (the defaults before)
+  `compact`      the compact 10 features with temperature calibration, plain argmax, fixed capacity
+                 (REGIME_FEATURES=compact, REGIME_CALIBRATION=temperature, REGIME_INNER_VALIDATION=0, REGIME_MIN_DWELL=1)
+  `default`      the platform's defaults: compact + calibration + REGIME_INNER_VALIDATION=1 and REGIME_MIN_DWELL=0
+                 (capacity and dwell per fold on the training span's embargoed tail, by macro-F1)
+  `inner sharpe` the defaults scored by the tail's Sharpe (REGIME_INNER_SCORE=sharpe)
+  `selected`     `compact` but REGIME_FEATURES=scale_free with REGIME_FEATURE_SELECTION=1 (up to 8 chosen per fold)
+and `dwell k` (k = 3, 5, 10): the `compact` run's probabilities with REGIME_MIN_DWELL=k applied (the rule does not
+touch the fit, so this is exactly what that setting produces). The risk-off regime of each fold is the one with the
+lowest mean daily return in its training span (as the evaluation assets do). Writes
+benchmarks/results/forecast_quality.json.
 """
 from __future__ import annotations
 
@@ -30,8 +35,8 @@ import polars as pl
 from regime_platform.artifacts import write_json_atomic
 from regime_platform.backtest import backtest_horizon
 from regime_platform.decision import apply_min_dwell
-from regime_platform.features import MODEL_FEATURES, compute_features
-from regime_platform.fold_targets import RefitLabels
+from regime_platform.features import COMPACT_FEATURES, MODEL_FEATURES, compute_features
+from regime_platform.fold_targets import FoldLabels, RefitLabels
 from regime_platform.labels import labelable, make_labeler
 from regime_platform.metrics import classification_metrics
 from regime_platform.sources import SampleSource
@@ -39,9 +44,32 @@ from regime_platform.training import TrainingConfig
 from regime_platform.walk_forward import walk_forward
 
 RESULTS = Path(__file__).parent / "results" / "forecast_quality.json"
-MODELS = {"logistic": {}, "random_forest": {}, "ensemble": {}}
+MODELS = {"lstm": {}, "cnn": {}, "random_forest": {}, "logistic": {}, "ensemble": {}}
 SETTINGS = {"jump": 5, "drawdown": 21}
 DWELLS = (3, 5, 10)
+RUNS = {
+    "old": (MODEL_FEATURES, {"calibration": "none"}),
+    "compact": (COMPACT_FEATURES, {}),
+    "default": (COMPACT_FEATURES, {"tune_capacity": True, "min_dwell": 0}),
+    "inner sharpe": (COMPACT_FEATURES, {"tune_capacity": True, "min_dwell": 0, "inner_score": "sharpe"}),
+    "selected": (MODEL_FEATURES, {"feature_selection": True}),
+}
+
+
+class MemoTargets:
+    """The same fold labels for every run: each fold's labeler is refit once, not once per run."""
+
+    def __init__(self, targets: RefitLabels) -> None:
+        self.targets, self.user_labels, self.cache = targets, targets.user_labels, {}
+
+    def labelled_dates(self) -> list[dt.date]:
+        return self.targets.labelled_dates()
+
+    def fold_labels(self, train_target_end: dt.date, test_target_end: dt.date | None = None) -> FoldLabels:
+        key = (train_target_end, test_target_end)
+        if key not in self.cache:
+            self.cache[key] = self.targets.fold_labels(train_target_end, test_target_end)
+        return self.cache[key]
 
 
 def load_sample() -> pl.DataFrame:
@@ -72,37 +100,28 @@ def scores(oos: pl.DataFrame, k: int) -> dict[str, dict[str, float]]:
 
 
 def run_setting(frame: pl.DataFrame, labeler: str, horizon: int, log) -> dict:
-    names = list(MODEL_FEATURES)
     dates = frame["date"].to_list()
-    X = frame.select(names).fill_null(np.nan).to_numpy().astype(np.float64)
-    X[~np.isfinite(X)] = np.nan
     returns = frame["ret_1d"].fill_null(np.nan).to_numpy()
-    targets = RefitLabels(labelable(frame, make_labeler(labeler)), lambda: make_labeler(labeler), name=labeler)
-    base_cfg = TrainingConfig(horizon=horizon)
-    t0 = time.perf_counter()
-    plain = walk_forward(dates, X, names, targets, MODELS, base_cfg, returns=returns, log=log)
-    t_plain = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    inner = walk_forward(dates, X, names, targets, MODELS, TrainingConfig(horizon=horizon, min_dwell=0,
-                                                                           tune_capacity=True),
-                         returns=returns, log=log)
-    t_inner = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    sharpe = walk_forward(dates, X, names, targets, MODELS, TrainingConfig(horizon=horizon, min_dwell=0,
-                                                                           tune_capacity=True, inner_score="sharpe"),
-                          returns=returns, log=log)
-    t_sharpe = time.perf_counter() - t0
-    risk_off = {r["fold"]: r["risk_off_regime"] for r in plain.fold_records}
-    risk_off_inner = {r["fold"]: r["risk_off_regime"] for r in inner.fold_records}
-    assert risk_off == risk_off_inner, "the two runs must share the folds' labels"
-    oos = plain.oos_predictions
-    frames = [oos.filter(pl.col("model").is_in(["persistence", "majority"]))]
+    targets = MemoTargets(RefitLabels(labelable(frame, make_labeler(labeler)), lambda: make_labeler(labeler),
+                                      name=labeler))
+    results, seconds = {}, {}
+    for run, (names, overrides) in RUNS.items():
+        X = frame.select(names).fill_null(np.nan).to_numpy().astype(np.float64)
+        X[~np.isfinite(X)] = np.nan
+        t0 = time.perf_counter()
+        results[run] = walk_forward(dates, X, list(names), targets, MODELS, TrainingConfig(horizon=horizon, **overrides),
+                                    returns=returns, log=log)
+        seconds[run] = round(time.perf_counter() - t0, 1)
+        print(f"{labeler}: run {run!r} done in {seconds[run]} s", file=sys.stderr, flush=True)
+    risk_off = {r["fold"]: r["risk_off_regime"] for r in results["compact"].fold_records}
+    for run, res in results.items():
+        assert {r["fold"]: r["risk_off_regime"] for r in res.fold_records} == risk_off, "runs must share fold labels"
+    base = results["compact"].oos_predictions
+    frames = [base.filter(pl.col("model").is_in(["persistence", "majority"]))]
     for m in MODELS:
-        frames.append(oos.filter(pl.col("model") == m).with_columns(model=pl.lit(f"{m} argmax")))
-        frames += [redecide(oos, m, k, f"{m} dwell {k}") for k in DWELLS]
-        frames.append(inner.oos_predictions.filter(pl.col("model") == m).with_columns(model=pl.lit(f"{m} inner")))
-        frames.append(sharpe.oos_predictions.filter(pl.col("model") == m).with_columns(
-            model=pl.lit(f"{m} inner sharpe")))
+        for run, res in results.items():
+            frames.append(res.oos_predictions.filter(pl.col("model") == m).with_columns(model=pl.lit(f"{m} {run}")))
+        frames += [redecide(base, m, k, f"{m} dwell {k}") for k in DWELLS]
     cands = pl.concat(frames, how="vertical_relaxed")
     k = len(cands["probabilities"][0])
     table, _ = backtest_horizon(cands, frame.select("date", "adj_close"), risk_off, horizon)
@@ -112,26 +131,34 @@ def run_setting(frame: pl.DataFrame, labeler: str, horizon: int, log) -> dict:
         rows.append({"strategy": r["strategy"], "sharpe": r["sharpe"], "max_drawdown": r["max_drawdown"],
                      "switches": r["switches"], "ann_return": r["ann_return"], "time_in_market": r["time_in_market"],
                      **cls.get(r["strategy"], {})})
-    choices = [{"fold": rec["fold"], "test_year": rec["test_year"],
-                **{m: {"params": rec["models"][m]["inner_validation"]["params"],
-                       "min_dwell": rec["models"][m]["inner_validation"]["min_dwell"],
-                       "tail_score": rec["models"][m]["inner_validation"]["score"]} for m in MODELS}}
-               for rec in inner.fold_records]
-    return {"labeler": labeler, "horizon": horizon, "test_years": [r["test_year"] for r in plain.fold_records],
-            "start": str(table["start_date"][0]), "end": str(table["end_date"][0]),
-            "seconds": {"argmax_run": round(t_plain, 1), "inner_run": round(t_inner, 1),
-                        "inner_sharpe_run": round(t_sharpe, 1)},
-            "table": rows, "inner_choices": choices}
+    rows.sort(key=lambda r: -(r["sharpe"] if r["sharpe"] is not None else -9))
+
+    def choices(res):
+        return [{"fold": rec["fold"], "test_year": rec["test_year"],
+                 "features": rec["features"],
+                 **{m: {"params": (rec["models"][m]["inner_validation"] or {}).get("params"),
+                        "min_dwell": rec["models"][m]["min_dwell"],
+                        "tail_score": (rec["models"][m]["inner_validation"] or {}).get("score")} for m in MODELS}}
+                for rec in res.fold_records]
+
+    return {"labeler": labeler, "horizon": horizon, "test_years": [r["test_year"] for r in base_records(results)],
+            "start": str(table["start_date"][0]), "end": str(table["end_date"][0]), "seconds": seconds,
+            "table": rows, "inner_choices": choices(results["default"]),
+            "selected_features": choices(results["selected"])}
+
+
+def base_records(results: dict) -> list[dict]:
+    return results["compact"].fold_records
 
 
 def print_setting(res: dict) -> None:
     print(f"\n{res['labeler']} labeler, h = {res['horizon']}, {res['start']} … {res['end']} "
           f"(test years {res['test_years'][0]}–{res['test_years'][-1]})")
-    print(f"{'strategy':<27}{'Sharpe':>7}{'maxDD':>8}{'switch':>7}{'macroF1':>8}{'balAcc':>7}{'transRec':>9}")
+    print(f"{'strategy':<30}{'Sharpe':>7}{'maxDD':>8}{'switch':>7}{'macroF1':>8}{'balAcc':>7}{'transRec':>9}")
     for r in res["table"]:
         f = lambda key: f"{r[key]:.3f}" if r.get(key) is not None and np.isfinite(r[key]) else "–"  # noqa: E731
         sharpe = f"{r['sharpe']:.2f}" if r["sharpe"] is not None else "–"
-        print(f"{r['strategy']:<27}{sharpe:>7}{r['max_drawdown'] * 100:>7.1f}%{r['switches']:>7}"
+        print(f"{r['strategy']:<30}{sharpe:>7}{r['max_drawdown'] * 100:>7.1f}%{r['switches']:>7}"
               f"{f('macro_f1'):>8}{f('balanced_accuracy'):>7}{f('transition_recall'):>9}")
 
 
@@ -143,7 +170,7 @@ def main(argv: list[str] | None = None) -> int:
     frame = load_sample()
 
     def log(msg: str) -> None:
-        if "inner validation chose" in msg or msg.startswith("fold") and "train " in msg:
+        if msg.startswith("fold") and "train " in msg:
             print(msg, file=sys.stderr, flush=True)
 
     results = []
@@ -152,7 +179,8 @@ def main(argv: list[str] | None = None) -> int:
             continue
         results.append(run_setting(frame, labeler, horizon, log))
         print_setting(results[-1])
-    write_json_atomic(args.output, {"benchmark": "forecast quality: decision rule and inner validation",
+    write_json_atomic(args.output, {"benchmark": "forecast quality: inputs, capacity, calibration, decision rule",
+                                    "runs": {run: {"features": names, **o} for run, (names, o) in RUNS.items()},
                                     "run_at": dt.datetime.now().isoformat(timespec="seconds"),
                                     "models": list(MODELS), "dwells": list(DWELLS), "settings": results})
     print(f"\nwritten: {args.output}")

@@ -19,7 +19,7 @@ SHARPE_BENCHMARKS = (BUY_AND_HOLD, SMA_200, "persistence")
 F1_BENCHMARK = "majority"
 DEEP_MODELS = ("lstm", "cnn")
 DEEP_NAMES = {"lstm": "LSTM", "cnn": "CNN"}
-REFERENCE_MODEL = "logistic"
+TABULAR_MODELS = ("random_forest", "logistic")  # the models on summarized windows the sequence models must reach
 COLUMNS = ("macro_f1", "balanced_accuracy", "sharpe", "max_drawdown", "change_lead_median")
 
 
@@ -74,17 +74,26 @@ def head_to_head(table: pl.DataFrame) -> pl.DataFrame:
 
 
 def deep_models_sentence(table: pl.DataFrame) -> str | None:
-    """'The LSTM and CNN trail logistic on macro-F1 …' when they do (None when they don't, or are absent)."""
-    reference = _value(table, REFERENCE_MODEL, "macro_f1")
-    if reference is None:
+    """How the sequence models (LSTM, CNN) stand against the best tabular model on the economic test (Sharpe) and
+    on macro-F1, by how much, in one sentence — said whether they trail or reach it (None when either side is
+    absent)."""
+    parts = []
+    for measure, label, fmt in (("sharpe", "Sharpe", "{:.2f}"), ("macro_f1", "macro-F1", "{:.3f}")):
+        tabular = [(m, v) for m in TABULAR_MODELS if (v := _value(table, m, measure)) is not None]
+        deep = [(m, v) for m in DEEP_MODELS if (v := _value(table, m, measure)) is not None]
+        if not tabular or not deep:
+            continue
+        ref_name, ref = max(tabular, key=lambda mv: mv[1])
+        said = []
+        for m, v in deep:
+            gap = v - ref
+            how = (f"reaches it ({fmt.format(v)}, {'+' if gap >= 0 else '−'}{fmt.format(abs(gap))})" if gap >= 0
+                   else f"trails it by {fmt.format(-gap)} ({fmt.format(v)})")
+            said.append(f"the {DEEP_NAMES[m]} {how}")
+        parts.append(f"on {label} the best tabular model is {ref_name} ({fmt.format(ref)}): " + ", ".join(said))
+    if not parts:
         return None
-    trailing = [(m, v) for m in DEEP_MODELS if (v := _value(table, m, "macro_f1")) is not None and v < reference]
-    if not trailing:
-        return None
-    names = " and ".join(DEEP_NAMES[m] for m, _ in trailing)
-    values = ", ".join(f"{v:.3f}" for _, v in trailing)
-    verb = "trail" if len(trailing) > 1 else "trails"
-    return f"The {names} {verb} {REFERENCE_MODEL} on macro-F1 ({values} against {reference:.3f})."
+    return "Sequence models against the tabular ones: " + "; ".join(parts) + "."
 
 
 def verdict(table: pl.DataFrame) -> tuple[bool, list[str]]:

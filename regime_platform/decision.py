@@ -11,6 +11,8 @@ an earlier decision. Probabilities are never altered; only ``predicted_regime`` 
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
 DWELL_GRID = (1, 3, 5, 10)  # the minimum dwells the inner validation chooses from (REGIME_MIN_DWELL=0)
@@ -40,6 +42,23 @@ def apply_min_dwell(proba: np.ndarray, min_dwell: int = 1, threshold: float | No
                 state, candidate, streak = int(a), -1, 0
         out[i] = state
     return out
+
+
+def next_decision(previous: int | None, recent_argmax: Sequence[int], min_dwell: int) -> int:
+    """One more step of :func:`apply_min_dwell` (no threshold) from what is stored: the last decision made and the
+    argmax of the last ``min_dwell`` forecasts, today's last. The decision flips to a new regime when it has been the
+    argmax for all of them, otherwise it stays. Equal to :func:`apply_min_dwell` run over the whole history (a
+    streak of ``min_dwell`` argmaxes other than the standing decision is exactly when that rule flips); what the
+    daily ledger uses, so it needs no replay of old probabilities."""
+    recent = [int(a) for a in recent_argmax]
+    if not recent:
+        raise ValueError("next_decision needs at least today's argmax")
+    if previous is None or min_dwell <= 1:
+        return recent[-1]
+    last = recent[-min_dwell:]
+    if len(last) == min_dwell and len(set(last)) == 1 and last[0] != previous:
+        return last[0]
+    return int(previous)
 
 
 def count_flips(decisions: np.ndarray) -> int:

@@ -27,6 +27,34 @@ FEATURE_COLUMNS = [
 # Index-point columns are stored for charts and TA-Lib parity; a scaler fit on early years extrapolates them.
 PRICE_LEVEL_COLUMNS = ["bb_upper", "bb_mid", "bb_lower", "macd", "macd_signal", "macd_hist"]
 MODEL_FEATURES = [c for c in FEATURE_COLUMNS if c not in PRICE_LEVEL_COLUMNS]
+# The default model inputs: one scale-free feature per concept, chosen before any test year was seen. Short and
+# monthly momentum (ret_5d, ret_20d), the volatility level (vol_20d), its change (vol_ratio_5_20) and its place in
+# the past year (vol_z_252), volume (volume_z_20), trend acceleration (macd_hist_pct), crash days (burst_down_5d),
+# distance from the year's peak (drawdown_252) and from the 200-day mean (sma_ratio_200). Left out: near-duplicates
+# on the first training span (2001-2006, |correlation| >= 0.8: vol_5d, vol_60d and bb_width with vol_20d; rsi_14
+# with ret_20d; bb_pctb with rsi_14), ret_1d (one noisy day; the window's vol_* summarize daily moves), vol_accel
+# (a difference of vol_20d, which the window already holds) and burst_up_5d (rare, and not a risk-off signal).
+COMPACT_FEATURES = ["ret_5d", "ret_20d", "vol_20d", "vol_ratio_5_20", "vol_z_252", "volume_z_20", "macd_hist_pct",
+                    "burst_down_5d", "drawdown_252", "sma_ratio_200"]
+FEATURE_SETS = {"compact": COMPACT_FEATURES, "scale_free": MODEL_FEATURES}
+
+
+def model_feature_set(spec: str) -> list[str]:
+    """The model inputs a REGIME_FEATURES value names: `compact`, `scale_free`, or a comma-separated list of
+    scale-free feature columns (in the order of FEATURE_COLUMNS). Raises ValueError naming what is wrong."""
+    spec = spec.strip()
+    if spec in FEATURE_SETS:
+        return list(FEATURE_SETS[spec])
+    names = [n.strip() for n in spec.split(",") if n.strip()]
+    unknown = [n for n in names if n not in FEATURE_COLUMNS]
+    levels = [n for n in names if n in PRICE_LEVEL_COLUMNS]
+    if not names or unknown:
+        raise ValueError(f"REGIME_FEATURES={spec!r}: {', '.join(unknown) or 'no feature'} is not a feature column; "
+                         f"use {' or '.join(FEATURE_SETS)} or a comma-separated list from: {', '.join(MODEL_FEATURES)}.")
+    if levels:
+        raise ValueError(f"REGIME_FEATURES={spec!r}: {', '.join(levels)} are in index points, which a scaler fit on "
+                         "early years extrapolates; use scale-free columns (macd_hist_pct, bb_pctb, bb_width).")
+    return [c for c in MODEL_FEATURES if c in names]
 
 # Rows to read before a range so that computing the range alone equals a full recompute to 1e-12:
 # the slowest recursion (MACD's EMA(26), decay 25/27 a day) has shrunk its start-up error by e^-44 by then.

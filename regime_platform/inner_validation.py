@@ -8,6 +8,9 @@ of its decisions against the tail's targets; the best candidate (ties: the first
 simplest capacity, the shortest dwell) is then refit on the whole training span by the caller. Nothing
 after the fold's last training target (t + h) is ever read, so the out-of-sample years cannot shape a choice.
 
+The LSTM and CNN candidates early-stop on the same tail they are scored on (their epochs are a choice too), which
+flatters every candidate alike; the chosen one then chooses its epochs again and is refit on the whole span.
+
 Grids are small on purpose (three capacities, four dwells): a tail of one or two years cannot tell more
 candidates apart, and a large grid would fit the tail's noise. Pure numpy/scikit-learn, no Dagster.
 """
@@ -28,6 +31,13 @@ CAPACITY_GRID: dict[str, list[dict[str, Any]]] = {
     "logistic": [{"C": 0.01}, {"C": 0.1}, {"C": 1.0}],
     "random_forest": [{"max_depth": 3, "min_samples_leaf": 50}, {"max_depth": 5, "min_samples_leaf": 20},
                       {"max_depth": 8, "min_samples_leaf": 5}],
+    # the sequence models: width, dropout and weight decay move together from small and heavily regularized to
+    # wide and lightly regularized; each candidate also early-stops on the tail, so its epochs are chosen too
+    "lstm": [{"hidden": 16, "dropout": 0.4, "weight_decay": 1e-3}, {"hidden": 48, "dropout": 0.2, "weight_decay": 1e-4},
+             {"hidden": 96, "dropout": 0.1, "weight_decay": 1e-5}],
+    "cnn": [{"channels": 16, "dropout": 0.4, "weight_decay": 1e-3}, {"channels": 32, "dropout": 0.2,
+                                                                      "weight_decay": 1e-4},
+            {"channels": 64, "dropout": 0.1, "weight_decay": 1e-5}],
 }
 
 
@@ -96,7 +106,7 @@ def choose(
     candidates, best = [], None
     for cap in grid or [{}]:
         params = {**model_params, **cap}
-        extra = {"X_val": W_val, "y_val": y_val} if MODELS[name].early_stopping else {}
+        extra = {"X_val": W_val, "y_val": y_val} if MODELS[name].early_stopping or MODELS[name].composite else {}
         model = make_model(name, **params).fit(W_fit, y_fit, n_classes=span.n_classes, **extra)
         proba = model.predict_proba(W_val, known_regime=np.full(len(W_val), -1))
         for k in dwells:

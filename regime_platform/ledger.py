@@ -10,12 +10,14 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 from dataclasses import dataclass
+from collections.abc import Mapping
 from typing import Any, Protocol, Sequence
 
 import numpy as np
 import polars as pl
 
 from regime_platform import calendar, warehouse
+from regime_platform.decision import next_decision
 
 PENDING, SCORED = "pending", "scored"
 
@@ -32,6 +34,7 @@ class Forecaster(Protocol):
     horizon: int
     train_target_end: dt.date
     labeler_fit_end: dt.date | None
+    min_dwell: int
 
     def forecast_last(self, X: np.ndarray, known_regime_at_t: int | None = None) -> np.ndarray: ...
 
@@ -71,11 +74,15 @@ def not_closed_refusal(as_of: dt.date, now: dt.datetime | None = None) -> str | 
 
 
 def forecast_rows(models: Sequence[Forecaster], as_of: dt.date, features: pl.DataFrame,
-                  known_regime: int | None, price_source: str) -> pl.DataFrame:
+                  known_regime: int | None, price_source: str,
+                  history: Mapping[str, pl.DataFrame] | None = None) -> pl.DataFrame:
     """One pending ledger row per model for session `as_of`.
 
     `features` holds the stored feature rows up to and including `as_of` (date-ordered, at least the
-    longest window); `known_regime` is the regime known after the close of `as_of` (§3a).
+    longest window); `known_regime` is the regime known after the close of `as_of` (what was knowable then).
+    `history[model]`: that model's previous ledger rows (as_of-ordered; at least its ``min_dwell - 1`` last), from
+    which a model with a minimum dwell continues its decision rule (`decision.next_decision`); without them its
+    first forecast is the plain argmax.
     """
     if features.is_empty() or features["date"].max() != as_of:
         raise LedgerError(f"market.features has no row for {as_of}: materialize ohlcv and features for it first.")
@@ -95,11 +102,22 @@ def forecast_rows(models: Sequence[Forecaster], as_of: dt.date, features: pl.Dat
         probabilities = np.asarray(model.forecast_last(X, known_regime), dtype=np.float64)
         rows.append({
             "as_of": as_of, "target_date": target_session(as_of, model.horizon), "horizon": model.horizon,
-            "model": model.name, "predicted_regime": int(np.argmax(probabilities)),
+            "model": model.name, "predicted_regime": decide(model, probabilities, (history or {}).get(model.name)),
             "probabilities": [float(p) for p in probabilities], "model_version": model.model_version,
             "price_source": price_source, "status": PENDING, "realized_regime": None, "labels_version": None,
         })
     return pl.DataFrame(rows, schema=LEDGER_SCHEMA)
+
+
+def decide(model: Forecaster, probabilities: np.ndarray, history: pl.DataFrame | None) -> int:
+    """Today's decision: the argmax, or with ``model.min_dwell`` > 1 the decision rule continued from the model's
+    previous ledger rows (their stored decision and the argmax of their probabilities)."""
+    today = int(np.argmax(probabilities))
+    dwell = int(getattr(model, "min_dwell", 1) or 1)
+    if dwell <= 1 or history is None or history.is_empty():
+        return today
+    recent = [int(np.argmax(p)) for p in history["probabilities"].to_list()[-(dwell - 1):]] + [today]
+    return next_decision(int(history["predicted_regime"][-1]), recent, dwell)
 
 
 def labels_version(labels: pl.DataFrame) -> str:

@@ -20,10 +20,11 @@ from typing import Any
 import numpy as np
 
 from regime_platform.artifacts import read_json, to_jsonable, write_json_atomic
+from regime_platform.decision import DWELL_GRID
 from regime_platform.fold_targets import FoldTargets
 from regime_platform.folds import MIN_LABELLED_SESSIONS
 from regime_platform.inner_validation import CAPACITY_GRID, choose
-from regime_platform.models import RegimeModel, load_model
+from regime_platform.models import MODELS, RegimeModel, load_model
 from regime_platform.scaling import SessionScaler
 from regime_platform.sequences import gather_windows, known_at
 from regime_platform.training import (
@@ -37,6 +38,7 @@ from regime_platform.training import (
     prefixed,
     prepare_samples,
     prepare_span,
+    select_span_features,
 )
 
 PRODUCTION_FILE = "production.json"
@@ -66,6 +68,7 @@ class ProductionModel:
     config: dict[str, Any]
     state_mapping: dict[str, int] | None = None
     seconds: float = 0.0
+    min_dwell: int = 1  # the decision rule the ledger applies to this model's forecasts (1 = argmax)
 
     def predict_at(
         self, X: np.ndarray, t_idx: Sequence[int] | np.ndarray, known_regime: np.ndarray | None = None
@@ -110,6 +113,7 @@ class ProductionModel:
                 "config": self.config,
                 "state_mapping": self.state_mapping,
                 "seconds": self.seconds,
+                "min_dwell": self.min_dwell,
                 "fit_info": {k: v for k, v in self.model.fit_info.items() if k != "history"},
             }
         )
@@ -145,6 +149,7 @@ class ProductionModel:
             class_counts={int(k): v for k, v in meta["class_counts"].items()},
             config=meta["config"],
             state_mapping=meta.get("state_mapping"),
+            min_dwell=int(meta.get("min_dwell", 1)),
             seconds=meta.get("seconds", 0.0),
         )
 
@@ -187,6 +192,9 @@ def fit_final(
     last_labelled = max(d for d in dates if d in labelled)
     labels = targets.fold_labels(last_labelled, None).align(dates)
     span = prepare_span(samples, sample_t, labels, config, "production fit")
+    samples, span, selection = select_span_features(samples, span, labels, config, "production fit")
+    if selection and log:
+        log(f"production fit: features chosen on the training span: {', '.join(selection['selected'])}")
     for msg in sum(span.class_messages(), []):
         if log:
             log(msg)
@@ -196,10 +204,13 @@ def fit_final(
     out: list[ProductionModel] = []
     for i, (name, params) in enumerate(specs, start=1):
         t0 = time.perf_counter()
-        inner = None
-        if config.tune_capacity and name in CAPACITY_GRID:  # as in each fold: chosen on the span's own tail
-            choice = choose(name, model_params(name, params, config), span, tune_capacity=True, dwell_grid=None)
-            params, inner = {**params, **choice.params}, choice.record()
+        inner, baseline = None, MODELS[name].is_baseline
+        dwell = 1 if baseline or config.min_dwell == 0 else config.min_dwell
+        if not baseline and (config.min_dwell == 0 or (config.tune_capacity and name in CAPACITY_GRID)):
+            # as in each fold: capacity and dwell chosen on the span's own embargoed tail
+            choice = choose(name, model_params(name, params, config), span, tune_capacity=config.tune_capacity,
+                            dwell_grid=DWELL_GRID if config.min_dwell == 0 else None, fixed_dwell=dwell)
+            params, inner, dwell = {**params, **choice.params}, choice.record(), choice.min_dwell
         model = fit_model(name, params, span, config, log=prefixed(log, f"production {name}"))
         seconds = time.perf_counter() - t0
         payload = {
@@ -208,6 +219,7 @@ def fit_final(
             "config": {k: v for k, v in config.to_dict().items() if k != "max_folds"},
             "training_settings": config.reproducibility(),
             "features": samples.feature_names,
+            "feature_selection": selection,
             "train_start": dates[train_t[0]],
             "train_end": dates[train_t[-1]],
             "train_target_end": dates[train_t[-1] + h],
@@ -235,9 +247,11 @@ def fit_final(
                 labeler_fit_start=labels.fit_start,
                 labeler_fit_end=labels.fit_end,
                 class_counts=span.balance.counts,
-                config={**config.to_dict(), "model_params": model.params, "inner_validation": inner},
+                config={**config.to_dict(), "model_params": model.params, "inner_validation": inner,
+                        "feature_selection": selection, "calibration": model.fit_info.get("calibration")},
                 state_mapping={str(k): v for k, v in labels.state_mapping.items()},
                 seconds=seconds,
+                min_dwell=int(dwell),
             )
         )
         if progress:

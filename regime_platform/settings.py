@@ -20,6 +20,7 @@ LABELERS = ("jump", "kmeans", "hmm", "drawdown")
 OVERSAMPLING = ("none", "random", "smote")
 HORIZONS = (1, 5, 21)
 INNER_SCORES = ("macro_f1", "sharpe")
+CALIBRATIONS = ("none", "temperature")
 
 
 class SettingsError(ValueError):
@@ -100,13 +101,23 @@ class Settings:
     oversampling: str = setting("none", "REGIME_OVERSAMPLING",
                                 "`none` | `random` | `smote` (imbalanced-learn) on the training samples", _lower)
     seed: int = setting(0, "REGIME_SEED", "random seed of every model fit", _int)
-    min_dwell: int = setting(1, "REGIME_MIN_DWELL",
+    min_dwell: int = setting(0, "REGIME_MIN_DWELL",
                              "sessions a new regime must be the argmax before a model's forecast flips to it "
-                             "(causal hysteresis on `predicted_regime`; 1 = plain argmax; 0 = chosen per fold from "
-                             "1, 3, 5, 10 on the training span's inner validation)", _int)
-    inner_validation: bool = setting(False, "REGIME_INNER_VALIDATION",
-                                     "choose logistic C and forest depth/leaf size per fold on the training span's "
-                                     "embargoed tail, then refit on the whole span (1 or 0)", _bool)
+                             "(causal hysteresis on `predicted_regime`; 0 = chosen per fold from 1, 3, 5, 10 on the "
+                             "training span's inner validation; 1 = plain argmax; k = always k)", _int)
+    inner_validation: bool = setting(True, "REGIME_INNER_VALIDATION",
+                                     "choose logistic C, forest depth/leaf size and LSTM/CNN width, dropout and weight "
+                                     "decay per fold on the training span's embargoed tail, then refit on the whole "
+                                     "span (1 or 0)", _bool)
+    features: str = setting("compact", "REGIME_FEATURES",
+                            "model inputs: `compact` (10 scale-free features, one per concept) | `scale_free` (all 18) "
+                            "| a comma-separated list of scale-free feature columns", _text)
+    feature_selection: bool = setting(False, "REGIME_FEATURE_SELECTION",
+                                      "choose up to 8 of REGIME_FEATURES per fold on its training span (mutual "
+                                      "information, near-duplicates dropped), 1 or 0", _bool)
+    calibration: str = setting("temperature", "REGIME_CALIBRATION",
+                               "`temperature` (scale each model's probabilities on the training span's tail; never "
+                               "changes a single model's argmax) | `none`", _lower)
     inner_score: str = setting("macro_f1", "REGIME_INNER_SCORE",
                                "what the inner validation maximizes on the tail: `macro_f1` | `sharpe` (the backtest "
                                "convention on the tail, flat in the span's risk-off regime)", _lower)
@@ -155,6 +166,13 @@ class Settings:
         if self.inner_score not in INNER_SCORES:
             raise SettingsError(f"REGIME_INNER_SCORE={self.inner_score!r} is unknown; use one of "
                                 f"{', '.join(INNER_SCORES)}.")
+        if self.calibration not in CALIBRATIONS:
+            raise SettingsError(f"REGIME_CALIBRATION={self.calibration!r} is unknown; use one of "
+                                f"{', '.join(CALIBRATIONS)}.")
+        try:
+            self.model_features
+        except ValueError as exc:
+            raise SettingsError(str(exc)) from None
         if self.label_lag < 0:
             raise SettingsError(f"REGIME_LABEL_LAG={self.label_lag} is negative; use 0 or more sessions.")
 
@@ -165,7 +183,15 @@ class Settings:
         return TrainingConfig(window=self.window, horizon=self.horizon, epochs=self.epochs, max_folds=self.max_folds,
                               class_weighting=self.class_weighting, oversampling=self.oversampling, seed=self.seed,
                               min_dwell=self.min_dwell, tune_capacity=self.inner_validation,
-                              inner_score=self.inner_score)
+                              inner_score=self.inner_score, calibration=self.calibration,
+                              feature_selection=self.feature_selection)
+
+    @property
+    def model_features(self) -> list[str]:
+        """The feature columns the models read (REGIME_FEATURES)."""
+        from regime_platform.features import model_feature_set
+
+        return model_feature_set(self.features)
 
     @property
     def warehouse_path(self) -> Path:

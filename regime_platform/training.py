@@ -21,11 +21,13 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import numpy as np
 
+from regime_platform.calibration import Calibration, fit_temperature
+from regime_platform.feature_selection import select_features
 from regime_platform.class_balance import ClassBalance, class_balance
 from regime_platform.fold_targets import FoldLabels, FoldTargets
 from regime_platform.folds import validation_tail
@@ -56,6 +58,8 @@ class TrainingConfig:
     # 0 = chosen per fold by the inner validation on the training span's tail)
     tune_capacity: bool = False  # choose logistic C / forest depth and leaf size per fold on the same tail
     inner_score: str = "macro_f1"  # what the inner validation maximizes on the tail: macro_f1 | sharpe
+    calibration: str = "temperature"  # none | temperature: scale each model's probabilities on the training tail
+    feature_selection: bool = False  # choose the inputs per fold on the training span (feature_selection.py)
 
     def shared_model_params(self) -> dict[str, Any]:
         """Settings passed to every model that accepts them (a model's own params override them)."""
@@ -110,6 +114,11 @@ class Samples:
     feature_names: list[str]
     sample_t: np.ndarray
     first_session: int  # first session with both a label and complete features
+
+    def subset(self, names: Sequence[str]) -> "Samples":
+        """The same sessions and samples with only the columns ``names`` (sample_t is kept, so folds stay equal)."""
+        idx = [self.feature_names.index(n) for n in names]
+        return Samples(self.dates, self.X[:, idx], list(names), self.sample_t, self.first_session)
 
 
 def prepare_samples(
@@ -198,13 +207,36 @@ def prepare_span(
     )
 
 
+def select_span_features(
+    samples: Samples, span: TrainingSpan, labels: FoldLabels, config: TrainingConfig, where: str
+) -> tuple[Samples, TrainingSpan, dict[str, Any] | None]:
+    """With ``config.feature_selection``: choose the inputs on this training span alone
+    (:mod:`regime_platform.feature_selection`) and rebuild the span on them (scaler refit on the chosen columns).
+    Otherwise the samples and span unchanged and no record."""
+    if not config.feature_selection:
+        return samples, span, None
+    chosen = select_features(span.Xs[span.train_t], span.y_train, samples.feature_names, seed=config.seed)
+    subset = samples.subset(chosen.selected)
+    return subset, prepare_span(subset, span.train_t, labels, config, where), chosen.record()
+
+
 def fit_model(
     name: str, params: Mapping[str, Any], span: TrainingSpan, config: TrainingConfig, log: Log = None
 ) -> RegimeModel:
-    """Fit ``name`` on the whole training span (see the module docstring for the epoch choice)."""
+    """Fit ``name`` on the whole training span (see the module docstring for the epoch choice), calibrated on the
+    span's tail when ``config.calibration`` asks for it; an ensemble fits and calibrates each member this way."""
     mparams = model_params(name, params, config)
+    if MODELS[name].composite:
+        ensemble = make_model(name, **mparams)
+        member_config = replace(config, calibration="temperature")
+        members = [fit_model(m, {}, span, member_config, log=prefixed(log, f"member {m}"))
+                   for m in ensemble.member_names()]
+        ensemble.assemble(members, span.n_classes)
+        ensemble.fit_info["n_fit"] = int(span.train_t.size)
+        return ensemble
     W_train = span.windows(span.train_t)
     K = span.n_classes
+    probe = None
     if MODELS[name].early_stopping and span.val_t.size:
         probe = make_model(name, **mparams).fit(
             span.windows(span.fit_t), span.y_fit, n_classes=K, X_val=span.windows(span.val_t), y_val=span.y_val,
@@ -221,7 +253,30 @@ def fit_model(
     else:
         model = make_model(name, **mparams).fit(W_train, span.y_train, n_classes=K, log=log)
     model.fit_info["n_fit"] = int(span.train_t.size)
+    if config.calibration == "temperature" and not MODELS[name].is_baseline:
+        calibration = calibrate_on_tail(name, mparams, span, probe)
+        model.temperature = calibration.temperature
+        model.fit_info["calibration"] = calibration.record()
+        if log:
+            log(f"temperature {calibration.temperature} on the {span.val_t.size}-sample tail"
+                + (f" ({calibration.note})" if calibration.note else ""))
     return model
+
+
+def calibrate_on_tail(name: str, mparams: Mapping[str, Any], span: TrainingSpan,
+                      probe: RegimeModel | None) -> Calibration:
+    """The temperature of ``name`` fit on the tail's predictions of a probe trained on the samples before the tail
+    (the epoch-selection probe when there is one; otherwise one more fit)."""
+    if not span.val_t.size:
+        return fit_temperature(np.empty((0, span.n_classes)), np.empty(0, dtype=np.int64))
+    if probe is None:
+        if np.unique(span.y_fit).size < 2:
+            return Calibration(1.0, int(span.val_t.size), None, None,
+                               "the samples before the tail hold one regime: temperature left at 1")
+        probe = make_model(name, **mparams).fit(span.windows(span.fit_t), span.y_fit, n_classes=span.n_classes)
+    W_val = span.windows(span.val_t)
+    proba = probe.predict_proba(W_val, known_regime=np.full(len(W_val), -1))
+    return fit_temperature(proba, span.y_val)
 
 
 def prefixed(log: Log, prefix: str) -> Log:

@@ -47,6 +47,7 @@ from regime_platform.training import (
     prefixed,
     prepare_samples,
     prepare_span,
+    select_span_features,
 )
 
 OOS_SCHEMA: dict[str, pl.DataType] = warehouse.schema("oos_predictions")
@@ -189,6 +190,9 @@ def walk_forward(
             continue
         if (y_test >= K).any():
             raise ValueError(f"{where}: a test label is ≥ n_classes={K}")
+        fold_samples, span, selection = select_span_features(samples, span, labels, config, where)
+        if selection and log:
+            log(f"{where}: features chosen on the training span: {', '.join(selection['selected'])}")
         class_warnings, class_errors = span.class_messages()
         for msg in class_warnings + class_errors:
             warn(msg)
@@ -233,8 +237,8 @@ def walk_forward(
                 log(f"{where} {name}: fit on {info['n_fit']} samples in {seconds:.1f} s"
                     + (f", {info['epochs']} epochs" if info["epochs"] else ""))
 
-        records.append(fold_record(fold, span, labels, targets, test_t, samples.feature_names, config, returns,
-                                   class_warnings, class_errors, model_info))
+        records.append(fold_record(fold, span, labels, targets, test_t, fold_samples.feature_names, config, returns,
+                                   class_warnings, class_errors, model_info, selection))
 
     if folds and not records:
         raise ValueError(f"every walk-forward fold was skipped, so nothing was evaluated; the last reason: "
@@ -283,6 +287,7 @@ def fold_record(
     fold: Fold, span: TrainingSpan, labels: FoldLabels, targets: FoldTargets, test_t: np.ndarray,
     feature_names: list[str], config: TrainingConfig, returns: np.ndarray | None,
     class_warnings: list[str], class_errors: list[str], model_info: dict[str, dict[str, Any]],
+    feature_selection: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """What ``no_leakage`` verifies and a person audits: ranges, embargo, fit sizes, labeler and scaler."""
     dates, w, h = labels.dates, config.window, config.horizon
@@ -322,6 +327,8 @@ def fold_record(
         "user_labels": bool(targets.user_labels),
         "n_classes": labels.n_classes,
         "features": feature_names,
+        "feature_selection": feature_selection,
+        "calibration": config.calibration,
         "training_settings": config.reproducibility(),
         "decision_rule": {"min_dwell": config.min_dwell, "tune_capacity": config.tune_capacity,
                           "inner_score": config.inner_score,

@@ -399,6 +399,15 @@ def write_forecasts(con: duckdb.DuckDBPyConnection, as_of, rows: pl.DataFrame) -
     return replace_rows(con, "regime_forecasts", rows, "as_of = ?", [as_of])
 
 
+def recent_forecasts(con: duckdb.DuckDBPyConnection, model: str, horizon: int, before, n: int) -> pl.DataFrame:
+    """The ledger's last ``n`` rows of one model and horizon made before session ``before`` (as_of-ordered):
+    what the decision rule needs to continue from (predicted_regime, probabilities)."""
+    return con.execute(
+        "SELECT * FROM (SELECT as_of, predicted_regime, probabilities FROM market.regime_forecasts "
+        "WHERE model = ? AND horizon = ? AND as_of < ? ORDER BY as_of DESC LIMIT ?) ORDER BY as_of",
+        [model, horizon, before, n]).pl()
+
+
 def pending_forecasts(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
     return con.execute("SELECT as_of, model, horizon, target_date FROM market.regime_forecasts "
                        "WHERE status = 'pending' ORDER BY as_of, model").pl()

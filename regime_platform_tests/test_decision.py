@@ -55,3 +55,40 @@ def test_causal_a_later_change_never_changes_an_earlier_decision(k):
 def test_a_dwell_below_one_is_refused():
     with pytest.raises(ValueError, match="at least 1 session"):
         apply_min_dwell(_proba([0, 1]), 0)
+
+
+def test_the_ledgers_one_step_rule_equals_the_rule_over_the_whole_history():
+    from regime_platform.decision import next_decision
+
+    rng = np.random.default_rng(11)
+    for dwell in (2, 3, 5, 10):
+        proba = rng.dirichlet([0.6, 0.6, 0.6], size=400)
+        proba = np.repeat(proba, rng.integers(1, 6, size=400), axis=0)[:400]  # runs of equal argmax, like regimes
+        whole = apply_min_dwell(proba, dwell)
+        argmax = proba.argmax(axis=1)
+        stepped = [int(argmax[0])]
+        for i in range(1, len(proba)):  # only what a ledger stores: yesterday's decision and recent argmaxes
+            stepped.append(next_decision(stepped[-1], argmax[max(0, i - dwell + 1): i + 1], dwell))
+        assert stepped == whole.tolist(), dwell
+
+
+def test_the_ledger_applies_a_models_dwell_from_its_stored_history():
+    import datetime as dt
+
+    import polars as pl
+
+    from regime_platform import ledger
+    from regime_platform_tests.test_ledger import D, FakeModel, features
+
+    model = FakeModel(min_dwell=3)  # says regime 1 (0.7) today
+    as_of = D(2018, 12, 17)
+    history = pl.DataFrame({"as_of": [as_of - dt.timedelta(days=d) for d in (4, 3)], "predicted_regime": [0, 0],
+                            "probabilities": [[0.8, 0.2], [0.4, 0.6]]})
+    row = ledger.forecast_rows([model], as_of, features(as_of), 0, "x", {"fake": history})
+    assert row["predicted_regime"][0] == 0  # regime 1 led two sessions, not three: the decision stays
+    assert row["probabilities"][0].to_list() == [0.3, 0.7]  # probabilities untouched
+    history = history.with_columns(probabilities=pl.Series([[0.4, 0.6], [0.4, 0.6]]))
+    row = ledger.forecast_rows([model], as_of, features(as_of), 0, "x", {"fake": history})
+    assert row["predicted_regime"][0] == 1  # three in a row: it flips
+    assert ledger.forecast_rows([FakeModel()], as_of, features(as_of), 0, "x", {"fake": history})[
+        "predicted_regime"][0] == 1  # min_dwell 1: plain argmax

@@ -196,16 +196,20 @@ def test_beats_baselines_fails_on_a_noisy_copy_of_buy_and_hold(synthetic):
     assert "No model beats buy_and_hold on Sharpe" in failed.description
 
 
-def test_beats_baselines_names_deep_models_trailing_logistic():
+def test_beats_baselines_says_how_far_the_sequence_models_are_from_the_best_tabular_model():
     from regime_platform import comparison
 
-    table = pl.DataFrame({"name": ["logistic", "lstm", "cnn", "majority", "buy_and_hold"],
-                          "kind": ["model", "model", "model", "baseline", "rule"],
-                          "macro_f1": [0.7, 0.6, 0.5, 0.4, None], "balanced_accuracy": [0.7, 0.6, 0.5, 0.5, None],
-                          "sharpe": [1.2, 0.3, 0.2, None, 0.8], "max_drawdown": [-0.1, -0.2, -0.2, None, -0.3],
-                          "change_lead_median": [1.0, 2.0, 3.0, None, None]})
+    table = pl.DataFrame({"name": ["logistic", "random_forest", "lstm", "cnn", "majority", "buy_and_hold"],
+                          "kind": ["model", "model", "model", "model", "baseline", "rule"],
+                          "macro_f1": [0.7, 0.65, 0.6, 0.75, 0.4, None],
+                          "balanced_accuracy": [0.7, 0.6, 0.6, 0.5, 0.5, None],
+                          "sharpe": [1.2, 1.0, 0.3, 0.2, None, 0.8], "max_drawdown": [-0.1, -0.1, -0.2, -0.2, None, -0.3],
+                          "change_lead_median": [1.0, 2.0, 2.0, 3.0, None, None]})
     passed, sentences = comparison.verdict(table)
-    assert passed and sentences == ["The LSTM and CNN trail logistic on macro-F1 (0.600, 0.500 against 0.700)."]
+    assert passed and sentences == [
+        "Sequence models against the tabular ones: on Sharpe the best tabular model is logistic (1.20): the LSTM "
+        "trails it by 0.90 (0.30), the CNN trails it by 1.00 (0.20); on macro-F1 the best tabular model is logistic "
+        "(0.700): the LSTM trails it by 0.100 (0.600), the CNN reaches it (0.750, +0.050)."]
 
 
 def test_backtest_run_config_sets_cost_and_risk_off_and_the_audit_follows(synthetic):

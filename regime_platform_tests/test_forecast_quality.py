@@ -86,7 +86,7 @@ def test_ensemble_averages_its_members_and_round_trips(tmp_path):
     rng = np.random.default_rng(0)
     X = rng.normal(size=(300, 10, 3)).astype(np.float32)
     y = (X[:, -1, 0] + 0.5 * rng.normal(size=300) > 0.3).astype(int)
-    ens = make_model("ensemble", seed=3).fit(X, y, n_classes=2)
+    ens = make_model("ensemble", members="logistic,random_forest", seed=3).fit(X, y, n_classes=2)
     members = [make_model(m, seed=3).fit(X, y, n_classes=2) for m in ("logistic", "random_forest")]
     expected = np.mean([m.predict_proba(X) for m in members], axis=0)
     assert np.allclose(ens.predict_proba(X), expected)

@@ -100,7 +100,8 @@ def test_scoreboard_equals_a_hand_computed_hit_rate(replay):
         hits = sum(1 for r in mine if r["predicted_regime"] == r["realized_regime"])
         assert meta[f"live_hit_rate/{model}"].value == pytest.approx(hits / len(mine))
         assert len(mine) == 5
-    assert meta["scored_rows"].value == 30 and meta["pending_rows"].value == 30
+    n = 5 * len(FORECAST_MODELS)  # five days scored, five pending, per model
+    assert meta["scored_rows"].value == n and meta["pending_rows"].value == n
     assert "wf_hit_rate" in meta["scoreboard"].value
     image = meta["live_record"].value
     assert image.startswith("![live record](data:image/png;base64,") and len(image) < 210_000
@@ -137,3 +138,17 @@ def test_a_session_without_a_stored_close_is_refused(replay):
     result = forecast(resources, dt.date(2019, 1, 2), raise_on_error=False)  # past the sample: never ingested
     message = str(result.get_step_failure_events()[0].event_specific_data.error)
     assert not result.success and "has no close for 2019-01-02" in message
+
+
+def test_a_models_recent_ledger_rows_are_what_its_decision_rule_continues_from(replay):
+    """`regime_forecasts` hands a model with REGIME_MIN_DWELL > 1 its last rows before the day (decision.next_decision
+    then continues the rule); the query must give exactly the previous sessions, oldest first."""
+    from regime_platform import warehouse as wh
+
+    resources = replay[0]
+    with resources["warehouse"].connect() as con:
+        recent = wh.recent_forecasts(con, "logistic", 5, DAYS[6], 3)
+    assert recent["as_of"].to_list() == DAYS[3:6]
+    stored = resources["warehouse"].read("SELECT as_of, predicted_regime FROM market.regime_forecasts "
+                                         "WHERE model = 'logistic' ORDER BY as_of")
+    assert recent["predicted_regime"].to_list() == stored["predicted_regime"].to_list()[3:6]

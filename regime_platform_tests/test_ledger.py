@@ -23,6 +23,7 @@ class FakeModel:
     train_target_end: dt.date = D(2018, 12, 14)
     labeler_fit_end: dt.date | None = D(2018, 12, 14)
     seen: list | None = None
+    min_dwell: int = 1
 
     def forecast_last(self, X, known_regime_at_t=None):
         self.seen = [X, known_regime_at_t]

@@ -11,6 +11,7 @@ import dagster as dg
 import pytest
 
 from regime_platform.defs.resources import RegimeSettings
+from regime_platform.features import MODEL_FEATURES
 from regime_platform.settings import Settings, SettingsError, setting_fields
 
 # a value for each setting that differs from its default, as the environment writes it and as it is parsed
@@ -19,7 +20,9 @@ CHANGED = {
     "source": ("sample", "sample"), "ticker": ("qqq", "QQQ"), "start": ("2001-01-02", dt.date(2001, 1, 2)),
     "horizon": ("21", 21), "window": ("60", 60), "labeler": ("HMM", "hmm"), "label_lag": ("21", 21),
     "epochs": ("3", 3), "max_folds": ("2", 2), "class_weighting": ("0", False), "oversampling": ("smote", "smote"),
-    "seed": ("7", 7), "min_dwell": ("5", 5), "inner_validation": ("1", True), "inner_score": ("Sharpe", "sharpe"), "stooq_api_key": ("k3y", "k3y"), "ohlcv_csv": ("/tmp/bars.csv", Path("/tmp/bars.csv")),
+    "seed": ("7", 7), "min_dwell": ("5", 5), "inner_validation": ("0", False), "inner_score": ("Sharpe", "sharpe"),
+    "features": ("scale_free", "scale_free"), "feature_selection": ("1", True), "calibration": ("NONE", "none"),
+    "stooq_api_key": ("k3y", "k3y"), "ohlcv_csv": ("/tmp/bars.csv", Path("/tmp/bars.csv")),
 }
 
 
@@ -54,7 +57,8 @@ def test_every_setting_but_the_start_is_run_config():
         assert getattr(s, f.name) == CHANGED[f.name][1], f.name
     config = s.training_config()
     assert (config.horizon, config.window, config.epochs, config.max_folds) == (21, 60, 3, 2)
-    assert (config.min_dwell, config.tune_capacity, config.inner_score) == (5, True, "sharpe")
+    assert (config.min_dwell, config.tune_capacity, config.inner_score) == (5, False, "sharpe")
+    assert (config.calibration, config.feature_selection, s.model_features) == ("none", True, MODEL_FEATURES)
     assert config.reproducibility() == {"class_weighting": False, "oversampling": "smote", "seed": 7}
 
 

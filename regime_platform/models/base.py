@@ -18,6 +18,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from regime_platform.artifacts import read_json, write_json_atomic
+from regime_platform.calibration import apply_temperature
 
 Log = Callable[[str], None] | None
 
@@ -34,6 +35,7 @@ class RegimeModel:
     uses_known_regime: ClassVar[bool] = False
     is_baseline: ClassVar[bool] = False
     early_stopping: ClassVar[bool] = False  # chooses its epochs on a validation tail (the training code refits)
+    composite: ClassVar[bool] = False  # built from other models, each fit by the training code (the ensemble)
 
     def __init__(self, **params: Any) -> None:
         unknown = sorted(set(params) - set(self.defaults))
@@ -48,6 +50,8 @@ class RegimeModel:
         self.n_features: int | None = None
         self.window: int | None = None
         self.fit_info: dict[str, Any] = {}
+        # temperature applied to the probabilities (regime_platform.calibration); 1 = as the model gives them
+        self.temperature: float = 1.0
 
     # ---- public interface -------------------------------------------------------------------------
     def fit(
@@ -85,8 +89,8 @@ class RegimeModel:
         X = _check_X(X)
         if self.n_features is not None and X.shape[2] != self.n_features:
             raise ValueError(f"{self.name}: fitted on {self.n_features} features, got {X.shape[2]}")
-        proba = self._predict_proba(X, known_regime)
-        return np.asarray(proba, dtype=np.float64)
+        proba = np.asarray(self._predict_proba(X, known_regime), dtype=np.float64)
+        return apply_temperature(proba, self.temperature)
 
     def predict(self, X: np.ndarray, *, known_regime: np.ndarray | None = None) -> np.ndarray:
         return self.predict_proba(X, known_regime=known_regime).argmax(axis=1)
@@ -100,6 +104,7 @@ class RegimeModel:
             "n_features": self.n_features,
             "window": self.window,
             "fit_info": self.fit_info,
+            "temperature": self.temperature,
         }
 
     def save(self, directory: Path) -> list[Path]:
@@ -119,6 +124,7 @@ class RegimeModel:
         model = cls(**cfg["params"])
         model.n_classes, model.n_features, model.window = cfg["n_classes"], cfg["n_features"], cfg["window"]
         model.fit_info = cfg.get("fit_info") or {}
+        model.temperature = float(cfg.get("temperature", 1.0))
         model._load_state(directory, cfg)
         return model
 

@@ -1,11 +1,11 @@
-"""``ensemble``: the average of its member models' probabilities (by default logistic and random_forest).
+"""``ensemble``: the average of its members' calibrated probabilities (by default logistic, random_forest, lstm, cnn).
 
-Each member is fit on exactly the windows the ensemble gets (the same training span, class weighting,
-oversampling and seed) and the ensemble's probabilities are the unweighted mean of the members'. The
-probabilities are averaged as each member gives them, without a separate calibration step: a calibration
-fit would need its own held-out slice of the training span, which the walk-forward already spends on the
-inner validation. The sequence models can be members (``members="logistic,random_forest,lstm"``) at the cost
-of fitting them twice. Saved as one sub-directory per member.
+The training code (:func:`regime_platform.training.fit_model`) fits each member exactly as it fits that model on
+its own — on the whole training span, the LSTM and CNN with their epochs chosen on the span's embargoed tail — and
+temperature-scales each member's probabilities on that same tail (:mod:`regime_platform.calibration`), so that a
+0.7 from the forest and a 0.7 from the LSTM mean the same thing before they are averaged. :meth:`assemble` then
+joins the fitted members; the ensemble's probabilities are their unweighted mean. (``fit`` called directly fits
+the members plainly, without the tail: what a quick experiment needs.) Saved as one sub-directory per member.
 """
 from __future__ import annotations
 
@@ -20,7 +20,9 @@ SHARED = ("class_weighting", "oversampling", "seed")
 
 class EnsembleModel(RegimeModel):
     name = "ensemble"
-    defaults = {"members": "logistic,random_forest", "class_weighting": True, "oversampling": "none", "seed": 0}
+    composite = True
+    defaults = {"members": "logistic,random_forest,lstm,cnn", "class_weighting": True, "oversampling": "none",
+                "seed": 0}
 
     def member_names(self) -> list[str]:
         from regime_platform.models import MODELS
@@ -42,6 +44,17 @@ class EnsembleModel(RegimeModel):
             self.members_.append(make_model(m, **accepted_params(m, shared)).fit(X, y, n_classes=self.n_classes,
                                                                                   **extra))
         self.fit_info["members"] = [m.name for m in self.members_]
+
+    def assemble(self, members: list[RegimeModel], n_classes: int) -> "EnsembleModel":
+        """Join members fitted by the training code (same span, same windows) into this ensemble."""
+        names = self.member_names()
+        if [m.name for m in members] != names:
+            raise ValueError(f"ensemble expects members {names}, got {[m.name for m in members]}")
+        self.members_ = list(members)
+        self.n_classes, self.window, self.n_features = int(n_classes), members[0].window, members[0].n_features
+        self.fit_info = {"members": names, "member_temperatures": {m.name: m.temperature for m in members},
+                         "member_epochs": {m.name: m.fit_info.get("epochs") for m in members}}
+        return self
 
     def _predict_proba(self, X, known_regime) -> np.ndarray:
         return np.mean([m.predict_proba(X, known_regime=known_regime) for m in self.members_], axis=0)

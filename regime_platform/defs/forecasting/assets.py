@@ -10,7 +10,7 @@ from regime_platform.defs.partitions import session_partitions
 from regime_platform.defs.resources import RegimeSettings, Warehouse
 
 # The production models the ledger records: every model asset, baselines included (asset keys, by name).
-FORECAST_MODELS = ["lstm", "cnn", "random_forest", "logistic", "majority", "persistence"]
+FORECAST_MODELS = ["lstm", "cnn", "random_forest", "logistic", "ensemble", "majority", "persistence"]
 EXTRA_ROWS = 5  # feature rows read beyond the longest window, so a short gap shows as a clear error
 
 
@@ -57,7 +57,10 @@ def regime_forecasts(context: dg.AssetExecutionContext, warehouse: Warehouse, se
         if known is None:
             raise ledger.LedgerError(f"market.regime_labels has no regime known at {as_of} (the persistence "
                                      "baseline needs it): materialize regime_labels after features for that session.")
-        rows = ledger.forecast_rows(production, as_of, features, known, price_source)
+        with warehouse.connect() as con:  # models with a minimum dwell continue their decision rule from the ledger
+            history = {m.name: wh.recent_forecasts(con, m.name, m.horizon, as_of, m.min_dwell)
+                       for m in production if m.min_dwell > 1}
+        rows = ledger.forecast_rows(production, as_of, features, known, price_source, history)
         with warehouse.connect() as con:
             wh.write_forecasts(con, as_of, rows)
         written.append(rows)

@@ -35,6 +35,7 @@ class ModelInputs:
 
     frame: pl.DataFrame
     stored_labels: pl.DataFrame
+    feature_names: list[str]  # REGIME_FEATURES
 
     @property
     def dates(self) -> list[dt.date]:
@@ -42,7 +43,7 @@ class ModelInputs:
 
     @property
     def X(self) -> np.ndarray:
-        return self.frame.select(MODEL_FEATURES).fill_null(np.nan).to_numpy().astype(np.float64)
+        return self.frame.select(self.feature_names).fill_null(np.nan).to_numpy().astype(np.float64)
 
     @property
     def returns(self) -> np.ndarray:
@@ -53,9 +54,10 @@ class ModelInputs:
         return self.stored_labels["labeler"][0]
 
 
-def read_model_inputs(warehouse: Warehouse, ticker: str) -> ModelInputs:
+def read_model_inputs(warehouse: Warehouse, settings: RegimeSettings) -> ModelInputs:
+    s = settings.settings()
     with warehouse.connect() as con:
-        inputs = ModelInputs(wh.read_labeler_frame(con, ticker), wh.read_regime_labels(con))
+        inputs = ModelInputs(wh.read_labeler_frame(con, s.ticker), wh.read_regime_labels(con), s.model_features)
     if inputs.stored_labels.is_empty():
         raise ValueError("market.regime_labels is empty: materialize regime_labels first.")
     return inputs
@@ -74,10 +76,10 @@ def read_model_inputs(warehouse: Warehouse, ticker: str) -> ModelInputs:
 def walk_forward_targets(context: dg.AssetExecutionContext, warehouse: Warehouse,
                          settings: RegimeSettings) -> dg.MaterializeResult:
     s = settings.settings()
-    inputs = read_model_inputs(warehouse, s.ticker)
+    inputs = read_model_inputs(warehouse, settings)
     started = time.perf_counter()
     result = walk_forward.compute_walk_forward_targets(
-        inputs.dates, inputs.X, MODEL_FEATURES, labels.fold_targets(inputs.frame, inputs.stored_labels),
+        inputs.dates, inputs.X, inputs.feature_names, labels.fold_targets(inputs.frame, inputs.stored_labels),
         s.training_config(), labeler=inputs.labeler, returns=inputs.returns, log=context.log.info)
     with warehouse.connect() as con:
         wh.replace_walk_forward_targets(con, inputs.labeler, s.horizon, result.fold_table, result.label_rows)
@@ -134,13 +136,13 @@ def build_model_asset(model: str, kind: str) -> tuple[dg.AssetsDefinition, dg.As
                settings: RegimeSettings) -> production.ProductionModel:
         s = settings.settings()
         config = s.training_config()
-        inputs = read_model_inputs(warehouse, s.ticker)
+        inputs = read_model_inputs(warehouse, settings)
         with warehouse.connect() as con:
             targets = stored_fold_targets(inputs.dates, wh.read_walk_forward_folds(con, inputs.labeler, s.horizon),
                                           wh.read_fold_labels(con, inputs.labeler, s.horizon))
         started = time.perf_counter()
         result = walk_forward.walk_forward(
-            inputs.dates, inputs.X, MODEL_FEATURES, targets, [model], config, returns=inputs.returns,
+            inputs.dates, inputs.X, inputs.feature_names, targets, [model], config, returns=inputs.returns,
             include_baselines=False, log=context.log.info,
             progress=lambda done, total, what: context.log.info(f"[{done}/{total}] {what}"))
         for warning in result.warnings:
@@ -150,7 +152,7 @@ def build_model_asset(model: str, kind: str) -> tuple[dg.AssetsDefinition, dg.As
         oos = result.oos_predictions
         with warehouse.connect() as con:
             wh.replace_oos_predictions(con, model, config.horizon, oos)
-        final = production.fit_final(inputs.dates, inputs.X, MODEL_FEATURES, targets, [model], config,
+        final = production.fit_final(inputs.dates, inputs.X, inputs.feature_names, targets, [model], config,
                                      include_baselines=False, log=context.log.info)[0]
         context.add_output_metadata({
             "model_version": final.model_version,
@@ -160,6 +162,10 @@ def build_model_asset(model: str, kind: str) -> tuple[dg.AssetsDefinition, dg.As
             "oos_predictions": oos.height,
             "oos_accuracy": result.pooled_accuracy(),
             "production_fit_samples": final.model.fit_info["n_fit"],
+            "features": ", ".join(final.feature_names),
+            "calibration": dg.MetadataValue.json(final.model.fit_info.get("calibration")
+                                                 or final.model.fit_info.get("member_temperatures") or {}),
+            "ledger_min_dwell": final.min_dwell,
             "epochs_final": final.model.fit_info.get("epochs"),
             "training_settings": dg.MetadataValue.json(config.reproducibility()),
             "wall_seconds": round(time.perf_counter() - started, 1),

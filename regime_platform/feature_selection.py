@@ -1,0 +1,64 @@
+"""Per-fold feature selection on the training span (REGIME_FEATURE_SELECTION=1).
+
+Relevance with little redundancy, decided on one fold's training samples only: every candidate feature's value at
+each training sample's last session (scaled with the fold's scaler) is ranked by its mutual information with the
+training targets (scikit-learn's ``mutual_info_classif``, seeded); walking down that ranking, a feature is kept
+unless its absolute correlation with a feature already kept reaches ``max_correlation`` over the same rows, until
+``max_features`` are kept. Nothing after the fold's last training target is read, so a test year cannot shape the
+choice. The record says what was kept, what was dropped and why. Pure numpy/scikit-learn, no Dagster.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from sklearn.feature_selection import mutual_info_classif
+
+MAX_FEATURES = 8
+MAX_CORRELATION = 0.8
+
+
+@dataclass
+class FeatureSelection:
+    selected: list[str]  # in the candidates' order
+    relevance: dict[str, float]  # mutual information with the training targets, every candidate
+    redundant: dict[str, str]  # dropped feature -> the kept feature it duplicates
+    n_samples: int
+
+    def record(self) -> dict[str, Any]:
+        return {"selected": self.selected, "relevance": self.relevance, "redundant": self.redundant,
+                "n_samples": self.n_samples, "max_features": MAX_FEATURES, "max_correlation": MAX_CORRELATION,
+                "rule": "mutual information with the training targets, then drop |correlation| >= max_correlation"}
+
+
+def select_features(
+    last_rows: np.ndarray, y: np.ndarray, names: list[str], *, max_features: int = MAX_FEATURES,
+    max_correlation: float = MAX_CORRELATION, seed: int = 0,
+) -> FeatureSelection:
+    """Choose features from ``last_rows`` (n_training_samples, n_candidates): each training sample's features at
+    its own session t, and ``y`` its target. See the module docstring."""
+    last_rows = np.asarray(last_rows, dtype=np.float64)
+    y = np.asarray(y)
+    if last_rows.shape != (y.size, len(names)):
+        raise ValueError(f"feature selection needs one row per training target and one column per name, got "
+                         f"{last_rows.shape} for {y.size} targets and {len(names)} names")
+    if max_features < 1:
+        raise ValueError(f"max_features={max_features} must be at least 1")
+    mi = mutual_info_classif(last_rows, y, random_state=seed)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        corr = np.nan_to_num(np.corrcoef(last_rows, rowvar=False), nan=0.0)
+    order = sorted(range(len(names)), key=lambda j: (-mi[j], j))
+    kept: list[int] = []
+    redundant: dict[str, str] = {}
+    for j in order:
+        if len(kept) == max_features:
+            break
+        twin = next((k for k in kept if abs(corr[j, k]) >= max_correlation), None)
+        if twin is None:
+            kept.append(j)
+        else:
+            redundant[names[j]] = names[twin]
+    return FeatureSelection(selected=[names[j] for j in sorted(kept)],
+                            relevance={names[j]: round(float(mi[j]), 6) for j in range(len(names))},
+                            redundant=redundant, n_samples=int(y.size))
