@@ -85,7 +85,7 @@ class WalkForwardResult:
             lines.append(self.folds[0].notes[0] if self.folds and self.folds[0].notes else "single chronological split")
         for f in self.folds:
             lines.append(f.describe())
-        lines.extend(self.warnings)
+        lines.extend(w for w in self.warnings if w not in lines)  # a single split's note is also a warning
         return "\n".join(lines)
 
     def fold_table(self) -> pl.DataFrame:

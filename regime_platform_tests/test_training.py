@@ -188,6 +188,7 @@ def test_single_split_and_class_balance_are_reported():
     assert res.single_split and len(res.fold_records) == 1
     assert res.fold_records[0]["single_split"] is True
     assert "single chronological split" in res.summary()
+    assert res.summary().count("labelled sessions is less than") == 1  # the note once, not again as a warning
     assert verify_fold_records(res.fold_records, dates) == []
 
     # a rare class warns, an absent class is recorded as an error (K = 3, regime 2 never in training)
