@@ -53,6 +53,15 @@ from regime_platform.training import (
 OOS_SCHEMA: dict[str, pl.DataType] = warehouse.schema("oos_predictions")
 
 
+def chosen_in_span(model: str, info: dict[str, Any]) -> str:
+    """What the inner validation chose for one model in one fold, as the fold table shows it."""
+    inner = info["inner_validation"]
+    params = ", ".join(f"{k}={v}" for k, v in (inner.get("params") or {}).items())
+    score = inner.get("score")
+    shown = f"{score:.3f}" if isinstance(score, float) else score
+    return f"{model}: {params + ', ' if params else ''}dwell {info.get('min_dwell')} (tail {inner.get('scored_by')} {shown})"
+
+
 @dataclass
 class WalkForwardResult:
     oos_predictions: pl.DataFrame
@@ -94,6 +103,8 @@ class WalkForwardResult:
             {"fold": r["fold"], "test_start": str(r["test_start"]), "test_end": str(r["test_end"]),
              "train_end": str(r["train_end"]), "n_fit": r["n_train"], "risk_off_regime": r.get("risk_off_regime"),
              "class_counts": str(r["class_counts"]),
+             "chosen": "; ".join(chosen_in_span(m, info) for m, info in r["models"].items()
+                                 if info.get("inner_validation")),
              "warnings": "; ".join(r.get("class_warnings", []) + r.get("class_errors", []))}
             for r in self.fold_records])
 

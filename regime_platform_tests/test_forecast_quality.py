@@ -78,6 +78,9 @@ def test_choices_are_refit_on_the_whole_span_and_used_out_of_sample():
     rows = res.oos_predictions.filter(res.oos_predictions["model"] == "logistic").sort("as_of")
     proba = np.array(rows["probabilities"].to_list())
     assert (rows["predicted_regime"].to_numpy() == apply_min_dwell(proba, chosen["min_dwell"])).all()
+    # the asset page's fold table says what was chosen
+    shown = res.fold_table()["chosen"][0]
+    assert shown.startswith(f"logistic: C={chosen['params']['C']}") and f"dwell {chosen['min_dwell']}" in shown
 
 
 def test_ensemble_averages_its_members_and_round_trips(tmp_path):
