@@ -24,7 +24,7 @@ from regime_platform.defs.labels.assets import regime_labels
 from regime_platform.defs.modeling.assets import model_assets, walk_forward_targets
 from regime_platform.defs.resources import ArtifactIOManager, RegimeSettings, Warehouse
 from regime_platform.explain_plots import ExplanationArtifact
-from regime_platform.features import MODEL_FEATURES, compute_features
+from regime_platform.features import compute_features
 from regime_platform.sources import SampleSource
 
 MODELS = {a.key.to_user_string(): a for a in model_assets}
@@ -102,7 +102,9 @@ def test_feature_attributions_table(explained):
     assert set(rows["method"].unique()) == {"occlusion_feature", "occlusion_time", "saliency", "input_x_gradient",
                                             "permutation", "permutation_time"}
     per_lag = rows.filter(rows["method"].is_in(["saliency", "input_x_gradient"]) & rows["regime"].is_null())
-    assert per_lag.height == 2 * 2 * len(MODEL_FEATURES) * 30  # two models × two methods × features × lags
+    inputs = resources["settings"].settings().model_features  # what the models read (REGIME_FEATURES)
+    assert per_lag.height == 2 * 2 * len(inputs) * 30  # two models × two methods × features × lags
+    assert set(per_lag["feature"].unique()) == set(inputs)
     no_time = rows.filter(rows["method"].is_in(["occlusion_feature", "permutation"]))
     assert no_time["lag"].null_count() == no_time.height
     spread = rows.filter(rows["method"] == "permutation")["spread"].to_numpy()
