@@ -3,6 +3,9 @@ buy-and-hold, the 200-day rule and persistence, on the economic backtest and the
 
     python benchmarks/bench_forecast_quality.py            # both settings, ~20-30 min on 2 cores
     python benchmarks/bench_forecast_quality.py --only jump
+    python benchmarks/bench_forecast_quality.py --only drawdown --runs old,compact,default   # a subset of the runs
+
+With --only, the other labeler's results already in the output file are kept.
 
 Data: the bundled sample (S&P 500 index, 2000-01-03 … 2018-12-31, offline), labels refit inside every fold — the
 `jump` labeler at h = 5 and the `drawdown` labeler at h = 21 — and the default walk-forward (test years
@@ -25,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import json
 import sys
 import time
 from pathlib import Path
@@ -99,13 +103,14 @@ def scores(oos: pl.DataFrame, k: int) -> dict[str, dict[str, float]]:
     return out
 
 
-def run_setting(frame: pl.DataFrame, labeler: str, horizon: int, log) -> dict:
+def run_setting(frame: pl.DataFrame, labeler: str, horizon: int, log, runs: list[str]) -> dict:
     dates = frame["date"].to_list()
     returns = frame["ret_1d"].fill_null(np.nan).to_numpy()
     targets = MemoTargets(RefitLabels(labelable(frame, make_labeler(labeler)), lambda: make_labeler(labeler),
                                       name=labeler))
     results, seconds = {}, {}
-    for run, (names, overrides) in RUNS.items():
+    for run in runs:
+        names, overrides = RUNS[run]
         X = frame.select(names).fill_null(np.nan).to_numpy().astype(np.float64)
         X[~np.isfinite(X)] = np.nan
         t0 = time.perf_counter()
@@ -141,10 +146,11 @@ def run_setting(frame: pl.DataFrame, labeler: str, horizon: int, log) -> dict:
                         "tail_score": (rec["models"][m]["inner_validation"] or {}).get("score")} for m in MODELS}}
                 for rec in res.fold_records]
 
-    return {"labeler": labeler, "horizon": horizon, "test_years": [r["test_year"] for r in base_records(results)],
+    return {"labeler": labeler, "horizon": horizon, "runs": runs,
+            "test_years": [r["test_year"] for r in base_records(results)],
             "start": str(table["start_date"][0]), "end": str(table["end_date"][0]), "seconds": seconds,
-            "table": rows, "inner_choices": choices(results["default"]),
-            "selected_features": choices(results["selected"])}
+            "table": rows, "inner_choices": choices(results["default"]) if "default" in results else None,
+            "selected_features": choices(results["selected"]) if "selected" in results else None}
 
 
 def base_records(results: dict) -> list[dict]:
@@ -166,7 +172,13 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--only", choices=list(SETTINGS), help="run one labeler setting")
     ap.add_argument("--output", type=Path, default=RESULTS)
+    ap.add_argument("--runs", default=",".join(RUNS), help="comma-separated runs to measure (compact is always run: "
+                                                           "the dwell candidates and the shared fold labels use it)")
     args = ap.parse_args(argv)
+    runs = [r for r in RUNS if r in {"compact", *args.runs.split(",")}]
+    unknown = set(args.runs.split(",")) - set(RUNS)
+    if unknown:
+        ap.error(f"unknown run(s) {sorted(unknown)}; choose from {list(RUNS)}")
     frame = load_sample()
 
     def log(msg: str) -> None:
@@ -177,8 +189,11 @@ def main(argv: list[str] | None = None) -> int:
     for labeler, horizon in SETTINGS.items():
         if args.only and labeler != args.only:
             continue
-        results.append(run_setting(frame, labeler, horizon, log))
+        results.append(run_setting(frame, labeler, horizon, log, runs))
         print_setting(results[-1])
+    if args.only and args.output.exists():  # keep the other labeler's results
+        kept = [s for s in json.loads(args.output.read_text()).get("settings", []) if s["labeler"] != args.only]
+        results = sorted(kept + results, key=lambda s: list(SETTINGS).index(s["labeler"]))
     write_json_atomic(args.output, {"benchmark": "forecast quality: inputs, capacity, calibration, decision rule",
                                     "runs": {run: {"features": names, **o} for run, (names, o) in RUNS.items()},
                                     "run_at": dt.datetime.now().isoformat(timespec="seconds"),

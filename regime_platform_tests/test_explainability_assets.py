@@ -48,7 +48,8 @@ def explained(tmp_path_factory):
     root = tmp_path_factory.mktemp("explainability")
     resources = {
         "warehouse": Warehouse(duckdb=DuckDBResource(database=str(root / "warehouse.duckdb"))),
-        "settings": RegimeSettings(data_dir=str(root), source="sample", epochs=1, max_folds=1),
+        # no capacity search: this group explains whatever was fit (the search has its own tests)
+        "settings": RegimeSettings(data_dir=str(root), source="sample", epochs=1, max_folds=1, inner_validation=False),
         "artifacts": ArtifactIOManager(base_dir=str(root / "artifacts")),
     }
     seed_prices_and_features(resources, dt.date(2010, 1, 4), dt.date(2018, 12, 31))
