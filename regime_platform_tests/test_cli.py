@@ -64,7 +64,7 @@ def test_run_end_to_end_offline_in_a_fresh_instance(tmp_path):
     labels_file.parent.mkdir(parents=True)
     labels_file.write_text("Date,regime\n" + "".join(f"{d},{r}\n" for d, r in labelled))
     cmd = [str(Path(sys.executable).parent / "regime-platform"), "run"]
-    out = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
+    out = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=1800)  # a hang guard
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     assert "done: SPY 2016-01-04 … 2018-12-31 from sample:^GSPC" in out.stdout
     con = duckdb.connect(str(tmp_path / "data" / "warehouse.duckdb"), read_only=True)
