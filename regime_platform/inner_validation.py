@@ -103,6 +103,14 @@ def choose(
         fallback = 1 if dwell_grid else fixed_dwell
         return InnerChoice({}, fallback, None, int(span.fit_t.size), int(span.val_t.size),
                            note="the samples before the tail hold one regime: default capacity and dwell")
+    if economic is None and np.unique(y_val).size < 2:
+        # macro-F1 against a one-regime tail gives 1.0 to every candidate that never calls the other regime: it
+        # cannot say whether a candidate recognises the regime it exists to catch, so the tail cannot choose
+        # (the tail's Sharpe reads returns, not targets, and still ranks the candidates)
+        fallback = 1 if dwell_grid else fixed_dwell
+        return InnerChoice({}, fallback, None, int(span.fit_t.size), int(span.val_t.size),
+                           note=f"the tail's targets hold one regime ({int(y_val[0])}), which cannot show whether a "
+                                "candidate recognises the others: default capacity and dwell")
     candidates, best = [], None
     for cap in grid or [{}]:
         params = {**model_params, **cap}

@@ -58,6 +58,8 @@ def chosen_in_span(model: str, info: dict[str, Any]) -> str:
     inner = info["inner_validation"]
     params = ", ".join(f"{k}={v}" for k, v in (inner.get("params") or {}).items())
     score = inner.get("score")
+    if score is None:  # the tail could not choose: say why
+        return f"{model}: default capacity, dwell {info.get('min_dwell')} ({inner.get('note')})"
     shown = f"{score:.3f}" if isinstance(score, float) else score
     return f"{model}: {params + ', ' if params else ''}dwell {info.get('min_dwell')} (tail {inner.get('scored_by')} {shown})"
 
@@ -229,7 +231,8 @@ def walk_forward(
                 params, dwell, inner = {**params, **choice.params}, choice.min_dwell, choice.record()
                 if log:
                     log(f"{where} {name}: inner validation chose {choice.params or 'the default capacity'}, "
-                        f"min_dwell {choice.min_dwell} (tail {choice.scored_by} {choice.score})")
+                        f"min_dwell {choice.min_dwell} ("
+                        + (f"tail {choice.scored_by} {choice.score}" if choice.score is not None else choice.note) + ")")
             model = fit_model(name, params, span, config, log=prefixed(log, f"{where} {name}"))
             proba = model.predict_proba(W_test, known_regime=known_test)
             decided = apply_min_dwell(proba, dwell)

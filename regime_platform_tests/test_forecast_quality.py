@@ -6,7 +6,8 @@ import numpy as np
 from regime_platform.decision import apply_min_dwell, count_flips
 from regime_platform.training import TrainingConfig
 from regime_platform.walk_forward import walk_forward
-from regime_platform_tests.test_training import H, W, refit_targets, synthetic
+from regime_platform.fold_targets import GivenLabels
+from regime_platform_tests.test_training import H, W, given_targets, refit_targets, synthetic
 
 
 def test_min_dwell_sets_each_models_decisions_per_fold_and_is_recorded():
@@ -158,3 +159,26 @@ def test_sharpe_scoring_without_returns_is_a_clear_error():
     cfg = TrainingConfig(window=W, horizon=H, max_folds=1, min_dwell=0, inner_score="sharpe")
     with pytest.raises(ValueError, match="needs daily returns"):
         walk_forward(dates, X, names, refit_targets(dates, r), ["logistic"], cfg)
+
+
+def test_a_tail_holding_one_regime_chooses_nothing_and_says_why():
+    """On a tail whose targets are all one regime every candidate that never calls the other scores macro-F1 1.0,
+    so the choice would go to the model least able to see a change: the defaults stay and the record says why."""
+    from regime_platform.walk_forward import chosen_in_span
+
+    dates, X, names, r = synthetic(2000)
+    cfg = TrainingConfig(window=W, horizon=H, max_folds=1, seed=0, min_dwell=0, tune_capacity=True)
+    targets, regime, known = given_targets(dates, r)
+    first = walk_forward(dates, X, names, targets, ["logistic"], cfg).fold_records[0]
+    assert first["models"]["logistic"]["inner_validation"]["score"] is not None  # two regimes in the tail: it chooses
+    calm = regime.copy()
+    start, end = dates.index(first["validation_start"]) - W, dates.index(first["train_target_end"]) + H
+    calm[start:end + 1] = 0.0  # plant a tail that holds one regime (bull) only
+    planted = GivenLabels(dates, calm, np.r_[np.full(10, np.nan), calm[:-10]])
+    rec = walk_forward(dates, X, names, planted, ["logistic"], cfg).fold_records[0]
+    info = rec["models"]["logistic"]
+    inner = info["inner_validation"]
+    assert inner["n_validation"] > 0 and inner["score"] is None and inner["candidates"] == []
+    assert inner["params"] == {} and info["min_dwell"] == 1 and info["params"]["C"] == 1.0
+    assert "hold one regime" in inner["note"]
+    assert "default capacity, dwell 1 (the tail's targets hold one regime" in chosen_in_span("logistic", info)
