@@ -93,24 +93,23 @@ def choose(
     dwells = list(dwell_grid) if dwell_grid else [fixed_dwell]
     if not grid and len(dwells) == 1:
         return InnerChoice({}, dwells[0], None, 0, int(span.val_t.size), note="nothing to choose")
+    fallback = 1 if dwell_grid else fixed_dwell  # default capacity and this dwell when the tail cannot choose
     if span.val_t.size == 0:
-        fallback = 1 if dwell_grid else fixed_dwell
         return InnerChoice({}, fallback, None, 0, 0,
                            note="training span too short for an inner validation tail: default capacity and dwell")
-    W_fit, W_val = span.windows(span.fit_t), span.windows(span.val_t)
     y_fit, y_val = span.y_fit, span.y_val
+    cannot_choose = None
     if np.unique(y_fit).size < 2:
-        fallback = 1 if dwell_grid else fixed_dwell
-        return InnerChoice({}, fallback, None, int(span.fit_t.size), int(span.val_t.size),
-                           note="the samples before the tail hold one regime: default capacity and dwell")
-    if economic is None and np.unique(y_val).size < 2:
+        cannot_choose = "the samples before the tail hold one regime: default capacity and dwell"
+    elif economic is None and np.unique(y_val).size < 2:
         # macro-F1 against a one-regime tail gives 1.0 to every candidate that never calls the other regime: it
         # cannot say whether a candidate recognises the regime it exists to catch, so the tail cannot choose
         # (the tail's Sharpe reads returns, not targets, and still ranks the candidates)
-        fallback = 1 if dwell_grid else fixed_dwell
-        return InnerChoice({}, fallback, None, int(span.fit_t.size), int(span.val_t.size),
-                           note=f"the tail's targets hold one regime ({int(y_val[0])}), which cannot show whether a "
-                                "candidate recognises the others: default capacity and dwell")
+        cannot_choose = (f"the tail's targets hold one regime ({int(y_val[0])}), which cannot show whether a "
+                         "candidate recognises the others: default capacity and dwell")
+    if cannot_choose:
+        return InnerChoice({}, fallback, None, int(span.fit_t.size), int(span.val_t.size), note=cannot_choose)
+    W_fit, W_val = span.windows(span.fit_t), span.windows(span.val_t)
     candidates, best = [], None
     for cap in grid or [{}]:
         params = {**model_params, **cap}
