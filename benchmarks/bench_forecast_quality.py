@@ -36,16 +36,16 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from regime_platform.artifacts import write_json_atomic
-from regime_platform.backtest import backtest_horizon
-from regime_platform.decision import apply_min_dwell
-from regime_platform.features import COMPACT_FEATURES, MODEL_FEATURES, compute_features
-from regime_platform.fold_targets import FoldLabels, RefitLabels
+from regime_platform.storage.files import write_json_atomic
+from regime_platform.evaluation.backtest import backtest_horizon
+from regime_platform.modeling.decision import apply_min_dwell
+from regime_platform.features.compute import COMPACT_FEATURES, MODEL_FEATURES, compute_features
+from regime_platform.modeling.targets import FoldLabels, RefitLabels
 from regime_platform.labels import labelable, make_labeler
-from regime_platform.metrics import classification_metrics
-from regime_platform.sources import SampleSource
-from regime_platform.training import TrainingConfig
-from regime_platform.walk_forward import walk_forward
+from regime_platform.evaluation.metrics import classification_metrics
+from regime_platform.ingestion.sources import SampleSource
+from regime_platform.modeling.training import TrainingConfig
+from regime_platform.modeling.walk_forward import walk_forward
 
 RESULTS = Path(__file__).parent / "results" / "forecast_quality.json"
 MODELS = {"lstm": {}, "cnn": {}, "random_forest": {}, "logistic": {}, "ensemble": {}}

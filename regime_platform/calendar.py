@@ -1,8 +1,11 @@
-"""XNYS trading sessions, from exchange-calendars (the one source of truth for which days trade)."""
+"""XNYS trading sessions, from exchange-calendars (the one source of truth for which days trade), and when a
+session's daily outputs are due: a holiday or a weekend is never overdue. The daily schedule runs at 18:00 New York
+time; a session's partition is due by 19:30 New York time on that session's date (early closes included)."""
 from __future__ import annotations
 
 import datetime as dt
 from functools import lru_cache
+from zoneinfo import ZoneInfo
 
 import exchange_calendars as xcals
 import pandas as pd
@@ -81,3 +84,29 @@ def last_closed_session(now: dt.datetime | None = None) -> dt.date:
     if is_session(day) and session_close(day) <= now:
         return day
     return previous_session(day)
+
+
+# ---------------------------------------------------------------------------------------------- deadlines
+NEW_YORK = ZoneInfo("America/New_York")
+DEADLINE = dt.time(19, 30)  # New York time on the session's date
+
+
+def deadline(session: dt.date) -> dt.datetime:
+    return dt.datetime.combine(session, DEADLINE, tzinfo=NEW_YORK)
+
+
+def due_session(now: dt.datetime) -> dt.date:
+    """The newest session whose deadline has passed at `now` (an aware datetime)."""
+    day = now.astimezone(NEW_YORK).date()
+    if is_session(day) and deadline(day) <= now:
+        return day
+    return previous_session(day)
+
+
+def verdict(due: dt.date, materialized: set[str], asset: str) -> tuple[bool, str]:
+    """(passed, one sentence) given the partition keys materialized so far."""
+    if due.isoformat() in materialized:
+        return True, f"{asset} is fresh: session {due} (due {DEADLINE:%H:%M} New York time) is materialized."
+    newest = max(materialized) if materialized else "none"
+    return False, (f"{asset} is overdue: session {due} was due by {DEADLINE:%H:%M} New York time and is not "
+                   f"materialized (newest: {newest}); start the daily schedule or materialize that partition.")

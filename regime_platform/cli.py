@@ -19,8 +19,9 @@ import time
 from pathlib import Path
 
 from regime_platform import calendar
+from regime_platform.features.compute import model_feature_set
 from regime_platform.settings import Settings, SettingsError
-from regime_platform.sources import SAMPLE_SOURCE, SourceError, build_chain
+from regime_platform.ingestion.sources import SAMPLE_SOURCE, SourceError, build_chain
 
 # Each step: (label, asset selection, partitions): "range" = REGIME_START … the last closed session served,
 # "last" = that last session only, None = not partitioned. Later groups are added here as they are built.
@@ -132,6 +133,7 @@ def run(_args: argparse.Namespace) -> int:
                          "appear in `make ui`.")
     try:
         settings = Settings.from_env()
+        model_feature_set(settings.features)  # a bad REGIME_FEATURES stops here, before any download
     except SettingsError as exc:
         raise SystemExit(str(exc)) from exc
     first, last, source = plan_range(settings)
@@ -202,7 +204,8 @@ def settings_or_exit() -> Settings:
 
 
 def forecast(args: argparse.Namespace) -> int:
-    from regime_platform import ledger, warehouse
+    from regime_platform.forecasting import ledger
+    from regime_platform import storage as warehouse
 
     settings = settings_or_exit()
     with open_warehouse(settings.warehouse_path, args.wait) as con:
@@ -219,7 +222,8 @@ def forecast(args: argparse.Namespace) -> int:
 
 
 def status(args: argparse.Namespace) -> int:
-    from regime_platform import ledger, warehouse
+    from regime_platform.forecasting import ledger
+    from regime_platform import storage as warehouse
 
     settings = settings_or_exit()
     with open_warehouse(settings.warehouse_path, args.wait) as con:

@@ -169,29 +169,8 @@ class Settings:
         if self.calibration not in CALIBRATIONS:
             raise SettingsError(f"REGIME_CALIBRATION={self.calibration!r} is unknown; use one of "
                                 f"{', '.join(CALIBRATIONS)}.")
-        try:
-            self.model_features
-        except ValueError as exc:
-            raise SettingsError(str(exc)) from None
         if self.label_lag < 0:
             raise SettingsError(f"REGIME_LABEL_LAG={self.label_lag} is negative; use 0 or more sessions.")
-
-    def training_config(self):
-        """The walk-forward and production training configuration these settings ask for."""
-        from regime_platform.training import TrainingConfig
-
-        return TrainingConfig(window=self.window, horizon=self.horizon, epochs=self.epochs, max_folds=self.max_folds,
-                              class_weighting=self.class_weighting, oversampling=self.oversampling, seed=self.seed,
-                              min_dwell=self.min_dwell, tune_capacity=self.inner_validation,
-                              inner_score=self.inner_score, calibration=self.calibration,
-                              feature_selection=self.feature_selection)
-
-    @property
-    def model_features(self) -> list[str]:
-        """The feature columns the models read (REGIME_FEATURES)."""
-        from regime_platform.features import model_feature_set
-
-        return model_feature_set(self.features)
 
     @property
     def warehouse_path(self) -> Path:

@@ -24,7 +24,7 @@ def pytest_collection_modifyitems(config, items):
 @pytest.fixture(scope="session")
 def sample_bars() -> pl.DataFrame:
     """The bundled S&P 500 sample, normalized like every source's output."""
-    from regime_platform.sources import SampleSource
+    from regime_platform.ingestion.sources import SampleSource
 
     return SampleSource().fetch("SPY", dt.date(1999, 1, 4), dt.date(2018, 12, 31))
 

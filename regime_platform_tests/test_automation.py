@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 import dagster as dg
 import pytest
 
-from regime_platform import freshness
+from regime_platform import calendar
 from regime_platform.defs import automation
 
 NY = ZoneInfo("America/New_York")
@@ -69,7 +69,7 @@ def test_everything_ships_stopped(defs):
     (dt.datetime(2024, 12, 1, 12, 0, tzinfo=NY), dt.date(2024, 11, 29)),    # Sunday: Friday's session
 ])
 def test_due_session_follows_the_calendar(now, due):
-    assert freshness.due_session(now) == due
+    assert calendar.due_session(now) == due
 
 
 def run_freshness_check(instance, asset: str):
@@ -81,7 +81,7 @@ def run_freshness_check(instance, asset: str):
 
 @pytest.mark.parametrize("asset", automation.FRESH_ASSETS)
 def test_freshness_check_goes_red_on_a_missed_session_and_green_once_it_lands(asset):
-    due = freshness.due_session(dt.datetime.now(dt.timezone.utc))
+    due = calendar.due_session(dt.datetime.now(dt.timezone.utc))
     before = dg.AssetMaterialization(asset_key=asset, partition=(due - dt.timedelta(days=7)).isoformat())
     with dg.instance_for_test() as instance:
         instance.report_runless_asset_event(before)  # an older session landed, the due one did not
@@ -98,6 +98,6 @@ def test_freshness_sensor_requests_the_checks_once_per_due_session(defs):
         sensor = defs.get_sensor_def("freshness_sensor")
         result = sensor.evaluate_tick(dg.build_sensor_context(instance=instance, repository_def=defs.get_repository_def()))
         (request,) = result.run_requests
-        due = freshness.due_session(dt.datetime.now(dt.timezone.utc))
+        due = calendar.due_session(dt.datetime.now(dt.timezone.utc))
         assert request.run_key == f"freshness-{due}"
         assert {k.asset_key.to_user_string() for k in request.asset_check_keys} == set(automation.FRESH_ASSETS)

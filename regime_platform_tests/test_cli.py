@@ -55,7 +55,7 @@ def test_run_end_to_end_offline_in_a_fresh_instance(tmp_path):
            # test_modeling_assets runs the defaults): this one is about the command
            "REGIME_INNER_VALIDATION": "0"}
     # the user's own labels (20-session realized volatility above its median = 1): the user-file path end to end
-    from regime_platform.sources import SampleSource
+    from regime_platform.ingestion.sources import SampleSource
 
     bars = SampleSource().fetch("SPY", dt.date(2015, 11, 2), dt.date(2018, 12, 31))
     vol = (bars["adj_close"].log().diff().rolling_std(20)).to_numpy()

@@ -13,7 +13,9 @@ import duckdb
 import polars as pl
 import pytest
 
-from regime_platform import cli, ledger, warehouse as wh
+from regime_platform import cli
+from regime_platform.forecasting import ledger
+from regime_platform import storage as wh
 
 ROOT = Path(__file__).resolve().parents[1]
 D = dt.date

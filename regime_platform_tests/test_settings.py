@@ -11,7 +11,8 @@ import dagster as dg
 import pytest
 
 from regime_platform.defs.resources import RegimeSettings
-from regime_platform.features import MODEL_FEATURES
+from regime_platform.features.compute import MODEL_FEATURES, model_feature_set
+from regime_platform.modeling.training import TrainingConfig
 from regime_platform.settings import Settings, SettingsError, setting_fields
 
 # a value for each setting that differs from its default, as the environment writes it and as it is parsed
@@ -55,10 +56,10 @@ def test_every_setting_but_the_start_is_run_config():
             assert f.name == "start"  # fixes the partitions when the definitions load: environment only
             continue
         assert getattr(s, f.name) == CHANGED[f.name][1], f.name
-    config = s.training_config()
+    config = TrainingConfig.from_settings(s)
     assert (config.horizon, config.window, config.epochs, config.max_folds) == (21, 60, 3, 2)
     assert (config.min_dwell, config.tune_capacity, config.inner_score) == (5, False, "sharpe")
-    assert (config.calibration, config.feature_selection, s.model_features) == ("none", True, MODEL_FEATURES)
+    assert (config.calibration, config.feature_selection, model_feature_set(s.features)) == ("none", True, MODEL_FEATURES)
     assert config.reproducibility() == {"class_weighting": False, "oversampling": "smote", "seed": 7}
 
 

@@ -11,7 +11,8 @@ import os
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
-from regime_platform import ingest, warehouse as wh
+from regime_platform.ingestion import bars as ingest
+from regime_platform import storage as wh
 from regime_platform.defs.partitions import session_partitions
 from regime_platform.defs.resources import RegimeSettings, Warehouse
 

@@ -6,7 +6,7 @@ import datetime as dt
 
 import dagster as dg
 
-from regime_platform import calendar, freshness
+from regime_platform import calendar
 from regime_platform.defs.partitions import session_partitions
 
 # One run per session: the day's bar, its features, the labels (the regime known at t, which the
@@ -31,7 +31,7 @@ daily_job = dg.define_asset_job(
                 "XNYS holidays and weekends produce no run.",
 )
 def daily_schedule(context: dg.ScheduleEvaluationContext):
-    day = context.scheduled_execution_time.astimezone(freshness.NEW_YORK).date()
+    day = context.scheduled_execution_time.astimezone(calendar.NEW_YORK).date()
     if not calendar.is_session(day):
         return dg.SkipReason(f"{day} is not an XNYS session (holiday): nothing to forecast.")
     return dg.RunRequest(run_key=day.isoformat(), partition_key=day.isoformat())
@@ -58,15 +58,15 @@ def build_freshness_check(asset: str) -> dg.AssetChecksDefinition:
     # Dagster's build_time_partition_freshness_checks expects the partition current at the deadline; with
     # end_offset=1 on an XNYS holiday that is the next (unclosed) session, a false red. This one asks the calendar.
     @dg.asset_check(asset=asset, name="fresh_through_last_session", blocking=False,
-                    description=f"ERROR when the newest session past its deadline ({freshness.DEADLINE:%H:%M} "
+                    description=f"ERROR when the newest session past its deadline ({calendar.DEADLINE:%H:%M} "
                                 f"New York time) has no materialized {asset} partition. Holidays are never due.")
     def _check(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
-        due = freshness.due_session(dt.datetime.now(dt.timezone.utc))
+        due = calendar.due_session(dt.datetime.now(dt.timezone.utc))
         materialized = context.instance.get_materialized_partitions(dg.AssetKey(asset))
-        passed, sentence = freshness.verdict(due, materialized, asset)
+        passed, sentence = calendar.verdict(due, materialized, asset)
         return dg.AssetCheckResult(passed=passed, severity=dg.AssetCheckSeverity.ERROR, description=sentence,
                                    metadata={"due_session": str(due), "newest_materialized": max(materialized, default="none"),
-                                             "deadline": freshness.deadline(due).isoformat()})
+                                             "deadline": calendar.deadline(due).isoformat()})
 
     return _check
 
@@ -81,6 +81,6 @@ freshness_checks = [build_freshness_check(asset) for asset in FRESH_ASSETS]
                 "(they also run with every materialization of those assets), so a missed session shows red.",
 )
 def freshness_sensor(context: dg.SensorEvaluationContext):
-    due = freshness.due_session(dt.datetime.now(dt.timezone.utc))
+    due = calendar.due_session(dt.datetime.now(dt.timezone.utc))
     return dg.RunRequest(run_key=f"freshness-{due}", asset_check_keys=[
         key for check in freshness_checks for key in check.check_keys])

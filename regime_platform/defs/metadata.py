@@ -4,7 +4,7 @@ from __future__ import annotations
 import dagster as dg
 import polars as pl
 
-from regime_platform.markdown import markdown_table
+from regime_platform.figures import markdown_table
 
 __all__ = ["bullets", "markdown_table", "preview_md"]
 

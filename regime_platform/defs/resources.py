@@ -12,9 +12,12 @@ import polars as pl
 from dagster_duckdb import DuckDBResource
 from pydantic import PrivateAttr
 
-from regime_platform import warehouse
+from regime_platform import storage as warehouse
+from regime_platform.defs.partitions import REGIME_START
+from regime_platform.features.compute import model_feature_set
+from regime_platform.storage.files import read_json, write_json_atomic
 from regime_platform.settings import Settings, setting_fields
-from regime_platform.sources import SourceChain, build_chain
+from regime_platform.ingestion.sources import SourceChain, build_chain
 
 
 class Warehouse(dg.ConfigurableResource):
@@ -55,13 +58,12 @@ class _SettingsResource(dg.ConfigurableResource):
                    | {"data_dir": str(s.data_dir.resolve())})
 
     def settings(self) -> Settings:
-        from regime_platform.defs.partitions import REGIME_START
-
         values = {f.name: getattr(self, f.name) for f in _run_config_fields()}
         for name in ("data_dir", "ohlcv_csv"):
             values[name] = Path(values[name]) if values[name] else None
         s = Settings(start=REGIME_START, **values)
         s.validate()
+        model_feature_set(s.features)  # REGIME_FEATURES names real, scale-free columns (SettingsError otherwise)
         return s
 
     def source_chain(self) -> SourceChain:
@@ -106,8 +108,6 @@ class ArtifactIOManager(dg.ConfigurableIOManager):
         return Path(self.base_dir).joinpath(*key.path)
 
     def handle_output(self, context: dg.OutputContext, obj) -> None:
-        from regime_platform.artifacts import write_json_atomic
-
         directory = self.directory(context.asset_key)
         files = obj.save(directory)
         cls = type(obj)
@@ -117,8 +117,6 @@ class ArtifactIOManager(dg.ConfigurableIOManager):
 
     def load_input(self, context: dg.InputContext):
         import importlib
-
-        from regime_platform.artifacts import read_json
 
         directory = self.directory(context.asset_key)
         module, _, qualname = read_json(directory / "artifact.json")["class"].partition(":")

@@ -1,11 +1,10 @@
 """Regime labels: a user's file (strictly validated) or a generated labeler; profiles and class balance."""
-from regime_platform.class_balance import ClassBalance, class_balance
-from regime_platform.labels.assign import (LabelResult, assign, assign_generated, assign_user, configured_regimes,
-                                          fold_targets)
+from regime_platform.labels.class_balance import ClassBalance, class_balance
+from regime_platform.labels.assign import (LabelResult, assign, assign_generated, assign_user, configured_regimes)
 from regime_platform.labels.labelers import (LABELERS, Labeler, labelable, make_labeler, regime_names)
 from regime_platform.labels.profile import RegimeProfile, regime_profile
 from regime_platform.labels.user_file import LabelFileError, read_user_labels
 
-__all__ = ["ClassBalance", "assign", "configured_regimes", "fold_targets", "LABELERS", "LabelFileError", "LabelResult", "Labeler", "RegimeProfile", "assign_generated",
+__all__ = ["ClassBalance", "assign", "configured_regimes", "LABELERS", "LabelFileError", "LabelResult", "Labeler", "RegimeProfile", "assign_generated",
            "assign_user", "class_balance", "labelable", "make_labeler", "read_user_labels", "regime_names",
            "regime_profile"]

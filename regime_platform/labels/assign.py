@@ -3,13 +3,15 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import polars as pl
 
-from regime_platform import warehouse
+from regime_platform import storage as warehouse
 from regime_platform.labels.labelers import labelable, make_labeler
 from regime_platform.labels.profile import RegimeProfile, regime_profile
+from regime_platform.labels.user_file import read_user_labels
 
 TABLE_SCHEMA = warehouse.schema("regime_labels")
 
@@ -74,31 +76,7 @@ def configured_regimes(labeler: str, stored_regimes) -> int:
 def assign(frame: pl.DataFrame, user_labels_path, labeler: str, label_lag: int = 0) -> LabelResult:
     """The one place that chooses: the user's labels file when it exists (validated strictly; REGIME_LABELER is
     then ignored), else the generated ``labeler`` fit on all labelled history."""
-    from pathlib import Path
-
-    from regime_platform.labels.user_file import read_user_labels
-
     if Path(user_labels_path).exists():
         user = read_user_labels(Path(user_labels_path), sessions=frame["date"].to_list())
         return assign_user(user, frame, label_lag=label_lag)
     return assign_generated(frame, labeler)
-
-
-def fold_targets(frame: pl.DataFrame, stored: pl.DataFrame):
-    """How the walk-forward gets each fold's labels, following what ``market.regime_labels`` holds: a user's file
-    is taken as given in every fold; a generated labeler is refit inside each fold on its training span.
-
-    ``frame``: the labeler frame (date, features, adj_close); ``stored``: ``market.regime_labels``.
-    """
-    from regime_platform.fold_targets import GivenLabels, RefitLabels
-
-    if stored.is_empty():
-        raise ValueError("market.regime_labels is empty: materialize regime_labels first.")
-    labeler = stored["labeler"][0]
-    if labeler == "user":
-        aligned = frame.select("date").join(stored, on="date", how="left")
-        return GivenLabels(frame["date"].to_list(), aligned["regime"].fill_null(-1).to_numpy(),
-                           aligned["known_regime"].fill_null(-1).to_numpy(),
-                           n_classes=configured_regimes("user", stored["regime"]))
-    usable = labelable(frame, make_labeler(labeler))
-    return RefitLabels(usable, lambda: make_labeler(labeler), name=labeler)

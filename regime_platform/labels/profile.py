@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
-from regime_platform.markdown import markdown_table
+from regime_platform.figures import markdown_table
 
 
 @dataclass

@@ -1,7 +1,7 @@
 """The one model interface, plus the helpers every model shares (params, class weights, oversampling).
 
 Inputs are windows ``X`` (n, window, n_features) float32, already scaled outside the model
-(:mod:`regime_platform.scaling`), and integer targets ``y`` in ``0 … n_classes-1``. A class absent from the
+(:mod:`regime_platform.modeling.scaling`), and integer targets ``y`` in ``0 … n_classes-1``. A class absent from the
 training targets still gets a (zero) probability column, so every model returns (n, n_classes).
 
 ``known_regime``: the regime known after the close of each sample's ``t``. Every model's
@@ -17,8 +17,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from regime_platform.artifacts import read_json, write_json_atomic
-from regime_platform.calibration import apply_temperature
+from regime_platform.storage.files import read_json, write_json_atomic
+from regime_platform.models.calibration import apply_temperature
 
 Log = Callable[[str], None] | None
 
@@ -50,7 +50,7 @@ class RegimeModel:
         self.n_features: int | None = None
         self.window: int | None = None
         self.fit_info: dict[str, Any] = {}
-        # temperature applied to the probabilities (regime_platform.calibration); 1 = as the model gives them
+        # temperature applied to the probabilities (regime_platform.models.calibration); 1 = as the model gives them
         self.temperature: float = 1.0
 
     # ---- public interface -------------------------------------------------------------------------

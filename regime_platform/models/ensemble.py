@@ -1,8 +1,8 @@
 """``ensemble``: the average of its members' calibrated probabilities (by default logistic, random_forest, lstm, cnn).
 
-The training code (:func:`regime_platform.training.fit_model`) fits each member exactly as it fits that model on
+The training code (:func:`regime_platform.modeling.training.fit_model`) fits each member exactly as it fits that model on
 its own — on the whole training span, the LSTM and CNN with their epochs chosen on the span's embargoed tail — and
-temperature-scales each member's probabilities on that same tail (:mod:`regime_platform.calibration`), so that a
+temperature-scales each member's probabilities on that same tail (:mod:`regime_platform.models.calibration`), so that a
 0.7 from the forest and a 0.7 from the LSTM mean the same thing before they are averaged. :meth:`assemble` then
 joins the fitted members; the ensemble's probabilities are their unweighted mean. (``fit`` called directly fits
 the members plainly, without the tail: what a quick experiment needs.) Saved as one sub-directory per member.
@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from regime_platform.models.base import RegimeModel
+from regime_platform.models.registry import MODELS, accepted_params, load_model, make_model
 
 SHARED = ("class_weighting", "oversampling", "seed")
 
@@ -25,8 +26,6 @@ class EnsembleModel(RegimeModel):
                 "seed": 0}
 
     def member_names(self) -> list[str]:
-        from regime_platform.models import MODELS
-
         names = [m.strip() for m in str(self.params["members"]).split(",") if m.strip()]
         bad = [m for m in names if m not in MODELS or MODELS[m].is_baseline or m == self.name]
         if not names or bad:
@@ -35,8 +34,6 @@ class EnsembleModel(RegimeModel):
         return names
 
     def _fit(self, X, y, X_val, y_val, log) -> None:
-        from regime_platform.models import accepted_params, make_model
-
         shared = {k: self.params[k] for k in SHARED}
         self.members_ = []
         for m in self.member_names():
@@ -66,6 +63,4 @@ class EnsembleModel(RegimeModel):
         return files
 
     def _load_state(self, directory: Path, cfg: dict) -> None:
-        from regime_platform.models import load_model
-
         self.members_ = [load_model(directory / m) for m in self.member_names()]

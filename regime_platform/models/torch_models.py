@@ -25,7 +25,7 @@ import torch
 from sklearn.metrics import f1_score
 from torch import nn
 
-from regime_platform.artifacts import atomic_path
+from regime_platform.storage.files import atomic_path
 from regime_platform.models.base import RegimeModel, balanced_class_weights, oversample
 
 STATE_FILE = "model.pt"

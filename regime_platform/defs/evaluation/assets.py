@@ -12,11 +12,17 @@ import dagster as dg
 import numpy as np
 import polars as pl
 
-from regime_platform import audit, backtest as bt, change_timing, comparison, metrics, plots, warehouse as wh
+from regime_platform.evaluation import audit
+from regime_platform.evaluation import backtest as bt
+from regime_platform.evaluation import change_timing
+from regime_platform.evaluation import comparison
+from regime_platform.evaluation import metrics
+from regime_platform.evaluation import figures as plots
+from regime_platform import storage as wh
 from regime_platform.defs.metadata import markdown_table
 from regime_platform.defs.modeling.assets import model_assets
 from regime_platform.defs.resources import RegimeSettings, Warehouse
-from regime_platform.report import Report
+from regime_platform.storage.reports import Report
 
 GROUP = "evaluation"
 

@@ -5,15 +5,18 @@ import dagster as dg
 import numpy as np
 import polars as pl
 
-from regime_platform import explain, production, regime_profiles as profiles, warehouse as wh
-from regime_platform.fold_targets import PRODUCTION_FOLD, stored_fold_targets
-from regime_platform import explain_plots as plots
+from regime_platform import explainability as explain
+from regime_platform.modeling import production
+from regime_platform.explainability import regime_profiles as profiles
+from regime_platform import storage as wh
+from regime_platform.modeling.targets import PRODUCTION_FOLD, stored_fold_targets
+from regime_platform.explainability import figures as plots
 from regime_platform.defs.features.assets import features
 from regime_platform.defs.labels.assets import regime_labels
 from regime_platform.defs.modeling.assets import walk_forward_targets
 from regime_platform.defs.metadata import markdown_table
 from regime_platform.defs.resources import RegimeSettings, Warehouse
-from regime_platform.features import MODEL_FEATURES
+from regime_platform.features.compute import MODEL_FEATURES
 
 RECENT_SESSIONS = 252  # the most recent year of sessions is what gets explained
 MAX_WINDOWS_PER_REGIME = 200  # captum: windows sampled per forecast regime at most

@@ -4,7 +4,10 @@ import datetime as dt
 import dagster as dg
 import polars as pl
 
-from regime_platform import calendar, ledger, ledger_plots, warehouse as wh
+from regime_platform import calendar
+from regime_platform.forecasting import ledger
+from regime_platform.forecasting import figures as ledger_plots
+from regime_platform import storage as wh
 from regime_platform.defs.metadata import markdown_table
 from regime_platform.defs.partitions import session_partitions
 from regime_platform.defs.resources import RegimeSettings, Warehouse

@@ -5,7 +5,8 @@ from pathlib import Path
 import dagster as dg
 import polars as pl
 
-from regime_platform import labels, warehouse as wh
+from regime_platform import labels
+from regime_platform import storage as wh
 from regime_platform.defs.features.assets import features
 from regime_platform.defs.metadata import bullets, markdown_table
 from regime_platform.defs.resources import RegimeSettings, Warehouse

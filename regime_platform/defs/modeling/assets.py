@@ -9,13 +9,20 @@ import dagster as dg
 import numpy as np
 import polars as pl
 
-from regime_platform import causality, labels, leakage, production, walk_forward, warehouse as wh
+from regime_platform import labels
+from regime_platform.features import causality
+from regime_platform.modeling import leakage
+from regime_platform.modeling import production
+from regime_platform.modeling import walk_forward
+from regime_platform import storage as wh
 from regime_platform.defs.features.assets import features
 from regime_platform.defs.labels.assets import regime_labels
 from regime_platform.defs.metadata import bullets, markdown_table
 from regime_platform.defs.resources import RegimeSettings, Warehouse
-from regime_platform.features import MODEL_FEATURES
-from regime_platform.fold_targets import PRODUCTION_FOLD, stored_fold_targets
+from regime_platform.features.compute import MODEL_FEATURES, model_feature_set
+from regime_platform.modeling.targets import PRODUCTION_FOLD, stored_fold_targets, walk_forward_labels
+from regime_platform.modeling.training import TrainingConfig
+from regime_platform.modeling.walk_forward_targets import compute_walk_forward_targets
 
 # One line per model: registry name, kind shown in the UI.
 MODEL_ASSETS = {
@@ -57,7 +64,7 @@ class ModelInputs:
 def read_model_inputs(warehouse: Warehouse, settings: RegimeSettings) -> ModelInputs:
     s = settings.settings()
     with warehouse.connect() as con:
-        inputs = ModelInputs(wh.read_labeler_frame(con, s.ticker), wh.read_regime_labels(con), s.model_features)
+        inputs = ModelInputs(wh.read_labeler_frame(con, s.ticker), wh.read_regime_labels(con), model_feature_set(s.features))
     if inputs.stored_labels.is_empty():
         raise ValueError("market.regime_labels is empty: materialize regime_labels first.")
     return inputs
@@ -78,9 +85,9 @@ def walk_forward_targets(context: dg.AssetExecutionContext, warehouse: Warehouse
     s = settings.settings()
     inputs = read_model_inputs(warehouse, settings)
     started = time.perf_counter()
-    result = walk_forward.compute_walk_forward_targets(
-        inputs.dates, inputs.X, inputs.feature_names, labels.fold_targets(inputs.frame, inputs.stored_labels),
-        s.training_config(), labeler=inputs.labeler, returns=inputs.returns, log=context.log.info)
+    result = compute_walk_forward_targets(
+        inputs.dates, inputs.X, inputs.feature_names, walk_forward_labels(inputs.frame, inputs.stored_labels),
+        TrainingConfig.from_settings(s), labeler=inputs.labeler, returns=inputs.returns, log=context.log.info)
     with warehouse.connect() as con:
         wh.replace_walk_forward_targets(con, inputs.labeler, s.horizon, result.fold_table, result.label_rows)
     shown = result.fold_table.filter(pl.col("fold") != PRODUCTION_FOLD).select(
@@ -135,7 +142,7 @@ def build_model_asset(model: str, kind: str) -> tuple[dg.AssetsDefinition, dg.As
     def _model(context: dg.AssetExecutionContext, warehouse: Warehouse,
                settings: RegimeSettings) -> production.ProductionModel:
         s = settings.settings()
-        config = s.training_config()
+        config = TrainingConfig.from_settings(s)
         inputs = read_model_inputs(warehouse, settings)
         with warehouse.connect() as con:
             targets = stored_fold_targets(inputs.dates, wh.read_walk_forward_folds(con, inputs.labeler, s.horizon),

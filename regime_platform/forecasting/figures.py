@@ -1,0 +1,50 @@
+"""The live record of the forecast ledger as a small PNG (inline in the UI) and a full-size file."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import polars as pl  # noqa: E402
+
+from regime_platform import figures  # noqa: E402
+from regime_platform.storage.files import atomic_path  # noqa: E402
+
+INLINE_LIMIT = figures.INLINE_MAX_BYTES  # bytes: metadata images live in the event log
+
+
+def live_record_figure(record: pl.DataFrame, board: pl.DataFrame):
+    """Each model's running hit rate over its scored forecasts, the walk-forward hit rate dashed beside it."""
+    fig, ax = plt.subplots(figsize=(8, 4))
+    if record.is_empty():
+        ax.text(0.5, 0.5, "no scored forecasts yet: rows are scored once the labels cover their target date",
+                ha="center", va="center", fontsize=9, transform=ax.transAxes)
+    for i, (model,) in enumerate(sorted(record.select("model").unique().rows())):
+        color = f"C{i % 10}"
+        rows = record.filter(pl.col("model") == model).sort("as_of")
+        ax.plot(rows["as_of"].to_list(), rows["running_hit_rate"].to_list(), marker="o", ms=3, color=color,
+                label=model)
+        wf = board.filter(pl.col("model") == model)["wf_hit_rate"]
+        if wf.len() and wf[0] is not None and wf[0] == wf[0]:
+            ax.axhline(float(wf[0]), color=color, ls="--", lw=0.8, alpha=0.7)
+    ax.set_ylim(-0.02, 1.02)
+    ax.set_ylabel("running hit rate (live)")
+    ax.set_xlabel("forecast made after the close of")
+    ax.set_title("Forecast ledger: live hit rate (dashed: walk-forward hit rate)", fontsize=10)
+    if not record.is_empty():
+        ax.legend(fontsize=7, loc="lower left", ncol=3)
+    fig.autofmt_xdate()
+    fig.tight_layout()
+    return fig
+
+
+def save_and_inline(fig, path: Path) -> str:
+    """Write the full-size PNG (temporary name, then rename) and return a markdown image ≤ INLINE_LIMIT bytes."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path) as tmp:
+        Path(tmp).write_bytes(figures.render(fig))
+    small = figures.inline_png(fig, max_bytes=INLINE_LIMIT)
+    plt.close(fig)
+    return figures.markdown_image("live record", small)

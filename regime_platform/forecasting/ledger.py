@@ -1,0 +1,254 @@
+"""The forecast ledger: the forecasts actually made each trading day, scored later against what happened.
+
+Plain Python (no Dagster). A ledger row is one model's probabilities, made after the close of session
+`as_of`, for the regime of session `target_date` = as_of + h sessions. It is `pending` until the labels
+cover `target_date`, then `scored` with the realized regime and the version of the labels that scored it.
+The scoreboard compares the live record with the same model's pooled walk-forward (out-of-sample) figures.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from dataclasses import dataclass
+from collections.abc import Mapping
+from typing import Any, Protocol, Sequence
+
+import numpy as np
+import polars as pl
+
+from regime_platform import calendar
+from regime_platform import storage as warehouse
+from regime_platform.modeling.decision import next_decision
+
+PENDING, SCORED = "pending", "scored"
+
+LEDGER_SCHEMA = warehouse.schema("regime_forecasts")
+
+
+class Forecaster(Protocol):
+    """What the ledger needs of a production model (production.ProductionModel satisfies it)."""
+
+    name: str
+    model_version: str
+    feature_names: list[str]
+    window: int
+    horizon: int
+    train_target_end: dt.date
+    labeler_fit_end: dt.date | None
+    min_dwell: int
+
+    def forecast_last(self, X: np.ndarray, known_regime_at_t: int | None = None) -> np.ndarray: ...
+
+
+class LedgerError(ValueError):
+    """A forecast that must not be written (not yet closed, missing inputs, or in-sample)."""
+
+
+def target_session(as_of: dt.date, horizon: int) -> dt.date:
+    """The session `horizon` sessions after `as_of`."""
+    ahead = calendar.sessions(as_of + dt.timedelta(days=1), as_of + dt.timedelta(days=2 * horizon + 14))
+    return ahead[horizon - 1]
+
+
+def data_end(model: Forecaster) -> dt.date:
+    """The newest date whose data shaped the model: its last training target, or its labeler's fit end."""
+    ends = [model.train_target_end] + ([model.labeler_fit_end] if model.labeler_fit_end else [])
+    return max(ends)
+
+
+def in_sample_refusal(model: Forecaster, as_of: dt.date) -> str | None:
+    """One sentence when a forecast for `as_of` by this model would be in-sample (fit on data after the date)."""
+    end = data_end(model)
+    if end > as_of:
+        return (f"{model.name} ({model.model_version}) was fit on data up to {end}, after {as_of}: a ledger row "
+                f"for {as_of} would be in-sample, so it is refused — the ledger only records forecasts made going "
+                "forward (materialize the last closed session).")
+    return None
+
+
+def not_closed_refusal(as_of: dt.date, now: dt.datetime | None = None) -> str | None:
+    last = calendar.last_closed_session(now)
+    if as_of > last:
+        return (f"session {as_of} has not closed yet (the last closed session is {last}): its forecast is made "
+                "after the close, so materialize it then (the daily schedule does).")
+    return None
+
+
+def forecast_rows(models: Sequence[Forecaster], as_of: dt.date, features: pl.DataFrame,
+                  known_regime: int | None, price_source: str,
+                  history: Mapping[str, pl.DataFrame] | None = None) -> pl.DataFrame:
+    """One pending ledger row per model for session `as_of`.
+
+    `features` holds the stored feature rows up to and including `as_of` (date-ordered, at least the
+    longest window); `known_regime` is the regime known after the close of `as_of` (what was knowable then).
+    `history[model]`: that model's previous ledger rows (as_of-ordered; at least its ``min_dwell - 1`` last), from
+    which a model with a minimum dwell continues its decision rule (`decision.next_decision`); without them its
+    first forecast is the plain argmax.
+    """
+    if features.is_empty() or features["date"].max() != as_of:
+        raise LedgerError(f"market.features has no row for {as_of}: materialize ohlcv and features for it first.")
+    rows: list[dict[str, Any]] = []
+    for model in models:
+        refusal = in_sample_refusal(model, as_of)
+        if refusal:
+            raise LedgerError(refusal)
+        frame = features.tail(model.window)
+        if frame.height < model.window:
+            raise LedgerError(f"only {frame.height} feature rows up to {as_of}, {model.name} needs a window of "
+                              f"{model.window}: materialize features for the earlier sessions first.")
+        X = frame.select(model.feature_names).fill_null(np.nan).to_numpy().astype(np.float64)
+        if not np.isfinite(X).all():
+            raise LedgerError(f"the {model.window}-session window ending {as_of} has missing features "
+                              "(warm-up or a gap): forecast a later session.")
+        probabilities = np.asarray(model.forecast_last(X, known_regime), dtype=np.float64)
+        rows.append({
+            "as_of": as_of, "target_date": target_session(as_of, model.horizon), "horizon": model.horizon,
+            "model": model.name, "predicted_regime": decide(model, probabilities, (history or {}).get(model.name)),
+            "probabilities": [float(p) for p in probabilities], "model_version": model.model_version,
+            "price_source": price_source, "status": PENDING, "realized_regime": None, "labels_version": None,
+        })
+    return pl.DataFrame(rows, schema=LEDGER_SCHEMA)
+
+
+def decide(model: Forecaster, probabilities: np.ndarray, history: pl.DataFrame | None) -> int:
+    """Today's decision: the argmax, or with ``model.min_dwell`` > 1 the decision rule continued from the model's
+    previous ledger rows (their stored decision and the argmax of their probabilities)."""
+    today = int(np.argmax(probabilities))
+    dwell = int(getattr(model, "min_dwell", 1) or 1)
+    if dwell <= 1 or history is None or history.is_empty():
+        return today
+    recent = [int(np.argmax(p)) for p in history["probabilities"].to_list()[-(dwell - 1):]] + [today]
+    return next_decision(int(history["predicted_regime"][-1]), recent, dwell)
+
+
+def labels_version(labels: pl.DataFrame) -> str:
+    """`<labeler>-<last labelled date>-<hash8>`: the hash covers every (date, regime) the labels assign."""
+    if labels.is_empty():
+        return "none"
+    ordered = labels.sort("date")
+    blob = "\n".join(f"{d},{r}" for d, r in zip(ordered["date"].to_list(), ordered["regime"].to_list()))
+    labeler = str(ordered["labeler"][0]) if "labeler" in ordered.columns else "labels"
+    return f"{labeler}-{ordered['date'][-1]}-{hashlib.sha256(blob.encode()).hexdigest()[:8]}"
+
+
+def score_pending(pending: pl.DataFrame, labels: pl.DataFrame, version: str) -> pl.DataFrame:
+    """The pending rows whose target date the labels now cover, with their realized regime.
+
+    Returns (as_of, model, horizon, realized_regime, labels_version); rows still in the future are left out.
+    """
+    keys = pending.select("as_of", "model", "horizon", "target_date")
+    truth = labels.select(pl.col("date").alias("target_date"), pl.col("regime").cast(pl.Int32).alias("realized_regime"))
+    return (keys.join(truth, on="target_date", how="inner")
+            .select("as_of", "model", "horizon", "realized_regime")
+            .with_columns(pl.lit(version).alias("labels_version")))
+
+
+# --- scoreboard math -------------------------------------------------------------------------------------------
+
+def hit_rate(predicted: np.ndarray, realized: np.ndarray) -> float:
+    return float(np.mean(predicted == realized)) if len(predicted) else float("nan")
+
+
+def macro_f1(predicted: np.ndarray, realized: np.ndarray) -> float:
+    """Mean F1 over the classes that occur in either the predictions or the outcomes."""
+    if not len(predicted):
+        return float("nan")
+    scores = []
+    for k in np.union1d(predicted, realized):
+        tp = np.sum((predicted == k) & (realized == k))
+        fp = np.sum((predicted == k) & (realized != k))
+        fn = np.sum((predicted != k) & (realized == k))
+        scores.append(2 * tp / (2 * tp + fp + fn))
+    return float(np.mean(scores))
+
+
+def brier(probabilities: Sequence[Sequence[float]], realized: np.ndarray) -> float:
+    """Multi-class Brier score: mean over rows of Σ_k (p_k − 1[realized = k])²."""
+    if not len(realized):
+        return float("nan")
+    total = 0.0
+    for p, y in zip(probabilities, realized):
+        p = np.asarray(p, dtype=np.float64)
+        onehot = np.zeros(max(len(p), int(y) + 1))
+        onehot[int(y)] = 1.0
+        total += float(np.sum((np.pad(p, (0, len(onehot) - len(p))) - onehot) ** 2))
+    return total / len(realized)
+
+
+@dataclass
+class Figures:
+    n: int
+    hit_rate: float
+    macro_f1: float
+    brier: float
+
+
+def figures(predicted: Sequence[int], realized: Sequence[int], probabilities: Sequence[Sequence[float]]) -> Figures:
+    p, r = np.asarray(predicted, dtype=np.int64), np.asarray(realized, dtype=np.int64)
+    return Figures(len(p), hit_rate(p, r), macro_f1(p, r), brier(probabilities, r))
+
+
+def scoreboard(ledger: pl.DataFrame, oos: pl.DataFrame) -> pl.DataFrame:
+    """Per model and horizon: live hit rate, macro-F1, Brier and counts, next to the pooled walk-forward figures.
+
+    `ledger` is market.regime_forecasts; `oos` is market.oos_predictions (model, horizon, predicted_regime,
+    probabilities, true_regime).
+    """
+    rows = []
+    for (model, horizon), group in sorted(ledger.group_by(["model", "horizon"]), key=lambda kv: kv[0]):
+        scored = group.filter(pl.col("status") == SCORED)
+        live = figures(scored["predicted_regime"].to_list(), scored["realized_regime"].to_list(),
+                       scored["probabilities"].to_list())
+        wf_rows = oos.filter((pl.col("model") == model) & (pl.col("horizon") == horizon)
+                             & pl.col("true_regime").is_not_null()) if oos.height else oos
+        wf = figures(wf_rows["predicted_regime"].to_list(), wf_rows["true_regime"].to_list(),
+                     wf_rows["probabilities"].to_list()) if wf_rows.height else Figures(0, *(float("nan"),) * 3)
+        rows.append({
+            "model": model, "horizon": horizon, "scored": live.n, "pending": group.height - live.n,
+            "live_hit_rate": live.hit_rate, "live_macro_f1": live.macro_f1, "live_brier": live.brier,
+            "wf_hit_rate": wf.hit_rate, "wf_macro_f1": wf.macro_f1, "wf_brier": wf.brier, "wf_predictions": wf.n,
+            "first_as_of": group["as_of"].min(), "last_as_of": group["as_of"].max(),
+        })
+    schema = {"model": pl.Utf8, "horizon": pl.Int32, "scored": pl.Int64, "pending": pl.Int64,
+              "live_hit_rate": pl.Float64, "live_macro_f1": pl.Float64, "live_brier": pl.Float64,
+              "wf_hit_rate": pl.Float64, "wf_macro_f1": pl.Float64, "wf_brier": pl.Float64,
+              "wf_predictions": pl.Int64, "first_as_of": pl.Date, "last_as_of": pl.Date}
+    return pl.DataFrame(rows, schema=schema)
+
+
+def live_record(ledger: pl.DataFrame) -> pl.DataFrame:
+    """Scored rows in date order with each model's running (expanding) hit rate: what the plot draws."""
+    scored = ledger.filter(pl.col("status") == SCORED).sort("model", "as_of")
+    return scored.with_columns(
+        (pl.col("predicted_regime") == pl.col("realized_regime")).cast(pl.Float64).alias("hit")
+    ).with_columns(pl.col("hit").cum_sum().over("model").alias("hits"),
+                   pl.int_range(1, pl.len() + 1).over("model").alias("n")).with_columns(
+        (pl.col("hits") / pl.col("n")).alias("running_hit_rate"))
+
+
+def latest_forecasts(ledger: pl.DataFrame, names: dict[int, str] | None = None) -> pl.DataFrame:
+    """The newest forecast of each model: as_of, target date, regime (name), its probability, model version."""
+    if ledger.is_empty():
+        return pl.DataFrame(schema={"model": pl.Utf8, "as_of": pl.Date, "target_date": pl.Date,
+                                    "regime": pl.Int32, "regime_name": pl.Utf8, "probability": pl.Float64,
+                                    "model_version": pl.Utf8, "status": pl.Utf8})
+    newest = ledger.sort("as_of").group_by("model", maintain_order=True).last().sort("model")
+    names = names or {}
+    return newest.select(
+        "model", "as_of", "target_date", pl.col("predicted_regime").alias("regime"),
+        pl.col("predicted_regime").map_elements(lambda k: names.get(k, f"regime {k}"), return_dtype=pl.Utf8)
+        .alias("regime_name"),
+        pl.struct("probabilities", "predicted_regime").map_elements(
+            lambda s: float(s["probabilities"][s["predicted_regime"]]), return_dtype=pl.Float64).alias("probability"),
+        "model_version", "status")
+
+
+def jsonable(frame: pl.DataFrame) -> list[dict[str, Any]]:
+    """Rows as JSON-safe dicts (dates as ISO strings, NaN as null): metadata and `regime-platform … --json`."""
+    def clean(v: Any) -> Any:
+        if isinstance(v, dt.date):
+            return v.isoformat()
+        if isinstance(v, float) and v != v:
+            return None
+        return v
+    return [{k: clean(v) for k, v in row.items()} for row in frame.iter_rows(named=True)]

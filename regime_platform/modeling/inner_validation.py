@@ -1,0 +1,127 @@
+"""Choices made inside each fold's training span: model capacity and the decision rule's minimum dwell.
+
+The inner validation is time-ordered and embargoed like the folds themselves: it is the training span's
+early-stopping tail (:func:`regime_platform.modeling.folds.validation_tail`: the last ``validation_fraction`` of the
+training samples, with ``window + horizon`` sessions between the last fit sample and the first tail
+sample). Every candidate is fit on the samples before the tail, asked for the tail, and scored by macro-F1
+of its decisions against the tail's targets; the best candidate (ties: the first in grid order — the
+simplest capacity, the shortest dwell) is then refit on the whole training span by the caller. Nothing
+after the fold's last training target (t + h) is ever read, so the out-of-sample years cannot shape a choice.
+
+The LSTM and CNN candidates early-stop on the same tail they are scored on (their epochs are a choice too), which
+flatters every candidate alike; the chosen one then chooses its epochs again and is refit on the whole span.
+
+Grids are small on purpose (three capacities, four dwells): a tail of one or two years cannot tell more
+candidates apart, and a large grid would fit the tail's noise. Pure numpy/scikit-learn, no Dagster.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from sklearn.metrics import f1_score
+
+from regime_platform.modeling.decision import DWELL_GRID, apply_min_dwell
+from regime_platform.models import MODELS, make_model
+
+# simplest first: a tie goes to the stronger regularization
+CAPACITY_GRID: dict[str, list[dict[str, Any]]] = {
+    "logistic": [{"C": 0.01}, {"C": 0.1}, {"C": 1.0}],
+    "random_forest": [{"max_depth": 3, "min_samples_leaf": 50}, {"max_depth": 5, "min_samples_leaf": 20},
+                      {"max_depth": 8, "min_samples_leaf": 5}],
+    # the sequence models: width, dropout and weight decay move together from small and heavily regularized to
+    # wide and lightly regularized; each candidate also early-stops on the tail, so its epochs are chosen too
+    "lstm": [{"hidden": 16, "dropout": 0.4, "weight_decay": 1e-3}, {"hidden": 48, "dropout": 0.2, "weight_decay": 1e-4},
+             {"hidden": 96, "dropout": 0.1, "weight_decay": 1e-5}],
+    "cnn": [{"channels": 16, "dropout": 0.4, "weight_decay": 1e-3}, {"channels": 32, "dropout": 0.2,
+                                                                      "weight_decay": 1e-4},
+            {"channels": 64, "dropout": 0.1, "weight_decay": 1e-5}],
+}
+
+
+@dataclass
+class InnerChoice:
+    """What the inner validation chose for one model in one fold, and the evidence."""
+
+    params: dict[str, Any]  # capacity params chosen (empty: none tuned)
+    min_dwell: int
+    score: float | None  # the chosen candidate's tail score (None: no tail, defaults kept)
+    n_fit: int
+    n_validation: int
+    candidates: list[dict[str, Any]] = field(default_factory=list)  # every (params, min_dwell, macro_f1)
+    note: str = ""
+    scored_by: str = "macro_f1"
+
+    def record(self) -> dict[str, Any]:
+        return {"params": self.params, "min_dwell": self.min_dwell, "score": self.score, "scored_by": self.scored_by, "n_fit": self.n_fit,
+                "n_validation": self.n_validation, "candidates": self.candidates, "note": self.note}
+
+
+def tail_score(y_true: np.ndarray, decided: np.ndarray) -> float:
+    """Macro-F1 over the regimes present in the tail's targets or decisions."""
+    return float(f1_score(y_true, decided, average="macro", zero_division=0))
+
+
+def tail_sharpe(decided: np.ndarray, risk_off: int, held_returns: np.ndarray, cost_bp: float = 10.0) -> float:
+    """Sharpe (×√252) of being flat on the tail when the decision is ``risk_off``, long otherwise, earning
+    ``held_returns`` (the simple return of session t+2 for a decision after the close of t: the backtest convention), with
+    ``cost_bp`` per switch. 0 when the returns do not vary."""
+    pos = (np.asarray(decided) != risk_off).astype(float)
+    net = pos * held_returns - np.abs(np.diff(np.concatenate([[pos[0]], pos]))) * cost_bp / 10_000.0
+    std = float(np.std(net, ddof=1)) if net.size > 1 else 0.0
+    return float(np.mean(net) / std * np.sqrt(252)) if std > 0 else 0.0
+
+
+def choose(
+    name: str,
+    model_params: Mapping[str, Any],
+    span,
+    *,
+    tune_capacity: bool,
+    dwell_grid: Sequence[int] | None,
+    fixed_dwell: int = 1,
+    economic: tuple[int, np.ndarray] | None = None,
+) -> InnerChoice:
+    """Choose capacity (``tune_capacity`` and a grid for ``name``) and/or the dwell (``dwell_grid``) on the
+    tail of ``span`` (a :class:`regime_platform.modeling.training.TrainingSpan`). ``model_params`` are the model's
+    full params; grid values override them. Without a tail the defaults stay and the note says why.
+    ``economic = (risk_off_regime, held_returns)`` (one return per tail sample, none past the training span)
+    scores candidates by :func:`tail_sharpe` instead of macro-F1."""
+    grid = CAPACITY_GRID.get(name) if tune_capacity else None
+    dwells = list(dwell_grid) if dwell_grid else [fixed_dwell]
+    if not grid and len(dwells) == 1:
+        return InnerChoice({}, dwells[0], None, 0, int(span.val_t.size), note="nothing to choose")
+    fallback = 1 if dwell_grid else fixed_dwell  # default capacity and this dwell when the tail cannot choose
+    if span.val_t.size == 0:
+        return InnerChoice({}, fallback, None, 0, 0,
+                           note="training span too short for an inner validation tail: default capacity and dwell")
+    y_fit, y_val = span.y_fit, span.y_val
+    cannot_choose = None
+    if np.unique(y_fit).size < 2:
+        cannot_choose = "the samples before the tail hold one regime: default capacity and dwell"
+    elif economic is None and np.unique(y_val).size < 2:
+        # macro-F1 against a one-regime tail gives 1.0 to every candidate that never calls the other regime: it
+        # cannot say whether a candidate recognises the regime it exists to catch, so the tail cannot choose
+        # (the tail's Sharpe reads returns, not targets, and still ranks the candidates)
+        cannot_choose = (f"the tail's targets hold one regime ({int(y_val[0])}), which cannot show whether a "
+                         "candidate recognises the others: default capacity and dwell")
+    if cannot_choose:
+        return InnerChoice({}, fallback, None, int(span.fit_t.size), int(span.val_t.size), note=cannot_choose)
+    W_fit, W_val = span.windows(span.fit_t), span.windows(span.val_t)
+    candidates, best = [], None
+    for cap in grid or [{}]:
+        params = {**model_params, **cap}
+        extra = {"X_val": W_val, "y_val": y_val} if MODELS[name].early_stopping or MODELS[name].composite else {}
+        model = make_model(name, **params).fit(W_fit, y_fit, n_classes=span.n_classes, **extra)
+        proba = model.predict_proba(W_val, known_regime=np.full(len(W_val), -1))
+        for k in dwells:
+            decided = apply_min_dwell(proba, k)
+            score = tail_sharpe(decided, *economic) if economic else tail_score(y_val, decided)
+            candidates.append({"params": cap, "min_dwell": k, "score": round(score, 6)})
+            if best is None or score > best[0]:
+                best = (score, cap, k)
+    score, cap, k = best
+    return InnerChoice(dict(cap), int(k), float(score), int(span.fit_t.size), int(span.val_t.size), candidates,
+                       scored_by="sharpe" if economic else "macro_f1")

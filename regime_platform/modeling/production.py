@@ -1,0 +1,259 @@
+"""Production models: each model fit on all labelled history, versioned, saved and loaded with its scaler.
+
+A generated labeler is fit on all labelled history (what production forecasts learn from); the training
+set-up is the one the walk-forward folds use (:mod:`regime_platform.modeling.training`), so a production model is
+fit exactly like a fold's model, on every labelled sample. ``model_version`` = ``f"{name}-{fit_date}-{hash8}"``
+over the model's parameters, the training settings (class weighting, oversampling, seed), the features, the
+data range and the labeler's fit range and state mapping.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from regime_platform.storage.files import read_json, to_jsonable, write_json_atomic
+from regime_platform.modeling.decision import DWELL_GRID
+from regime_platform.modeling.targets import FoldTargets
+from regime_platform.modeling.folds import MIN_LABELLED_SESSIONS
+from regime_platform.modeling.inner_validation import CAPACITY_GRID, choose
+from regime_platform.models import MODELS, RegimeModel, load_model
+from regime_platform.modeling.scaling import SessionScaler
+from regime_platform.modeling.sequences import gather_windows, known_at
+from regime_platform.modeling.training import (
+    Log,
+    ModelsArg,
+    Progress,
+    TrainingConfig,
+    fit_model,
+    model_params,
+    normalize_models,
+    prefixed,
+    prepare_samples,
+    prepare_span,
+    select_span_features,
+)
+
+PRODUCTION_FILE = "production.json"
+SCALER_FILE = "scaler.json"
+
+
+@dataclass
+class ProductionModel:
+    """A model fit on all labelled history, with its scaler and provenance; what the ledger uses."""
+
+    name: str
+    model: RegimeModel
+    scaler: SessionScaler
+    feature_names: list[str]
+    window: int
+    horizon: int
+    n_classes: int
+    model_version: str
+    fit_date: dt.date
+    train_start: dt.date
+    train_end: dt.date
+    train_target_end: dt.date
+    labeler: str | None
+    labeler_fit_start: dt.date | None
+    labeler_fit_end: dt.date | None
+    class_counts: dict[int, int]
+    config: dict[str, Any]
+    state_mapping: dict[str, int] | None = None
+    seconds: float = 0.0
+    min_dwell: int = 1  # the decision rule the ledger applies to this model's forecasts (1 = argmax)
+
+    def predict_at(
+        self, X: np.ndarray, t_idx: Sequence[int] | np.ndarray, known_regime: np.ndarray | None = None
+    ) -> np.ndarray:
+        """Probabilities for the windows ending at sessions ``t_idx`` of raw (unscaled) features ``X``;
+        ``known_regime`` is per-session (aligned to X) and only read by persistence."""
+        t_idx = np.asarray(t_idx, dtype=np.int64)
+        W = gather_windows(self.scaler.transform(X), t_idx, self.window)
+        known = None if known_regime is None else known_at(t_idx, known_regime)
+        if self.model.uses_known_regime and known is None:
+            raise ValueError(f"{self.name} needs the known regime at each as_of")
+        return self.model.predict_proba(W, known_regime=known)
+
+    def forecast_last(self, X: np.ndarray, known_regime_at_t: int | None = None) -> np.ndarray:
+        """Probabilities for t+h from the window ending at the LAST row of raw features ``X``."""
+        X = np.asarray(X, dtype=np.float64)
+        if not np.isfinite(X[-self.window :]).all():
+            raise ValueError("the last window has missing features")
+        known = None
+        if known_regime_at_t is not None:
+            known = np.full(X.shape[0], -1, dtype=np.int64)
+            known[-1] = known_regime_at_t
+        return self.predict_at(X, [X.shape[0] - 1], known)[0]
+
+    def metadata(self) -> dict[str, Any]:
+        return to_jsonable(
+            {
+                "name": self.name,
+                "model_version": self.model_version,
+                "fit_date": self.fit_date,
+                "feature_names": self.feature_names,
+                "window": self.window,
+                "horizon": self.horizon,
+                "n_classes": self.n_classes,
+                "train_start": self.train_start,
+                "train_end": self.train_end,
+                "train_target_end": self.train_target_end,
+                "labeler": self.labeler,
+                "labeler_fit_start": self.labeler_fit_start,
+                "labeler_fit_end": self.labeler_fit_end,
+                "class_counts": self.class_counts,
+                "config": self.config,
+                "state_mapping": self.state_mapping,
+                "seconds": self.seconds,
+                "min_dwell": self.min_dwell,
+                "fit_info": {k: v for k, v in self.model.fit_info.items() if k != "history"},
+            }
+        )
+
+    def save(self, directory: str | Path) -> list[Path]:
+        directory = Path(directory)
+        files = self.model.save(directory)
+        files.append(self.scaler.save(directory / SCALER_FILE))
+        files.append(write_json_atomic(directory / PRODUCTION_FILE, self.metadata()))
+        return files
+
+    @classmethod
+    def load(cls, directory: str | Path) -> "ProductionModel":
+        directory = Path(directory)
+        meta = read_json(directory / PRODUCTION_FILE)
+        d = lambda s: dt.date.fromisoformat(s) if s else None  # noqa: E731
+        return cls(
+            name=meta["name"],
+            model=load_model(directory),
+            scaler=SessionScaler.load(directory / SCALER_FILE),
+            feature_names=meta["feature_names"],
+            window=meta["window"],
+            horizon=meta["horizon"],
+            n_classes=meta["n_classes"],
+            model_version=meta["model_version"],
+            fit_date=d(meta["fit_date"]),
+            train_start=d(meta["train_start"]),
+            train_end=d(meta["train_end"]),
+            train_target_end=d(meta["train_target_end"]),
+            labeler=meta.get("labeler"),
+            labeler_fit_start=d(meta.get("labeler_fit_start")),
+            labeler_fit_end=d(meta.get("labeler_fit_end")),
+            class_counts={int(k): v for k, v in meta["class_counts"].items()},
+            config=meta["config"],
+            state_mapping=meta.get("state_mapping"),
+            min_dwell=int(meta.get("min_dwell", 1)),
+            seconds=meta.get("seconds", 0.0),
+        )
+
+
+def model_version(name: str, fit_date: dt.date, payload: Mapping[str, Any]) -> str:
+    """``f"{name}-{fit_date}-{hash8}"``, hash8 = first 8 hex of sha256 over the canonical JSON payload
+    (model params, training config, features, data range, labeler fit range)."""
+    blob = json.dumps(to_jsonable(payload), sort_keys=True, separators=(",", ":"))
+    return f"{name}-{fit_date.isoformat()}-{hashlib.sha256(blob.encode()).hexdigest()[:8]}"
+
+
+def fit_final(
+    dates: Sequence[dt.date],
+    X: np.ndarray,
+    feature_names: Sequence[str],
+    targets: FoldTargets,
+    models: ModelsArg,
+    config: TrainingConfig = TrainingConfig(),
+    *,
+    fit_date: dt.date | None = None,
+    include_baselines: bool = True,
+    log: Log = None,
+    progress: Progress = None,
+) -> list[ProductionModel]:
+    """Train each model on all labelled history for production, exactly as a fold's models are trained.
+
+    A generated labeler is fit on all labelled history (``fold_labels(last labelled date)``); the scaler on
+    all training windows; every model on every labelled sample (sequence models choose their epochs on the
+    last 15 %, then refit on all). ``fit_date`` defaults to today.
+    """
+    w, h = config.window, config.horizon
+    samples = prepare_samples(dates, X, feature_names, targets, config)
+    dates, sample_t = samples.dates, samples.sample_t
+    n_labelled = int(sample_t[-1] + h - samples.first_session + 1) if sample_t.size else 0
+    if n_labelled < MIN_LABELLED_SESSIONS:
+        raise ValueError(
+            f"only {n_labelled} labelled sessions with complete features; at least {MIN_LABELLED_SESSIONS} are needed"
+        )
+    labelled = set(targets.labelled_dates())
+    last_labelled = max(d for d in dates if d in labelled)
+    labels = targets.fold_labels(last_labelled, None).align(dates)
+    span = prepare_span(samples, sample_t, labels, config, "production fit")
+    samples, span, selection = select_span_features(samples, span, labels, config, "production fit")
+    if selection and log:
+        log(f"production fit: features chosen on the training span: {', '.join(selection['selected'])}")
+    for msg in sum(span.class_messages(), []):
+        if log:
+            log(msg)
+    train_t = span.train_t
+    fit_date = fit_date or dt.date.today()
+    specs = normalize_models(models, include_baselines)
+    out: list[ProductionModel] = []
+    for i, (name, params) in enumerate(specs, start=1):
+        t0 = time.perf_counter()
+        inner, baseline = None, MODELS[name].is_baseline
+        dwell = 1 if baseline or config.min_dwell == 0 else config.min_dwell
+        if not baseline and (config.min_dwell == 0 or (config.tune_capacity and name in CAPACITY_GRID)):
+            # as in each fold: capacity and dwell chosen on the span's own embargoed tail
+            choice = choose(name, model_params(name, params, config), span, tune_capacity=config.tune_capacity,
+                            dwell_grid=DWELL_GRID if config.min_dwell == 0 else None, fixed_dwell=dwell)
+            params, inner, dwell = {**params, **choice.params}, choice.record(), choice.min_dwell
+        model = fit_model(name, params, span, config, log=prefixed(log, f"production {name}"))
+        seconds = time.perf_counter() - t0
+        payload = {
+            "model": name,
+            "params": model.params,
+            "config": {k: v for k, v in config.to_dict().items() if k != "max_folds"},
+            "training_settings": config.reproducibility(),
+            "features": samples.feature_names,
+            "feature_selection": selection,
+            "train_start": dates[train_t[0]],
+            "train_end": dates[train_t[-1]],
+            "train_target_end": dates[train_t[-1] + h],
+            "n_train": int(train_t.size),
+            "labeler": labels.labeler,
+            "labeler_fit_start": labels.fit_start,
+            "labeler_fit_end": labels.fit_end,
+            "state_mapping": {str(k): v for k, v in labels.state_mapping.items()},
+        }
+        out.append(
+            ProductionModel(
+                name=name,
+                model=model,
+                scaler=span.scaler,
+                feature_names=samples.feature_names,
+                window=w,
+                horizon=h,
+                n_classes=labels.n_classes,
+                model_version=model_version(name, fit_date, payload),
+                fit_date=fit_date,
+                train_start=dates[train_t[0]],
+                train_end=dates[train_t[-1]],
+                train_target_end=dates[train_t[-1] + h],
+                labeler=labels.labeler,
+                labeler_fit_start=labels.fit_start,
+                labeler_fit_end=labels.fit_end,
+                class_counts=span.balance.counts,
+                config={**config.to_dict(), "model_params": model.params, "inner_validation": inner,
+                        "feature_selection": selection, "calibration": model.fit_info.get("calibration")},
+                state_mapping={str(k): v for k, v in labels.state_mapping.items()},
+                seconds=seconds,
+                min_dwell=int(dwell),
+            )
+        )
+        if progress:
+            progress(i, len(specs), f"production {name}")
+    return out

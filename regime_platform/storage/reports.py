@@ -1,0 +1,55 @@
+"""An evaluation asset's files: JSON documents and PNG figures, saved atomically and loaded back.
+
+This is the output object the artifact IO manager stores (defs/resources.py `ArtifactIOManager`): it calls
+`save(directory)` and records the class, and `Report.load(directory)` reads the files back. Each file is
+written to a temporary name in the directory and renamed (artifacts.atomic_path). No Dagster here.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from regime_platform.storage.files import atomic_path, read_json, write_json_atomic
+
+INDEX = "report.json"
+
+
+@dataclass
+class Report:
+    documents: dict[str, Any] = field(default_factory=dict)  # file stem → JSON-able object
+    figures: dict[str, bytes] = field(default_factory=dict)  # file stem → PNG bytes
+
+    @staticmethod
+    def figure_path(directory: str | os.PathLike[str], name: str) -> Path:
+        return Path(directory) / f"{name}.png"
+
+    @staticmethod
+    def document_path(directory: str | os.PathLike[str], name: str) -> Path:
+        return Path(directory) / f"{name}.json"
+
+    def save(self, directory: str | os.PathLike[str]) -> list[Path]:
+        written = []
+        for name, document in self.documents.items():
+            written.append(write_json_atomic(self.document_path(directory, name), document))
+        for name, png in self.figures.items():
+            target = self.figure_path(directory, name)
+            with atomic_path(target) as tmp:
+                with open(tmp, "wb") as fh:
+                    fh.write(png)
+                    fh.flush()
+                    os.fsync(fh.fileno())
+            written.append(target)
+        written.append(write_json_atomic(Path(directory) / INDEX, {"documents": sorted(self.documents),
+                                                                    "figures": sorted(self.figures)}))
+        return written
+
+    @classmethod
+    def load(cls, directory: str | os.PathLike[str]) -> "Report":
+        index_path = Path(directory) / INDEX
+        if not index_path.exists():
+            raise FileNotFoundError(f"{index_path} is missing: materialize the evaluation asset that writes it.")
+        index = read_json(index_path)
+        return cls(documents={n: read_json(cls.document_path(directory, n)) for n in index["documents"]},
+                   figures={n: cls.figure_path(directory, n).read_bytes() for n in index["figures"]})

@@ -1,0 +1,127 @@
+"""Every warehouse table, declared once: its columns (DuckDB and polars types) in contract order and its key.
+
+The feature columns are declared here because they are the ``market.features`` table's contract (DESIGN §2);
+:mod:`regime_platform.features` computes exactly these.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import duckdb
+import polars as pl
+
+FEATURE_COLUMNS = [
+    "ret_1d", "ret_5d", "ret_20d",
+    "vol_5d", "vol_20d", "vol_60d", "vol_ratio_5_20", "vol_accel", "vol_z_252",
+    "volume_z_20",
+    "rsi_14",
+    "macd", "macd_signal", "macd_hist", "macd_hist_pct",
+    "bb_upper", "bb_mid", "bb_lower", "bb_pctb", "bb_width",
+    "burst_up_5d", "burst_down_5d",
+    "drawdown_252", "sma_ratio_200",
+]
+
+SCHEMA = "market"
+
+
+@dataclass(frozen=True)
+class Table:
+    """One table, declared once: its columns (DuckDB type, polars type) in contract order, and constraints."""
+
+    columns: tuple[tuple[str, str, pl.DataType], ...]
+    constraints: str = ""
+
+    def ddl(self) -> str:
+        cols = [f"{name} {sql}" for name, sql, _ in self.columns]
+        return ", ".join(cols + ([self.constraints] if self.constraints else []))
+
+    @property
+    def schema(self) -> dict[str, pl.DataType]:
+        return {name: dtype for name, _, dtype in self.columns}
+
+
+_DATE, _INT, _DOUBLE, _TEXT = pl.Date, pl.Int32, pl.Float64, pl.String
+
+# Column order is part of the contract (the README's tables): inserts match columns by name, reads keep this order.
+TABLES: dict[str, Table] = {
+    "ohlcv": Table((
+        ("date", "DATE NOT NULL", _DATE), ("ticker", "VARCHAR NOT NULL", _TEXT), ("open", "DOUBLE", _DOUBLE),
+        ("high", "DOUBLE", _DOUBLE), ("low", "DOUBLE", _DOUBLE), ("close", "DOUBLE", _DOUBLE),
+        ("adj_close", "DOUBLE", _DOUBLE), ("volume", "DOUBLE", _DOUBLE), ("source", "VARCHAR NOT NULL", _TEXT),
+        ("ingested_at", "TIMESTAMP NOT NULL", pl.Datetime("us"))), "PRIMARY KEY (ticker, date)"),
+    "ohlcv_revisions": Table((
+        ("ticker", "VARCHAR NOT NULL", _TEXT), ("date", "DATE NOT NULL", _DATE), ("stored_close", "DOUBLE", _DOUBLE),
+        ("vendor_close", "DOUBLE", _DOUBLE), ("source", "VARCHAR", _TEXT),
+        ("detected_at", "TIMESTAMP NOT NULL", pl.Datetime("us")))),
+    "features": Table((("date", "DATE NOT NULL", _DATE), ("ticker", "VARCHAR NOT NULL", _TEXT),
+                       *((c, "DOUBLE", _DOUBLE) for c in FEATURE_COLUMNS)), "PRIMARY KEY (ticker, date)"),
+    "regime_labels": Table((
+        ("date", "DATE NOT NULL PRIMARY KEY", _DATE), ("regime", "INTEGER NOT NULL", _INT),
+        ("known_regime", "INTEGER", _INT), ("regime_name", "VARCHAR", _TEXT), ("labeler", "VARCHAR NOT NULL", _TEXT),
+        ("fit_start", "DATE", _DATE), ("fit_end", "DATE", _DATE))),
+    "oos_predictions": Table((
+        ("model", "VARCHAR NOT NULL", _TEXT), ("fold", "INTEGER", _INT), ("as_of", "DATE NOT NULL", _DATE),
+        ("target_date", "DATE NOT NULL", _DATE), ("horizon", "INTEGER NOT NULL", _INT),
+        ("predicted_regime", "INTEGER", _INT), ("probabilities", "DOUBLE[]", pl.List(pl.Float64)),
+        ("true_regime", "INTEGER", _INT), ("known_regime", "INTEGER", _INT))),
+    # the walk-forward folds of one labeler and horizon, with each fold's refit labeler and risk-off regime
+    "walk_forward_folds": Table((
+        ("labeler", "VARCHAR NOT NULL", _TEXT), ("horizon", "INTEGER NOT NULL", _INT), ("fold", "INTEGER NOT NULL", _INT),
+        ("test_year", "INTEGER", _INT), ("train_start", "DATE", _DATE), ("train_end", "DATE", _DATE),
+        ("train_target_end", "DATE", _DATE), ("test_start", "DATE", _DATE), ("test_end", "DATE", _DATE),
+        ("test_target_end", "DATE", _DATE), ("labeler_fit_start", "DATE", _DATE), ("labeler_fit_end", "DATE", _DATE),
+        ("n_classes", "INTEGER", _INT), ("state_mapping", "VARCHAR", _TEXT),
+        ("regime_mean_returns", "DOUBLE[]", pl.List(pl.Float64)), ("risk_off_regime", "INTEGER", _INT))),
+    # every fold's targets: hindsight labels of the training span, of training + test span, and the causal ones
+    "fold_labels": Table((
+        ("labeler", "VARCHAR NOT NULL", _TEXT), ("horizon", "INTEGER NOT NULL", _INT), ("fold", "INTEGER NOT NULL", _INT),
+        ("date", "DATE NOT NULL", _DATE), ("train_regime", "INTEGER", _INT), ("test_regime", "INTEGER", _INT),
+        ("known_regime", "INTEGER", _INT))),
+}
+
+
+TABLES["model_metrics"] = Table((
+    ("model", "VARCHAR NOT NULL", _TEXT), ("horizon", "INTEGER NOT NULL", _INT), ("fold", "INTEGER", _INT),
+    ("metric", "VARCHAR NOT NULL", _TEXT), ("value", "DOUBLE", _DOUBLE)))
+TABLES["backtest"] = Table((
+    ("strategy", "VARCHAR NOT NULL", _TEXT), ("horizon", "INTEGER NOT NULL", _INT), ("start_date", "DATE", _DATE),
+    ("end_date", "DATE", _DATE), ("ann_return", "DOUBLE", _DOUBLE), ("ann_vol", "DOUBLE", _DOUBLE),
+    ("sharpe", "DOUBLE", _DOUBLE), ("max_drawdown", "DOUBLE", _DOUBLE), ("switches", "INTEGER", _INT),
+    ("time_in_market", "DOUBLE", _DOUBLE)))
+TABLES["regime_change_timing"] = Table((
+    ("model", "VARCHAR NOT NULL", _TEXT), ("horizon", "INTEGER NOT NULL", _INT), ("change_date", "DATE NOT NULL", _DATE),
+    ("from_regime", "INTEGER", _INT), ("to_regime", "INTEGER", _INT), ("first_call_date", "DATE", _DATE),
+    ("first_lead_sessions", "INTEGER", _INT), ("call_date", "DATE", _DATE), ("lead_sessions", "INTEGER", _INT),
+    ("flipped_back", "BOOLEAN", pl.Boolean)))
+TABLES["regime_forecasts"] = Table((
+    ("as_of", "DATE NOT NULL", _DATE), ("target_date", "DATE NOT NULL", _DATE), ("horizon", "INTEGER NOT NULL", _INT),
+    ("model", "VARCHAR NOT NULL", _TEXT), ("predicted_regime", "INTEGER NOT NULL", _INT),
+    ("probabilities", "DOUBLE[] NOT NULL", pl.List(pl.Float64)), ("model_version", "VARCHAR NOT NULL", _TEXT),
+    ("price_source", "VARCHAR", _TEXT), ("status", "VARCHAR NOT NULL", _TEXT), ("realized_regime", "INTEGER", _INT),
+    ("labels_version", "VARCHAR", _TEXT)), "PRIMARY KEY (as_of, model, horizon)")
+TABLES["feature_attributions"] = Table((
+    ("model", "VARCHAR NOT NULL", _TEXT), ("method", "VARCHAR NOT NULL", _TEXT), ("regime", "INTEGER", _INT),
+    ("feature", "VARCHAR", _TEXT), ("lag", "INTEGER", _INT), ("value", "DOUBLE", _DOUBLE),
+    ("spread", "DOUBLE", _DOUBLE), ("windows", "INTEGER", _INT)))
+# regime NULL = all windows; lag NULL = the method does not resolve time; feature '(all features)' = the
+# method does not resolve features; spread = std over permutation repeats (NULL for captum methods).
+TABLES["regime_profiles"] = Table((
+    ("scope", "VARCHAR NOT NULL", _TEXT), ("fold", "INTEGER", _INT), ("fit_start", "DATE", _DATE),
+    ("fit_end", "DATE", _DATE), ("regime", "INTEGER NOT NULL", _INT), ("statistic", "VARCHAR NOT NULL", _TEXT),
+    ("value", "DOUBLE", _DOUBLE)))
+# scope 'stored' = the stored labels (fold NULL); 'refit' = the labeler refit on a walk-forward fold's
+# training span (fold, fit_start, fit_end set). Long: a new statistic is a new row.
+
+
+def schema(table: str) -> dict[str, pl.DataType]:
+    """The polars schema of ``table`` (column order = the contract's)."""
+    return TABLES[table].schema
+
+
+def ensure_schema(con: duckdb.DuckDBPyConnection, tables: list[str] | None = None) -> None:
+    con.execute(f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}")
+    for name in tables or list(TABLES):
+        con.execute(f"CREATE TABLE IF NOT EXISTS {SCHEMA}.{name} ({TABLES[name].ddl()})")
+
+
+LEDGER_SCHEMA = schema("regime_forecasts")

@@ -1,0 +1,243 @@
+"""Evaluation assets and checks materialized in-process: plots read back from the instance, checks through
+the real Dagster path with faults planted in the stored rows."""
+from __future__ import annotations
+
+import base64
+import re
+
+import dagster as dg
+import numpy as np
+import polars as pl
+import pytest
+from dagster_duckdb import DuckDBResource
+
+from regime_platform import storage as wh
+from regime_platform.defs.evaluation.assets import (backtest, beats_baselines, metrics_reproducible,
+                                                    model_comparison, model_metrics, not_collapsed,
+                                                    regime_change_timing)
+from regime_platform.defs.features.assets import features
+from regime_platform.defs.ingestion.assets import ohlcv
+from regime_platform.defs.labels.assets import regime_labels
+from regime_platform.defs.modeling.assets import model_assets, walk_forward_targets
+from regime_platform.defs.resources import ArtifactIOManager, RegimeSettings, Warehouse
+
+EVALUATION = [model_metrics, regime_change_timing, backtest, model_comparison]
+CHECKS = [not_collapsed, beats_baselines, metrics_reproducible]
+PLOTS = {"model_metrics": ["confusion_matrices", "forecast_vs_truth", "reliability"],
+         "regime_change_timing": ["change_timing"], "backtest": ["equity_curves"], "model_comparison": ["comparison"]}
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def make_resources(root, **settings):
+    return {
+        "warehouse": Warehouse(duckdb=DuckDBResource(database=str(root / "warehouse.duckdb"))),
+        "settings": RegimeSettings(data_dir=str(root), source="sample", **settings),
+        "artifacts": ArtifactIOManager(base_dir=str(root / "artifacts")),
+    }
+
+
+def png_from_markdown(text: str) -> bytes:
+    match = re.fullmatch(r"!\[[^\]]*\]\(data:image/png;base64,([A-Za-z0-9+/=]+)\)", text)
+    assert match, text[:80]
+    return base64.b64decode(match.group(1))
+
+
+# --- a reduced real run: prices 2010-2018, jump labels, two folds, the fast models -----------------------
+
+@pytest.fixture(scope="module")
+def evaluated(tmp_path_factory):
+    root = tmp_path_factory.mktemp("evaluation")
+    resources = make_resources(root, epochs=2, max_folds=2)
+    tags = {"dagster/asset_partition_range_start": "2010-01-04", "dagster/asset_partition_range_end": "2018-12-31"}
+    assert dg.materialize([ohlcv, features], resources=resources, tags=tags).success
+    assert dg.materialize([regime_labels], resources=resources).success
+    fast = [a for a in model_assets if a.key.to_user_string() in
+            ("logistic_model", "random_forest_model", "majority_model", "persistence_model")]
+    # the fold targets (with each fold's risk-off regime in market.walk_forward_folds) and the fast models
+    assert dg.materialize([walk_forward_targets, *fast], resources=resources).success
+    instance = dg.DagsterInstance.ephemeral()
+    result = dg.materialize(EVALUATION + CHECKS, resources=resources, instance=instance)
+    assert result.success
+    return resources, root, instance, result
+
+
+def test_every_plot_is_inline_and_on_disk(evaluated):
+    resources, root, instance, _ = evaluated
+    for asset, names in PLOTS.items():
+        event = instance.get_latest_materialization_event(dg.AssetKey(asset))
+        metadata = event.asset_materialization.metadata
+        for name in names:
+            png = png_from_markdown(metadata[name].value)
+            assert png.startswith(PNG_SIGNATURE) and len(png) < 150_000, (asset, name, len(png))
+            path = metadata[f"{name}_path"].value
+            assert path.startswith(str(root / "artifacts" / asset)) and open(path, "rb").read(8) == PNG_SIGNATURE
+
+
+def test_tables_json_and_metadata(evaluated):
+    resources, root, instance, _ = evaluated
+    stored = resources["warehouse"].read("SELECT * FROM market.model_metrics")
+    assert set(stored["model"]) == {"logistic", "random_forest", "majority", "persistence"}
+    pooled = stored.filter(pl.col("fold").is_null())
+    names = set(pooled["metric"])
+    assert {"accuracy", "balanced_accuracy", "macro_f1", "brier", "log_loss", "ece", "transition_recall",
+            "transition_count", "recall_0", "precision_1", "f1_0", "support_1", "change_lead_median"} <= names
+    assert sorted(stored["fold"].drop_nulls().unique().to_list()) == [0, 1]
+    trades = resources["warehouse"].read("SELECT * FROM market.backtest")
+    assert {"buy_and_hold", "sma_200", "logistic", "persistence"} <= set(trades["strategy"])
+    assert trades["start_date"].n_unique() == 1 and trades["end_date"].n_unique() == 1  # same dates for all
+    assert trades.filter(pl.col("strategy") == "buy_and_hold")["time_in_market"].item() > 0.99
+    timing = resources["warehouse"].read("SELECT * FROM market.regime_change_timing")
+    assert timing.height > 0 and set(timing["model"]) >= {"persistence", "logistic"}
+    from regime_platform.storage.reports import Report
+
+    document = Report.load(root / "artifacts" / "model_metrics").documents["metrics"]
+    assert document["models"]["logistic"]["5"]["pooled"]["macro_f1"] == pytest.approx(
+        pooled.filter((pl.col("model") == "logistic") & (pl.col("metric") == "macro_f1"))["value"].item())
+    meta = instance.get_latest_materialization_event(dg.AssetKey("model_metrics")).asset_materialization.metadata
+    assert "(baseline)" in meta["summary"].value and isinstance(meta["macro_f1_logistic"].value, float)
+
+
+def test_checks_ran_and_reproducibility_holds(evaluated):
+    _, _, _, result = evaluated
+    evaluations = {e.check_name: e for e in result.get_asset_check_evaluations()}
+    assert set(evaluations) == {"not_collapsed", "beats_baselines", "metrics_reproducible"}
+    assert evaluations["metrics_reproducible"].passed, evaluations["metrics_reproducible"].metadata["problems"].value
+
+
+def test_metrics_reproducible_fails_on_a_planted_wrong_metric(evaluated):
+    resources, root, instance, _ = evaluated
+    warehouse = resources["warehouse"]
+    stored = warehouse.read("SELECT * FROM market.model_metrics")
+    planted = stored.with_columns(
+        pl.when((pl.col("model") == "logistic") & (pl.col("metric") == "macro_f1") & pl.col("fold").is_null())
+        .then(pl.col("value") + 0.05).otherwise(pl.col("value")).alias("value"))
+    trades = warehouse.read("SELECT * FROM market.backtest")
+
+    def replace(table, frame):
+        with warehouse.connect() as con:
+            wh.replace_rows(con, table, frame)
+
+    try:
+        replace("model_metrics", planted)
+        replace("backtest", trades.with_columns(
+            pl.when(pl.col("strategy") == "sma_200").then(pl.col("switches") + 1).otherwise(pl.col("switches"))
+            .alias("switches")))
+        result = dg.materialize([metrics_reproducible], resources=resources, instance=instance,
+                                selection=dg.AssetSelection.checks(metrics_reproducible), raise_on_error=False)
+        evaluation = result.get_asset_check_evaluations()[0]
+        problems = evaluation.metadata["problems"].value
+        assert not evaluation.passed and "macro_f1 of logistic" in problems and "switches of sma_200" in problems
+    finally:
+        replace("model_metrics", stored)
+        replace("backtest", trades)
+
+
+# --- checks on hand-made forecasts over real prices ---------------------------------------------------------
+
+@pytest.fixture
+def synthetic(tmp_path):
+    """Sample prices 2016-2018; hand-made forecasts over 2017-2018: truth in blocks, an oracle, the baselines."""
+    resources = make_resources(tmp_path)
+    tags = {"dagster/asset_partition_range_start": "2016-01-04", "dagster/asset_partition_range_end": "2018-12-31"}
+    assert dg.materialize([ohlcv], resources=resources, tags=tags).success
+    dates = [d for d in resources["warehouse"].read("SELECT date FROM market.ohlcv ORDER BY date")["date"]
+             if d.year >= 2017]
+    h = 5
+    n = len(dates) - h
+    truth = np.array([(i // 40) % 3 == 2 for i in range(len(dates))], dtype=int)  # 80 sessions of 0, then 40 of 1
+    as_of, target = dates[:n], dates[h:]
+    true_at_target, known = truth[h:], truth[:n]
+    fold = [0 if d.year == 2017 else 1 for d in as_of]
+
+    def rows(model, predicted):
+        probs = [[0.9, 0.1] if p == 0 else [0.1, 0.9] for p in predicted]
+        return pl.DataFrame({"model": model, "fold": fold, "as_of": as_of, "target_date": target, "horizon": h,
+                             "predicted_regime": np.asarray(predicted, dtype=np.int32), "probabilities": probs,
+                             "true_regime": true_at_target.astype(np.int32), "known_regime": known.astype(np.int32)})
+
+    def store(extra: dict[str, np.ndarray]):
+        frames = [rows("oracle", true_at_target), rows("majority", np.zeros(n, int)), rows("persistence", known)]
+        frames += [rows(m, p) for m, p in extra.items()]
+        with resources["warehouse"].connect() as con:
+            wh.replace_rows(con, "oos_predictions", pl.concat(frames))
+            wh.replace_rows(con, "walk_forward_folds", pl.DataFrame({
+                "labeler": "synthetic", "horizon": h, "fold": [0, 1], "risk_off_regime": [1, 1]}))
+
+    return resources, store, n
+
+
+def run_check(resources, check, assets=(model_metrics, backtest, regime_change_timing, model_comparison)):
+    result = dg.materialize([*assets, check], resources=resources, raise_on_error=False)
+    assert result.success
+    return result.get_asset_check_evaluations()[0]
+
+
+def test_not_collapsed_is_quiet_on_a_good_model_and_fires_on_a_constant_one(synthetic):
+    resources, store, n = synthetic
+    store({})
+    quiet = run_check(resources, not_collapsed, [model_metrics])
+    assert quiet.passed, quiet.description
+    store({"constant": np.zeros(n, int)})
+    fired = run_check(resources, not_collapsed, [model_metrics])
+    assert not fired.passed and fired.severity == dg.AssetCheckSeverity.ERROR
+    assert "constant" in fired.description and "oracle" not in fired.description
+
+
+def test_beats_baselines_fails_on_a_noisy_copy_of_buy_and_hold(synthetic):
+    resources, store, n = synthetic
+    rng = np.random.default_rng(7)
+    store({"noisy_hold": (rng.random(n) < 0.05).astype(int)})  # long except on 5 % of random days
+    # the oracle is flat in regime 1 five sessions ahead: drop it so the noisy copy is the best model
+    with resources["warehouse"].connect() as con:
+        kept = wh.walk_forward_predictions(con).filter(pl.col("model") != "oracle")
+        wh.replace_rows(con, "oos_predictions", kept)
+    failed = run_check(resources, beats_baselines)
+    assert not failed.passed and failed.severity == dg.AssetCheckSeverity.WARN
+    assert "No model beats buy_and_hold on Sharpe" in failed.description
+
+
+def test_beats_baselines_says_how_far_the_sequence_models_are_from_the_best_tabular_model():
+    from regime_platform.evaluation import comparison
+
+    table = pl.DataFrame({"name": ["logistic", "random_forest", "lstm", "cnn", "majority", "buy_and_hold"],
+                          "kind": ["model", "model", "model", "model", "baseline", "rule"],
+                          "macro_f1": [0.7, 0.65, 0.6, 0.75, 0.4, None],
+                          "balanced_accuracy": [0.7, 0.6, 0.6, 0.5, 0.5, None],
+                          "sharpe": [1.2, 1.0, 0.3, 0.2, None, 0.8], "max_drawdown": [-0.1, -0.1, -0.2, -0.2, None, -0.3],
+                          "change_lead_median": [1.0, 2.0, 2.0, 3.0, None, None]})
+    passed, sentences = comparison.verdict(table)
+    assert passed and sentences == [
+        "Sequence models against the tabular ones: on Sharpe the best tabular model is logistic (1.20): the LSTM "
+        "trails it by 0.90 (0.30), the CNN trails it by 1.00 (0.20); on macro-F1 the best tabular model is logistic "
+        "(0.700): the LSTM trails it by 0.100 (0.600), the CNN reaches it (0.750, +0.050)."]
+
+
+def test_backtest_run_config_sets_cost_and_risk_off_and_the_audit_follows(synthetic):
+    resources, store, n = synthetic
+    store({})
+    run_config = {"ops": {"backtest": {"config": {"cost_bp": 0.0, "risk_off_regime": 0}}}}
+    result = dg.materialize([model_metrics, backtest, model_comparison, metrics_reproducible], resources=resources,
+                            run_config=run_config)
+    assert result.success
+    assert result.get_asset_check_evaluations()[0].passed  # the recomputation read the same cost and regime
+    trades = resources["warehouse"].read("SELECT * FROM market.backtest")
+    oracle = trades.filter(pl.col("strategy") == "oracle").row(0, named=True)
+    # flat whenever the oracle forecasts regime 0 (two thirds of the blocks), long in regime 1
+    assert 0.25 < oracle["time_in_market"] < 0.4
+    from regime_platform.storage.reports import Report
+
+    loaded = ArtifactIOManager(base_dir=resources["artifacts"].base_dir).load_input(
+        dg.build_input_context(asset_key=dg.AssetKey("backtest")))
+    assert isinstance(loaded, Report) and loaded.documents["backtest"]["cost_bp"] == 0.0
+    assert loaded.figures["equity_curves"].startswith(PNG_SIGNATURE)
+
+
+def test_backtest_says_what_to_do_without_a_risk_off_regime(synthetic):
+    resources, store, n = synthetic
+    store({})
+    with resources["warehouse"].connect() as con:
+        con.execute("DELETE FROM market.walk_forward_folds")
+    result = dg.materialize([backtest], resources=resources, raise_on_error=False)
+    assert not result.success
+    failure = result.get_step_failure_events()[0].event_specific_data.error.cause.message
+    assert "market.walk_forward_folds" in failure and "risk_off_regime" in failure

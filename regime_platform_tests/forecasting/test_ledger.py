@@ -1,0 +1,124 @@
+"""The ledger's domain rules and scoreboard math, by hand."""
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+import numpy as np
+import polars as pl
+import pytest
+
+from regime_platform.forecasting import ledger
+
+D = dt.date
+
+
+@dataclass
+class FakeModel:
+    name: str = "fake"
+    model_version: str = "fake-2018-12-14-00000000"
+    feature_names: tuple = ("a", "b")
+    window: int = 3
+    horizon: int = 5
+    train_target_end: dt.date = D(2018, 12, 14)
+    labeler_fit_end: dt.date | None = D(2018, 12, 14)
+    seen: list | None = None
+    min_dwell: int = 1
+
+    def forecast_last(self, X, known_regime_at_t=None):
+        self.seen = [X, known_regime_at_t]
+        return np.array([0.3, 0.7])
+
+
+def features(last: dt.date, n: int = 4, gap: bool = False) -> pl.DataFrame:
+    from regime_platform import calendar
+
+    days = calendar.sessions(last - dt.timedelta(days=20), last)[-n:]
+    a = [1.0] * n
+    if gap:
+        a[-2] = None
+    return pl.DataFrame({"date": days, "a": a, "b": [2.0] * n})
+
+
+def test_target_session_skips_holidays_and_weekends():
+    assert ledger.target_session(D(2018, 12, 21), 1) == D(2018, 12, 24)
+    assert ledger.target_session(D(2018, 12, 21), 5) == D(2018, 12, 31)   # 24, 26, 27, 28, 31
+
+
+def test_forecast_rows_use_the_last_window_and_the_known_regime():
+    model = FakeModel()
+    rows = ledger.forecast_rows([model], D(2018, 12, 17), features(D(2018, 12, 17)), 1, "sample:^GSPC")
+    assert rows.row(0, named=True) | {"probabilities": None} == {
+        "as_of": D(2018, 12, 17), "target_date": D(2018, 12, 24), "horizon": 5, "model": "fake",
+        "predicted_regime": 1, "probabilities": None, "model_version": model.model_version,
+        "price_source": "sample:^GSPC", "status": "pending", "realized_regime": None, "labels_version": None}
+    assert model.seen[0].shape == (3, 2) and model.seen[1] == 1
+
+
+@pytest.mark.parametrize("end, labeler_end, refused", [
+    (D(2018, 12, 14), D(2018, 12, 14), False),
+    (D(2018, 12, 18), None, True),                 # trained on a target after the date
+    (D(2018, 12, 14), D(2018, 12, 18), True),      # its labeler saw data after the date
+])
+def test_a_model_fit_on_later_data_is_refused(end, labeler_end, refused):
+    model = FakeModel(train_target_end=end, labeler_fit_end=labeler_end)
+    message = ledger.in_sample_refusal(model, D(2018, 12, 17))
+    assert (message is not None) == refused
+    if refused:
+        assert "in-sample" in message and "2018-12-17" in message
+        with pytest.raises(ledger.LedgerError, match="in-sample"):
+            ledger.forecast_rows([model], D(2018, 12, 17), features(D(2018, 12, 17)), 0, "x")
+
+
+def test_the_newest_unclosed_session_is_refused():
+    before_close = dt.datetime(2024, 11, 27, 20, 0, tzinfo=dt.timezone.utc)   # 15:00 New York
+    assert "has not closed yet" in ledger.not_closed_refusal(D(2024, 11, 27), before_close)
+    after_close = dt.datetime(2024, 11, 27, 21, 30, tzinfo=dt.timezone.utc)
+    assert ledger.not_closed_refusal(D(2024, 11, 27), after_close) is None
+
+
+def test_missing_features_are_refused():
+    with pytest.raises(ledger.LedgerError, match="no row for 2018-12-17"):
+        ledger.forecast_rows([FakeModel()], D(2018, 12, 17), features(D(2018, 12, 14)), 0, "x")
+    with pytest.raises(ledger.LedgerError, match="missing features"):
+        ledger.forecast_rows([FakeModel()], D(2018, 12, 17), features(D(2018, 12, 17), gap=True), 0, "x")
+
+
+def test_scoring_takes_only_covered_targets_and_records_the_labels_version():
+    pending = pl.DataFrame({"as_of": [D(2018, 12, 17), D(2018, 12, 21)], "model": ["m", "m"], "horizon": [5, 5],
+                            "target_date": [D(2018, 12, 24), D(2018, 12, 31)]})
+    labels = pl.DataFrame({"date": [D(2018, 12, 21), D(2018, 12, 24)], "regime": [0, 1], "labeler": ["jump"] * 2})
+    version = ledger.labels_version(labels)
+    assert version.startswith("jump-2018-12-24-") and version == ledger.labels_version(labels.reverse())
+    assert version != ledger.labels_version(labels.with_columns(pl.Series("regime", [0, 0])))
+    scored = ledger.score_pending(pending, labels, version)
+    assert scored.to_dicts() == [{"as_of": D(2018, 12, 17), "model": "m", "horizon": 5, "realized_regime": 1,
+                                  "labels_version": version}]
+
+
+def test_scoreboard_math_by_hand():
+    predicted, realized = np.array([0, 1, 1, 0]), np.array([0, 1, 0, 0])
+    assert ledger.hit_rate(predicted, realized) == 0.75
+    # class 0: tp 2, fp 0, fn 1 → 0.8; class 1: tp 1, fp 1, fn 0 → 2/3
+    assert ledger.macro_f1(predicted, realized) == pytest.approx((0.8 + 2 / 3) / 2)
+    probs = [[0.9, 0.1], [0.2, 0.8], [0.4, 0.6], [1.0, 0.0]]
+    # (0.01+0.01) + (0.04+0.04) + (0.36+0.36) + 0 = 0.82, over 4 rows
+    assert ledger.brier(probs, realized) == pytest.approx(0.82 / 4)
+
+
+def test_scoreboard_and_latest_forecasts():
+    rows = []
+    for i, (pred, real, status) in enumerate([(1, 1, "scored"), (0, 1, "scored"), (1, None, "pending")]):
+        rows.append({"as_of": D(2018, 12, 17) + dt.timedelta(days=i), "target_date": D(2018, 12, 28), "horizon": 5,
+                     "model": "m", "predicted_regime": pred, "probabilities": [1.0 - pred, float(pred)],
+                     "model_version": f"v{i}", "price_source": "s", "status": status, "realized_regime": real,
+                     "labels_version": None})
+    book = pl.DataFrame(rows, schema=ledger.LEDGER_SCHEMA)
+    oos = pl.DataFrame({"model": ["m", "m"], "horizon": [5, 5], "predicted_regime": [0, 1],
+                        "probabilities": [[1.0, 0.0], [0.0, 1.0]], "true_regime": [0, 0]})
+    (board,) = ledger.jsonable(ledger.scoreboard(book, oos))
+    assert (board["scored"], board["pending"], board["live_hit_rate"], board["wf_hit_rate"]) == (2, 1, 0.5, 0.5)
+    record = ledger.live_record(book)
+    assert record["running_hit_rate"].to_list() == [1.0, 0.5]
+    (latest,) = ledger.jsonable(ledger.latest_forecasts(book, {1: "turbulent"}))
+    assert (latest["model_version"], latest["regime_name"], latest["probability"]) == ("v2", "turbulent", 1.0)

@@ -1,0 +1,164 @@
+"""Model assets materialized in-process on the sample: walk-forward rows, production artifacts, no_leakage."""
+from __future__ import annotations
+
+import json
+
+import dagster as dg
+import numpy as np
+import polars as pl
+import pytest
+from dagster_duckdb import DuckDBResource
+
+from regime_platform.modeling import folds
+from regime_platform.modeling import production as production_module
+from regime_platform.modeling.targets import RefitLabels
+from regime_platform.modeling.scaling import SessionScaler
+from regime_platform.defs.features.assets import features
+from regime_platform.defs.ingestion.assets import ohlcv
+from regime_platform.defs.labels.assets import regime_labels
+from regime_platform.defs.modeling.assets import model_assets, no_leakage_checks, walk_forward_targets
+from regime_platform.defs.resources import ArtifactIOManager, RegimeSettings, Warehouse
+
+MODELS = {a.key.to_user_string(): a for a in model_assets}
+CHECKS = {c.check_specs_by_output_name and next(iter(c.check_keys)).asset_key.to_user_string(): c
+          for c in no_leakage_checks}
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """Prices 2010-2018, features, jump labels: a reduced configuration (two folds, two epochs)."""
+    root = tmp_path_factory.mktemp("modeling")
+    resources = {
+        "warehouse": Warehouse(duckdb=DuckDBResource(database=str(root / "warehouse.duckdb"))),
+        "settings": RegimeSettings(data_dir=str(root), source="sample", epochs=2, max_folds=2),
+        "artifacts": ArtifactIOManager(base_dir=str(root / "artifacts")),
+    }
+    tags = {"dagster/asset_partition_range_start": "2010-01-04", "dagster/asset_partition_range_end": "2018-12-31"}
+    assert dg.materialize([ohlcv, features], resources=resources, tags=tags).success
+    assert dg.materialize([regime_labels, walk_forward_targets], resources=resources).success
+    return resources, root
+
+
+@pytest.mark.parametrize("name", ["lstm_model", "random_forest_model", "ensemble_model", "persistence_model"])
+def test_model_asset_writes_oos_rows_artifacts_and_passes_no_leakage(trained, name):
+    resources, root = trained
+    result = dg.materialize([MODELS[name], CHECKS[name]], resources=resources,
+                            selection=[MODELS[name].key])
+    assert result.success
+    check = result.get_asset_check_evaluations()[0]
+    assert check.passed, check.metadata["problems"].value
+    meta = result.asset_materializations_for_node(name)[0].metadata
+    assert meta["folds"].value == 2 and meta["oos_predictions"].value > 400
+    model = name.removesuffix("_model")
+    rows = resources["warehouse"].read("SELECT * FROM market.oos_predictions WHERE model = ?", [model])
+    assert rows.height == meta["oos_predictions"].value
+    assert sorted(rows["fold"].unique().to_list()) == [0, 1]  # yearly folds: 2017 and 2018
+    assert rows["as_of"].min().year == 2017 and rows["horizon"].unique().to_list() == [5]
+    probs = np.array(rows["probabilities"].to_list())
+    assert np.allclose(probs.sum(axis=1), 1.0)
+    # the production model round-trips through the IO manager and forecasts the same as before saving
+    production = ArtifactIOManager(base_dir=str(root / "artifacts")).load_input(
+        dg.build_input_context(asset_key=dg.AssetKey(name)))
+    assert isinstance(production, production_module.ProductionModel)
+    assert production.model_version.startswith(f"{model}-") and meta["model_version"].value == production.model_version
+    # every fold and the production fit say how many samples the model was fit on: all the training span
+    records = json.loads((root / "artifacts" / name / "folds_h5.json").read_text())["folds"]
+    for rec in records:
+        assert rec["models"][model]["n_fit"] == rec["n_train"] == sum(rec["class_counts"].values())
+        assert rec["training_settings"] == {"class_weighting": True, "oversampling": "none", "seed": 0}
+        assert rec["labeler"] == "jump" and sorted(rec["state_mapping"]) == ["0", "1"]
+        assert rec["risk_off_regime"] in (0, 1)
+    assert production.model.fit_info["n_fit"] == meta["production_fit_samples"].value
+    assert production.state_mapping and production.config["seed"] == 0
+    # re-materializing replaces this model's rows, never duplicates them
+    assert dg.materialize([MODELS[name]], resources=resources).success
+    again = resources["warehouse"].read("SELECT count(*) FROM market.oos_predictions WHERE model = ?", [model])
+    assert again.item() == rows.height
+
+
+def _materialize_with_check(resources, name):
+    """The fold targets and the model as one run (as `make run` does), then its leakage check."""
+    return dg.materialize([walk_forward_targets, MODELS[name], CHECKS[name]], resources=resources,
+                          raise_on_error=False)
+
+
+def _problems(result):
+    evaluation = result.get_asset_check_evaluations()[0]
+    return evaluation.passed, evaluation.metadata["problems"].value
+
+
+class LeakyScaler(SessionScaler):
+    """The classic leak: the scaler fit on every session, test years included."""
+
+    def fit(self, X, train_t, window, **kwargs):
+        return super().fit(X, np.arange(window - 1, len(X)), window, **kwargs)
+
+
+@pytest.mark.parametrize("leak", ["scaler fit on all rows", "labeler refit on the test year",
+                                  "embargo one session short"])
+def test_no_leakage_fails_on_a_real_leak_in_the_training_code(trained, monkeypatch, leak):
+    """Each leak is injected into the real training code; the model asset runs and no_leakage must fail."""
+    resources, root = trained
+    if leak == "scaler fit on all rows":
+        monkeypatch.setattr("regime_platform.modeling.training.SessionScaler", LeakyScaler)
+        needle = "scaler fit to"
+    elif leak == "labeler refit on the test year":
+        honest = RefitLabels.fold_labels
+        monkeypatch.setattr(RefitLabels, "fold_labels",
+                            lambda self, train_end, test_end=None: honest(self, test_end or train_end, test_end))
+        needle = "labeler fit to"
+    else:
+        honest_bound = folds.embargo_last_train_t
+        monkeypatch.setattr(folds, "embargo_last_train_t", lambda T, w, h: honest_bound(T, w, h) + 1)
+        needle = "embargo too short"
+    passed, problems = _problems(_materialize_with_check(resources, "logistic_model"))
+    assert not passed and needle in problems, problems
+    monkeypatch.undo()
+    passed, problems = _problems(_materialize_with_check(resources, "logistic_model"))
+    assert passed, problems
+
+
+def test_no_leakage_fails_in_one_sentence_on_missing_records_and_foreign_rows(trained):
+    resources, root = trained
+    assert _materialize_with_check(resources, "majority_model").success
+    path = root / "artifacts" / "majority_model" / "folds_h5.json"
+    document = json.loads(path.read_text())
+    # rows of another horizon than any record covers, written as if by another run
+    with resources["warehouse"].connect() as con:
+        con.execute("INSERT INTO market.oos_predictions SELECT model, fold, as_of, target_date, 21, predicted_regime, "
+                    "probabilities, true_regime, known_regime FROM market.oos_predictions WHERE model = 'majority' "
+                    "LIMIT 3")
+    check_only = dict(selection=dg.AssetSelection.checks(CHECKS["majority_model"]), raise_on_error=False)
+    result = dg.materialize([CHECKS["majority_model"]], resources=resources, **check_only)
+    passed, problems = _problems(result)
+    assert not passed and "folds_h21.json is missing" in problems
+    with resources["warehouse"].connect() as con:
+        con.execute("DELETE FROM market.oos_predictions WHERE model = 'majority' AND horizon = 21")
+    document["folds"] = []
+    path.write_text(json.dumps(document))
+    passed, problems = _problems(dg.materialize([CHECKS["majority_model"]], resources=resources, **check_only))
+    assert not passed and "no fold records" in problems
+    path.unlink()
+    passed, problems = _problems(dg.materialize([CHECKS["majority_model"]], resources=resources, **check_only))
+    assert not passed and "folds_h5.json is missing: materialize majority_model" in problems
+
+
+def test_fold_targets_are_computed_once_and_shared(trained):
+    """Every model reads the same stored fold labels; the table says each fold's labeler fit range and risk-off."""
+    resources, root = trained
+    folds_table = resources["warehouse"].read("SELECT * FROM market.walk_forward_folds ORDER BY fold")
+    assert folds_table["fold"].to_list() == [-1, 0, 1]  # the production labels, then the two reduced-config folds
+    real = folds_table.filter(pl.col("fold") >= 0)
+    assert (real["labeler_fit_end"] == real["train_target_end"]).all()
+    assert real["risk_off_regime"].is_in([0, 1]).all() and real["state_mapping"].str.contains('"0"').all()
+    stored_labels = resources["warehouse"].read("SELECT * FROM market.regime_labels ORDER BY date")
+    production = resources["warehouse"].read("SELECT * FROM market.fold_labels WHERE fold = -1 ORDER BY date")
+    assert production["train_regime"].to_list() == stored_labels["regime"].to_list()
+    # a model asset whose settings ask for targets that were not computed (another horizon) says what to do
+    stale = {**resources, "settings": type(resources["settings"])(
+        data_dir=resources["settings"].data_dir, source="sample", epochs=2, max_folds=2, horizon=21)}
+    result = dg.materialize([MODELS["majority_model"]], resources=stale, raise_on_error=False)
+    assert not result.success
+    error = result.get_step_failure_events()[0].event_specific_data.error
+    failure = error.message + "".join(c.message for c in [error.cause] if c)
+    assert "no folds for this labeler and horizon: materialize walk_forward_targets first" in failure
