@@ -26,7 +26,7 @@ import polars as pl
 import pytest
 
 CHROMIUM = Path("/usr/bin/chromium")
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 # Screenshots land in a temporary folder, so a test run leaves the tracked files alone; set
 # REGIME_SCREENSHOT_DIR=docs/screenshots to refresh the README's pictures.
 SHOTS = Path(os.environ.get("REGIME_SCREENSHOT_DIR") or Path(tempfile.gettempdir()) / "regime_platform_screenshots")

@@ -14,7 +14,7 @@ from regime_platform.defs.ingestion.assets import ohlcv, ohlcv_quality
 from regime_platform.defs.partitions import session_partitions_def
 from regime_platform_tests.conftest import read_table
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def run_range(resources, start: str, end: str, checks=(ohlcv_quality,), raise_on_error=True):
