@@ -25,6 +25,7 @@ run: venv $(DAGSTER_HOME)/dagster.yaml
 	$(VENV)/bin/regime-platform run
 
 test: venv $(DAGSTER_HOME)/dagster.yaml
+	$(VENV)/bin/ruff check regime_platform regime_platform_tests benchmarks
 	$(VENV)/bin/pytest
 
 ui: venv $(DAGSTER_HOME)/dagster.yaml
