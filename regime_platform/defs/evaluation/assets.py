@@ -22,6 +22,7 @@ from regime_platform import storage as wh
 from regime_platform.defs.metadata import markdown_table
 from regime_platform.defs.modeling.assets import model_assets
 from regime_platform.defs.resources import RegimeSettings, Warehouse
+from regime_platform.models import BASELINES
 from regime_platform.storage.reports import Report
 
 GROUP = "evaluation"
@@ -51,7 +52,7 @@ def artifact_directory(settings: RegimeSettings, asset_name: str) -> Path:
 def mark_baselines(frame: pl.DataFrame, column: str = "model") -> pl.DataFrame:
     """Append ' (baseline)' / ' (rule)' to the names a person should not mistake for a model."""
     return frame.with_columns(
-        pl.when(pl.col(column).is_in(list(metrics.BASELINES))).then(pl.col(column) + " (baseline)")
+        pl.when(pl.col(column).is_in(list(BASELINES))).then(pl.col(column) + " (baseline)")
         .when(pl.col(column).is_in(list(bt.RULES))).then(pl.col(column) + " (rule)")
         .otherwise(pl.col(column)).alias(column))
 

@@ -6,6 +6,7 @@ import polars as pl
 
 from regime_platform import calendar
 from regime_platform.forecasting import ledger
+from regime_platform.models import MODELS
 from regime_platform.forecasting import figures as ledger_plots
 from regime_platform import storage as wh
 from regime_platform.defs.metadata import markdown_table
@@ -13,7 +14,7 @@ from regime_platform.defs.partitions import session_partitions
 from regime_platform.defs.resources import RegimeSettings, Warehouse
 
 # The production models the ledger records: every model asset, baselines included (asset keys, by name).
-FORECAST_MODELS = ["lstm", "cnn", "random_forest", "logistic", "ensemble", "majority", "persistence"]
+FORECAST_MODELS = list(MODELS)
 EXTRA_ROWS = 5  # feature rows read beyond the longest window, so a short gap shows as a clear error
 
 
