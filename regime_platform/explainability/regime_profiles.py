@@ -24,9 +24,8 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
+from regime_platform.calendar import SESSIONS_PER_YEAR, SQRT_SESSIONS_PER_YEAR
 from regime_platform.labels.profile import run_lengths, transition_matrix
-
-ANNUAL = 252
 
 __all__ = ["RefitFold", "duration_statistics", "feature_statistics", "long_statistics", "refit_profiles",
            "refit_schedule", "regime_statistics", "run_lengths", "transition_matrix"]
@@ -77,8 +76,8 @@ def regime_statistics(
             "share": float(mask.mean()),
             "mean_daily_return": float(ret.mean()) if ret.size else math.nan,
             "daily_vol": float(ret.std(ddof=1)) if ret.size > 1 else math.nan,
-            "annual_return": float(ret.mean() * ANNUAL) if ret.size else math.nan,
-            "annual_vol": float(ret.std(ddof=1) * math.sqrt(ANNUAL)) if ret.size > 1 else math.nan,
+            "annual_return": float(ret.mean() * SESSIONS_PER_YEAR) if ret.size else math.nan,
+            "annual_vol": float(ret.std(ddof=1) * SQRT_SESSIONS_PER_YEAR) if ret.size > 1 else math.nan,
             **durations[r],
         })
     return pl.DataFrame(rows)

@@ -1,12 +1,12 @@
 """Regime profiles: what each regime looks like (return, volatility, drawdown, duration) and how they switch."""
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
 import polars as pl
 
+from regime_platform.calendar import SESSIONS_PER_YEAR, SQRT_SESSIONS_PER_YEAR
 from regime_platform.figures import markdown_table
 
 
@@ -64,8 +64,8 @@ def regime_profile(frame: pl.DataFrame) -> RegimeProfile:
             "regime": i, "name": names.get(i, f"regime {i}"),
             "share_of_days": float(mask.mean()),
             "mean_daily_return": float(ri.mean()) if ri.size else float("nan"),
-            "annual_return": float(ri.mean() * 252) if ri.size else float("nan"),
-            "annual_vol": float(ri.std(ddof=1) * math.sqrt(252)) if ri.size > 1 else float("nan"),
+            "annual_return": float(ri.mean() * SESSIONS_PER_YEAR) if ri.size else float("nan"),
+            "annual_vol": float(ri.std(ddof=1) * SQRT_SESSIONS_PER_YEAR) if ri.size > 1 else float("nan"),
             "mean_drawdown": float(drawdown[mask].mean()) if mask.any() else float("nan"),
             "episodes": len(lengths),
             "mean_duration_days": float(np.mean(lengths)) if lengths else 0.0,

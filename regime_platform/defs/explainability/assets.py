@@ -16,9 +16,9 @@ from regime_platform.defs.labels.assets import regime_labels
 from regime_platform.defs.modeling.assets import walk_forward_targets
 from regime_platform.defs.metadata import markdown_table
 from regime_platform.defs.resources import RegimeSettings, Warehouse
+from regime_platform.explainability.attributions import RECENT_SESSIONS
 from regime_platform.features.compute import MODEL_FEATURES
 
-RECENT_SESSIONS = 252  # the most recent year of sessions is what gets explained
 MAX_WINDOWS_PER_REGIME = 200  # captum: windows sampled per forecast regime at most
 PERMUTATION_REPEATS = 10
 MAX_REFITS = 10  # regime profiles: labeler refits profiled at most (evenly spread over the folds)
