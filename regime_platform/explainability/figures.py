@@ -26,6 +26,7 @@ from matplotlib.colors import ListedColormap  # noqa: E402
 from regime_platform import figures  # noqa: E402
 from regime_platform.storage.files import atomic_path, read_json, write_json_atomic  # noqa: E402
 from regime_platform.explainability.attributions import METHOD_LABELS, AttributionSet  # noqa: E402
+from regime_platform.labels.names import regime_label  # noqa: E402
 from regime_platform.explainability.permutation import PermutationResult  # noqa: E402
 
 INLINE_LIMIT = figures.INLINE_MAX_BYTES
@@ -46,11 +47,9 @@ def inline_markdown(png: bytes, alt: str) -> str:
     return figures.markdown_image(alt, png)
 
 
-def regime_label(regime: int | None, names: dict[int, str] | None = None) -> str:
-    if regime is None:
-        return "all windows"
-    name = (names or {}).get(regime)
-    return f"forecast {regime}" + (f" ({name})" if name else "")
+def forecast_label(regime: int | None, names: dict[int, str] | None = None) -> str:
+    """The windows an attribution is over: all of them (``None``), or those forecast ``regime``."""
+    return "all windows" if regime is None else f"forecast {regime_label(regime, names)}"
 
 
 # ---------------------------------------------------------------------------------------------- attributions
@@ -67,7 +66,7 @@ def attribution_heatmaps(attr: AttributionSet, names: dict[int, str] | None = No
             ax = axes[i][j]
             image = ax.imshow(attr.maps[method][regime], aspect="auto", cmap="magma", vmin=0, vmax=vmax,
                               interpolation="nearest")
-            ax.set_title(f"{METHOD_LABELS[method]}\n{regime_label(regime, names)} (n={attr.sampled[regime]})",
+            ax.set_title(f"{METHOD_LABELS[method]}\n{forecast_label(regime, names)} (n={attr.sampled[regime]})",
                          fontsize=8)
             ax.set_yticks(range(f))
             ax.set_yticklabels(attr.feature_names, fontsize=7)
@@ -151,7 +150,7 @@ def agreement_chart(ranks, top_k: int) -> bytes:
 # ---------------------------------------------------------------------------------------------- regimes
 def transition_heatmap(matrix: np.ndarray, names: dict[int, str] | None = None, title: str = "") -> bytes:
     k = matrix.shape[0]
-    labels = [f"{i} {(names or {}).get(i, '')}".strip() for i in range(k)]
+    labels = [regime_label(i, names) for i in range(k)]
     fig, ax = plt.subplots(figsize=(1.3 * k + 2.2, 1.1 * k + 1.4), layout="constrained")
     ax.imshow(matrix, cmap="Blues", vmin=0, vmax=1)
     for i in range(k):
@@ -194,7 +193,7 @@ def regime_timeline(dates: Sequence[dt.date], prices: np.ndarray, regimes: np.nd
     band.set_yticks([])
     band.xaxis_date()
     band.tick_params(labelsize=7)
-    handles = [matplotlib.patches.Patch(color=cmap(i), label=f"{i} {(names or {}).get(i, '')}".strip())
+    handles = [matplotlib.patches.Patch(color=cmap(i), label=regime_label(i, names))
                for i in range(k)]
     ax.legend(handles=handles, fontsize=7, loc="best", framealpha=0.9)
     return png_bytes(fig)

@@ -25,6 +25,7 @@ import numpy as np
 import polars as pl
 
 from regime_platform.calendar import SESSIONS_PER_YEAR, SQRT_SESSIONS_PER_YEAR
+from regime_platform.labels.names import regime_name
 from regime_platform.labels.profile import run_lengths, transition_matrix
 
 __all__ = ["RefitFold", "duration_statistics", "feature_statistics", "long_statistics", "refit_profiles",
@@ -71,7 +72,7 @@ def regime_statistics(
         ret = returns[mask & np.isfinite(returns)]
         rows.append({
             "regime": r,
-            "name": (names or {}).get(r, f"regime {r}"),
+            "name": regime_name(r, names),
             "sessions": int(mask.sum()),
             "share": float(mask.mean()),
             "mean_daily_return": float(ret.mean()) if ret.size else math.nan,

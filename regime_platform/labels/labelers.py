@@ -13,11 +13,7 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
-REGIME_NAMES = {2: ["calm", "turbulent"], 3: ["calm", "choppy", "crisis"]}
-
-
-def regime_names(k: int) -> list[str]:
-    return REGIME_NAMES.get(k, [f"regime {i}" for i in range(k)])
+from regime_platform.labels.names import regime_names
 
 
 def log_returns(frame: pl.DataFrame) -> np.ndarray:

@@ -8,6 +8,7 @@ import polars as pl
 
 from regime_platform.calendar import SESSIONS_PER_YEAR, SQRT_SESSIONS_PER_YEAR
 from regime_platform.figures import markdown_table
+from regime_platform.labels.names import names_by_id, regime_name
 
 
 @dataclass
@@ -53,15 +54,14 @@ def regime_profile(frame: pl.DataFrame) -> RegimeProfile:
     drawdown = p / np.maximum.accumulate(p) - 1
     k = int(regimes.max()) + 1
     runs = run_lengths(regimes)
-    names = (dict(zip(frame["regime"].to_list(), frame["regime_name"].to_list()))
-             if "regime_name" in frame.columns else {})
+    names = names_by_id(frame) if "regime_name" in frame.columns else {}
     rows = []
     for i in range(k):
         mask = regimes == i
         ri = r[mask & np.isfinite(r)]
         lengths = [n for reg, n in runs if reg == i]
         rows.append({
-            "regime": i, "name": names.get(i, f"regime {i}"),
+            "regime": i, "name": regime_name(i, names),
             "share_of_days": float(mask.mean()),
             "mean_daily_return": float(ri.mean()) if ri.size else float("nan"),
             "annual_return": float(ri.mean() * SESSIONS_PER_YEAR) if ri.size else float("nan"),

@@ -68,7 +68,7 @@ from regime_platform.storage.ledger import (  # noqa: F401
     read_ledger,
     read_oos_pooled,
     recent_forecasts,
-    regime_names,
+    stored_regime_names,
     write_forecasts,
 )
 from regime_platform.storage.explanations import (  # noqa: F401
@@ -132,7 +132,7 @@ __all__ = [
     "read_walk_forward_folds",
     "recent_forecasts",
     "regime_history",
-    "regime_names",
+    "stored_regime_names",
     "replace_feature_attributions",
     "replace_oos_predictions",
     "replace_regime_profiles",

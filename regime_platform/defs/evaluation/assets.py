@@ -22,6 +22,7 @@ from regime_platform import storage as wh
 from regime_platform.defs.metadata import markdown_table
 from regime_platform.defs.modeling.assets import model_assets
 from regime_platform.defs.resources import RegimeSettings, Warehouse
+from regime_platform.labels import names_by_id
 from regime_platform.models import BASELINES
 from regime_platform.storage.reports import Report
 
@@ -55,13 +56,6 @@ def mark_baselines(frame: pl.DataFrame, column: str = "model") -> pl.DataFrame:
         pl.when(pl.col(column).is_in(list(BASELINES))).then(pl.col(column) + " (baseline)")
         .when(pl.col(column).is_in(list(bt.RULES))).then(pl.col(column) + " (rule)")
         .otherwise(pl.col(column)).alias(column))
-
-
-def regime_names(labels: pl.DataFrame) -> dict[int, str]:
-    if labels.is_empty():
-        return {}
-    named = labels.filter(pl.col("regime_name").is_not_null()).unique("regime", keep="first")
-    return {int(r): str(n) for r, n in zip(named["regime"], named["regime_name"])}
 
 
 def headline(oos: pl.DataFrame, settings: RegimeSettings) -> int:
@@ -104,7 +98,7 @@ def model_metrics(context: dg.AssetExecutionContext, warehouse: Warehouse,
         wh.replace_rows(con, "model_metrics", table)
 
     h = headline(oos, settings)
-    names = regime_names(labels)
+    names = names_by_id(labels)
     scored = metrics.scored_rows(oos).filter(pl.col("horizon") == h)
     k = metrics.n_classes(scored)
     models = sorted(scored["model"].unique().to_list(), key=lambda m: (metrics.is_baseline(m), m))
@@ -260,7 +254,7 @@ def backtest(context: dg.AssetExecutionContext, config: BacktestConfig, warehous
     span = labels.filter(pl.col("date").is_between(shown["start_date"].min(), shown["end_date"].max()))
     ordered = {name: runs[h][name] for name in shown["strategy"].to_list()}
     meta = figure_metadata(report, directory, "equity_curves", plots.equity_curves(
-        ordered, span["date"].to_list(), span["regime"].to_numpy(), regime_names(labels),
+        ordered, span["date"].to_list(), span["regime"].to_numpy(), names_by_id(labels),
         f"Equity and drawdown, h = {h}, {config.cost_bp:g} bp per switch (true regime shaded)"))
     risk_text = (f"regime {config.risk_off_regime} in every fold (run config)" if config.risk_off_regime is not None
                  else "per fold: " + ", ".join(f"fold {f} → {r}" for f, r in sorted(risk_off[h].items())))

@@ -18,6 +18,7 @@ from regime_platform.defs.metadata import markdown_table
 from regime_platform.defs.resources import RegimeSettings, Warehouse
 from regime_platform.explainability.attributions import RECENT_SESSIONS
 from regime_platform.features.compute import MODEL_FEATURES
+from regime_platform.labels import names_by_id, regime_label
 
 MAX_WINDOWS_PER_REGIME = 200  # captum: windows sampled per forecast regime at most
 PERMUTATION_REPEATS = 10
@@ -46,11 +47,6 @@ def _sessions(warehouse: Warehouse, settings: RegimeSettings) -> pl.DataFrame:
     if sessions.filter(pl.col("regime").is_not_null()).is_empty():
         raise ValueError("market.regime_labels or market.features is empty: materialize regime_labels first.")
     return sessions
-
-
-def _regime_names(sessions: pl.DataFrame) -> dict[int, str]:
-    named = sessions.select("regime", "regime_name").drop_nulls().unique()
-    return {int(r): str(n) for r, n in named.iter_rows()}
 
 
 def _raw_features(sessions: pl.DataFrame, names: list[str]) -> np.ndarray:
@@ -89,7 +85,7 @@ def sequence_attributions(
 ) -> plots.ExplanationArtifact:
     started = time.perf_counter()
     sessions = _sessions(warehouse, settings)
-    dates, names = sessions["date"].to_list(), _regime_names(sessions)
+    dates, names = sessions["date"].to_list(), names_by_id(sessions)
     results, spans = [], {}
     for production in (lstm_model, cnn_model):
         recent = explain.production_windows(production, _raw_features(sessions, production.feature_names), dates,
@@ -109,7 +105,7 @@ def sequence_attributions(
     images["feature_ranking.png"] = plots.feature_ranking_chart(results)
     agreement = explain.method_agreement(rows)
     top = pl.DataFrame([
-        {"model": a.model, "forecast": plots.regime_label(r, names), "windows": f"{a.sampled[r]} of {a.available[r]}",
+        {"model": a.model, "forecast": plots.forecast_label(r, names), "windows": f"{a.sampled[r]} of {a.available[r]}",
          **{explain.METHOD_LABELS[m]: ", ".join(a.top_features(m, 3, r))
             for m in ("occlusion_feature", "saliency", "input_x_gradient")},
          "top lags (occlusion)": ", ".join(map(str, a.top_lags("occlusion_time", 3, r)))}
@@ -239,7 +235,7 @@ def regime_profiles(context: dg.AssetExecutionContext, config: RegimeProfileConf
     started = time.perf_counter()
     s = settings.settings()
     sessions = _sessions(warehouse, settings)
-    names = _regime_names(sessions)
+    names = names_by_id(sessions)
     labelled = sessions.filter(pl.col("regime").is_not_null())
     regimes = labelled["regime"].to_numpy().astype(np.int64)
     k = int(regimes.max()) + 1
@@ -292,7 +288,7 @@ def regime_profiles(context: dg.AssetExecutionContext, config: RegimeProfileConf
         "labeler": labeler,
         "regimes": dg.MetadataValue.md(markdown_table(shown)),
         "feature_means": dg.MetadataValue.md("Mean ± standard deviation per regime:\n\n" + markdown_table(
-            means.rename({c: f"{c} {names.get(int(c), '')}".strip() for c in means.columns if c != "feature"}))),
+            means.rename({c: regime_label(int(c), names) for c in means.columns if c != "feature"}))),
         "refits": refit_note,
         "sessions": int(regimes.size),
         "rows_written": table.height,
