@@ -18,6 +18,7 @@ from regime_platform.evaluation import change_timing
 from regime_platform.evaluation import comparison
 from regime_platform.evaluation import metrics
 from regime_platform.evaluation import figures as plots
+from regime_platform.evaluation.horizon import headline_horizon
 from regime_platform import storage as wh
 from regime_platform.defs.metadata import markdown_table
 from regime_platform.defs.modeling.assets import model_assets
@@ -58,15 +59,6 @@ def mark_baselines(frame: pl.DataFrame, column: str = "model") -> pl.DataFrame:
         .otherwise(pl.col(column)).alias(column))
 
 
-def headline(oos: pl.DataFrame, settings: RegimeSettings) -> int:
-    """The configured horizon when it was run, else the horizon with the most rows (said in metadata)."""
-    horizons = oos["horizon"].unique().to_list()
-    configured = settings.settings().horizon
-    if configured in horizons:
-        return configured
-    return int(oos.group_by("horizon").len().sort("len", descending=True)["horizon"][0])
-
-
 def floats(prefix: str, frame: pl.DataFrame, key: str, column: str) -> dict[str, float]:
     """Plain floats (charted over time by the UI) named `<prefix>_<key value>`."""
     return {f"{prefix}_{k}": float(v) for k, v in zip(frame[key], frame[column]) if v is not None and np.isfinite(v)}
@@ -97,7 +89,7 @@ def model_metrics(context: dg.AssetExecutionContext, warehouse: Warehouse,
     with warehouse.connect() as con:
         wh.replace_rows(con, "model_metrics", table)
 
-    h = headline(oos, settings)
+    h = headline_horizon(oos["horizon"], settings.settings().horizon)
     names = names_by_id(labels)
     scored = metrics.scored_rows(oos).filter(pl.col("horizon") == h)
     k = metrics.n_classes(scored)
@@ -131,9 +123,9 @@ def model_metrics(context: dg.AssetExecutionContext, warehouse: Warehouse,
     return dg.Output(report, metadata=tables_first(report, meta))
 
 
-def metrics_document(table: pl.DataFrame, headline_horizon: int) -> dict:
+def metrics_document(table: pl.DataFrame, horizon: int) -> dict:
     """metrics.json: {"headline_horizon": h, "models": {model: {horizon: {"pooled": {...}, "folds": {fold: {...}}}}}}."""
-    out: dict = {"headline_horizon": headline_horizon, "models": {}}
+    out: dict = {"headline_horizon": horizon, "models": {}}
     for r in table.iter_rows(named=True):
         slot = out["models"].setdefault(r["model"], {}).setdefault(str(r["horizon"]), {"pooled": {}, "folds": {}})
         target = slot["pooled"] if r["fold"] is None else slot["folds"].setdefault(str(r["fold"]), {})
@@ -183,7 +175,7 @@ def regime_change_timing(context: dg.AssetExecutionContext, warehouse: Warehouse
                          "there is no change to time; run the walk-forward over a longer span.")
     with warehouse.connect() as con:
         wh.replace_rows(con, "regime_change_timing", timing)
-    h = headline(oos, settings)
+    h = headline_horizon(oos["horizon"], settings.settings().horizon)
     summary = change_timing.lead_summary(timing).filter(pl.col("horizon") == h).drop("horizon")
     directory = artifact_directory(settings, "regime_change_timing")
     report = Report(documents={"regime_change_timing": {"headline_horizon": h, "summary": summary.to_dicts(),
@@ -244,7 +236,7 @@ def backtest(context: dg.AssetExecutionContext, config: BacktestConfig, warehous
     with warehouse.connect() as con:
         wh.replace_rows(con, "backtest", table)
 
-    h = headline(oos, settings)
+    h = headline_horizon(oos["horizon"], settings.settings().horizon)
     directory = artifact_directory(settings, "backtest")
     shown = table.filter(pl.col("horizon") == h).drop("horizon")
     report = Report(documents={"backtest": {
@@ -289,9 +281,7 @@ def model_comparison(context: dg.AssetExecutionContext, warehouse: Warehouse,
     with warehouse.connect() as con:
         stored = wh.stored_model_metrics(con, pooled_only=True)
         trades = wh.stored_backtest(con)
-    h = settings.settings().horizon
-    if stored.filter(pl.col("horizon") == h).is_empty():
-        h = int(stored["horizon"].mode()[0])
+    h = headline_horizon(stored["horizon"], settings.settings().horizon)
     table = comparison.comparison_table(stored, trades, h)
     passed, sentences = comparison.verdict(table)
     directory = artifact_directory(settings, "model_comparison")
@@ -316,9 +306,7 @@ def beats_baselines(warehouse: Warehouse, settings: RegimeSettings) -> dg.AssetC
     with warehouse.connect() as con:
         stored = wh.stored_model_metrics(con, pooled_only=True)
         trades = wh.stored_backtest(con)
-    h = settings.settings().horizon
-    if stored.filter(pl.col("horizon") == h).is_empty() and stored.height:
-        h = int(stored["horizon"].mode()[0])
+    h = headline_horizon(stored["horizon"], settings.settings().horizon)
     table = comparison.comparison_table(stored, trades, h)
     passed, sentences = comparison.verdict(table)
     return dg.AssetCheckResult(
