@@ -14,7 +14,7 @@ import numpy as np  # noqa: E402
 import polars as pl  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-from regime_platform.figures import close, inline_png, markdown_image, plain_log_axis, render  # noqa: E402,F401
+from regime_platform.figures import plain_log_axis  # noqa: E402
 from regime_platform.labels.names import regime_label  # noqa: E402
 
 RULE_COLORS = {"buy_and_hold": "#222222", "sma_200": "#8c564b"}

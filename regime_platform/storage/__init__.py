@@ -4,7 +4,7 @@
 - :mod:`~regime_platform.storage.db`: one transaction per write, reads as polars frames;
 - :mod:`~regime_platform.storage.prices`, :mod:`~regime_platform.storage.results`,
   :mod:`~regime_platform.storage.ledger`, :mod:`~regime_platform.storage.explanations`: the named queries by group;
-- :mod:`~regime_platform.storage.files`: atomic files (JSON, models); :mod:`~regime_platform.storage.reports`:
+- :mod:`~regime_platform.storage.files`: atomic files (JSON, bytes, models); :mod:`~regime_platform.storage.reports`:
   the artifact an evaluation or explainability asset writes.
 
 Callers use the package (``from regime_platform import storage``); the names below are the whole interface.
@@ -81,6 +81,7 @@ from regime_platform.storage.files import (  # noqa: F401
     atomic_path,
     read_json,
     to_jsonable,
+    write_bytes_atomic,
     write_json_atomic,
 )
 from regime_platform.storage.reports import (  # noqa: F401
@@ -149,6 +150,7 @@ __all__ = [
     "unlabelled_sessions",
     "walk_forward_predictions",
     "write_forecasts",
+    "write_bytes_atomic",
     "write_json_atomic",
     "write_ohlcv",
 ]

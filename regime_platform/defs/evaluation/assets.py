@@ -5,7 +5,6 @@ comparison, audit, plots), write one table per asset in one transaction, and han
 the artifact IO manager (data/artifacts/<asset>/, each file written to a temporary name and renamed).
 """
 
-from pathlib import Path
 from typing import Optional
 
 import dagster as dg
@@ -20,9 +19,9 @@ from regime_platform.evaluation import metrics
 from regime_platform.evaluation import figures as plots
 from regime_platform.evaluation.horizon import headline_horizon
 from regime_platform import storage as wh
-from regime_platform.defs.metadata import markdown_table
+from regime_platform.defs.metadata import markdown_table, report_figure
 from regime_platform.defs.modeling.assets import model_assets
-from regime_platform.defs.resources import RegimeSettings, Warehouse
+from regime_platform.defs.resources import RegimeSettings, Warehouse, artifact_directory
 from regime_platform.labels import names_by_id
 from regime_platform.models import BASELINES
 from regime_platform.storage.reports import Report
@@ -32,23 +31,10 @@ GROUP = "evaluation"
 
 # --- helpers: turn figures and frames into what a person reads in the UI ---------------------------------
 
-def figure_metadata(report: Report, directory: Path, name: str, fig) -> dict:
-    """Render `fig` into the report (full size, for the file) and return its inline image and path metadata."""
-    report.figures[name] = plots.render(fig)
-    inline = plots.inline_png(fig)
-    plots.close(fig)
-    return {name: dg.MetadataValue.md(plots.markdown_image(name, inline)),
-            f"{name}_path": dg.MetadataValue.path(str(Report.figure_path(directory, name)))}
-
-
 def tables_first(report: Report, meta: dict) -> dict:
     """The tables and numbers first, then each plot and its path: a person reads the verdict before the pictures."""
     figures = {key for name in report.figures for key in (name, f"{name}_path")}
     return {k: v for k, v in meta.items() if k not in figures} | {k: v for k, v in meta.items() if k in figures}
-
-
-def artifact_directory(settings: RegimeSettings, asset_name: str) -> Path:
-    return settings.settings().artifacts_dir / asset_name
 
 
 def mark_baselines(frame: pl.DataFrame, column: str = "model") -> pl.DataFrame:
@@ -97,15 +83,15 @@ def model_metrics(context: dg.AssetExecutionContext, warehouse: Warehouse,
     directory = artifact_directory(settings, "model_metrics")
     report = Report(documents={"metrics": metrics_document(table, h)})
     meta: dict = {}
-    meta |= figure_metadata(report, directory, "confusion_matrices", plots.confusion_matrices(
+    meta |= report_figure(report, directory, "confusion_matrices", plots.confusion_matrices(
         metrics.confusion_by_model(scored, models, k), names, f"Confusion matrices, h = {h} (rows: true regime)"))
     grid = metrics.forecast_grid(scored, models)
     span = prices.filter(pl.col("date").is_between(grid["target_date"].min(), grid["target_date"].max()))
-    meta |= figure_metadata(report, directory, "forecast_vs_truth", plots.forecast_vs_truth(
+    meta |= report_figure(report, directory, "forecast_vs_truth", plots.forecast_vs_truth(
         grid["target_date"].to_list(), grid["true_regime"].to_numpy(), {m: grid[m].to_numpy() for m in models},
         span["date"].to_list(), span["adj_close"].to_numpy(), names,
         f"Forecast vs true regime, h = {h} (by target date; price below)"))
-    meta |= figure_metadata(report, directory, "reliability", plots.reliability_diagram(
+    meta |= report_figure(report, directory, "reliability", plots.reliability_diagram(
         metrics.reliability_by_model(scored, models, k), f"Reliability of the chosen regime's probability, h = {h}"))
 
     summary = metrics.pooled_summary(table, h)
@@ -180,7 +166,7 @@ def regime_change_timing(context: dg.AssetExecutionContext, warehouse: Warehouse
     directory = artifact_directory(settings, "regime_change_timing")
     report = Report(documents={"regime_change_timing": {"headline_horizon": h, "summary": summary.to_dicts(),
                                                         "changes": timing.to_dicts()}})
-    meta = figure_metadata(report, directory, "change_timing", plots.change_timing_plot(
+    meta = report_figure(report, directory, "change_timing", plots.change_timing_plot(
         timing.filter(pl.col("horizon") == h), title=f"Regime-change timing, h = {h}: sessions from each true "
                                                       "change to the call of the new regime that held"))
     meta |= {"horizon": h, "changes": int(timing.filter(pl.col("horizon") == h)["change_date"].n_unique()),
@@ -245,7 +231,7 @@ def backtest(context: dg.AssetExecutionContext, config: BacktestConfig, warehous
         "rows": table.to_dicts()}})
     span = labels.filter(pl.col("date").is_between(shown["start_date"].min(), shown["end_date"].max()))
     ordered = {name: runs[h][name] for name in shown["strategy"].to_list()}
-    meta = figure_metadata(report, directory, "equity_curves", plots.equity_curves(
+    meta = report_figure(report, directory, "equity_curves", plots.equity_curves(
         ordered, span["date"].to_list(), span["regime"].to_numpy(), names_by_id(labels),
         f"Equity and drawdown, h = {h}, {config.cost_bp:g} bp per switch (true regime shaded)"))
     risk_text = (f"regime {config.risk_off_regime} in every fold (run config)" if config.risk_off_regime is not None
@@ -287,7 +273,7 @@ def model_comparison(context: dg.AssetExecutionContext, warehouse: Warehouse,
     directory = artifact_directory(settings, "model_comparison")
     report = Report(documents={"model_comparison": {"horizon": h, "rows": table.to_dicts(),
                                                     "beats_baselines": passed, "findings": sentences}})
-    meta = figure_metadata(report, directory, "comparison", plots.model_comparison(
+    meta = report_figure(report, directory, "comparison", plots.model_comparison(
         mark_baselines(table, "name"), f"Models vs baselines and rules, h = {h}"))
     meta |= {"horizon": h,
              "table": dg.MetadataValue.md("Models by Sharpe, then the baselines, then the rules (buy_and_hold and "
