@@ -4,11 +4,17 @@ time; a session's partition is due by 19:30 New York time on that session's date
 from __future__ import annotations
 
 import datetime as dt
+import math
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 import exchange_calendars as xcals
 import pandas as pd
+
+# The annualisation convention, everywhere: a year is 252 sessions. A mean daily return × SESSIONS_PER_YEAR is
+# an annual return; a daily standard deviation (volatility, Sharpe) × SQRT_SESSIONS_PER_YEAR is an annual one.
+SESSIONS_PER_YEAR = 252
+SQRT_SESSIONS_PER_YEAR = math.sqrt(SESSIONS_PER_YEAR)
 
 # exchange-calendars' default window starts 20 years ago and older dates raise DateOutOfBounds,
 # so the calendar is always built from an early start.

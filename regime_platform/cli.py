@@ -20,6 +20,7 @@ from pathlib import Path
 
 from regime_platform import calendar
 from regime_platform.features.compute import model_feature_set
+from regime_platform.labels.names import names_by_id
 from regime_platform.settings import Settings, SettingsError
 from regime_platform.ingestion.sources import SAMPLE_SOURCE, SourceError, build_chain
 
@@ -209,7 +210,7 @@ def forecast(args: argparse.Namespace) -> int:
 
     settings = settings_or_exit()
     with open_warehouse(settings.warehouse_path, args.wait) as con:
-        latest = ledger.latest_forecasts(warehouse.read_ledger(con), warehouse.regime_names(con))
+        latest = ledger.latest_forecasts(warehouse.read_ledger(con), names_by_id(warehouse.stored_regime_names(con)))
     rows = ledger.jsonable(latest)
     if args.json:
         print(json.dumps({"forecasts": rows}, indent=2))

@@ -3,12 +3,15 @@
 The one route from a matplotlib figure to the Dagster UI: :func:`render` gives the full-size file (150 dpi),
 :func:`inline_png` an image kept under ~150 KB by lowering the resolution from 100 dpi when needed (metadata
 images live in the event log), and :func:`markdown_image` embeds it base64 in markdown (Dagster has no image
-metadata type). No Dagster here.
+metadata type). :func:`show` does all of it for a figure an asset keeps (its file and its inline image) and
+closes the figure; the file itself is written by storage (an artifact :class:`~regime_platform.storage.Report`
+or ``storage.write_bytes_atomic``). No Dagster here, and no file writes.
 """
 from __future__ import annotations
 
 import base64
 import io
+from dataclasses import dataclass
 
 import matplotlib
 
@@ -21,8 +24,8 @@ INLINE_DPI = 100
 FILE_DPI = 150
 INLINE_MAX_BYTES = 150_000
 
-__all__ = ["FILE_DPI", "INLINE_DPI", "INLINE_MAX_BYTES", "close", "inline_markdown", "inline_png", "markdown_image",
-           "markdown_table", "plain_log_axis", "plt", "render"]
+__all__ = ["FILE_DPI", "INLINE_DPI", "INLINE_MAX_BYTES", "Shown", "close", "inline_markdown", "inline_png",
+           "markdown_image", "markdown_table", "plain_log_axis", "plt", "render", "show"]
 
 
 def render(fig: Figure, dpi: int = FILE_DPI) -> bytes:
@@ -53,6 +56,30 @@ def inline_markdown(fig: Figure, alt: str, max_bytes: int = INLINE_MAX_BYTES) ->
 
 def close(fig: Figure) -> None:
     plt.close(fig)
+
+
+@dataclass(frozen=True)
+class Shown:
+    """A figure as an asset keeps it: ``file`` (the PNG saved beside the asset) and ``inline`` (the PNG in its
+    metadata, at most :data:`INLINE_MAX_BYTES`)."""
+
+    file: bytes
+    inline: bytes
+
+    def markdown(self, alt: str) -> str:
+        return markdown_image(alt, self.inline)
+
+
+def show(fig: Figure, *, full_size_file: bool = True) -> Shown:
+    """The figure's file PNG and inline PNG, then the figure is closed. The file is the full-size
+    :func:`render`; with ``full_size_file=False`` it is the inline PNG itself (the explainability pages: the
+    file a person opens is byte for byte the image the page shows)."""
+    try:
+        file = render(fig) if full_size_file else None
+        inline = inline_png(fig)
+    finally:
+        close(fig)
+    return Shown(inline if file is None else file, inline)
 
 
 def plain_log_axis(ax) -> None:

@@ -1,17 +1,31 @@
 """Small helpers that turn results into Dagster metadata a person can read in the UI."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import dagster as dg
 import polars as pl
 
+from regime_platform import figures
 from regime_platform.figures import markdown_table
+from regime_platform.storage.reports import Report
 
-__all__ = ["bullets", "markdown_table", "preview_md"]
+__all__ = ["bullets", "markdown_table", "preview_md", "report_figure"]
 
 
 def bullets(lines: list[str], empty: str = "none") -> dg.MetadataValue:
     """A markdown bullet list (``empty`` when there is nothing to list)."""
     return dg.MetadataValue.md("\n".join(f"- {line}" for line in lines) or empty)
+
+
+def report_figure(report: Report, directory: Path, name: str, fig, *, alt: str | None = None,
+                  path_suffix: str = "_path", full_size_file: bool = True) -> dict:
+    """Put ``fig`` into ``report`` as its file ``<name>.png`` (:func:`regime_platform.figures.show`) and return its
+    inline image (``name``) and the file's path (``<name><path_suffix>``) as metadata."""
+    shown = figures.show(fig, full_size_file=full_size_file)
+    report.figures[name] = shown.file
+    return {name: dg.MetadataValue.md(shown.markdown(alt or name)),
+            f"{name}{path_suffix}": dg.MetadataValue.path(str(Report.figure_path(directory, name)))}
 
 
 def preview_md(frame: pl.DataFrame, rows: int = 5) -> dg.MetadataValue:

@@ -125,6 +125,11 @@ class ArtifactIOManager(dg.ConfigurableIOManager):
         return getattr(importlib.import_module(module), qualname).load(directory)
 
 
+def artifact_directory(settings: RegimeSettings, asset_name: str) -> Path:
+    """Where the artifact IO manager keeps ``asset_name``'s files (what its metadata points to)."""
+    return settings.settings().artifacts_dir / asset_name
+
+
 def default_resources() -> dict:
     settings = RegimeSettings.from_env()
     database = str(Path(settings.data_dir) / "warehouse.duckdb")

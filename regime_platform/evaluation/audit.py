@@ -11,8 +11,9 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
+from regime_platform.calendar import SESSIONS_PER_YEAR, SQRT_SESSIONS_PER_YEAR
+
 TOLERANCE = 1e-9
-TRADING_DAYS = 252
 COUNT_METRICS = ("accuracy", "balanced_accuracy", "macro_f1", "transition_count", "transition_recall", "brier")
 BACKTEST_MEASURES = ("ann_return", "ann_vol", "sharpe", "max_drawdown", "switches", "time_in_market")
 
@@ -66,9 +67,9 @@ def strategy_measures(price_dates: np.ndarray, daily_return: np.ndarray, signal_
     log_equity = np.cumsum(np.log1p(net))
     drawdown = np.exp(log_equity - np.maximum(np.maximum.accumulate(log_equity), 0.0)) - 1
     std = net.std(ddof=1)
-    return {"ann_return": float(np.exp(log_equity[-1] * TRADING_DAYS / len(net)) - 1),
-            "ann_vol": float(std * np.sqrt(TRADING_DAYS)),
-            "sharpe": float(net.mean() / std * np.sqrt(TRADING_DAYS)) if std > 0 else None,
+    return {"ann_return": float(np.exp(log_equity[-1] * SESSIONS_PER_YEAR / len(net)) - 1),
+            "ann_vol": float(std * SQRT_SESSIONS_PER_YEAR),
+            "sharpe": float(net.mean() / std * SQRT_SESSIONS_PER_YEAR) if std > 0 else None,
             "max_drawdown": float(drawdown.min()), "switches": float(turnover.sum()),
             "time_in_market": float(positions.mean())}
 

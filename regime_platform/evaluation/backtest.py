@@ -24,7 +24,8 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
-TRADING_DAYS = 252
+from regime_platform.calendar import SESSIONS_PER_YEAR, SQRT_SESSIONS_PER_YEAR
+
 DEFAULT_COST_BP = 10.0
 SMA_WINDOW = 200
 BUY_AND_HOLD = "buy_and_hold"
@@ -99,9 +100,9 @@ def performance(run: StrategyRun) -> dict:
         "strategy": run.strategy,
         "start_date": run.dates[0],
         "end_date": run.dates[-1],
-        "ann_return": float(run.equity[-1] ** (TRADING_DAYS / n) - 1.0),
-        "ann_vol": std * np.sqrt(TRADING_DAYS),
-        "sharpe": float(np.mean(r) / std * np.sqrt(TRADING_DAYS)) if std and np.isfinite(std) and std > 0 else float("nan"),
+        "ann_return": float(run.equity[-1] ** (SESSIONS_PER_YEAR / n) - 1.0),
+        "ann_vol": std * SQRT_SESSIONS_PER_YEAR,
+        "sharpe": float(np.mean(r) / std * SQRT_SESSIONS_PER_YEAR) if std and np.isfinite(std) and std > 0 else float("nan"),
         "max_drawdown": float(run.drawdown.min()),
         "switches": int(np.abs(np.diff(np.concatenate([[0.0], run.positions]))).sum()),
         "time_in_market": float(run.positions.mean()),

@@ -13,13 +13,15 @@ import math
 import polars as pl
 
 from regime_platform.evaluation.backtest import BUY_AND_HOLD, RULES, SMA_200
-from regime_platform.evaluation.metrics import BASELINES, is_baseline
+from regime_platform.evaluation.metrics import is_baseline
+from regime_platform.models import BASELINES, MODELS
 
 SHARPE_BENCHMARKS = (BUY_AND_HOLD, SMA_200, "persistence")
 F1_BENCHMARK = "majority"
-DEEP_MODELS = ("lstm", "cnn")
+DEEP_MODELS = tuple(name for name, cls in MODELS.items() if cls.kind == "pytorch")  # the sequence models
 DEEP_NAMES = {"lstm": "LSTM", "cnn": "CNN"}
-TABULAR_MODELS = ("random_forest", "logistic")  # the models on summarized windows the sequence models must reach
+# the models on summarized windows the sequence models must reach (the ensemble is built from both kinds)
+TABULAR_MODELS = tuple(name for name, cls in MODELS.items() if cls.kind == "scikitlearn" and not cls.composite)
 COLUMNS = ("macro_f1", "balanced_accuracy", "sharpe", "max_drawdown", "change_lead_median")
 
 

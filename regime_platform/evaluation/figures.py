@@ -14,7 +14,8 @@ import numpy as np  # noqa: E402
 import polars as pl  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-from regime_platform.figures import close, inline_png, markdown_image, plain_log_axis, render  # noqa: E402,F401
+from regime_platform.figures import plain_log_axis  # noqa: E402
+from regime_platform.labels.names import regime_label  # noqa: E402
 
 RULE_COLORS = {"buy_and_hold": "#222222", "sma_200": "#8c564b"}
 BASELINE_STYLE = {"majority": ":", "persistence": "--"}
@@ -31,10 +32,6 @@ def model_color(name: str, names: Sequence[str]) -> object:
     cmap = plt.get_cmap("tab10")
     others = [n for n in names if n not in RULE_COLORS]
     return cmap(others.index(name) % 10 if name in others else 0)
-
-
-def regime_label(regime: int, names: Mapping[int, str] | None) -> str:
-    return f"{regime}: {names[regime]}" if names and regime in names and names[regime] else str(regime)
 
 
 def confusion_matrices(matrices: Mapping[str, np.ndarray], names: Mapping[int, str] | None = None,

@@ -28,7 +28,8 @@ import polars as pl
 from sklearn.metrics import (accuracy_score, balanced_accuracy_score, brier_score_loss, confusion_matrix, f1_score,
                              log_loss, precision_recall_fscore_support)
 
-BASELINES = ("majority", "persistence")
+from regime_platform.models import BASELINES
+
 ECE_BINS = 10
 METRIC_COLUMNS = ["model", "horizon", "fold", "metric", "value"]
 METRIC_SCHEMA = {"model": pl.Utf8, "horizon": pl.Int32, "fold": pl.Int32, "metric": pl.Utf8, "value": pl.Float64}

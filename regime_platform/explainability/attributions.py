@@ -35,7 +35,10 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from regime_platform.calendar import SESSIONS_PER_YEAR
 from regime_platform.modeling.sequences import gather_windows, sample_indices
+
+RECENT_SESSIONS = SESSIONS_PER_YEAR  # the most recent year of sessions is what gets explained
 
 ALL_FEATURES = "(all features)"
 SEQUENCE_METHODS = ("occlusion_feature", "occlusion_time", "saliency", "input_x_gradient")
@@ -65,7 +68,7 @@ ATTRIBUTION_SCHEMA: dict[str, pl.DataType] = {
 
 # ---------------------------------------------------------------------------------------------- windows
 def recent_windows(
-    X_scaled: np.ndarray, window: int, sessions: int = 252, *, last_t: int | None = None
+    X_scaled: np.ndarray, window: int, sessions: int = RECENT_SESSIONS, *, last_t: int | None = None
 ) -> np.ndarray:
     """Session indices ``t`` of the complete windows ending in the last ``sessions`` sessions (≤ ``last_t``)."""
     t = sample_indices(X_scaled, window, 0)
@@ -266,7 +269,7 @@ class ProductionWindows:
     after_training: int  # windows ending after the production fit's last training sample (truly unseen)
 
 
-def production_windows(production: Any, X: np.ndarray, dates: Sequence[dt.date], sessions: int = 252,
+def production_windows(production: Any, X: np.ndarray, dates: Sequence[dt.date], sessions: int = RECENT_SESSIONS,
                        last_t: int | None = None) -> ProductionWindows:
     """The windows of ``production`` (a ``production.ProductionModel``) ending in the last ``sessions``
     sessions of raw features ``X`` (≤ ``last_t`` when given), scaled by its own scaler."""

@@ -1,17 +1,12 @@
-"""Explainability figures (matplotlib, Agg backend) and the artifact that carries them to disk.
-
-Each figure function returns PNG bytes rendered at 100 dpi, lowered step by step when the file would
-exceed ``INLINE_LIMIT`` bytes, so the same file can sit inline in Dagster metadata (the event log stores
-it) and on disk. :class:`ExplanationArtifact` is what an explainability asset returns to the artifact IO
-manager: its numbers as JSON plus its PNGs, every file written to a temporary name and renamed.
+"""Explainability figures (matplotlib, Agg backend): attribution heat maps and rankings, permutation importance,
+method agreement, regime transitions, the regime timeline and refit stability. Every function returns a
+matplotlib Figure; :func:`regime_platform.figures.show` turns it into the asset's file and inline image. No
+Dagster here.
 """
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
 
 import matplotlib
 
@@ -22,40 +17,23 @@ import matplotlib.pyplot as plt  # noqa: E402
 import matplotlib.ticker  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.colors import ListedColormap  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
 
-from regime_platform import figures  # noqa: E402
-from regime_platform.storage.files import atomic_path, read_json, write_json_atomic  # noqa: E402
 from regime_platform.explainability.attributions import METHOD_LABELS, AttributionSet  # noqa: E402
 from regime_platform.explainability.permutation import PermutationResult  # noqa: E402
+from regime_platform.labels.names import regime_label  # noqa: E402
 
-INLINE_LIMIT = figures.INLINE_MAX_BYTES
 REGIME_COLORS = ["#4c9a2a", "#e0a030", "#c0392b", "#7d3c98", "#2e86c1", "#7f8c8d"]
 
 
-def png_bytes(fig: plt.Figure, limit: int = INLINE_LIMIT) -> bytes:
-    """The figure as an inline-sized PNG (regime_platform.evaluation.figures' rule: 100 dpi, lowered until under ``limit``);
-    closes it."""
-    try:
-        return figures.inline_png(fig, max_bytes=limit)
-    finally:
-        plt.close(fig)
-
-
-def inline_markdown(png: bytes, alt: str) -> str:
-    """An already-sized PNG as a markdown image (:func:`regime_platform.figures.markdown_image`)."""
-    return figures.markdown_image(alt, png)
-
-
-def regime_label(regime: int | None, names: dict[int, str] | None = None) -> str:
-    if regime is None:
-        return "all windows"
-    name = (names or {}).get(regime)
-    return f"forecast {regime}" + (f" ({name})" if name else "")
+def forecast_label(regime: int | None, names: dict[int, str] | None = None) -> str:
+    """The windows an attribution is over: all of them (``None``), or those forecast ``regime``."""
+    return "all windows" if regime is None else f"forecast {regime_label(regime, names)}"
 
 
 # ---------------------------------------------------------------------------------------------- attributions
 def attribution_heatmaps(attr: AttributionSet, names: dict[int, str] | None = None,
-                         methods: Sequence[str] = ("saliency", "input_x_gradient")) -> bytes:
+                         methods: Sequence[str] = ("saliency", "input_x_gradient")) -> Figure:
     """Features × lags heat maps of one model: a row per method, a column per regime (all windows first)."""
     regimes = attr.regimes()
     f, w = len(attr.feature_names), attr.window
@@ -67,7 +45,7 @@ def attribution_heatmaps(attr: AttributionSet, names: dict[int, str] | None = No
             ax = axes[i][j]
             image = ax.imshow(attr.maps[method][regime], aspect="auto", cmap="magma", vmin=0, vmax=vmax,
                               interpolation="nearest")
-            ax.set_title(f"{METHOD_LABELS[method]}\n{regime_label(regime, names)} (n={attr.sampled[regime]})",
+            ax.set_title(f"{METHOD_LABELS[method]}\n{forecast_label(regime, names)} (n={attr.sampled[regime]})",
                          fontsize=8)
             ax.set_yticks(range(f))
             ax.set_yticklabels(attr.feature_names, fontsize=7)
@@ -79,11 +57,11 @@ def attribution_heatmaps(attr: AttributionSet, names: dict[int, str] | None = No
         fig.colorbar(image, ax=list(axes[i]), fraction=0.02, pad=0.01).ax.tick_params(labelsize=7)
     fig.suptitle(f"{attr.model}: mean |attribution| by feature and lag (probability of the forecast regime)",
                  fontsize=10)
-    return png_bytes(fig)
+    return fig
 
 
 def feature_ranking_chart(sets: Sequence[AttributionSet],
-                          methods: Sequence[str] = ("occlusion_feature", "saliency", "input_x_gradient")) -> bytes:
+                          methods: Sequence[str] = ("occlusion_feature", "saliency", "input_x_gradient")) -> Figure:
     """Ranked features per model (all windows): each method's scores normalised to sum 1, ordered by their mean."""
     fig, axes = plt.subplots(1, len(sets), figsize=(5.2 * len(sets), 0.3 * len(sets[0].feature_names) + 1.6),
                              squeeze=False, layout="constrained")
@@ -102,10 +80,10 @@ def feature_ranking_chart(sets: Sequence[AttributionSet],
         ax.tick_params(axis="x", labelsize=7)
         ax.legend(fontsize=7, loc="lower right")
         ax.grid(axis="x", alpha=0.3)
-    return png_bytes(fig)
+    return fig
 
 
-def permutation_chart(results: Sequence[PermutationResult]) -> bytes:
+def permutation_chart(results: Sequence[PermutationResult]) -> Figure:
     """Mean drop of macro-F1 per feature with ± one standard deviation, and every repeat as a dot."""
     fig, axes = plt.subplots(1, len(results), figsize=(5.2 * len(results), 0.3 * len(results[0].feature_names) + 1.6),
                              squeeze=False, layout="constrained")
@@ -126,10 +104,10 @@ def permutation_chart(results: Sequence[PermutationResult]) -> bytes:
                      fontsize=9)
         ax.tick_params(axis="x", labelsize=7)
         ax.grid(axis="x", alpha=0.3)
-    return png_bytes(fig)
+    return fig
 
 
-def agreement_chart(ranks, top_k: int) -> bytes:
+def agreement_chart(ranks, top_k: int) -> Figure:
     """Feature × ranking matrix of ranks (1 = most important), top-k cells outlined by colour."""
     columns = [c for c in ranks.columns if c != "feature"]
     ordered = ranks.with_columns(mean_rank=np.mean([ranks[c].to_numpy() for c in columns], axis=0)).sort("mean_rank")
@@ -145,13 +123,13 @@ def agreement_chart(ranks, top_k: int) -> bytes:
     ax.set_yticks(range(ordered.height))
     ax.set_yticklabels(ordered["feature"].to_list(), fontsize=8)
     ax.set_title(f"Feature rank by model and method (1 = most important; coloured = top {top_k})", fontsize=9)
-    return png_bytes(fig)
+    return fig
 
 
 # ---------------------------------------------------------------------------------------------- regimes
-def transition_heatmap(matrix: np.ndarray, names: dict[int, str] | None = None, title: str = "") -> bytes:
+def transition_heatmap(matrix: np.ndarray, names: dict[int, str] | None = None, title: str = "") -> Figure:
     k = matrix.shape[0]
-    labels = [f"{i} {(names or {}).get(i, '')}".strip() for i in range(k)]
+    labels = [regime_label(i, names) for i in range(k)]
     fig, ax = plt.subplots(figsize=(1.3 * k + 2.2, 1.1 * k + 1.4), layout="constrained")
     ax.imshow(matrix, cmap="Blues", vmin=0, vmax=1)
     for i in range(k):
@@ -165,11 +143,11 @@ def transition_heatmap(matrix: np.ndarray, names: dict[int, str] | None = None, 
     ax.set_xlabel("to (next session)", fontsize=8)
     ax.set_ylabel("from", fontsize=8)
     ax.set_title(title or "Empirical regime transitions (share of next-session moves)", fontsize=9)
-    return png_bytes(fig)
+    return fig
 
 
 def regime_timeline(dates: Sequence[dt.date], prices: np.ndarray, regimes: np.ndarray,
-                    names: dict[int, str] | None = None, title: str = "") -> bytes:
+                    names: dict[int, str] | None = None, title: str = "") -> Figure:
     """The adjusted close (log scale) with the regime of each session as a coloured band beneath and behind it."""
     dates = np.asarray(dates, dtype="datetime64[D]")
     regimes = np.asarray(regimes, dtype=np.int64)
@@ -194,13 +172,13 @@ def regime_timeline(dates: Sequence[dt.date], prices: np.ndarray, regimes: np.nd
     band.set_yticks([])
     band.xaxis_date()
     band.tick_params(labelsize=7)
-    handles = [matplotlib.patches.Patch(color=cmap(i), label=f"{i} {(names or {}).get(i, '')}".strip())
+    handles = [matplotlib.patches.Patch(color=cmap(i), label=regime_label(i, names))
                for i in range(k)]
     ax.legend(handles=handles, fontsize=7, loc="best", framealpha=0.9)
-    return png_bytes(fig)
+    return fig
 
 
-def refit_stability_chart(folds, stored) -> bytes:
+def refit_stability_chart(folds, stored) -> Figure:
     """Per regime, across the walk-forward refits: annualised volatility, share of sessions and mean
     duration (lines), with the stored labels' value as a dashed line; agreement with the stored labels."""
     stats = [("annual_vol", "annualised vol"), ("share", "share of sessions"), ("duration_mean", "mean duration")]
@@ -230,33 +208,4 @@ def refit_stability_chart(folds, stored) -> bytes:
     axes[-1].set_xticklabels(ticks, fontsize=7, rotation=45)
     axes[-1].tick_params(axis="y", labelsize=7)
     fig.supxlabel("labeler refit for the fold testing this year (fit on the sessions before it)", fontsize=8)
-    return png_bytes(fig)
-
-
-# ---------------------------------------------------------------------------------------------- artifact
-REPORT_FILE = "explanation.json"
-
-
-@dataclass
-class ExplanationArtifact:
-    """An explainability asset's output: ``payload`` (JSON-able numbers) and ``images`` (file name → PNG)."""
-
-    payload: dict[str, Any]
-    images: dict[str, bytes] = field(default_factory=dict)
-
-    def save(self, directory: str | Path) -> list[Path]:
-        directory = Path(directory)
-        files = []
-        for name, png in self.images.items():
-            with atomic_path(directory / name) as tmp:
-                tmp.write_bytes(png)
-            files.append(directory / name)
-        files.append(write_json_atomic(directory / REPORT_FILE, {**self.payload, "images": sorted(self.images)}))
-        return files
-
-    @classmethod
-    def load(cls, directory: str | Path) -> "ExplanationArtifact":
-        directory = Path(directory)
-        payload = read_json(directory / REPORT_FILE)
-        names = payload.pop("images", [])
-        return cls(payload, {name: (directory / name).read_bytes() for name in names})
+    return fig

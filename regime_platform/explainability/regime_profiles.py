@@ -1,18 +1,15 @@
 """What each regime looks like and how stable its definition is across refits.
 
-Builds on :mod:`regime_platform.labels.profile` (``run_lengths``, ``transition_matrix``) and adds what the
-explainability group shows:
+Builds on :mod:`regime_platform.labels.profile`, which owns the per-regime statistics (:func:`regime_statistics`:
+sessions, share, mean and volatility of daily log returns, episodes, durations; :func:`transition_matrix`), and
+adds what the explainability group shows:
 
-* :func:`regime_statistics` — per regime: sessions and share of sessions, mean and volatility of daily log
-  returns (the return of session t is ln(P_t / P_{t−1}) and belongs to the regime of t), number of
-  episodes, duration mean / median / longest (an episode = an uninterrupted run of sessions; the first
-  and last runs are cut by the sample's ends and counted as they are);
 * :func:`feature_statistics` — per regime and feature: mean and standard deviation (ddof=1);
-* :func:`transition_matrix` — the empirical next-session transition shares (row = from, column = to);
-* :func:`refit_schedule` and :func:`refit_profiles` — for a generated labeler, the walk-forward folds'
-  training spans, the labeler refit on each one (as the evaluation does), that refit's statistics per
-  regime and its agreement with the stored labels over the same span: how stable the regime
-  definitions are across refits.
+* :class:`RefitFold`, :func:`spread_evenly` and :func:`refit_profiles` — for a generated labeler, the walk-forward
+  folds' training spans (at most so many, evenly spread), the labeler refit on each one (as the evaluation does),
+  that refit's statistics per regime and its agreement with the stored labels over the same span: how stable the
+  regime definitions are across refits;
+* :func:`long_statistics` — any of these as the long rows of market.regime_profiles.
 """
 from __future__ import annotations
 
@@ -24,64 +21,10 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
-from regime_platform.labels.profile import run_lengths, transition_matrix
+from regime_platform.labels.profile import duration_statistics, regime_statistics, run_lengths, transition_matrix
 
-ANNUAL = 252
-
-__all__ = ["RefitFold", "duration_statistics", "feature_statistics", "long_statistics", "refit_profiles",
-           "refit_schedule", "regime_statistics", "run_lengths", "transition_matrix"]
-
-
-def log_returns(adj_close: np.ndarray) -> np.ndarray:
-    p = np.asarray(adj_close, dtype=np.float64)
-    return np.r_[np.nan, np.diff(np.log(p))]
-
-
-def duration_statistics(regimes: Sequence[int] | np.ndarray, n_regimes: int) -> dict[int, dict[str, float]]:
-    """Per regime: episodes, mean / median / longest duration in sessions (0 when the regime never occurs)."""
-    runs = run_lengths(np.asarray(regimes, dtype=np.int64))
-    out = {}
-    for r in range(n_regimes):
-        lengths = [n for reg, n in runs if reg == r]
-        out[r] = {
-            "episodes": len(lengths),
-            "duration_mean": float(np.mean(lengths)) if lengths else 0.0,
-            "duration_median": float(np.median(lengths)) if lengths else 0.0,
-            "duration_longest": int(max(lengths)) if lengths else 0,
-        }
-    return out
-
-
-def regime_statistics(
-    regimes: Sequence[int] | np.ndarray,
-    adj_close: Sequence[float] | np.ndarray | None = None,
-    *,
-    n_regimes: int | None = None,
-    names: dict[int, str] | None = None,
-) -> pl.DataFrame:
-    """One row per regime 0…K−1 over a contiguous run of sessions (see the module docstring)."""
-    regimes = np.asarray(regimes, dtype=np.int64)
-    if regimes.size == 0 or (regimes < 0).any():
-        raise ValueError("regime statistics need a non-empty, gap-free sequence of regime ids ≥ 0")
-    k = int(n_regimes if n_regimes is not None else regimes.max() + 1)
-    returns = log_returns(adj_close) if adj_close is not None else np.full(regimes.size, np.nan)
-    durations = duration_statistics(regimes, k)
-    rows = []
-    for r in range(k):
-        mask = regimes == r
-        ret = returns[mask & np.isfinite(returns)]
-        rows.append({
-            "regime": r,
-            "name": (names or {}).get(r, f"regime {r}"),
-            "sessions": int(mask.sum()),
-            "share": float(mask.mean()),
-            "mean_daily_return": float(ret.mean()) if ret.size else math.nan,
-            "daily_vol": float(ret.std(ddof=1)) if ret.size > 1 else math.nan,
-            "annual_return": float(ret.mean() * ANNUAL) if ret.size else math.nan,
-            "annual_vol": float(ret.std(ddof=1) * math.sqrt(ANNUAL)) if ret.size > 1 else math.nan,
-            **durations[r],
-        })
-    return pl.DataFrame(rows)
+__all__ = ["STAT_COLUMNS", "RefitFold", "duration_statistics", "feature_statistics", "long_statistics",
+           "refit_profiles", "regime_statistics", "run_lengths", "spread_evenly", "transition_matrix"]
 
 
 def feature_statistics(frame: pl.DataFrame, regimes: Sequence[int] | np.ndarray, features: Sequence[str],

@@ -10,10 +10,10 @@ is 0 while no price has moved yet, ours is NULL until the first move. polars onl
 from __future__ import annotations
 
 import datetime as dt
-import math
 
 import polars as pl
 
+from regime_platform.calendar import SQRT_SESSIONS_PER_YEAR
 from regime_platform.settings import SettingsError
 from regime_platform.storage.tables import FEATURE_COLUMNS
 
@@ -55,7 +55,8 @@ def model_feature_set(spec: str) -> list[str]:
 # (rolling-sum rounding in volume_z_20); the longest finite window, vol_z_252, needs 271 rows.
 LOOKBACK_SESSIONS = 600
 
-ANNUAL = math.sqrt(252)
+VOL_Z_WINDOW = 252  # sessions of vol_z_252's z-score (the feature's name says 252, whatever a year is)
+DRAWDOWN_WINDOW = 252  # sessions of drawdown_252's running peak (likewise)
 MACD_FAST, MACD_SLOW, MACD_SIGNAL = 12, 26, 9
 RSI_PERIOD = 14
 BB_PERIOD, BB_DEVS = 20, 2.0
@@ -86,14 +87,14 @@ def _rolling_z(x: pl.Expr, n: int) -> pl.Expr:
 def _feature_exprs() -> list[pl.Expr]:
     p = pl.col("adj_close")
     r = pl.col("__r")
-    vol = {n: _by_ticker(r.rolling_std(n)) * ANNUAL for n in (5, 20, 60)}
+    vol = {n: _by_ticker(r.rolling_std(n)) * SQRT_SESSIONS_PER_YEAR for n in (5, 20, 60)}
     row = pl.col(_IDX)
     return [
         *[_by_ticker((p / p.shift(k)).log()).alias(f"ret_{k}d") for k in (1, 5, 20)],
         *[v.alias(f"vol_{n}d") for n, v in vol.items()],
         (vol[5] / vol[20]).alias("vol_ratio_5_20"),
         (vol[20] - _by_ticker(vol[20].shift(5))).alias("vol_accel"),
-        _rolling_z(vol[20], 252).alias("vol_z_252"),
+        _rolling_z(vol[20], VOL_Z_WINDOW).alias("vol_z_252"),
         _rolling_z(pl.when(pl.col("volume") > 0).then(pl.col("volume").log()), 20).alias("volume_z_20"),
         # Wilder's RSI: averages of gains and losses seeded with simple means of the first 14 changes.
         (100 * pl.col("__gain_avg") / (pl.col("__gain_avg") + pl.col("__loss_avg"))).alias("rsi_14"),
@@ -112,7 +113,7 @@ def _feature_exprs() -> list[pl.Expr]:
         .alias("burst_up_5d"),
         _by_ticker((r < -BURST_SIGMAS * pl.col("__sigma_before")).cast(pl.Float64).rolling_sum(BURST_WINDOW))
         .alias("burst_down_5d"),
-        (p / _by_ticker(p.rolling_max(252)) - 1).alias("drawdown_252"),
+        (p / _by_ticker(p.rolling_max(DRAWDOWN_WINDOW)) - 1).alias("drawdown_252"),
         (p / _by_ticker(p.rolling_mean(200)) - 1).alias("sma_ratio_200"),
     ]
 

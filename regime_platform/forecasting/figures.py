@@ -1,18 +1,12 @@
-"""The live record of the forecast ledger as a small PNG (inline in the UI) and a full-size file."""
+"""The live record of the forecast ledger as a figure (:func:`regime_platform.figures.show` makes its file and its
+inline image)."""
 from __future__ import annotations
-
-from pathlib import Path
 
 import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import polars as pl  # noqa: E402
-
-from regime_platform import figures  # noqa: E402
-from regime_platform.storage.files import atomic_path  # noqa: E402
-
-INLINE_LIMIT = figures.INLINE_MAX_BYTES  # bytes: metadata images live in the event log
 
 
 def live_record_figure(record: pl.DataFrame, board: pl.DataFrame):
@@ -38,13 +32,3 @@ def live_record_figure(record: pl.DataFrame, board: pl.DataFrame):
     fig.autofmt_xdate()
     fig.tight_layout()
     return fig
-
-
-def save_and_inline(fig, path: Path) -> str:
-    """Write the full-size PNG (temporary name, then rename) and return a markdown image ≤ INLINE_LIMIT bytes."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(path) as tmp:
-        Path(tmp).write_bytes(figures.render(fig))
-    small = figures.inline_png(fig, max_bytes=INLINE_LIMIT)
-    plt.close(fig)
-    return figures.markdown_image("live record", small)

@@ -18,6 +18,7 @@ import polars as pl
 
 from regime_platform import calendar
 from regime_platform import storage as warehouse
+from regime_platform.labels.names import regime_name
 from regime_platform.modeling.decision import next_decision
 
 PENDING, SCORED = "pending", "scored"
@@ -236,7 +237,7 @@ def latest_forecasts(ledger: pl.DataFrame, names: dict[int, str] | None = None) 
     names = names or {}
     return newest.select(
         "model", "as_of", "target_date", pl.col("predicted_regime").alias("regime"),
-        pl.col("predicted_regime").map_elements(lambda k: names.get(k, f"regime {k}"), return_dtype=pl.Utf8)
+        pl.col("predicted_regime").map_elements(lambda k: regime_name(k, names), return_dtype=pl.Utf8)
         .alias("regime_name"),
         pl.struct("probabilities", "predicted_regime").map_elements(
             lambda s: float(s["probabilities"][s["predicted_regime"]]), return_dtype=pl.Float64).alias("probability"),

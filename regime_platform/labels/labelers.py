@@ -13,16 +13,13 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
-REGIME_NAMES = {2: ["calm", "turbulent"], 3: ["calm", "choppy", "crisis"]}
-
-
-def regime_names(k: int) -> list[str]:
-    return REGIME_NAMES.get(k, [f"regime {i}" for i in range(k)])
+from regime_platform.labels import profile
+from regime_platform.labels.names import regime_names
 
 
 def log_returns(frame: pl.DataFrame) -> np.ndarray:
-    p = frame["adj_close"].to_numpy().astype(float)
-    return np.r_[np.nan, np.diff(np.log(p))]
+    """The daily log returns of a frame's adj_close (:func:`regime_platform.labels.profile.log_returns`)."""
+    return profile.log_returns(frame["adj_close"].to_numpy())
 
 
 def order_by_volatility(raw: np.ndarray, returns: np.ndarray, k: int) -> dict[int, int]:

@@ -14,6 +14,7 @@ from pathlib import Path
 import polars as pl
 
 from regime_platform import calendar
+from regime_platform.labels.names import regime_name
 
 REQUIRED = ["Date", "regime"]
 OPTIONAL = ["regime_name"]
@@ -147,6 +148,6 @@ def read_user_labels(path: Path, sessions: list[dt.date] | None = None) -> pl.Da
     if problems:
         raise LabelFileError(path, problems)
     frame = pl.DataFrame({"date": dates, "regime": regimes,
-                          "regime_name": [n if n is not None else f"regime {r}" for r, n in zip(regimes, names)]},
+                          "regime_name": [n if n is not None else regime_name(r) for r, n in zip(regimes, names)]},
                          schema={"date": pl.Date, "regime": pl.Int32, "regime_name": pl.Utf8})
     return frame.sort("date")

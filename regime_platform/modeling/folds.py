@@ -33,8 +33,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from regime_platform.calendar import SESSIONS_PER_YEAR
+
 MIN_LABELLED_SESSIONS = 300
-SESSIONS_PER_YEAR = 252
 SINGLE_SPLIT_TRAIN_FRACTION = 0.70
 
 

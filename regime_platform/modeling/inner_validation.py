@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 from sklearn.metrics import f1_score
 
+from regime_platform.calendar import SQRT_SESSIONS_PER_YEAR
 from regime_platform.modeling.decision import DWELL_GRID, apply_min_dwell
 from regime_platform.models import MODELS, make_model
 
@@ -71,7 +72,7 @@ def tail_sharpe(decided: np.ndarray, risk_off: int, held_returns: np.ndarray, co
     pos = (np.asarray(decided) != risk_off).astype(float)
     net = pos * held_returns - np.abs(np.diff(np.concatenate([[pos[0]], pos]))) * cost_bp / 10_000.0
     std = float(np.std(net, ddof=1)) if net.size > 1 else 0.0
-    return float(np.mean(net) / std * np.sqrt(252)) if std > 0 else 0.0
+    return float(np.mean(net) / std * SQRT_SESSIONS_PER_YEAR) if std > 0 else 0.0
 
 
 def choose(

@@ -1,6 +1,6 @@
 """Regime models behind one interface (:class:`RegimeModel`) and a registry.
 
-A new model is one class (subclass :class:`RegimeModel`, set ``name`` and ``defaults``) plus one line
+A new model is one class (subclass :class:`RegimeModel`, set ``name``, ``kind`` and ``defaults``) plus one line
 in ``MODELS`` below (the registry, :mod:`regime_platform.models.registry`, holds it). ``make_model(name, **params)`` builds one; ``load_model(directory)`` reads ``config.json``
 and dispatches to the right class.
 """

@@ -34,6 +34,7 @@ class RegimeModel:
     defaults: ClassVar[dict[str, Any]] = {}
     uses_known_regime: ClassVar[bool] = False
     is_baseline: ClassVar[bool] = False
+    kind: ClassVar[str] = ""  # what it is built on, shown as its asset's kind in the UI: pytorch, scikitlearn, baseline
     early_stopping: ClassVar[bool] = False  # chooses its epochs on a validation tail (the training code refits)
     composite: ClassVar[bool] = False  # built from other models, each fit by the training code (the ensemble)
 

@@ -20,6 +20,7 @@ from regime_platform.models.base import RegimeModel, class_shares
 
 class _SharesModel(RegimeModel):
     is_baseline = True
+    kind = "baseline"
     defaults = {"seed": 0}
 
     def _fit(self, X, y, X_val, y_val, log) -> None:

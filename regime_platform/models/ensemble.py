@@ -21,6 +21,7 @@ SHARED = ("class_weighting", "oversampling", "seed")
 
 class EnsembleModel(RegimeModel):
     name = "ensemble"
+    kind = "scikitlearn"
     composite = True
     defaults = {"members": "logistic,random_forest,lstm,cnn", "class_weighting": True, "oversampling": "none",
                 "seed": 0}

@@ -40,6 +40,8 @@ def summary_feature_names(feature_names: list[str]) -> list[str]:
 
 
 class _SklearnModel(RegimeModel):
+    kind = "scikitlearn"
+
     def _estimator(self):  # pragma: no cover - abstract
         raise NotImplementedError
 

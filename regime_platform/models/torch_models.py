@@ -79,7 +79,9 @@ class CNNNet(nn.Module):
 
 
 class _TorchModel(RegimeModel):
+    kind = "pytorch"
     early_stopping = True
+
     def _build(self) -> nn.Module:  # pragma: no cover - abstract
         raise NotImplementedError
 

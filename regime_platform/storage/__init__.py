@@ -4,7 +4,7 @@
 - :mod:`~regime_platform.storage.db`: one transaction per write, reads as polars frames;
 - :mod:`~regime_platform.storage.prices`, :mod:`~regime_platform.storage.results`,
   :mod:`~regime_platform.storage.ledger`, :mod:`~regime_platform.storage.explanations`: the named queries by group;
-- :mod:`~regime_platform.storage.files`: atomic files (JSON, models); :mod:`~regime_platform.storage.reports`:
+- :mod:`~regime_platform.storage.files`: atomic files (JSON, bytes, models); :mod:`~regime_platform.storage.reports`:
   the artifact an evaluation or explainability asset writes.
 
 Callers use the package (``from regime_platform import storage``); the names below are the whole interface.
@@ -68,7 +68,7 @@ from regime_platform.storage.ledger import (  # noqa: F401
     read_ledger,
     read_oos_pooled,
     recent_forecasts,
-    regime_names,
+    stored_regime_names,
     write_forecasts,
 )
 from regime_platform.storage.explanations import (  # noqa: F401
@@ -81,6 +81,7 @@ from regime_platform.storage.files import (  # noqa: F401
     atomic_path,
     read_json,
     to_jsonable,
+    write_bytes_atomic,
     write_json_atomic,
 )
 from regime_platform.storage.reports import (  # noqa: F401
@@ -132,7 +133,7 @@ __all__ = [
     "read_walk_forward_folds",
     "recent_forecasts",
     "regime_history",
-    "regime_names",
+    "stored_regime_names",
     "replace_feature_attributions",
     "replace_oos_predictions",
     "replace_regime_profiles",
@@ -149,6 +150,7 @@ __all__ = [
     "unlabelled_sessions",
     "walk_forward_predictions",
     "write_forecasts",
+    "write_bytes_atomic",
     "write_json_atomic",
     "write_ohlcv",
 ]

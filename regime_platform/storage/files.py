@@ -1,4 +1,4 @@
-"""Atomic file writes for model, scaler and fold artifacts.
+"""Atomic file writes for model, scaler and fold artifacts, reports and figures.
 
 Every artifact is written to a temporary name in the destination directory and renamed on success
 (`os.replace` is atomic on one filesystem), so a crash leaves either the old file or the new one, never a
@@ -70,6 +70,17 @@ def write_json_atomic(path: str | os.PathLike[str], obj: Any, *, indent: int = 2
         with open(tmp, "w", encoding="utf-8") as fh:
             fh.write(text)
             fh.write("\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+    return target
+
+
+def write_bytes_atomic(path: str | os.PathLike[str], data: bytes) -> Path:
+    """Write ``data`` (a PNG, say) atomically and durably; return the path."""
+    target = Path(path)
+    with atomic_path(target) as tmp:
+        with open(tmp, "wb") as fh:
+            fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
     return target

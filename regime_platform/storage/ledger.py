@@ -96,11 +96,11 @@ def read_oos_pooled(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
                        "FROM market.oos_predictions WHERE true_regime IS NOT NULL").pl()
 
 
-def regime_names(con: duckdb.DuckDBPyConnection) -> dict[int, str]:
+def stored_regime_names(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
+    """Each (regime, regime_name) of the stored labels, once (``labels.names_by_id`` makes the lookup)."""
     if not table_exists(con, "regime_labels"):
-        return {}
-    rows = con.execute("SELECT DISTINCT regime, regime_name FROM market.regime_labels").fetchall()
-    return {int(r): n for r, n in rows if n is not None}
+        return pl.DataFrame(schema={"regime": pl.Int32, "regime_name": pl.Utf8})
+    return con.execute("SELECT DISTINCT regime, regime_name FROM market.regime_labels ORDER BY regime").pl()
 
 
 def freshest_dates(con: duckdb.DuckDBPyConnection, ticker: str) -> dict[str, object]:

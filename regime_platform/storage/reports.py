@@ -1,8 +1,10 @@
-"""An evaluation asset's files: JSON documents and PNG figures, saved atomically and loaded back.
+"""The artifact of an evaluation or explainability asset: JSON documents and PNG figures, saved atomically and
+loaded back.
 
 This is the output object the artifact IO manager stores (defs/resources.py `ArtifactIOManager`): it calls
-`save(directory)` and records the class, and `Report.load(directory)` reads the files back. Each file is
-written to a temporary name in the directory and renamed (artifacts.atomic_path). No Dagster here.
+`save(directory)` and records the class, and `Report.load(directory)` reads the files back. A document
+``name`` is the file ``<name>.json``, a figure ``name`` the file ``<name>.png``, and ``report.json`` lists
+both. Each file is written to a temporary name in the directory and renamed (files.atomic_path). No Dagster here.
 """
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from regime_platform.storage.files import atomic_path, read_json, write_json_atomic
+from regime_platform.storage.files import read_json, write_bytes_atomic, write_json_atomic
 
 INDEX = "report.json"
 
@@ -30,17 +32,9 @@ class Report:
         return Path(directory) / f"{name}.json"
 
     def save(self, directory: str | os.PathLike[str]) -> list[Path]:
-        written = []
-        for name, document in self.documents.items():
-            written.append(write_json_atomic(self.document_path(directory, name), document))
-        for name, png in self.figures.items():
-            target = self.figure_path(directory, name)
-            with atomic_path(target) as tmp:
-                with open(tmp, "wb") as fh:
-                    fh.write(png)
-                    fh.flush()
-                    os.fsync(fh.fileno())
-            written.append(target)
+        written = [write_json_atomic(self.document_path(directory, name), document)
+                   for name, document in self.documents.items()]
+        written += [write_bytes_atomic(self.figure_path(directory, name), png) for name, png in self.figures.items()]
         written.append(write_json_atomic(Path(directory) / INDEX, {"documents": sorted(self.documents),
                                                                     "figures": sorted(self.figures)}))
         return written
@@ -49,7 +43,7 @@ class Report:
     def load(cls, directory: str | os.PathLike[str]) -> "Report":
         index_path = Path(directory) / INDEX
         if not index_path.exists():
-            raise FileNotFoundError(f"{index_path} is missing: materialize the evaluation asset that writes it.")
+            raise FileNotFoundError(f"{index_path} is missing: materialize the asset that writes it.")
         index = read_json(index_path)
         return cls(documents={n: read_json(cls.document_path(directory, n)) for n in index["documents"]},
                    figures={n: cls.figure_path(directory, n).read_bytes() for n in index["figures"]})

@@ -23,7 +23,7 @@ from regime_platform.defs.explainability.assets import (
 from regime_platform.defs.labels.assets import regime_labels
 from regime_platform.defs.modeling.assets import model_assets, walk_forward_targets
 from regime_platform.defs.resources import ArtifactIOManager, RegimeSettings, Warehouse
-from regime_platform.explainability.figures import ExplanationArtifact
+from regime_platform.storage.reports import Report
 from regime_platform.features.compute import compute_features, model_feature_set
 from regime_platform.ingestion.sources import SampleSource
 
@@ -90,8 +90,8 @@ def test_every_plot_is_inline_and_on_disk(explained, asset, expected):
         assert png.startswith(PNG_MAGIC) and len(png) <= 150_000, key
         path = metadata[f"{key}_file"].value
         assert open(path, "rb").read() == png
-    artifact = ExplanationArtifact.load(root / "artifacts" / asset)
-    assert {n.removesuffix(".png") for n in artifact.images} == expected
+    artifact = Report.load(root / "artifacts" / asset)
+    assert {n.removesuffix(".png") for n in artifact.figures} == expected
     assert not list((root / "artifacts" / asset).glob(".*.tmp"))  # no temporary file left behind
     assert metadata["seconds"].value < 120
 

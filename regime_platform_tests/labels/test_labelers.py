@@ -124,7 +124,7 @@ def test_default_jump_labeler_on_the_real_sample(sample_bars):
     assert not balance.missing and not balance.rare
     profile = result.profile.table.sort("regime")
     assert profile["annual_vol"][1] > 1.5 * profile["annual_vol"][0]
-    assert profile["mean_duration_days"].min() > 20  # persistent regimes, not daily noise
+    assert profile["duration_mean"].min() > 20  # persistent regimes, not daily noise
     assert result.table["known_regime"].null_count() == 0 and result.fit_end == frame["date"][-1]
 
 
@@ -140,6 +140,6 @@ def test_profile_durations_and_transitions():
                           "regime": [0, 0, 0, 1, 1, 0, 0, 0, 1, 1]})
     profile = regime_profile(frame)
     assert profile.table["episodes"].to_list() == [2, 2]
-    assert profile.table["mean_duration_days"].to_list() == [3.0, 2.0]
+    assert profile.table["duration_mean"].to_list() == [3.0, 2.0]
     assert np.allclose(profile.transition_matrix, [[4 / 6, 2 / 6], [1 / 3, 2 / 3]])
     assert "Transition matrix" in profile.to_markdown()

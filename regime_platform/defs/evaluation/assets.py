@@ -5,7 +5,6 @@ comparison, audit, plots), write one table per asset in one transaction, and han
 the artifact IO manager (data/artifacts/<asset>/, each file written to a temporary name and renamed).
 """
 
-from pathlib import Path
 from typing import Optional
 
 import dagster as dg
@@ -18,10 +17,13 @@ from regime_platform.evaluation import change_timing
 from regime_platform.evaluation import comparison
 from regime_platform.evaluation import metrics
 from regime_platform.evaluation import figures as plots
+from regime_platform.evaluation.horizon import headline_horizon
 from regime_platform import storage as wh
-from regime_platform.defs.metadata import markdown_table
+from regime_platform.defs.metadata import markdown_table, report_figure
 from regime_platform.defs.modeling.assets import model_assets
-from regime_platform.defs.resources import RegimeSettings, Warehouse
+from regime_platform.defs.resources import RegimeSettings, Warehouse, artifact_directory
+from regime_platform.labels import names_by_id
+from regime_platform.models import BASELINES
 from regime_platform.storage.reports import Report
 
 GROUP = "evaluation"
@@ -29,47 +31,18 @@ GROUP = "evaluation"
 
 # --- helpers: turn figures and frames into what a person reads in the UI ---------------------------------
 
-def figure_metadata(report: Report, directory: Path, name: str, fig) -> dict:
-    """Render `fig` into the report (full size, for the file) and return its inline image and path metadata."""
-    report.figures[name] = plots.render(fig)
-    inline = plots.inline_png(fig)
-    plots.close(fig)
-    return {name: dg.MetadataValue.md(plots.markdown_image(name, inline)),
-            f"{name}_path": dg.MetadataValue.path(str(Report.figure_path(directory, name)))}
-
-
 def tables_first(report: Report, meta: dict) -> dict:
     """The tables and numbers first, then each plot and its path: a person reads the verdict before the pictures."""
     figures = {key for name in report.figures for key in (name, f"{name}_path")}
     return {k: v for k, v in meta.items() if k not in figures} | {k: v for k, v in meta.items() if k in figures}
 
 
-def artifact_directory(settings: RegimeSettings, asset_name: str) -> Path:
-    return settings.settings().artifacts_dir / asset_name
-
-
 def mark_baselines(frame: pl.DataFrame, column: str = "model") -> pl.DataFrame:
     """Append ' (baseline)' / ' (rule)' to the names a person should not mistake for a model."""
     return frame.with_columns(
-        pl.when(pl.col(column).is_in(list(metrics.BASELINES))).then(pl.col(column) + " (baseline)")
+        pl.when(pl.col(column).is_in(list(BASELINES))).then(pl.col(column) + " (baseline)")
         .when(pl.col(column).is_in(list(bt.RULES))).then(pl.col(column) + " (rule)")
         .otherwise(pl.col(column)).alias(column))
-
-
-def regime_names(labels: pl.DataFrame) -> dict[int, str]:
-    if labels.is_empty():
-        return {}
-    named = labels.filter(pl.col("regime_name").is_not_null()).unique("regime", keep="first")
-    return {int(r): str(n) for r, n in zip(named["regime"], named["regime_name"])}
-
-
-def headline(oos: pl.DataFrame, settings: RegimeSettings) -> int:
-    """The configured horizon when it was run, else the horizon with the most rows (said in metadata)."""
-    horizons = oos["horizon"].unique().to_list()
-    configured = settings.settings().horizon
-    if configured in horizons:
-        return configured
-    return int(oos.group_by("horizon").len().sort("len", descending=True)["horizon"][0])
 
 
 def floats(prefix: str, frame: pl.DataFrame, key: str, column: str) -> dict[str, float]:
@@ -102,23 +75,23 @@ def model_metrics(context: dg.AssetExecutionContext, warehouse: Warehouse,
     with warehouse.connect() as con:
         wh.replace_rows(con, "model_metrics", table)
 
-    h = headline(oos, settings)
-    names = regime_names(labels)
+    h = headline_horizon(oos["horizon"], settings.settings().horizon)
+    names = names_by_id(labels)
     scored = metrics.scored_rows(oos).filter(pl.col("horizon") == h)
     k = metrics.n_classes(scored)
     models = sorted(scored["model"].unique().to_list(), key=lambda m: (metrics.is_baseline(m), m))
     directory = artifact_directory(settings, "model_metrics")
     report = Report(documents={"metrics": metrics_document(table, h)})
     meta: dict = {}
-    meta |= figure_metadata(report, directory, "confusion_matrices", plots.confusion_matrices(
+    meta |= report_figure(report, directory, "confusion_matrices", plots.confusion_matrices(
         metrics.confusion_by_model(scored, models, k), names, f"Confusion matrices, h = {h} (rows: true regime)"))
     grid = metrics.forecast_grid(scored, models)
     span = prices.filter(pl.col("date").is_between(grid["target_date"].min(), grid["target_date"].max()))
-    meta |= figure_metadata(report, directory, "forecast_vs_truth", plots.forecast_vs_truth(
+    meta |= report_figure(report, directory, "forecast_vs_truth", plots.forecast_vs_truth(
         grid["target_date"].to_list(), grid["true_regime"].to_numpy(), {m: grid[m].to_numpy() for m in models},
         span["date"].to_list(), span["adj_close"].to_numpy(), names,
         f"Forecast vs true regime, h = {h} (by target date; price below)"))
-    meta |= figure_metadata(report, directory, "reliability", plots.reliability_diagram(
+    meta |= report_figure(report, directory, "reliability", plots.reliability_diagram(
         metrics.reliability_by_model(scored, models, k), f"Reliability of the chosen regime's probability, h = {h}"))
 
     summary = metrics.pooled_summary(table, h)
@@ -136,9 +109,9 @@ def model_metrics(context: dg.AssetExecutionContext, warehouse: Warehouse,
     return dg.Output(report, metadata=tables_first(report, meta))
 
 
-def metrics_document(table: pl.DataFrame, headline_horizon: int) -> dict:
+def metrics_document(table: pl.DataFrame, horizon: int) -> dict:
     """metrics.json: {"headline_horizon": h, "models": {model: {horizon: {"pooled": {...}, "folds": {fold: {...}}}}}}."""
-    out: dict = {"headline_horizon": headline_horizon, "models": {}}
+    out: dict = {"headline_horizon": horizon, "models": {}}
     for r in table.iter_rows(named=True):
         slot = out["models"].setdefault(r["model"], {}).setdefault(str(r["horizon"]), {"pooled": {}, "folds": {}})
         target = slot["pooled"] if r["fold"] is None else slot["folds"].setdefault(str(r["fold"]), {})
@@ -188,12 +161,12 @@ def regime_change_timing(context: dg.AssetExecutionContext, warehouse: Warehouse
                          "there is no change to time; run the walk-forward over a longer span.")
     with warehouse.connect() as con:
         wh.replace_rows(con, "regime_change_timing", timing)
-    h = headline(oos, settings)
+    h = headline_horizon(oos["horizon"], settings.settings().horizon)
     summary = change_timing.lead_summary(timing).filter(pl.col("horizon") == h).drop("horizon")
     directory = artifact_directory(settings, "regime_change_timing")
     report = Report(documents={"regime_change_timing": {"headline_horizon": h, "summary": summary.to_dicts(),
                                                         "changes": timing.to_dicts()}})
-    meta = figure_metadata(report, directory, "change_timing", plots.change_timing_plot(
+    meta = report_figure(report, directory, "change_timing", plots.change_timing_plot(
         timing.filter(pl.col("horizon") == h), title=f"Regime-change timing, h = {h}: sessions from each true "
                                                       "change to the call of the new regime that held"))
     meta |= {"horizon": h, "changes": int(timing.filter(pl.col("horizon") == h)["change_date"].n_unique()),
@@ -249,7 +222,7 @@ def backtest(context: dg.AssetExecutionContext, config: BacktestConfig, warehous
     with warehouse.connect() as con:
         wh.replace_rows(con, "backtest", table)
 
-    h = headline(oos, settings)
+    h = headline_horizon(oos["horizon"], settings.settings().horizon)
     directory = artifact_directory(settings, "backtest")
     shown = table.filter(pl.col("horizon") == h).drop("horizon")
     report = Report(documents={"backtest": {
@@ -258,8 +231,8 @@ def backtest(context: dg.AssetExecutionContext, config: BacktestConfig, warehous
         "rows": table.to_dicts()}})
     span = labels.filter(pl.col("date").is_between(shown["start_date"].min(), shown["end_date"].max()))
     ordered = {name: runs[h][name] for name in shown["strategy"].to_list()}
-    meta = figure_metadata(report, directory, "equity_curves", plots.equity_curves(
-        ordered, span["date"].to_list(), span["regime"].to_numpy(), regime_names(labels),
+    meta = report_figure(report, directory, "equity_curves", plots.equity_curves(
+        ordered, span["date"].to_list(), span["regime"].to_numpy(), names_by_id(labels),
         f"Equity and drawdown, h = {h}, {config.cost_bp:g} bp per switch (true regime shaded)"))
     risk_text = (f"regime {config.risk_off_regime} in every fold (run config)" if config.risk_off_regime is not None
                  else "per fold: " + ", ".join(f"fold {f} → {r}" for f, r in sorted(risk_off[h].items())))
@@ -294,15 +267,13 @@ def model_comparison(context: dg.AssetExecutionContext, warehouse: Warehouse,
     with warehouse.connect() as con:
         stored = wh.stored_model_metrics(con, pooled_only=True)
         trades = wh.stored_backtest(con)
-    h = settings.settings().horizon
-    if stored.filter(pl.col("horizon") == h).is_empty():
-        h = int(stored["horizon"].mode()[0])
+    h = headline_horizon(stored["horizon"], settings.settings().horizon)
     table = comparison.comparison_table(stored, trades, h)
     passed, sentences = comparison.verdict(table)
     directory = artifact_directory(settings, "model_comparison")
     report = Report(documents={"model_comparison": {"horizon": h, "rows": table.to_dicts(),
                                                     "beats_baselines": passed, "findings": sentences}})
-    meta = figure_metadata(report, directory, "comparison", plots.model_comparison(
+    meta = report_figure(report, directory, "comparison", plots.model_comparison(
         mark_baselines(table, "name"), f"Models vs baselines and rules, h = {h}"))
     meta |= {"horizon": h,
              "table": dg.MetadataValue.md("Models by Sharpe, then the baselines, then the rules (buy_and_hold and "
@@ -321,9 +292,7 @@ def beats_baselines(warehouse: Warehouse, settings: RegimeSettings) -> dg.AssetC
     with warehouse.connect() as con:
         stored = wh.stored_model_metrics(con, pooled_only=True)
         trades = wh.stored_backtest(con)
-    h = settings.settings().horizon
-    if stored.filter(pl.col("horizon") == h).is_empty() and stored.height:
-        h = int(stored["horizon"].mode()[0])
+    h = headline_horizon(stored["horizon"], settings.settings().horizon)
     table = comparison.comparison_table(stored, trades, h)
     passed, sentences = comparison.verdict(table)
     return dg.AssetCheckResult(

@@ -14,14 +14,17 @@ from regime_platform.explainability import figures as plots
 from regime_platform.defs.features.assets import features
 from regime_platform.defs.labels.assets import regime_labels
 from regime_platform.defs.modeling.assets import walk_forward_targets
-from regime_platform.defs.metadata import markdown_table
-from regime_platform.defs.resources import RegimeSettings, Warehouse
+from regime_platform.defs.metadata import markdown_table, report_figure
+from regime_platform.defs.resources import RegimeSettings, Warehouse, artifact_directory
+from regime_platform.storage.reports import Report
+from regime_platform.explainability.attributions import RECENT_SESSIONS
 from regime_platform.features.compute import MODEL_FEATURES
+from regime_platform.labels import names_by_id, regime_label
 
-RECENT_SESSIONS = 252  # the most recent year of sessions is what gets explained
 MAX_WINDOWS_PER_REGIME = 200  # captum: windows sampled per forecast regime at most
 PERMUTATION_REPEATS = 10
 MAX_REFITS = 10  # regime profiles: labeler refits profiled at most (evenly spread over the folds)
+EXPLANATION = "explanation"  # each asset's numbers: explanation.json beside its figures
 
 
 class SequenceAttributionConfig(dg.Config):
@@ -48,24 +51,14 @@ def _sessions(warehouse: Warehouse, settings: RegimeSettings) -> pl.DataFrame:
     return sessions
 
 
-def _regime_names(sessions: pl.DataFrame) -> dict[int, str]:
-    named = sessions.select("regime", "regime_name").drop_nulls().unique()
-    return {int(r): str(n) for r, n in named.iter_rows()}
-
-
 def _raw_features(sessions: pl.DataFrame, names: list[str]) -> np.ndarray:
     return sessions.select(names).fill_null(np.nan).to_numpy().astype(np.float64)
 
 
-def _image_metadata(asset_name: str, settings: RegimeSettings, images: dict[str, bytes],
-                    titles: dict[str, str]) -> dict:
-    directory = settings.settings().artifacts_dir / asset_name
-    out = {}
-    for name, png in images.items():
-        key = name.removesuffix(".png")
-        out[key] = dg.MetadataValue.md(plots.inline_markdown(png, titles.get(name, key)))
-        out[f"{key}_file"] = dg.MetadataValue.path(str(directory / name))
-    return out
+def _figure(report: Report, settings: RegimeSettings, asset_name: str, name: str, fig, alt: str | None = None) -> dict:
+    """``fig`` into the report and its metadata: the file is the inline image itself, its path under ``<name>_file``."""
+    return report_figure(report, artifact_directory(settings, asset_name), name, fig, alt=alt, path_suffix="_file",
+                         full_size_file=False)
 
 
 @dg.asset(
@@ -86,10 +79,10 @@ def sequence_attributions(
     settings: RegimeSettings,
     lstm_model: production.ProductionModel,
     cnn_model: production.ProductionModel,
-) -> plots.ExplanationArtifact:
+) -> Report:
     started = time.perf_counter()
     sessions = _sessions(warehouse, settings)
-    dates, names = sessions["date"].to_list(), _regime_names(sessions)
+    dates, names = sessions["date"].to_list(), names_by_id(sessions)
     results, spans = [], {}
     for production in (lstm_model, cnn_model):
         recent = explain.production_windows(production, _raw_features(sessions, production.feature_names), dates,
@@ -105,11 +98,16 @@ def sequence_attributions(
     with warehouse.connect() as con:
         wh.replace_feature_attributions(con, rows)
 
-    images = {f"heatmap_{a.model}.png": plots.attribution_heatmaps(a, names) for a in results}
-    images["feature_ranking.png"] = plots.feature_ranking_chart(results)
+    report = Report()
+    images = {}
+    for a in results:
+        images |= _figure(report, settings, "sequence_attributions", f"heatmap_{a.model}",
+                          plots.attribution_heatmaps(a, names))
+    images |= _figure(report, settings, "sequence_attributions", "feature_ranking",
+                      plots.feature_ranking_chart(results), "features ranked")
     agreement = explain.method_agreement(rows)
     top = pl.DataFrame([
-        {"model": a.model, "forecast": plots.regime_label(r, names), "windows": f"{a.sampled[r]} of {a.available[r]}",
+        {"model": a.model, "forecast": plots.forecast_label(r, names), "windows": f"{a.sampled[r]} of {a.available[r]}",
          **{explain.METHOD_LABELS[m]: ", ".join(a.top_features(m, 3, r))
             for m in ("occlusion_feature", "saliency", "input_x_gradient")},
          "top lags (occlusion)": ", ".join(map(str, a.top_lags("occlusion_time", 3, r)))}
@@ -130,10 +128,10 @@ def sequence_attributions(
         "windows_attributed": int(sum(a.sampled[None] for a in results)),
         "rows_written": rows.height,
         "seconds": round(time.perf_counter() - started, 2),
-        **_image_metadata("sequence_attributions", settings, images,
-                          {"feature_ranking.png": "features ranked"}),
+        **images,
     })
-    return plots.ExplanationArtifact(payload, images)
+    report.documents[EXPLANATION] = payload
+    return report
 
 
 @dg.asset(
@@ -153,7 +151,7 @@ def permutation_importance(
     settings: RegimeSettings,
     random_forest_model: production.ProductionModel,
     logistic_model: production.ProductionModel,
-) -> plots.ExplanationArtifact:
+) -> Report:
     started = time.perf_counter()
     sessions = _sessions(warehouse, settings)
     dates = sessions["date"].to_list()
@@ -175,7 +173,9 @@ def permutation_importance(
     rows = pl.concat([r.rows() for r in results])
     with warehouse.connect() as con:
         wh.replace_feature_attributions(con, rows)
-    images = {"permutation_importance.png": plots.permutation_chart(results)}
+    report = Report()
+    images = _figure(report, settings, "permutation_importance", "permutation_importance",
+                     plots.permutation_chart(results), "permutation importance")
     ranking = pl.concat([r.ranking().head(8).with_columns(pl.lit(r.model).alias("model")).select(
         "model", "feature", "mean_drop", "std", "min", "max") for r in results])
     summary = pl.DataFrame([{k: v for k, v in r.summary().items() if k not in ("top_features", "top_lags")}
@@ -187,11 +187,11 @@ def permutation_importance(
         "windows_scored": int(sum(r.windows for r in results)),
         "rows_written": rows.height,
         "seconds": round(time.perf_counter() - started, 2),
-        **_image_metadata("permutation_importance", settings, images,
-                          {"permutation_importance.png": "permutation importance"}),
+        **images,
     })
-    return plots.ExplanationArtifact({"models": {r.model: r.summary() for r in results},
-                                      "importances": {r.model: r.ranking().to_dicts() for r in results}}, images)
+    report.documents[EXPLANATION] = {"models": {r.model: r.summary() for r in results},
+                                     "importances": {r.model: r.ranking().to_dicts() for r in results}}
+    return report
 
 
 @dg.asset(
@@ -204,12 +204,14 @@ def permutation_importance(
                 "the top features across the four models, and where they do not (ranks, Spearman correlations).",
 )
 def attribution_agreement(context: dg.AssetExecutionContext, warehouse: Warehouse,
-                          settings: RegimeSettings) -> plots.ExplanationArtifact:
+                          settings: RegimeSettings) -> Report:
     started = time.perf_counter()
     with warehouse.connect() as con:
         rows = wh.read_feature_attributions(con)
     agreement = explain.method_agreement(rows)
-    images = {"agreement.png": plots.agreement_chart(agreement.ranks, agreement.top_k)}
+    report = Report()
+    images = _figure(report, settings, "attribution_agreement", "agreement",
+                     plots.agreement_chart(agreement.ranks, agreement.top_k), "feature ranks")
     context.add_output_metadata({
         "agreement": dg.MetadataValue.md(agreement.to_markdown()),
         "pairs": dg.MetadataValue.md(markdown_table(agreement.pairs.sort("spearman", descending=True))),
@@ -217,10 +219,11 @@ def attribution_agreement(context: dg.AssetExecutionContext, warehouse: Warehous
         "mean_spearman": float(agreement.pairs["spearman"].mean()) if agreement.pairs.height else float("nan"),
         "rankings_compared": len(agreement.ranks.columns) - 1,
         "seconds": round(time.perf_counter() - started, 2),
-        **_image_metadata("attribution_agreement", settings, images, {"agreement.png": "feature ranks"}),
+        **images,
     })
-    return plots.ExplanationArtifact({"ranks": agreement.ranks.to_dicts(), "pairs": agreement.pairs.to_dicts(),
-                                      "consensus": agreement.consensus, "disputed": agreement.disputed}, images)
+    report.documents[EXPLANATION] = {"ranks": agreement.ranks.to_dicts(), "pairs": agreement.pairs.to_dicts(),
+                                     "consensus": agreement.consensus, "disputed": agreement.disputed}
+    return report
 
 
 @dg.asset(
@@ -235,11 +238,11 @@ def attribution_agreement(context: dg.AssetExecutionContext, warehouse: Warehous
                 "agreement with the stored labels (how stable the definitions are). market.regime_profiles.",
 )
 def regime_profiles(context: dg.AssetExecutionContext, config: RegimeProfileConfig, warehouse: Warehouse,
-                    settings: RegimeSettings) -> plots.ExplanationArtifact:
+                    settings: RegimeSettings) -> Report:
     started = time.perf_counter()
     s = settings.settings()
     sessions = _sessions(warehouse, settings)
-    names = _regime_names(sessions)
+    names = names_by_id(sessions)
     labelled = sessions.filter(pl.col("regime").is_not_null())
     regimes = labelled["regime"].to_numpy().astype(np.int64)
     k = int(regimes.max()) + 1
@@ -249,11 +252,12 @@ def regime_profiles(context: dg.AssetExecutionContext, config: RegimeProfileConf
     matrix = profiles.transition_matrix(regimes, k)
     rows = [profiles.long_statistics(stats, "stored", None, labelled["date"][0], labelled["date"][-1],
                                      transitions=matrix, features=feature_stats)]
-    images = {
-        "transition_matrix.png": plots.transition_heatmap(matrix, names),
-        "regime_timeline.png": plots.regime_timeline(labelled["date"].to_list(), labelled["adj_close"].to_numpy(),
-                                                      regimes, names, f"Regimes ({labeler}) over the adjusted close"),
-    }
+    report = Report()
+    images = _figure(report, settings, "regime_profiles", "transition_matrix", plots.transition_heatmap(matrix, names),
+                     "transition matrix")
+    images |= _figure(report, settings, "regime_profiles", "regime_timeline", plots.regime_timeline(
+        labelled["date"].to_list(), labelled["adj_close"].to_numpy(), regimes, names,
+        f"Regimes ({labeler}) over the adjusted close"), "timeline")
     refit_note, folds = "user labels: taken as given in every fold, nothing is refit", None
     if labeler != "user":
         refit_started = time.perf_counter()
@@ -274,7 +278,8 @@ def regime_profiles(context: dg.AssetExecutionContext, config: RegimeProfileConf
         folds = profiles.refit_profiles(picked, fold_labels, labelled.select("date", "regime", "adj_close"), k)
         for (fold, start, end), part in folds.group_by("fold", "fit_start", "fit_end", maintain_order=True):
             rows.append(profiles.long_statistics(part, "refit", fold, start, end))
-        images["refit_stability.png"] = plots.refit_stability_chart(folds, stats)
+        images |= _figure(report, settings, "regime_profiles", "refit_stability",
+                          plots.refit_stability_chart(folds, stats), "refit stability")
         refit_note = (f"`{labeler}` as refit on {len(picked)} of {len(schedule)} walk-forward training spans "
                       "(the stored fold targets of walk_forward_targets)"
                       + (" (evenly spread, first and last kept)" if thinned else "")
@@ -292,7 +297,7 @@ def regime_profiles(context: dg.AssetExecutionContext, config: RegimeProfileConf
         "labeler": labeler,
         "regimes": dg.MetadataValue.md(markdown_table(shown)),
         "feature_means": dg.MetadataValue.md("Mean ± standard deviation per regime:\n\n" + markdown_table(
-            means.rename({c: f"{c} {names.get(int(c), '')}".strip() for c in means.columns if c != "feature"}))),
+            means.rename({c: regime_label(int(c), names) for c in means.columns if c != "feature"}))),
         "refits": refit_note,
         "sessions": int(regimes.size),
         "rows_written": table.height,
@@ -305,11 +310,10 @@ def regime_profiles(context: dg.AssetExecutionContext, config: RegimeProfileConf
             *[pl.col("share").filter(pl.col("regime") == r).first().alias(f"share {r}") for r in range(k)])
         metadata["refit_profiles"] = dg.MetadataValue.md(markdown_table(per_fold.with_columns(pl.col("fit_end").cast(pl.String))))
         metadata["min_refit_agreement"] = float(folds["agreement"].min())
-    metadata.update(_image_metadata("regime_profiles", settings, images,
-                                    {"transition_matrix.png": "transition matrix", "regime_timeline.png": "timeline",
-                                     "refit_stability.png": "refit stability"}))
+    metadata.update(images)
     context.add_output_metadata(metadata)
     payload = {"labeler": labeler, "statistics": stats.to_dicts(), "transition_matrix": matrix.tolist(),
                "feature_statistics": feature_stats.to_dicts(), "refits": refit_note,
                "refit_profiles": folds.to_dicts() if folds is not None else None}
-    return plots.ExplanationArtifact(payload, images)
+    report.documents[EXPLANATION] = payload
+    return report

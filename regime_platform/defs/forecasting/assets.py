@@ -1,19 +1,20 @@
 """forecasting: the daily forecast ledger (market.regime_forecasts) and its live scoreboard."""
-import datetime as dt
 
 import dagster as dg
 import polars as pl
 
 from regime_platform import calendar
+from regime_platform import figures
 from regime_platform.forecasting import ledger
+from regime_platform.models import MODELS
 from regime_platform.forecasting import figures as ledger_plots
 from regime_platform import storage as wh
 from regime_platform.defs.metadata import markdown_table
 from regime_platform.defs.partitions import session_partitions
-from regime_platform.defs.resources import RegimeSettings, Warehouse
+from regime_platform.defs.resources import RegimeSettings, Warehouse, artifact_directory
 
 # The production models the ledger records: every model asset, baselines included (asset keys, by name).
-FORECAST_MODELS = ["lstm", "cnn", "random_forest", "logistic", "ensemble", "majority", "persistence"]
+FORECAST_MODELS = list(MODELS)
 EXTRA_ROWS = 5  # feature rows read beyond the longest window, so a short gap shows as a clear error
 
 
@@ -104,13 +105,13 @@ def forecast_scoreboard(context: dg.AssetExecutionContext, warehouse: Warehouse,
         oos = wh.read_oos_pooled(con)
     board = ledger.scoreboard(ledger_rows, oos)
     record = ledger.live_record(ledger_rows)
-    path = settings.settings().artifacts_dir / "forecast_scoreboard" / "live_record.png"
-    inline = ledger_plots.save_and_inline(ledger_plots.live_record_figure(record, board), path)
+    live = figures.show(ledger_plots.live_record_figure(record, board))
+    path = wh.write_bytes_atomic(artifact_directory(settings, "forecast_scoreboard") / "live_record.png", live.file)
     if ledger_rows.is_empty():
         context.log.warning("the ledger is empty: materialize regime_forecasts for the last closed session first.")
     metadata = {
         "scoreboard": dg.MetadataValue.md(markdown_table(board.drop("first_as_of", "last_as_of"))),
-        "live_record": dg.MetadataValue.md(inline),
+        "live_record": dg.MetadataValue.md(live.markdown("live record")),
         "live_record_png": dg.MetadataValue.path(str(path)),
         "rows_scored_now": newly_scored,
         "labels_version": version,

@@ -23,17 +23,10 @@ from regime_platform.features.compute import MODEL_FEATURES, model_feature_set
 from regime_platform.modeling.targets import PRODUCTION_FOLD, stored_fold_targets, walk_forward_labels
 from regime_platform.modeling.training import TrainingConfig
 from regime_platform.modeling.walk_forward_targets import compute_walk_forward_targets
+from regime_platform.models import MODELS
 
-# One line per model: registry name, kind shown in the UI.
-MODEL_ASSETS = {
-    "lstm": "pytorch",
-    "cnn": "pytorch",
-    "random_forest": "scikitlearn",
-    "logistic": "scikitlearn",
-    "ensemble": "scikitlearn",
-    "majority": "baseline",
-    "persistence": "baseline",
-}
+# One asset per registered model (regime_platform.models.MODELS, in its order): registry name → kind shown in the UI.
+MODEL_ASSETS = {name: cls.kind for name, cls in MODELS.items()}
 
 
 @dataclass

@@ -1,0 +1,75 @@
+"""The layout's promises (DESIGN §1): every ``__all__`` is true, and only the Dagster layer imports Dagster."""
+from __future__ import annotations
+
+import ast
+import importlib
+from pathlib import Path
+
+import pytest
+
+import regime_platform
+
+PACKAGE = Path(regime_platform.__file__).resolve().parent
+DAGSTER_PACKAGES = ("defs", "cluster")  # the Dagster layer and the cluster entry point on top of it
+DAGSTER_MODULES = ("definitions.py", "cli.py")  # the one entry point and the terminal commands
+
+
+def _module_name(path: Path) -> str:
+    rel = path.relative_to(PACKAGE.parent).with_suffix("")
+    return ".".join(rel.parts[:-1] if rel.name == "__init__" else rel.parts)
+
+
+def _declares_all(tree: ast.Module) -> bool:
+    return any(isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign))
+               and any(isinstance(t, ast.Name) and t.id == "__all__"
+                       for t in (node.targets if isinstance(node, ast.Assign) else [node.target]))
+               for node in tree.body)
+
+
+SOURCES = sorted(PACKAGE.rglob("*.py"))
+WITH_ALL = [_module_name(f) for f in SOURCES if _declares_all(ast.parse(f.read_text()))]
+
+
+def test_modules_with_all_are_found():
+    assert {"regime_platform.models", "regime_platform.storage", "regime_platform.labels",
+            "regime_platform.figures"} <= set(WITH_ALL)
+
+
+@pytest.mark.parametrize("name", WITH_ALL)
+def test_every_name_in_all_resolves(name):
+    module = importlib.import_module(name)
+    missing = [n for n in module.__all__ if not hasattr(module, n)]
+    assert not missing, f"{name}.__all__ names what it does not define: {missing}"
+    assert len(set(module.__all__)) == len(module.__all__), f"{name}.__all__ repeats a name"
+
+
+def _dagster_imports(tree: ast.Module) -> list[str]:
+    """Every import of dagster or a dagster_* package, function-local ones included."""
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names = [node.module]
+        else:
+            continue
+        found += [n for n in names if n.split(".")[0] == "dagster" or n.split(".")[0].startswith("dagster_")]
+    return found
+
+
+def test_only_the_dagster_layer_imports_dagster():
+    offenders = {}
+    for f in SOURCES:
+        rel = f.relative_to(PACKAGE)
+        if rel.parts[0] in DAGSTER_PACKAGES or (len(rel.parts) == 1 and rel.name in DAGSTER_MODULES):
+            continue
+        imports = _dagster_imports(ast.parse(f.read_text()))
+        if imports:
+            offenders[str(rel)] = imports
+    assert not offenders, f"domain modules import Dagster (DESIGN §1: only defs/ does): {offenders}"
+
+
+def test_the_dagster_check_sees_a_dagster_import():
+    assert _dagster_imports(ast.parse("def f():\n    from dagster_duckdb import DuckDBResource\n")) == ["dagster_duckdb"]
+    assert _dagster_imports(ast.parse("import dagster as dg")) == ["dagster"]
+    assert _dagster_imports(ast.parse("import dagsterish\nfrom .dagster import x")) == []
