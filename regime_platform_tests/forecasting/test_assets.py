@@ -152,8 +152,6 @@ def test_a_session_without_a_stored_close_is_refused(replay):
 def test_a_models_recent_ledger_rows_are_what_its_decision_rule_continues_from(replay):
     """`regime_forecasts` hands a model with REGIME_MIN_DWELL > 1 its last rows before the day (decision.next_decision
     then continues the rule); the query must give exactly the previous sessions, oldest first."""
-    from regime_platform import storage as wh
-
     resources = replay[0]
     with resources["warehouse"].connect() as con:
         recent = wh.recent_forecasts(con, "logistic", 5, DAYS[6], 3)
