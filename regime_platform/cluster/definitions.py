@@ -1,5 +1,5 @@
 """The same definitions on a cluster: the Kubernetes executor, a shared warehouse, and tickers as a second
-partition dimension. docs/scaling.md explains it; regime_platform_tests/test_scaling.py loads and validates it.
+partition dimension. docs/scaling.md explains it; regime_platform_tests/cluster/test_definitions.py loads and validates it.
 
 Load it instead of regime_platform.definitions (`dagster dev -m regime_platform.cluster.definitions`, or the
 code location of a Helm deployment). No asset code changes: only the executor, the warehouse resource's
