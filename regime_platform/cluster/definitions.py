@@ -1,20 +1,28 @@
 """The same definitions on a cluster: the Kubernetes executor, a shared warehouse, and tickers as a second
-partition dimension. docs/scaling.md explains it; regime_platform_tests/test_scaling.py loads and validates it.
+partition dimension. docs/scaling.md explains it; regime_platform_tests/cluster/test_definitions.py loads and validates it.
 
 Load it instead of regime_platform.definitions (`dagster dev -m regime_platform.cluster.definitions`, or the
 code location of a Helm deployment). No asset code changes: only the executor, the warehouse resource's
 database and the multi-ticker ingestion asset differ. Needs the `cluster` extra (dagster-k8s).
 """
 
+import datetime as dt
 import os
 
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
-from regime_platform.ingestion import bars as ingest
-from regime_platform import storage as wh
+# Not imported lazily: loading this code location calls defs(), which needs the executor, so deferring the import
+# would only postpone the failure; without the extra, say which one at import.
+try:
+    from dagster_k8s import k8s_job_executor
+except ImportError as exc:
+    raise ImportError("regime_platform.cluster needs dagster-k8s: pip install -e '.[cluster]' (docs/scaling.md)") from exc
+
+from regime_platform import definitions as single_machine
+from regime_platform.defs.ingestion.assets import ingest_bars
 from regime_platform.defs.partitions import session_partitions
-from regime_platform.defs.resources import RegimeSettings, Warehouse
+from regime_platform.defs.resources import RegimeSettings, Warehouse, default_resources
 
 TICKERS = [t.strip() for t in os.environ.get("REGIME_TICKERS", "SPY,QQQ,IWM").split(",") if t.strip()]
 
@@ -31,8 +39,6 @@ K8S_EXECUTOR_CONFIG = {
 
 
 def cluster_executor() -> dg.ExecutorDefinition:
-    from dagster_k8s import k8s_job_executor
-
     return k8s_job_executor.configured(K8S_EXECUTOR_CONFIG, name="k8s_regime")
 
 
@@ -45,34 +51,21 @@ ticker_session_partitions = dg.MultiPartitionsDefinition(
 @dg.asset(
     name="ohlcv_by_ticker", group_name="ingestion", partitions_def=ticker_session_partitions, pool="duckdb",
     kinds={"duckdb"},
-    description="Daily bars per (session, ticker) into market.ohlcv: the multi-ticker form of `ohlcv` "
-                "(the same domain code, the ticker taken from the partition key instead of REGIME_TICKER).",
+    description="Daily bars per (session, ticker) into market.ohlcv: the multi-ticker form of `ohlcv` — the same "
+                "ingestion (chain-linking, vendor revisions into market.ohlcv_revisions, the sample warning), the "
+                "ticker taken from the partition key instead of REGIME_TICKER.",
 )
 def ohlcv_by_ticker(context: dg.AssetExecutionContext, warehouse: Warehouse,
                     settings: RegimeSettings) -> dg.MaterializeResult:
-    import datetime as dt
-
-    from regime_platform import calendar
-
     keys = context.partition_key.keys_by_dimension
     day, ticker = dt.date.fromisoformat(keys["date"]), keys["ticker"]
-    with warehouse.connect() as con:
-        before = con.execute("SELECT date FROM market.ohlcv WHERE ticker = ? AND date < ?", [ticker, day]).pl()
-        prev = con.execute("SELECT date, close, adj_close, source FROM market.ohlcv WHERE ticker = ? AND date = ?",
-                           [ticker, calendar.previous_session(day)]).pl()
-    plan = ingest.plan_ingest(day, day, before["date"].to_list(), prev.to_dicts()[0] if prev.height else None)
-    fetched = settings.source_chain().fetch(ticker, plan.fetch_start, day)
-    result = ingest.build_rows(plan, fetched.frame, fetched.source, ticker, dt.datetime.now())
-    with warehouse.connect() as con:
-        wh.replace_rows(con, "ohlcv", result.rows, "ticker = ? AND date = ?", [ticker, day])
-    return dg.MaterializeResult(metadata={"ticker": ticker, "session": str(day), "source": fetched.source})
+    metadata = ingest_bars(context.log, warehouse, settings, ticker, day, day)
+    return dg.MaterializeResult(metadata={"ticker": ticker, "session": str(day), **metadata})
 
 
 def cluster_resources() -> dict:
     """The warehouse on MotherDuck (`md:<db>`, token from MOTHERDUCK_TOKEN) or any DuckDB path in
     REGIME_WAREHOUSE_DATABASE; the artifacts on a shared volume in REGIME_DATA_DIR."""
-    from regime_platform.defs.resources import default_resources
-
     resources = default_resources()
     database = os.environ.get("REGIME_WAREHOUSE_DATABASE", "md:regime_platform")
     resources["warehouse"] = Warehouse(duckdb=DuckDBResource(database=database))
@@ -81,9 +74,7 @@ def cluster_resources() -> dict:
 
 @dg.definitions
 def defs() -> dg.Definitions:
-    from regime_platform.definitions import defs as single_machine
-
-    base = single_machine()
+    base = single_machine.defs()
     return dg.Definitions(
         assets=[*(base.assets or []), ohlcv_by_ticker], asset_checks=base.asset_checks, jobs=base.jobs,
         schedules=base.schedules, sensors=base.sensors, resources={**(base.resources or {}), **cluster_resources()},

@@ -3,8 +3,10 @@
 A different code path from metrics.py and backtest.py on purpose: the inputs come from SQL aggregates over
 the stored rows (confusion counts, transition counts, long/flat signals joined to the fold's risk-off regime,
 daily returns and the 200-session mean as window functions — warehouse.audit_*), the arithmetic is plain
-vectorized numpy (no scikit-learn, no loop over sessions). Then `compare` lists every stored value that
-differs. No Dagster here.
+vectorized numpy (no loop over sessions). One exception: the Brier score is not re-derived but called
+(:func:`regime_platform.evaluation.metrics.brier`) — its definition is a convention (halved, multi-class) written
+once for the platform, so the audit checks the stored value against the probabilities read back by SQL, not a
+second copy of the formula that could drift. Then `compare` lists every stored value that differs. No Dagster here.
 """
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ import numpy as np
 import polars as pl
 
 from regime_platform.calendar import SESSIONS_PER_YEAR, SQRT_SESSIONS_PER_YEAR
+from regime_platform.evaluation.metrics import brier
 
 TOLERANCE = 1e-9
 COUNT_METRICS = ("accuracy", "balanced_accuracy", "macro_f1", "transition_count", "transition_recall", "brier")
@@ -37,11 +40,7 @@ def pooled_metrics(confusion: pl.DataFrame, transitions: pl.DataFrame, probabili
         values["transition_count"] = float(count)
         values["transition_recall"] = (float(t["transition_hits"].item()) / count) if count else None
         p = probabilities.filter((pl.col("model") == model) & (pl.col("horizon") == horizon))
-        width = max(k, max(len(v) for v in p["probabilities"].to_list()))
-        probs = np.array([list(v) + [0.0] * (width - len(v)) for v in p["probabilities"].to_list()], dtype=float)
-        probs = probs / probs.sum(axis=1, keepdims=True)
-        onehot = np.eye(width)[p["true_regime"].to_numpy()]
-        values["brier"] = float(((probs - onehot) ** 2).sum(axis=1).mean() / 2)
+        values["brier"] = brier(p["true_regime"].to_numpy(), p["probabilities"].to_list(), k)
         rows += [{"model": model, "horizon": int(horizon), "metric": name, "value": None if v is None else float(v)}
                  for name, v in values.items()]
     return pl.DataFrame(rows, schema={"model": pl.Utf8, "horizon": pl.Int64, "metric": pl.Utf8, "value": pl.Float64})

@@ -11,7 +11,7 @@ Definitions (each the scikit-learn function where one exists):
 - recall_<id>, precision_<id>, f1_<id>, support_<id> for every regime id 0..K−1 (NULL when undefined: a
   regime never forecast has no precision, one absent from the truth no recall);
 - brier: multiclass Brier score halved (mean over rows of Σ_k (p_k − 1[y=k])² / 2, so the binary case equals
-  the usual (p − y)²); log_loss (natural log, probabilities clipped by scikit-learn);
+  the usual (p − y)²) — :func:`brier`, the one definition: the audit and the forecast scoreboard call it too; log_loss (natural log, probabilities clipped by scikit-learn);
 - ece: expected calibration error of the top-class probability, 10 equal-width bins, weighted by bin size;
 - transition_count: rows whose true regime differs from the regime known at the forecast date (the persistence baseline's regime);
   transition_recall: the share of those rows the model got right (persistence scores 0 there by construction);
@@ -82,6 +82,32 @@ def reliability_bins(y_true: np.ndarray, probs: np.ndarray, bins: int = ECE_BINS
     return pl.DataFrame(rows, schema={"bin": pl.Int64, "confidence": pl.Float64, "accuracy": pl.Float64, "count": pl.Int64})
 
 
+def brier(y_true: np.ndarray, probabilities, k: int | None = None) -> float:
+    """The Brier score, defined once for the platform (model_metrics, the audit, the forecast scoreboard).
+
+    Multi-class and halved, scikit-learn's convention (``brier_score_loss(..., scale_by_half=True)``): the mean over
+    rows of Σ_k (p_k − 1[y = k])² / 2, so the binary case is the usual (p − y)². ``probabilities``: an (n, K) array or
+    rows of class probabilities (index = regime id); a row shorter than K — a regime the model never saw — is padded
+    with zeros; each row is normalised to sum to 1. K is at least ``k`` and one more than the largest true regime.
+    NaN without rows.
+    """
+    y = np.asarray(y_true, dtype=int)
+    if y.size == 0:
+        return float("nan")
+    if isinstance(probabilities, np.ndarray) and probabilities.ndim == 2:
+        probs = probabilities.astype(np.float64, copy=False)
+    else:
+        rows = [np.asarray(p, dtype=np.float64) for p in probabilities]
+        probs = np.zeros((len(rows), max(len(r) for r in rows)))
+        for i, r in enumerate(rows):
+            probs[i, : len(r)] = r
+    width = max(k or 0, probs.shape[1], int(y.max()) + 1)
+    if probs.shape[1] < width:
+        probs = np.pad(probs, ((0, 0), (0, width - probs.shape[1])))
+    probs = probs / probs.sum(axis=1, keepdims=True)
+    return float(brier_score_loss(y, probs, labels=list(range(width)), scale_by_half=True))
+
+
 def classification_metrics(y_true: np.ndarray, y_pred: np.ndarray, probs: np.ndarray, known: np.ndarray,
                            k: int) -> dict[str, float]:
     """Every metric of one set of forecasts (rows whose true regime is known). NaN where undefined."""
@@ -106,7 +132,7 @@ def classification_metrics(y_true: np.ndarray, y_pred: np.ndarray, probs: np.nda
         out[f"support_{c}"] = float(support[c])
     if np.isfinite(probs).all():
         p = probs / probs.sum(axis=1, keepdims=True)
-        out["brier"] = float(brier_score_loss(y_true, p, labels=classes, scale_by_half=True))
+        out["brier"] = brier(y_true, probs, k)
         out["log_loss"] = float(log_loss(y_true, p, labels=classes))
         out["ece"] = expected_calibration_error(y_true, p)
     else:

@@ -19,6 +19,9 @@ import polars as pl
 from regime_platform import calendar
 from regime_platform import storage as warehouse
 from regime_platform.labels.names import regime_name
+# the one Brier score (halved, multi-class) lives with every other metric's definition; evaluation imports nothing
+# from forecasting, so this sibling edge cannot close a cycle
+from regime_platform.evaluation.metrics import brier
 from regime_platform.modeling.decision import next_decision
 
 PENDING, SCORED = "pending", "scored"
@@ -163,19 +166,6 @@ def macro_f1(predicted: np.ndarray, realized: np.ndarray) -> float:
     return float(np.mean(scores))
 
 
-def brier(probabilities: Sequence[Sequence[float]], realized: np.ndarray) -> float:
-    """Multi-class Brier score: mean over rows of Σ_k (p_k − 1[realized = k])²."""
-    if not len(realized):
-        return float("nan")
-    total = 0.0
-    for p, y in zip(probabilities, realized):
-        p = np.asarray(p, dtype=np.float64)
-        onehot = np.zeros(max(len(p), int(y) + 1))
-        onehot[int(y)] = 1.0
-        total += float(np.sum((np.pad(p, (0, len(onehot) - len(p))) - onehot) ** 2))
-    return total / len(realized)
-
-
 @dataclass
 class Figures:
     n: int
@@ -186,7 +176,7 @@ class Figures:
 
 def figures(predicted: Sequence[int], realized: Sequence[int], probabilities: Sequence[Sequence[float]]) -> Figures:
     p, r = np.asarray(predicted, dtype=np.int64), np.asarray(realized, dtype=np.int64)
-    return Figures(len(p), hit_rate(p, r), macro_f1(p, r), brier(probabilities, r))
+    return Figures(len(p), hit_rate(p, r), macro_f1(p, r), brier(r, probabilities))
 
 
 def scoreboard(ledger: pl.DataFrame, oos: pl.DataFrame) -> pl.DataFrame:

@@ -13,6 +13,10 @@ flatters every candidate alike; the chosen one then chooses its epochs again and
 
 Grids are small on purpose (three capacities, four dwells): a tail of one or two years cannot tell more
 candidates apart, and a large grid would fit the tail's noise. Pure numpy/scikit-learn, no Dagster.
+
+:func:`choose_and_fit` is the one step every training span goes through — each walk-forward fold and the production
+fit alike: choose what ``TrainingConfig`` leaves to the tail (scored by ``inner_score``: macro-F1, or the tail's
+Sharpe from the span's returns and risk-off regime, :func:`tail_economics`), then fit the choice on the whole span.
 """
 from __future__ import annotations
 
@@ -25,7 +29,10 @@ from sklearn.metrics import f1_score
 
 from regime_platform.calendar import SQRT_SESSIONS_PER_YEAR
 from regime_platform.modeling.decision import DWELL_GRID, apply_min_dwell
-from regime_platform.models import MODELS, make_model
+from regime_platform.modeling.targets import FoldLabels
+from regime_platform.modeling.training import Log, TrainingConfig, TrainingSpan, fit_model, model_params, prefixed
+from regime_platform.modeling.walk_forward_targets import regime_mean_returns, risk_off_regime
+from regime_platform.models import MODELS, RegimeModel, make_model
 
 # simplest first: a tie goes to the stronger regularization
 CAPACITY_GRID: dict[str, list[dict[str, Any]]] = {
@@ -126,3 +133,70 @@ def choose(
     score, cap, k = best
     return InnerChoice(dict(cap), int(k), float(score), int(span.fit_t.size), int(span.val_t.size), candidates,
                        scored_by="sharpe" if economic else "macro_f1")
+
+
+def tail_economics(config: TrainingConfig, span: TrainingSpan, labels: FoldLabels, returns: np.ndarray | None,
+                   where: str) -> tuple[int, np.ndarray] | None:
+    """For ``inner_score = "sharpe"``: the training span's risk-off regime and, per tail sample t, the simple
+    return of session t+2 (the one its decision holds under the backtest convention) — tail samples whose t+2 lies past the last
+    training target (t + h) are held flat, so nothing after the training span is read."""
+    if config.inner_score != "sharpe":
+        return None
+    if returns is None:
+        raise ValueError(f"{where}: the inner validation scores by Sharpe and needs daily returns; pass returns= "
+                         "(per session, aligned to the dates) or set REGIME_INNER_SCORE=macro_f1.")
+    t_last, h = int(span.train_t[-1]), config.horizon
+    off = risk_off_regime(regime_mean_returns(returns, labels.train_regime, int(span.train_t[0]), t_last + h,
+                                              labels.n_classes))
+    if off is None or not span.val_t.size:
+        return None
+    at = span.val_t + 2
+    r = np.zeros(at.size)
+    ok = at <= t_last + h
+    r[ok] = np.expm1(np.nan_to_num(np.asarray(returns, dtype=np.float64)[at[ok]]))
+    return off, r
+
+
+@dataclass
+class SpanFit:
+    """One model fit on one training span, with what its tail chose."""
+
+    model: RegimeModel
+    min_dwell: int  # the decision rule applied to its forecasts (1 = argmax)
+    inner: dict[str, Any] | None  # InnerChoice.record(); None when nothing was left to choose
+
+
+def choose_and_fit(
+    name: str,
+    params: Mapping[str, Any],
+    span: TrainingSpan,
+    labels: FoldLabels,
+    config: TrainingConfig,
+    *,
+    returns: np.ndarray | None = None,
+    where: str,
+    log: Log = None,
+) -> SpanFit:
+    """Choose capacity and dwell for ``name`` on the tail of ``span``, as ``config`` asks, and fit it on the whole span.
+
+    A baseline keeps dwell 1 and is simply fit. Otherwise, when the dwell is left to the tail (``min_dwell == 0``) or
+    capacity is tuned for a model with a grid, :func:`choose` picks them — by the tail's Sharpe when
+    ``config.inner_score == "sharpe"`` (``returns`` per session, aligned to the span's sessions; the span's labels give
+    its risk-off regime), by macro-F1 otherwise — and the chosen params are fit on every training sample
+    (:func:`regime_platform.modeling.training.fit_model`). Every walk-forward fold and the production fit call this,
+    so a production model is chosen and fit exactly as a fold's is.
+    """
+    params = dict(params)
+    baseline = MODELS[name].is_baseline
+    dwell, inner = (1 if baseline or config.min_dwell == 0 else config.min_dwell), None
+    if not baseline and (config.min_dwell == 0 or (config.tune_capacity and name in CAPACITY_GRID)):
+        choice = choose(name, model_params(name, params, config), span, tune_capacity=config.tune_capacity,
+                        dwell_grid=DWELL_GRID if config.min_dwell == 0 else None, fixed_dwell=dwell,
+                        economic=tail_economics(config, span, labels, returns, where))
+        params, dwell, inner = {**params, **choice.params}, choice.min_dwell, choice.record()
+        if log:
+            log(f"{where} {name}: inner validation chose {choice.params or 'the default capacity'}, "
+                f"min_dwell {choice.min_dwell} ("
+                + (f"tail {choice.scored_by} {choice.score}" if choice.score is not None else choice.note) + ")")
+    model = fit_model(name, params, span, config, log=prefixed(log, f"{where} {name}"))
+    return SpanFit(model, int(dwell), inner)

@@ -1,8 +1,10 @@
 """Production models: each model fit on all labelled history, versioned, saved and loaded with its scaler.
 
 A generated labeler is fit on all labelled history (what production forecasts learn from); the training
-set-up is the one the walk-forward folds use (:mod:`regime_platform.modeling.training`), so a production model is
-fit exactly like a fold's model, on every labelled sample. ``model_version`` = ``f"{name}-{fit_date}-{hash8}"``
+set-up is the one the walk-forward folds use (:mod:`regime_platform.modeling.training`) and so is the step that chooses
+capacity and dwell on the span's tail and fits (:func:`regime_platform.modeling.inner_validation.choose_and_fit`, the
+same ``inner_score``, with the span's returns when it is the Sharpe), so a production model is fit exactly like a fold's
+model, on every labelled sample. ``model_version`` = ``f"{name}-{fit_date}-{hash8}"``
 over the model's parameters, the training settings (class weighting, oversampling, seed), the features, the
 data range and the labeler's fit range and state mapping.
 """
@@ -20,11 +22,10 @@ from typing import Any
 import numpy as np
 
 from regime_platform.storage.files import read_json, to_jsonable, write_json_atomic
-from regime_platform.modeling.decision import DWELL_GRID
 from regime_platform.modeling.targets import FoldTargets
 from regime_platform.modeling.folds import MIN_LABELLED_SESSIONS
-from regime_platform.modeling.inner_validation import CAPACITY_GRID, choose
-from regime_platform.models import MODELS, RegimeModel, load_model
+from regime_platform.modeling.inner_validation import choose_and_fit
+from regime_platform.models import RegimeModel, load_model
 from regime_platform.modeling.scaling import SessionScaler
 from regime_platform.modeling.sequences import gather_windows, known_at
 from regime_platform.modeling.training import (
@@ -32,10 +33,7 @@ from regime_platform.modeling.training import (
     ModelsArg,
     Progress,
     TrainingConfig,
-    fit_model,
-    model_params,
     normalize_models,
-    prefixed,
     prepare_samples,
     prepare_span,
     select_span_features,
@@ -169,6 +167,7 @@ def fit_final(
     models: ModelsArg,
     config: TrainingConfig = TrainingConfig(),
     *,
+    returns: np.ndarray | None = None,
     fit_date: dt.date | None = None,
     include_baselines: bool = True,
     log: Log = None,
@@ -177,8 +176,11 @@ def fit_final(
     """Train each model on all labelled history for production, exactly as a fold's models are trained.
 
     A generated labeler is fit on all labelled history (``fold_labels(last labelled date)``); the scaler on
-    all training windows; every model on every labelled sample (sequence models choose their epochs on the
-    last 15 %, then refit on all). ``fit_date`` defaults to today.
+    all training windows; capacity and dwell chosen on the span's embargoed tail and every model fit on every
+    labelled sample (:func:`regime_platform.modeling.inner_validation.choose_and_fit`, the fold's own step; sequence
+    models choose their epochs on the last 15 %, then refit on all). ``returns`` (per session, aligned to ``dates``,
+    as for :func:`regime_platform.modeling.walk_forward.walk_forward`): needed when ``config.inner_score`` is
+    ``"sharpe"``. ``fit_date`` defaults to today.
     """
     w, h = config.window, config.horizon
     samples = prepare_samples(dates, X, feature_names, targets, config)
@@ -204,14 +206,9 @@ def fit_final(
     out: list[ProductionModel] = []
     for i, (name, params) in enumerate(specs, start=1):
         t0 = time.perf_counter()
-        inner, baseline = None, MODELS[name].is_baseline
-        dwell = 1 if baseline or config.min_dwell == 0 else config.min_dwell
-        if not baseline and (config.min_dwell == 0 or (config.tune_capacity and name in CAPACITY_GRID)):
-            # as in each fold: capacity and dwell chosen on the span's own embargoed tail
-            choice = choose(name, model_params(name, params, config), span, tune_capacity=config.tune_capacity,
-                            dwell_grid=DWELL_GRID if config.min_dwell == 0 else None, fixed_dwell=dwell)
-            params, inner, dwell = {**params, **choice.params}, choice.record(), choice.min_dwell
-        model = fit_model(name, params, span, config, log=prefixed(log, f"production {name}"))
+        # the step each fold takes: capacity and dwell chosen on the span's own embargoed tail (by inner_score), then fit
+        fitted = choose_and_fit(name, params, span, labels, config, returns=returns, where="production fit", log=log)
+        model, inner, dwell = fitted.model, fitted.inner, fitted.min_dwell
         seconds = time.perf_counter() - t0
         payload = {
             "model": name,

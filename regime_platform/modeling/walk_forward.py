@@ -3,8 +3,9 @@
 Per fold (cut by :mod:`regime_platform.modeling.folds`): the fold's labels (:mod:`regime_platform.modeling.targets`,
 a generated labeler refit with fit range ≤ the last training target t + h), then the shared training set-up
 (:func:`regime_platform.modeling.training.prepare_span`: targets, class balance of the fitted samples, scaler on the
-training windows' sessions, early-stopping tail), every model fit on the whole training span
-(:func:`regime_platform.modeling.training.fit_model`) and asked for the fold's test samples, and a fold record.
+training windows' sessions, early-stopping tail), every model's capacity and dwell chosen on the span's tail and the
+choice fit on the whole training span (:func:`regime_platform.modeling.inner_validation.choose_and_fit`, the step the
+production fit shares) and asked for the fold's test samples, and a fold record.
 
 A fold whose training samples hold one regime is skipped with a warning (no classifier can learn from one
 class); if every fold is skipped, that is an error. A regime missing from a fold's training samples is a
@@ -28,9 +29,8 @@ import polars as pl
 
 from regime_platform import storage as warehouse
 from regime_platform.storage.files import read_json, to_jsonable, write_json_atomic
-from regime_platform.modeling.decision import DWELL_GRID, apply_min_dwell
-from regime_platform.modeling.inner_validation import CAPACITY_GRID, choose
-from regime_platform.models import MODELS
+from regime_platform.modeling.decision import apply_min_dwell
+from regime_platform.modeling.inner_validation import choose_and_fit
 from regime_platform.modeling.targets import FoldLabels, FoldTargets, WalkForwardTargets
 from regime_platform.modeling.folds import Fold, embargo_gap, walk_forward_folds
 from regime_platform.modeling.sequences import known_at, targets_at
@@ -42,10 +42,7 @@ from regime_platform.modeling.training import (
     SingleClassSpan,
     TrainingConfig,
     TrainingSpan,
-    fit_model,
-    model_params,
     normalize_models,
-    prefixed,
     prepare_samples,
     prepare_span,
     select_span_features,
@@ -199,22 +196,11 @@ def walk_forward(
                 f"{dates[test_t[-1]]} ({test_t.size}), embargo "
                 f"{embargo_gap(int(span.train_t[-1]), int(test_t[0]), w, h)} sessions")
 
-        economic = tail_economics(config, span, labels, returns, where)
         model_info: dict[str, dict[str, Any]] = {}
         for name, params in specs:
             t0 = time.perf_counter()
-            baseline = MODELS[name].is_baseline
-            dwell, inner = (1 if baseline or config.min_dwell == 0 else config.min_dwell), None
-            if not baseline and (config.min_dwell == 0 or (config.tune_capacity and name in CAPACITY_GRID)):
-                choice = choose(name, model_params(name, params, config), span, tune_capacity=config.tune_capacity,
-                                dwell_grid=DWELL_GRID if config.min_dwell == 0 else None, fixed_dwell=dwell,
-                                economic=economic)
-                params, dwell, inner = {**params, **choice.params}, choice.min_dwell, choice.record()
-                if log:
-                    log(f"{where} {name}: inner validation chose {choice.params or 'the default capacity'}, "
-                        f"min_dwell {choice.min_dwell} ("
-                        + (f"tail {choice.scored_by} {choice.score}" if choice.score is not None else choice.note) + ")")
-            model = fit_model(name, params, span, config, log=prefixed(log, f"{where} {name}"))
+            fitted = choose_and_fit(name, params, span, labels, config, returns=returns, where=where, log=log)
+            model, dwell, inner = fitted.model, fitted.min_dwell, fitted.inner
             proba = model.predict_proba(W_test, known_regime=known_test)
             decided = apply_min_dwell(proba, dwell)
             seconds = time.perf_counter() - t0
@@ -240,28 +226,6 @@ def walk_forward(
                          f"{warnings[-1]}")
     frame = pl.DataFrame(rows, schema=OOS_SCHEMA)
     return WalkForwardResult(frame, records, timings, folds, config, samples.feature_names, single, warnings)
-
-
-def tail_economics(config: TrainingConfig, span: TrainingSpan, labels: FoldLabels, returns: np.ndarray | None,
-                   where: str) -> tuple[int, np.ndarray] | None:
-    """For ``inner_score = "sharpe"``: the training span's risk-off regime and, per tail sample t, the simple
-    return of session t+2 (the one its decision holds under the backtest convention) — tail samples whose t+2 lies past the last
-    training target (t + h) are held flat, so nothing after the training span is read."""
-    if config.inner_score != "sharpe":
-        return None
-    if returns is None:
-        raise ValueError(f"{where}: the inner validation scores by Sharpe and needs daily returns; pass returns= "
-                         "to walk_forward or set REGIME_INNER_SCORE=macro_f1.")
-    t_last, h = int(span.train_t[-1]), config.horizon
-    off = risk_off_regime(regime_mean_returns(returns, labels.train_regime, int(span.train_t[0]), t_last + h,
-                                              labels.n_classes))
-    if off is None or not span.val_t.size:
-        return None
-    at = span.val_t + 2
-    r = np.zeros(at.size)
-    ok = at <= t_last + h
-    r[ok] = np.expm1(np.nan_to_num(np.asarray(returns, dtype=np.float64)[at[ok]]))
-    return off, r
 
 
 def _append_rows(rows: dict[str, list], name: str, fold: int, dates: list[dt.date], test_t: np.ndarray, h: int,

@@ -1,6 +1,8 @@
 """docs/scaling.md's cluster configuration loads: the Kubernetes executor, a shared warehouse, date × ticker."""
 from __future__ import annotations
 
+import logging
+
 import dagster as dg
 import pytest
 
@@ -59,3 +61,41 @@ def test_the_warehouse_can_point_at_motherduck(cluster, monkeypatch):
     module, _ = cluster
     monkeypatch.setenv("REGIME_WAREHOUSE_DATABASE", "md:regime_test")
     assert module.cluster_resources()["warehouse"].duckdb.database == "md:regime_test"
+
+
+def test_the_multi_ticker_ingestion_logs_a_vendor_revision_like_ohlcv(cluster, tmp_path):
+    """`ohlcv_by_ticker` is `ohlcv`'s ingestion for one (session, ticker): a stored close that differs from what the
+    source now reports for the overlap session is a vendor revision — logged in market.ohlcv_revisions and warned
+    about — and the sample stand-in is said, exactly as for `ohlcv`."""
+    from dagster_duckdb import DuckDBResource
+
+    from regime_platform.defs.resources import RegimeSettings, Warehouse
+
+    module, _ = cluster
+    resources = {"warehouse": Warehouse(duckdb=DuckDBResource(database=str(tmp_path / "warehouse.duckdb"))),
+                 "settings": RegimeSettings(data_dir=str(tmp_path), source="sample")}
+    instance = dg.DagsterInstance.ephemeral()
+    ticker = module.TICKERS[0]
+
+    def ingest(day: str):
+        key = dg.MultiPartitionKey({"date": day, "ticker": ticker})
+        return dg.materialize([module.ohlcv_by_ticker], partition_key=key, resources=resources, instance=instance)
+
+    assert ingest("2018-12-20").success
+    with resources["warehouse"].connect() as con:  # plant the revision: the stored close is not the vendor's
+        con.execute("UPDATE market.ohlcv SET close = close * 1.01 WHERE ticker = ? AND date = '2018-12-20'", [ticker])
+    result = ingest("2018-12-21")
+    assert result.success
+    revisions = resources["warehouse"].read("SELECT ticker, date::VARCHAR AS date, stored_close, vendor_close "
+                                            "FROM market.ohlcv_revisions")
+    assert revisions.height == 1 and revisions.row(0)[:2] == (ticker, "2018-12-20")
+    stored_close, vendor_close = revisions.row(0)[2:]
+    assert stored_close == pytest.approx(vendor_close * 1.01)
+    warnings = [e.user_message for e in instance.all_logs(result.run_id) if e.level == logging.WARNING]
+    assert any("vendor revision" in w for w in warnings), warnings
+    assert any("serving the bundled SAMPLE" in w for w in warnings), warnings
+    meta = result.asset_materializations_for_node("ohlcv_by_ticker")[0].metadata
+    assert meta["revisions_detected"].value == 1 and meta["ticker"].value == ticker
+    rows = resources["warehouse"].read("SELECT date::VARCHAR AS date FROM market.ohlcv WHERE ticker = ? ORDER BY date",
+                                       [ticker])
+    assert rows["date"].to_list() == ["2018-12-20", "2018-12-21"]

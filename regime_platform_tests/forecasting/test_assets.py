@@ -14,6 +14,8 @@ import pytest
 from dagster_duckdb import DuckDBResource
 
 from regime_platform import calendar
+from regime_platform import storage as wh
+from regime_platform.evaluation import metrics
 from regime_platform.forecasting import ledger
 from regime_platform.defs.features.assets import features
 from regime_platform.defs.forecasting.assets import FORECAST_MODELS, forecast_scoreboard, regime_forecasts
@@ -115,6 +117,12 @@ def test_scoreboard_equals_a_hand_computed_hit_rate(replay):
     assert board["majority"]["wf_hit_rate"] == pytest.approx(expected)
     assert board["majority"]["wf_predictions"] == oos.height
     assert (board["majority"]["scored"], board["majority"]["pending"]) == (5, 5)
+    # the walk-forward Brier is model_metrics' pooled Brier over the same stored rows (one definition, halved)
+    with resources["warehouse"].connect() as con:
+        pooled = metrics.metrics_table(wh.walk_forward_predictions(con)).filter(
+            pl.col("fold").is_null() & (pl.col("metric") == "brier"))
+    for row in pooled.iter_rows(named=True):
+        assert board[row["model"]]["wf_brier"] == pytest.approx(row["value"], rel=1e-12), row["model"]
 
 
 def test_rerunning_a_day_replaces_its_rows(replay):
@@ -144,8 +152,6 @@ def test_a_session_without_a_stored_close_is_refused(replay):
 def test_a_models_recent_ledger_rows_are_what_its_decision_rule_continues_from(replay):
     """`regime_forecasts` hands a model with REGIME_MIN_DWELL > 1 its last rows before the day (decision.next_decision
     then continues the rule); the query must give exactly the previous sessions, oldest first."""
-    from regime_platform import storage as wh
-
     resources = replay[0]
     with resources["warehouse"].connect() as con:
         recent = wh.recent_forecasts(con, "logistic", 5, DAYS[6], 3)

@@ -102,8 +102,8 @@ def test_scoreboard_math_by_hand():
     # class 0: tp 2, fp 0, fn 1 → 0.8; class 1: tp 1, fp 1, fn 0 → 2/3
     assert ledger.macro_f1(predicted, realized) == pytest.approx((0.8 + 2 / 3) / 2)
     probs = [[0.9, 0.1], [0.2, 0.8], [0.4, 0.6], [1.0, 0.0]]
-    # (0.01+0.01) + (0.04+0.04) + (0.36+0.36) + 0 = 0.82, over 4 rows
-    assert ledger.brier(probs, realized) == pytest.approx(0.82 / 4)
+    # (0.01+0.01) + (0.04+0.04) + (0.36+0.36) + 0 = 0.82, over 4 rows, halved (the evaluation's one Brier score)
+    assert ledger.figures(predicted, realized, probs).brier == pytest.approx(0.82 / 4 / 2)
 
 
 def test_scoreboard_and_latest_forecasts():
@@ -122,3 +122,29 @@ def test_scoreboard_and_latest_forecasts():
     assert record["running_hit_rate"].to_list() == [1.0, 0.5]
     (latest,) = ledger.jsonable(ledger.latest_forecasts(book, {1: "turbulent"}))
     assert (latest["model_version"], latest["regime_name"], latest["probability"]) == ("v2", "turbulent", 1.0)
+
+
+def test_scoreboard_walk_forward_brier_is_model_metrics_pooled_brier():
+    """The same out-of-sample rows give the same Brier on the scoreboard (wf_brier) and in model_metrics (pooled):
+    one definition, the halved multi-class score (scikit-learn's ``scale_by_half=True``)."""
+    from regime_platform.evaluation import metrics
+
+    rng = np.random.default_rng(7)
+    n, k = 60, 3
+    probs = rng.dirichlet(np.ones(k), size=n)
+    true = rng.integers(0, k, size=n)
+    dates = [D(2017, 1, 2) + dt.timedelta(days=i) for i in range(n)]
+    oos = pl.DataFrame({
+        "model": ["m"] * n, "fold": [0] * (n // 2) + [1] * (n - n // 2), "as_of": dates, "target_date": dates,
+        "horizon": [5] * n, "predicted_regime": probs.argmax(axis=1).tolist(), "probabilities": probs.tolist(),
+        "true_regime": true.tolist(), "known_regime": np.roll(true, 1).tolist(),
+    }, schema_overrides={"probabilities": pl.List(pl.Float64), "horizon": pl.Int32})
+    pooled = metrics.metrics_table(oos).filter(pl.col("fold").is_null() & (pl.col("metric") == "brier"))
+    book = pl.DataFrame([{"as_of": D(2018, 12, 17), "target_date": D(2018, 12, 24), "horizon": 5, "model": "m",
+                          "predicted_regime": 0, "probabilities": [0.5, 0.3, 0.2], "model_version": "v",
+                          "price_source": "s", "status": "scored", "realized_regime": 1, "labels_version": None}],
+                        schema=ledger.LEDGER_SCHEMA)
+    (board,) = ledger.jsonable(ledger.scoreboard(book, oos))
+    assert board["wf_brier"] == pytest.approx(pooled["value"].item(), rel=1e-12)
+    # and the live figure is the same score: (0.5² + 0.7² + 0.2²) / 2 for the one scored row
+    assert board["live_brier"] == pytest.approx((0.25 + 0.49 + 0.04) / 2)

@@ -162,3 +162,20 @@ def test_fold_targets_are_computed_once_and_shared(trained):
     error = result.get_step_failure_events()[0].event_specific_data.error
     failure = error.message + "".join(c.message for c in [error.cause] if c)
     assert "no folds for this labeler and horizon: materialize walk_forward_targets first" in failure
+
+
+def test_the_production_fit_honours_the_sharpe_inner_score_like_the_folds(trained):
+    """REGIME_INNER_SCORE=sharpe through the model asset: the folds and the production model (the one the daily ledger
+    uses) both choose capacity and dwell by the tail's Sharpe — the asset hands the production fit the returns."""
+    resources, root = trained
+    sharpe = {**resources, "settings": type(resources["settings"])(
+        data_dir=resources["settings"].data_dir, source="sample", epochs=2, max_folds=2, inner_score="sharpe")}
+    assert dg.materialize([MODELS["logistic_model"]], resources=sharpe).success
+    records = json.loads((root / "artifacts" / "logistic_model" / "folds_h5.json").read_text())["folds"]
+    assert {rec["models"]["logistic"]["inner_validation"]["scored_by"] for rec in records} == {"sharpe"}
+    final = ArtifactIOManager(base_dir=str(root / "artifacts")).load_input(
+        dg.build_input_context(asset_key=dg.AssetKey("logistic_model")))
+    inner = final.config["inner_validation"]
+    assert final.config["inner_score"] == "sharpe" and inner["scored_by"] == "sharpe", inner
+    assert inner["n_validation"] > 0 and inner["candidates"]
+    assert dg.materialize([MODELS["logistic_model"]], resources=resources).success  # back to the default settings

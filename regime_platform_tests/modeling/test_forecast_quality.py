@@ -182,3 +182,36 @@ def test_a_tail_holding_one_regime_chooses_nothing_and_says_why():
     assert inner["params"] == {} and info["min_dwell"] == 1 and info["params"]["C"] == 1.0
     assert "hold one regime" in inner["note"]
     assert "default capacity, dwell 1 (the tail's targets hold one regime" in chosen_in_span("logistic", info)
+
+
+def test_production_fit_chooses_by_the_tails_sharpe_exactly_as_a_fold_does():
+    """With REGIME_INNER_SCORE=sharpe the production models (what the ledger forecasts with) choose capacity and
+    dwell by the Sharpe of their own tail, from the span's returns and risk-off regime — as each fold does — not by
+    macro-F1. On this span the two scores pick different dwells, so a production fit that ignored the setting shows."""
+    import pytest
+
+    from regime_platform.modeling.decision import DWELL_GRID
+    from regime_platform.modeling.inner_validation import choose, tail_economics
+    from regime_platform.modeling.production import fit_final
+    from regime_platform.modeling.training import model_params, prepare_samples, prepare_span
+
+    dates, X, names, r = synthetic(1800)
+    cfg = TrainingConfig(window=W, horizon=H, seed=0, min_dwell=0, tune_capacity=True, inner_score="sharpe")
+    prod = fit_final(dates, X, names, refit_targets(dates, r), ["logistic"], cfg, returns=r,
+                     include_baselines=False)[0]
+    inner = prod.config["inner_validation"]
+    assert inner["scored_by"] == "sharpe" and prod.config["inner_score"] == "sharpe"
+    # the same span, its Sharpe-scored choice computed from the pieces a fold uses
+    targets = refit_targets(dates, r)
+    samples = prepare_samples(dates, X, names, targets, cfg)
+    labels = targets.fold_labels(samples.dates[int(samples.sample_t[-1]) + H], None).align(samples.dates)
+    span = prepare_span(samples, samples.sample_t, labels, cfg, "production fit")
+    args = ("logistic", model_params("logistic", {}, cfg), span)
+    by_sharpe = choose(*args, tune_capacity=True, dwell_grid=DWELL_GRID,
+                       economic=tail_economics(cfg, span, labels, r, "production fit"))
+    by_f1 = choose(*args, tune_capacity=True, dwell_grid=DWELL_GRID)
+    assert (by_sharpe.params, by_sharpe.min_dwell) != (by_f1.params, by_f1.min_dwell)  # the span tells them apart
+    assert inner == by_sharpe.record()
+    assert prod.min_dwell == by_sharpe.min_dwell and prod.model.params["C"] == by_sharpe.params["C"]
+    with pytest.raises(ValueError, match="needs daily returns"):
+        fit_final(dates, X, names, refit_targets(dates, r), ["logistic"], cfg, include_baselines=False)

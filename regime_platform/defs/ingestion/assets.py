@@ -18,38 +18,37 @@ def partition_dates(context: dg.AssetExecutionContext) -> tuple[dt.date, dt.date
     return dt.date.fromisoformat(window.start), dt.date.fromisoformat(window.end)
 
 
-@daily_asset(
-    group_name="ingestion",
-    kinds={"duckdb", "polars"},
-    description="Daily OHLCV bars of REGIME_TICKER (yfinance → Stooq → bundled sample), one row per session; "
-                "adj_close is chain-linked so stored rows never change when new days arrive (README: Point-in-time adjusted closes).",
-)
-def ohlcv(context: dg.AssetExecutionContext, warehouse: Warehouse, settings: RegimeSettings) -> dg.MaterializeResult:
-    start, end = partition_dates(context)
-    ticker = settings.ticker
+def ingest_bars(log: dg.DagsterLogManager, warehouse: Warehouse, settings: RegimeSettings, ticker: str,
+                start: dt.date, end: dt.date) -> dict:
+    """Sessions start … end of ``ticker`` into market.ohlcv: one request from the source chain, chain-linked to the
+    stored previous session or a full backfill (ingestion.bars), fallbacks, the sample stand-in and vendor revisions
+    warned about, rows and revisions written in one transaction. Returns the materialization metadata.
+
+    The one ingestion path: `ohlcv` (REGIME_TICKER, a range of sessions) and the cluster's `ohlcv_by_ticker` (the
+    ticker and session of its partition key) both call it."""
     with warehouse.connect() as con:
         before = wh.ohlcv_dates_before(con, ticker, start)
         prev = wh.ohlcv_row(con, ticker, calendar.previous_session(start))
     plan = ingest.plan_ingest(start, end, before, prev)
-    context.log.info(f"{'full backfill' if plan.is_full_backfill else 'increment'} of {ticker} {start} … {end}: "
-                     f"one request from {plan.fetch_start}")
+    log.info(f"{'full backfill' if plan.is_full_backfill else 'increment'} of {ticker} {start} … {end}: "
+             f"one request from {plan.fetch_start}")
 
     fetched = settings.source_chain().fetch(ticker, plan.fetch_start, end)
     for warning in fetched.warnings:
-        context.log.warning(f"source fallback: {warning}")
+        log.warning(f"source fallback: {warning}")
     if fetched.source == SAMPLE_SOURCE:
-        context.log.warning(f"serving the bundled SAMPLE: the S&P 500 index (^GSPC, to 2018-12-31) stands in for "
-                            f"{ticker}; rows keep ticker={ticker} and say source={SAMPLE_SOURCE}.")
+        log.warning(f"serving the bundled SAMPLE: the S&P 500 index (^GSPC, to 2018-12-31) stands in for "
+                    f"{ticker}; rows keep ticker={ticker} and say source={SAMPLE_SOURCE}.")
     result = ingest.build_rows(plan, fetched.frame, fetched.source, ticker, dt.datetime.now())
     for note in result.notes:
-        context.log.warning(note)
+        log.warning(note)
 
     with warehouse.connect() as con:
         wh.write_ohlcv(con, ticker, start, end, result.rows, result.revisions)
         total = wh.count_rows(con, "ohlcv", ticker)
 
     rows = result.rows
-    return dg.MaterializeResult(metadata={
+    return {
         "source": fetched.source,
         "is_sample": fetched.source == SAMPLE_SOURCE,
         "fallbacks": bullets(fetched.warnings),
@@ -62,7 +61,18 @@ def ohlcv(context: dg.AssetExecutionContext, warehouse: Warehouse, settings: Reg
         "revisions_detected": result.revisions.height,
         "preview": preview_md(rows.drop("ingested_at")),
         "dagster/row_count": int(total),
-    })
+    }
+
+
+@daily_asset(
+    group_name="ingestion",
+    kinds={"duckdb", "polars"},
+    description="Daily OHLCV bars of REGIME_TICKER (yfinance → Stooq → bundled sample), one row per session; "
+                "adj_close is chain-linked so stored rows never change when new days arrive (README: Point-in-time adjusted closes).",
+)
+def ohlcv(context: dg.AssetExecutionContext, warehouse: Warehouse, settings: RegimeSettings) -> dg.MaterializeResult:
+    start, end = partition_dates(context)
+    return dg.MaterializeResult(metadata=ingest_bars(context.log, warehouse, settings, settings.ticker, start, end))
 
 
 @dg.asset_check(asset=ohlcv, blocking=True, pool="duckdb",

@@ -153,7 +153,7 @@ def build_model_asset(model: str, kind: str) -> tuple[dg.AssetsDefinition, dg.As
         with warehouse.connect() as con:
             wh.replace_oos_predictions(con, model, config.horizon, oos)
         final = production.fit_final(inputs.dates, inputs.X, inputs.feature_names, targets, [model], config,
-                                     include_baselines=False, log=context.log.info)[0]
+                                     returns=inputs.returns, include_baselines=False, log=context.log.info)[0]
         context.add_output_metadata({
             "model_version": final.model_version,
             "labeler": inputs.labeler,
