@@ -36,16 +36,16 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from regime_platform.storage.files import write_json_atomic
 from regime_platform.evaluation.backtest import backtest_horizon
-from regime_platform.modeling.decision import apply_min_dwell
-from regime_platform.features.compute import COMPACT_FEATURES, MODEL_FEATURES, compute_features
-from regime_platform.modeling.targets import FoldLabels, RefitLabels
-from regime_platform.labels import labelable, make_labeler
 from regime_platform.evaluation.metrics import classification_metrics
+from regime_platform.features.compute import COMPACT_FEATURES, MODEL_FEATURES, compute_features
 from regime_platform.ingestion.sources import SampleSource
+from regime_platform.labels import labelable, make_labeler
+from regime_platform.modeling.decision import apply_min_dwell
+from regime_platform.modeling.targets import FoldLabels, RefitLabels
 from regime_platform.modeling.training import TrainingConfig
 from regime_platform.modeling.walk_forward import walk_forward
+from regime_platform.storage.files import write_json_atomic
 
 RESULTS = Path(__file__).parent / "results" / "forecast_quality.json"
 MODELS = {"lstm": {}, "cnn": {}, "random_forest": {}, "logistic": {}, "ensemble": {}}
@@ -119,7 +119,7 @@ def run_setting(frame: pl.DataFrame, labeler: str, horizon: int, log, runs: list
         seconds[run] = round(time.perf_counter() - t0, 1)
         print(f"{labeler}: run {run!r} done in {seconds[run]} s", file=sys.stderr, flush=True)
     risk_off = {r["fold"]: r["risk_off_regime"] for r in results["compact"].fold_records}
-    for run, res in results.items():
+    for res in results.values():
         assert {r["fold"]: r["risk_off_regime"] for r in res.fold_records} == risk_off, "runs must share fold labels"
     base = results["compact"].oos_predictions
     frames = [base.filter(pl.col("model").is_in(["persistence", "majority"]))]
@@ -162,7 +162,7 @@ def print_setting(res: dict) -> None:
           f"(test years {res['test_years'][0]}–{res['test_years'][-1]})")
     print(f"{'strategy':<30}{'Sharpe':>7}{'maxDD':>8}{'switch':>7}{'macroF1':>8}{'balAcc':>7}{'transRec':>9}")
     for r in res["table"]:
-        f = lambda key: f"{r[key]:.3f}" if r.get(key) is not None and np.isfinite(r[key]) else "–"  # noqa: E731
+        f = lambda key, r=r: f"{r[key]:.3f}" if r.get(key) is not None and np.isfinite(r[key]) else "–"  # noqa: E731
         sharpe = f"{r['sharpe']:.2f}" if r["sharpe"] is not None else "–"
         print(f"{r['strategy']:<30}{sharpe:>7}{r['max_drawdown'] * 100:>7.1f}%{r['switches']:>7}"
               f"{f('macro_f1'):>8}{f('balanced_accuracy'):>7}{f('transition_recall'):>9}")

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import json
 import os
 import platform
 import sys
@@ -25,13 +24,13 @@ import numpy as np
 import polars as pl
 from sklearn.metrics import accuracy_score, f1_score
 
-from regime_platform.storage.files import write_json_atomic
 from regime_platform.features.compute import MODEL_FEATURES, compute_features
-from regime_platform.labels import labelable, make_labeler
 from regime_platform.ingestion.sources import SampleSource
+from regime_platform.labels import labelable, make_labeler
 from regime_platform.modeling.targets import RefitLabels
 from regime_platform.modeling.training import TrainingConfig
 from regime_platform.modeling.walk_forward import walk_forward
+from regime_platform.storage.files import write_json_atomic
 
 RESULTS = Path(__file__).parent / "results" / "training.json"
 MODELS = ["lstm", "cnn", "random_forest", "logistic"]

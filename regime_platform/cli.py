@@ -19,10 +19,12 @@ import time
 from pathlib import Path
 
 from regime_platform import calendar
+from regime_platform import storage as warehouse
 from regime_platform.features.compute import model_feature_set
+from regime_platform.forecasting import ledger
+from regime_platform.ingestion.sources import SAMPLE_SOURCE, SourceError, build_chain
 from regime_platform.labels.names import names_by_id
 from regime_platform.settings import Settings, SettingsError
-from regime_platform.ingestion.sources import SAMPLE_SOURCE, SourceError, build_chain
 
 # Each step: (label, asset selection, partitions): "range" = REGIME_START … the last closed session served,
 # "last" = that last session only, None = not partitioned. Later groups are added here as they are built.
@@ -205,9 +207,6 @@ def settings_or_exit() -> Settings:
 
 
 def forecast(args: argparse.Namespace) -> int:
-    from regime_platform.forecasting import ledger
-    from regime_platform import storage as warehouse
-
     settings = settings_or_exit()
     with open_warehouse(settings.warehouse_path, args.wait) as con:
         latest = ledger.latest_forecasts(warehouse.read_ledger(con), names_by_id(warehouse.stored_regime_names(con)))
@@ -223,13 +222,11 @@ def forecast(args: argparse.Namespace) -> int:
 
 
 def status(args: argparse.Namespace) -> int:
-    from regime_platform.forecasting import ledger
-    from regime_platform import storage as warehouse
-
     settings = settings_or_exit()
     with open_warehouse(settings.warehouse_path, args.wait) as con:
         fresh = warehouse.freshest_dates(con, settings.ticker)
         board = ledger.scoreboard(warehouse.read_ledger(con), warehouse.read_oos_pooled(con))
+    # Dagster is imported only here: `forecast` and the planner of `run` never need it (about 3 s of start-up)
     from regime_platform.defs.run_history import instance_view
 
     view = instance_view()

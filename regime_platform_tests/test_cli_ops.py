@@ -14,8 +14,8 @@ import polars as pl
 import pytest
 
 from regime_platform import cli
-from regime_platform.forecasting import ledger
 from regime_platform import storage as wh
+from regime_platform.forecasting import ledger
 
 ROOT = Path(__file__).resolve().parents[1]
 D = dt.date

@@ -2,7 +2,6 @@
 and the README's settings table lists exactly them."""
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import re
 from pathlib import Path

@@ -7,7 +7,6 @@ import datetime as dt
 import dagster as dg
 
 from regime_platform import calendar
-from regime_platform.defs.partitions import session_partitions
 
 # One run per session: the day's bar, its features, the labels (the regime known at t, which the
 # persistence baseline needs), the ledger row of every model, and the refreshed scoreboard.

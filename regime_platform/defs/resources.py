@@ -15,9 +15,9 @@ from pydantic import PrivateAttr
 from regime_platform import storage as warehouse
 from regime_platform.defs.partitions import REGIME_START
 from regime_platform.features.compute import model_feature_set
-from regime_platform.storage.files import read_json, write_json_atomic
-from regime_platform.settings import Settings, setting_fields
 from regime_platform.ingestion.sources import SourceChain, build_chain
+from regime_platform.settings import Settings, setting_fields
+from regime_platform.storage.files import read_json, write_json_atomic
 
 
 class Warehouse(dg.ConfigurableResource):

@@ -2,15 +2,20 @@
 permutation importance for the scikit-learn models (:mod:`.permutation`), where the methods agree
 (:mod:`.agreement`), what each regime looks like and how stable refits are (:mod:`.regime_profiles`), and the
 figures and artifact of the explainability assets (:mod:`.figures`)."""
+from regime_platform.explainability.agreement import (  # noqa: F401
+    Agreement,
+    feature_rankings,
+    method_agreement,
+)
 from regime_platform.explainability.attributions import (  # noqa: F401
     ALL_FEATURES,
     ATTRIBUTION_SCHEMA,
-    AttributionSet,
     BASELINE_NOTE,
     METHOD_LABELS,
     PERMUTATION_METHODS,
-    ProductionWindows,
     SEQUENCE_METHODS,
+    AttributionSet,
+    ProductionWindows,
     production_windows,
     recent_windows,
     sample_rows,
@@ -20,11 +25,6 @@ from regime_platform.explainability.permutation import (  # noqa: F401
     PermutationResult,
     WindowPermutationAdapter,
     permutation_importances,
-)
-from regime_platform.explainability.agreement import (  # noqa: F401
-    Agreement,
-    feature_rankings,
-    method_agreement,
 )
 
 __all__ = [

@@ -2,11 +2,7 @@
 features every method puts near the top (consensus) or that only some do (disputed)."""
 from __future__ import annotations
 
-import datetime as dt
-import time
-from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
 import numpy as np
 import polars as pl

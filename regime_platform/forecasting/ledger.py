@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from dataclasses import dataclass
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any, Protocol, Sequence
 
 import numpy as np
@@ -18,10 +18,11 @@ import polars as pl
 
 from regime_platform import calendar
 from regime_platform import storage as warehouse
-from regime_platform.labels.names import regime_name
+
 # the one Brier score (halved, multi-class) lives with every other metric's definition; evaluation imports nothing
 # from forecasting, so this sibling edge cannot close a cycle
 from regime_platform.evaluation.metrics import brier
+from regime_platform.labels.names import regime_name
 from regime_platform.modeling.decision import next_decision
 
 PENDING, SCORED = "pending", "scored"

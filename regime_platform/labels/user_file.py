@@ -62,7 +62,7 @@ def read_user_labels(path: Path, sessions: list[dt.date] | None = None) -> pl.Da
         if column not in REQUIRED + OPTIONAL:
             hint = next((r for r in REQUIRED + OPTIONAL if r.lower() == column.strip().lower()), None)
             problems.append(f"{path}, line 1: column {column!r} is not allowed"
-                            + (f" (spelled {hint!r} exactly)" if hint else f"; allowed: Date, regime, regime_name"))
+                            + (f" (spelled {hint!r} exactly)" if hint else "; allowed: Date, regime, regime_name"))
     for column in REQUIRED:
         if column not in header:
             problems.append(f"{path}, line 1: required column {column!r} is missing (header is {','.join(header)})")

@@ -21,13 +21,11 @@ from typing import Any
 
 import numpy as np
 
-from regime_platform.storage.files import read_json, to_jsonable, write_json_atomic
-from regime_platform.modeling.targets import FoldTargets
 from regime_platform.modeling.folds import MIN_LABELLED_SESSIONS
 from regime_platform.modeling.inner_validation import choose_and_fit
-from regime_platform.models import RegimeModel, load_model
 from regime_platform.modeling.scaling import SessionScaler
 from regime_platform.modeling.sequences import gather_windows, known_at
+from regime_platform.modeling.targets import FoldTargets
 from regime_platform.modeling.training import (
     Log,
     ModelsArg,
@@ -38,6 +36,8 @@ from regime_platform.modeling.training import (
     prepare_span,
     select_span_features,
 )
+from regime_platform.models import RegimeModel, load_model
+from regime_platform.storage.files import read_json, to_jsonable, write_json_atomic
 
 PRODUCTION_FILE = "production.json"
 SCALER_FILE = "scaler.json"

@@ -26,14 +26,14 @@ from typing import Any
 
 import numpy as np
 
-from regime_platform.models.calibration import Calibration, fit_temperature
-from regime_platform.modeling.feature_selection import select_features
 from regime_platform.labels.class_balance import ClassBalance, class_balance
-from regime_platform.modeling.targets import FoldLabels, FoldTargets
+from regime_platform.modeling.feature_selection import select_features
 from regime_platform.modeling.folds import validation_tail
-from regime_platform.models import BASELINES, MODELS, RegimeModel, accepted_params, make_model
 from regime_platform.modeling.scaling import SessionScaler
 from regime_platform.modeling.sequences import complete_rows, gather_windows, sample_indices, targets_at
+from regime_platform.modeling.targets import FoldLabels, FoldTargets
+from regime_platform.models import BASELINES, MODELS, RegimeModel, accepted_params, make_model
+from regime_platform.models.calibration import Calibration, fit_temperature
 from regime_platform.settings import Settings
 
 Log = Callable[[str], None] | None

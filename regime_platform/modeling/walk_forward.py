@@ -28,13 +28,11 @@ import numpy as np
 import polars as pl
 
 from regime_platform import storage as warehouse
-from regime_platform.storage.files import read_json, to_jsonable, write_json_atomic
 from regime_platform.modeling.decision import apply_min_dwell
-from regime_platform.modeling.inner_validation import choose_and_fit
-from regime_platform.modeling.targets import FoldLabels, FoldTargets, WalkForwardTargets
 from regime_platform.modeling.folds import Fold, embargo_gap, walk_forward_folds
+from regime_platform.modeling.inner_validation import choose_and_fit
 from regime_platform.modeling.sequences import known_at, targets_at
-from regime_platform.modeling.walk_forward_targets import regime_mean_returns, risk_off_regime
+from regime_platform.modeling.targets import FoldLabels, FoldTargets
 from regime_platform.modeling.training import (
     Log,
     ModelsArg,
@@ -47,6 +45,8 @@ from regime_platform.modeling.training import (
     prepare_span,
     select_span_features,
 )
+from regime_platform.modeling.walk_forward_targets import regime_mean_returns, risk_off_regime
+from regime_platform.storage.files import read_json, to_jsonable, write_json_atomic
 
 OOS_SCHEMA: dict[str, pl.DataType] = warehouse.schema("oos_predictions")
 

@@ -17,8 +17,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from regime_platform.storage.files import read_json, write_json_atomic
 from regime_platform.models.calibration import apply_temperature
+from regime_platform.storage.files import read_json, write_json_atomic
 
 Log = Callable[[str], None] | None
 

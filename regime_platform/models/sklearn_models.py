@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 import skops.io as sio
 
-from regime_platform.storage.files import atomic_path
 from regime_platform.models.base import RegimeModel, full_proba, oversample
+from regime_platform.storage.files import atomic_path
 
 MODEL_FILE = "model.skops"
 

@@ -25,8 +25,8 @@ import torch
 from sklearn.metrics import f1_score
 from torch import nn
 
-from regime_platform.storage.files import atomic_path
 from regime_platform.models.base import RegimeModel, balanced_class_weights, oversample
+from regime_platform.storage.files import atomic_path
 
 STATE_FILE = "model.pt"
 

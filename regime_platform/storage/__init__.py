@@ -9,20 +9,38 @@
 
 Callers use the package (``from regime_platform import storage``); the names below are the whole interface.
 """
-from regime_platform.storage.tables import (  # noqa: F401
-    FEATURE_COLUMNS,
-    LEDGER_SCHEMA,
-    SCHEMA,
-    Table,
-    ensure_schema,
-    schema,
-)
 from regime_platform.storage.db import (  # noqa: F401
     insert,
     query,
     replace_rows,
     table_exists,
     transaction,
+)
+from regime_platform.storage.explanations import (  # noqa: F401
+    explanation_sessions,
+    read_feature_attributions,
+    replace_feature_attributions,
+    replace_regime_profiles,
+)
+from regime_platform.storage.files import (  # noqa: F401
+    atomic_path,
+    read_json,
+    to_jsonable,
+    write_bytes_atomic,
+    write_json_atomic,
+)
+from regime_platform.storage.ledger import (  # noqa: F401
+    apply_scores,
+    freshest_dates,
+    labels_for_scoring,
+    ledger_counts,
+    ledger_inputs,
+    pending_forecasts,
+    read_ledger,
+    read_oos_pooled,
+    recent_forecasts,
+    stored_regime_names,
+    write_forecasts,
 )
 from regime_platform.storage.prices import (  # noqa: F401
     count_rows,
@@ -39,6 +57,10 @@ from regime_platform.storage.prices import (  # noqa: F401
     stored_labeler,
     unlabelled_sessions,
     write_ohlcv,
+)
+from regime_platform.storage.reports import (  # noqa: F401
+    INDEX,
+    Report,
 )
 from regime_platform.storage.results import (  # noqa: F401
     adj_close_history,
@@ -58,35 +80,13 @@ from regime_platform.storage.results import (  # noqa: F401
     stored_model_metrics,
     walk_forward_predictions,
 )
-from regime_platform.storage.ledger import (  # noqa: F401
-    apply_scores,
-    freshest_dates,
-    labels_for_scoring,
-    ledger_counts,
-    ledger_inputs,
-    pending_forecasts,
-    read_ledger,
-    read_oos_pooled,
-    recent_forecasts,
-    stored_regime_names,
-    write_forecasts,
-)
-from regime_platform.storage.explanations import (  # noqa: F401
-    explanation_sessions,
-    read_feature_attributions,
-    replace_feature_attributions,
-    replace_regime_profiles,
-)
-from regime_platform.storage.files import (  # noqa: F401
-    atomic_path,
-    read_json,
-    to_jsonable,
-    write_bytes_atomic,
-    write_json_atomic,
-)
-from regime_platform.storage.reports import (  # noqa: F401
-    INDEX,
-    Report,
+from regime_platform.storage.tables import (  # noqa: F401
+    FEATURE_COLUMNS,
+    LEDGER_SCHEMA,
+    SCHEMA,
+    Table,
+    ensure_schema,
+    schema,
 )
 
 __all__ = [

@@ -1,14 +1,10 @@
 """Named queries of the explainability tables: feature attributions and regime profiles."""
 from __future__ import annotations
 
-import datetime as dt
-
 import duckdb
 import polars as pl
 
-from regime_platform.storage.db import insert, query, replace_rows, table_exists, transaction
-from regime_platform.storage.tables import SCHEMA, ensure_schema
-
+from regime_platform.storage.db import query, replace_rows
 
 # ================================================================================================
 # explainability: feature attributions and regime profiles (regime_platform/defs/explainability/)

@@ -2,14 +2,11 @@
 reads the scoreboard, the CLI and the daily asset need. The math lives in regime_platform/forecasting/."""
 from __future__ import annotations
 
-import datetime as dt
-
 import duckdb
 import polars as pl
 
-from regime_platform.storage.db import insert, query, replace_rows, table_exists, transaction
-from regime_platform.storage.tables import LEDGER_SCHEMA, SCHEMA, ensure_schema
-
+from regime_platform.storage.db import query, replace_rows, table_exists, transaction
+from regime_platform.storage.tables import LEDGER_SCHEMA, SCHEMA
 
 # ==============================================================================================================
 # forecast ledger (market.regime_forecasts): the daily forecasts, their scoring, and the reads the scoreboard,

@@ -6,7 +6,7 @@ import datetime as dt
 import duckdb
 import polars as pl
 
-from regime_platform.storage.db import insert, query, replace_rows, table_exists, transaction
+from regime_platform.storage.db import insert, query, transaction
 from regime_platform.storage.tables import SCHEMA, ensure_schema
 
 

@@ -2,12 +2,10 @@
 backtest, change timing, and the audit's independent reads."""
 from __future__ import annotations
 
-import datetime as dt
-
 import duckdb
 import polars as pl
 
-from regime_platform.storage.db import insert, query, replace_rows, table_exists, transaction
+from regime_platform.storage.db import insert, query, replace_rows, transaction
 from regime_platform.storage.tables import SCHEMA, ensure_schema
 
 

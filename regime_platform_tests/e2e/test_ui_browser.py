@@ -16,8 +16,8 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 import tempfile
+import time
 import urllib.request
 from pathlib import Path
 
@@ -47,8 +47,8 @@ pytestmark = [
 def seed_data_dir(data_dir: Path) -> None:
     """A tiny warehouse: eight weeks of ledger rows for three models (most scored) and their walk-forward rows."""
     from regime_platform import calendar
-    from regime_platform.forecasting import ledger
     from regime_platform import storage as wh
+    from regime_platform.forecasting import ledger
 
     rnd = random.Random(7)
     con = duckdb.connect(str(data_dir / "warehouse.duckdb"))

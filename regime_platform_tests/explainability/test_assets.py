@@ -23,9 +23,9 @@ from regime_platform.defs.explainability.assets import (
 from regime_platform.defs.labels.assets import regime_labels
 from regime_platform.defs.modeling.assets import model_assets, walk_forward_targets
 from regime_platform.defs.resources import ArtifactIOManager, RegimeSettings, Warehouse
-from regime_platform.storage.reports import Report
 from regime_platform.features.compute import compute_features, model_feature_set
 from regime_platform.ingestion.sources import SampleSource
+from regime_platform.storage.reports import Report
 
 MODELS = {a.key.to_user_string(): a for a in model_assets}
 EXPLAINABILITY = [sequence_attributions, permutation_importance, attribution_agreement, regime_profiles]

@@ -5,9 +5,9 @@ import dagster as dg
 import polars as pl
 
 from regime_platform import calendar
-from regime_platform.features.causality import compare_rows
 from regime_platform.defs.features.assets import features, features_causal
 from regime_platform.defs.ingestion.assets import ohlcv
+from regime_platform.features.causality import compare_rows
 from regime_platform.features.compute import compute_features
 from regime_platform_tests.conftest import read_table
 

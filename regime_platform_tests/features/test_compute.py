@@ -15,10 +15,16 @@ import pandas as pd
 import polars as pl
 import pytest
 import talib
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from regime_platform.features.compute import (FEATURE_COLUMNS, LOOKBACK_SESSIONS, MODEL_FEATURES, compute_features,
-                                      features_for_range)
+from regime_platform.features.compute import (
+    FEATURE_COLUMNS,
+    LOOKBACK_SESSIONS,
+    MODEL_FEATURES,
+    compute_features,
+    features_for_range,
+)
 
 TALIB_COLUMNS = ["rsi_14", "macd", "macd_signal", "macd_hist", "bb_upper", "bb_mid", "bb_lower"]
 FIRST_VALID = {

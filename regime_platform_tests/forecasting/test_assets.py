@@ -15,14 +15,14 @@ from dagster_duckdb import DuckDBResource
 
 from regime_platform import calendar
 from regime_platform import storage as wh
-from regime_platform.evaluation import metrics
-from regime_platform.forecasting import ledger
 from regime_platform.defs.features.assets import features
 from regime_platform.defs.forecasting.assets import FORECAST_MODELS, forecast_scoreboard, regime_forecasts
 from regime_platform.defs.ingestion.assets import ohlcv
 from regime_platform.defs.labels.assets import regime_labels
 from regime_platform.defs.modeling.assets import model_assets, walk_forward_targets
 from regime_platform.defs.resources import ArtifactIOManager, RegimeSettings, Warehouse
+from regime_platform.evaluation import metrics
+from regime_platform.forecasting import ledger
 
 DAYS = calendar.sessions(dt.date(2018, 12, 17), dt.date(2018, 12, 31))
 

@@ -7,7 +7,6 @@ import sys
 from pathlib import Path
 
 import dagster as dg
-import pytest
 
 from regime_platform import calendar
 from regime_platform.defs.ingestion.assets import ohlcv, ohlcv_quality

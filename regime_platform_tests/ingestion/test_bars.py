@@ -6,7 +6,6 @@ import datetime as dt
 import polars as pl
 import pytest
 
-from regime_platform.ingestion import bars as ingest
 from regime_platform.ingestion.bars import IngestError, build_rows, plan_ingest, quality_report
 
 NOW = dt.datetime(2026, 1, 1)

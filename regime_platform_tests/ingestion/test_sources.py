@@ -10,8 +10,16 @@ import polars as pl
 import pytest
 
 from regime_platform.ingestion import sources
-from regime_platform.ingestion.sources import (CsvSource, SampleSource, SourceChain, SourceError, StooqSource,
-                                     YFinanceSource, build_chain, keep_closed_sessions)
+from regime_platform.ingestion.sources import (
+    CsvSource,
+    SampleSource,
+    SourceChain,
+    SourceError,
+    StooqSource,
+    YFinanceSource,
+    build_chain,
+    keep_closed_sessions,
+)
 
 D0, D1 = dt.date(2018, 6, 1), dt.date(2018, 6, 29)
 

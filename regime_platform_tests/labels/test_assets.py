@@ -9,8 +9,12 @@ import pytest
 from regime_platform import calendar
 from regime_platform.defs.features.assets import features
 from regime_platform.defs.ingestion.assets import ohlcv
-from regime_platform.defs.labels.assets import (label_class_balance, labels_cover_sessions, labels_file_sensor,
-                                                regime_labels)
+from regime_platform.defs.labels.assets import (
+    label_class_balance,
+    labels_cover_sessions,
+    labels_file_sensor,
+    regime_labels,
+)
 from regime_platform_tests.conftest import read_table
 
 CHECKS = [label_class_balance, labels_cover_sessions]

@@ -9,15 +9,15 @@ import polars as pl
 import pytest
 from dagster_duckdb import DuckDBResource
 
-from regime_platform.modeling import folds
-from regime_platform.modeling import production as production_module
-from regime_platform.modeling.targets import RefitLabels
-from regime_platform.modeling.scaling import SessionScaler
 from regime_platform.defs.features.assets import features
 from regime_platform.defs.ingestion.assets import ohlcv
 from regime_platform.defs.labels.assets import regime_labels
 from regime_platform.defs.modeling.assets import model_assets, no_leakage_checks, walk_forward_targets
 from regime_platform.defs.resources import ArtifactIOManager, RegimeSettings, Warehouse
+from regime_platform.modeling import folds
+from regime_platform.modeling import production as production_module
+from regime_platform.modeling.scaling import SessionScaler
+from regime_platform.modeling.targets import RefitLabels
 
 MODELS = {a.key.to_user_string(): a for a in model_assets}
 CHECKS = {c.check_specs_by_output_name and next(iter(c.check_keys)).asset_key.to_user_string(): c

@@ -7,14 +7,14 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from regime_platform.models.calibration import apply_temperature, fit_temperature, log_loss
-from regime_platform.modeling.feature_selection import select_features
-from regime_platform.features.compute import COMPACT_FEATURES, MODEL_FEATURES, model_feature_set
 from regime_platform.defs.resources import RegimeSettings
-from regime_platform.settings import Settings, SettingsError
+from regime_platform.features.compute import COMPACT_FEATURES, MODEL_FEATURES, model_feature_set
+from regime_platform.modeling.feature_selection import select_features
 from regime_platform.modeling.training import TrainingConfig, fit_model, prepare_samples, prepare_span
 from regime_platform.modeling.walk_forward import walk_forward
-from regime_platform_tests.modeling.test_training import FAST, H, TINY, W, refit_targets, synthetic
+from regime_platform.models.calibration import apply_temperature, fit_temperature, log_loss
+from regime_platform.settings import Settings, SettingsError
+from regime_platform_tests.modeling.test_training import FAST, TINY, H, W, refit_targets, synthetic
 
 
 def test_temperature_keeps_the_argmax_and_repairs_overconfidence():

@@ -4,9 +4,9 @@ from __future__ import annotations
 import numpy as np
 
 from regime_platform.modeling.decision import apply_min_dwell, count_flips
+from regime_platform.modeling.targets import GivenLabels
 from regime_platform.modeling.training import TrainingConfig
 from regime_platform.modeling.walk_forward import walk_forward
-from regime_platform.modeling.targets import GivenLabels
 from regime_platform_tests.modeling.test_training import H, W, given_targets, refit_targets, synthetic
 
 
@@ -19,7 +19,7 @@ def test_min_dwell_sets_each_models_decisions_per_fold_and_is_recorded():
                          TrainingConfig(window=W, horizon=H, max_folds=2, seed=0)).oos_predictions.sort("model", "as_of")
     assert oos["probabilities"].to_list() == plain["probabilities"].to_list()  # probabilities untouched
     total_flips = {"dwell": 0, "argmax": 0}
-    for (model, fold), rows in oos.group_by(["model", "fold"]):
+    for (model, _fold), rows in oos.group_by(["model", "fold"]):
         proba = np.array(rows.sort("as_of")["probabilities"].to_list())
         predicted = rows.sort("as_of")["predicted_regime"].to_numpy()
         if model == "logistic":

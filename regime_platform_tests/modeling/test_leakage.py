@@ -2,15 +2,14 @@ import copy
 import datetime as dt
 
 import numpy as np
+import polars as pl
 import pytest
 
-from regime_platform.storage.files import to_jsonable
 from regime_platform.modeling.leakage import verify_fold_records
-import polars as pl
-
 from regime_platform.modeling.targets import RefitLabels
 from regime_platform.modeling.training import TrainingConfig
 from regime_platform.modeling.walk_forward import walk_forward
+from regime_platform.storage.files import to_jsonable
 from regime_platform_tests.conftest import weekdays
 
 W, H = 30, 5

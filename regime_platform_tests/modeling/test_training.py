@@ -5,9 +5,9 @@ import polars as pl
 import pytest
 
 from regime_platform.modeling.leakage import verify_fold_records
+from regime_platform.modeling.production import ProductionModel, fit_final
 from regime_platform.modeling.scaling import SessionScaler
 from regime_platform.modeling.targets import FoldLabels, GivenLabels, RefitLabels
-from regime_platform.modeling.production import ProductionModel, fit_final
 from regime_platform.modeling.training import TrainingConfig
 from regime_platform.modeling.walk_forward import OOS_SCHEMA, read_fold_records, walk_forward
 from regime_platform_tests.conftest import weekdays

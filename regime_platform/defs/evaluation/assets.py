@@ -11,17 +11,14 @@ import dagster as dg
 import numpy as np
 import polars as pl
 
-from regime_platform.evaluation import audit
-from regime_platform.evaluation import backtest as bt
-from regime_platform.evaluation import change_timing
-from regime_platform.evaluation import comparison
-from regime_platform.evaluation import metrics
-from regime_platform.evaluation import figures as plots
-from regime_platform.evaluation.horizon import headline_horizon
 from regime_platform import storage as wh
 from regime_platform.defs.metadata import markdown_table, report_figure
 from regime_platform.defs.modeling.assets import model_assets
 from regime_platform.defs.resources import RegimeSettings, Warehouse, artifact_directory
+from regime_platform.evaluation import audit, change_timing, comparison, metrics
+from regime_platform.evaluation import backtest as bt
+from regime_platform.evaluation import figures as plots
+from regime_platform.evaluation.horizon import headline_horizon
 from regime_platform.labels import names_by_id
 from regime_platform.models import BASELINES
 from regime_platform.storage.reports import Report

@@ -6,20 +6,20 @@ import numpy as np
 import polars as pl
 
 from regime_platform import explainability as explain
-from regime_platform.modeling import production
-from regime_platform.explainability import regime_profiles as profiles
 from regime_platform import storage as wh
-from regime_platform.modeling.targets import PRODUCTION_FOLD, stored_fold_targets
-from regime_platform.explainability import figures as plots
 from regime_platform.defs.features.assets import features
 from regime_platform.defs.labels.assets import regime_labels
-from regime_platform.defs.modeling.assets import walk_forward_targets
 from regime_platform.defs.metadata import markdown_table, report_figure
+from regime_platform.defs.modeling.assets import walk_forward_targets
 from regime_platform.defs.resources import RegimeSettings, Warehouse, artifact_directory
-from regime_platform.storage.reports import Report
+from regime_platform.explainability import figures as plots
+from regime_platform.explainability import regime_profiles as profiles
 from regime_platform.explainability.attributions import RECENT_SESSIONS
 from regime_platform.features.compute import MODEL_FEATURES
 from regime_platform.labels import names_by_id, regime_label
+from regime_platform.modeling import production
+from regime_platform.modeling.targets import PRODUCTION_FOLD, stored_fold_targets
+from regime_platform.storage.reports import Report
 
 MAX_WINDOWS_PER_REGIME = 200  # captum: windows sampled per forecast regime at most
 PERMUTATION_REPEATS = 10
@@ -84,16 +84,16 @@ def sequence_attributions(
     sessions = _sessions(warehouse, settings)
     dates, names = sessions["date"].to_list(), names_by_id(sessions)
     results, spans = [], {}
-    for production in (lstm_model, cnn_model):
-        recent = explain.production_windows(production, _raw_features(sessions, production.feature_names), dates,
+    for fitted in (lstm_model, cnn_model):
+        recent = explain.production_windows(fitted, _raw_features(sessions, fitted.feature_names), dates,
                                             config.recent_sessions)
-        attr = explain.sequence_attributions(production.model.net_, recent.windows, production.feature_names,
-                                             model=production.name, n_classes=production.n_classes,
+        attr = explain.sequence_attributions(fitted.model.net_, recent.windows, fitted.feature_names,
+                                             model=fitted.name, n_classes=fitted.n_classes,
                                              max_per_regime=config.max_windows_per_regime,
                                              time_block=config.time_block)
-        spans[production.name] = recent
+        spans[fitted.name] = recent
         results.append(attr)
-        context.log.info(f"{production.name}: {attr.sampled[None]} windows attributed in {attr.seconds:.1f} s")
+        context.log.info(f"{fitted.name}: {attr.sampled[None]} windows attributed in {attr.seconds:.1f} s")
     rows = pl.concat([a.rows() for a in results])
     with warehouse.connect() as con:
         wh.replace_feature_attributions(con, rows)
@@ -157,18 +157,18 @@ def permutation_importance(
     dates = sessions["date"].to_list()
     regime = sessions["regime"].fill_null(-1).to_numpy()
     results = []
-    for production in (random_forest_model, logistic_model):
-        h = production.horizon
+    for fitted in (random_forest_model, logistic_model):
+        h = fitted.horizon
         last_t = int(np.flatnonzero(regime >= 0)[-1]) - h  # the last window whose target is labelled
-        recent = explain.production_windows(production, _raw_features(sessions, production.feature_names), dates,
+        recent = explain.production_windows(fitted, _raw_features(sessions, fitted.feature_names), dates,
                                             config.recent_sessions, last_t=last_t)
         y = regime[recent.t + h]
         keep = y >= 0
         result = explain.permutation_importances(
-            production.model, recent.windows[keep], y[keep], production.feature_names, name=production.name,
-            n_classes=production.n_classes, n_repeats=config.repeats, max_windows=config.max_windows)
+            fitted.model, recent.windows[keep], y[keep], fitted.feature_names, name=fitted.name,
+            n_classes=fitted.n_classes, n_repeats=config.repeats, max_windows=config.max_windows)
         results.append(result)
-        context.log.info(f"{production.name}: {result.windows} windows × {config.repeats} repeats "
+        context.log.info(f"{fitted.name}: {result.windows} windows × {config.repeats} repeats "
                          f"in {result.seconds:.1f} s")
     rows = pl.concat([r.rows() for r in results])
     with warehouse.connect() as con:

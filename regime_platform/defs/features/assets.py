@@ -3,12 +3,12 @@ import dagster as dg
 import polars as pl
 
 from regime_platform import calendar
-from regime_platform.features import causality
 from regime_platform import storage as wh
 from regime_platform.defs.ingestion.assets import ohlcv, partition_dates
 from regime_platform.defs.metadata import bullets, markdown_table, preview_md
 from regime_platform.defs.partitions import daily_asset
 from regime_platform.defs.resources import RegimeSettings, Warehouse
+from regime_platform.features import causality
 from regime_platform.features.compute import FEATURE_COLUMNS, LOOKBACK_SESSIONS, features_for_range
 
 CAUSALITY_SPREAD, CAUSALITY_LATEST = 15, 5  # dates over the whole history, and the newest, the check recomputes

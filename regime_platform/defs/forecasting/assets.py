@@ -3,15 +3,14 @@
 import dagster as dg
 import polars as pl
 
-from regime_platform import calendar
-from regime_platform import figures
-from regime_platform.forecasting import ledger
-from regime_platform.models import MODELS
-from regime_platform.forecasting import figures as ledger_plots
+from regime_platform import calendar, figures
 from regime_platform import storage as wh
 from regime_platform.defs.metadata import markdown_table
 from regime_platform.defs.partitions import session_partitions
 from regime_platform.defs.resources import RegimeSettings, Warehouse, artifact_directory
+from regime_platform.forecasting import figures as ledger_plots
+from regime_platform.forecasting import ledger
+from regime_platform.models import MODELS
 
 # The production models the ledger records: every model asset, baselines included (asset keys, by name).
 FORECAST_MODELS = list(MODELS)

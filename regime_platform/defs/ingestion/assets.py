@@ -5,11 +5,11 @@ import datetime as dt
 import dagster as dg
 
 from regime_platform import calendar
-from regime_platform.ingestion import bars as ingest
 from regime_platform import storage as wh
 from regime_platform.defs.metadata import bullets, preview_md
 from regime_platform.defs.partitions import daily_asset
 from regime_platform.defs.resources import RegimeSettings, Warehouse
+from regime_platform.ingestion import bars as ingest
 from regime_platform.ingestion.sources import SAMPLE_SOURCE
 
 

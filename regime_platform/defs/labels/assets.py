@@ -11,6 +11,7 @@ from regime_platform.defs.features.assets import features
 from regime_platform.defs.metadata import bullets, markdown_table
 from regime_platform.defs.resources import RegimeSettings, Warehouse
 
+
 @dg.asset(
     group_name="labels",
     deps=[features],

@@ -9,17 +9,14 @@ import dagster as dg
 import numpy as np
 import polars as pl
 
-from regime_platform import labels
-from regime_platform.features import causality
-from regime_platform.modeling import leakage
-from regime_platform.modeling import production
-from regime_platform.modeling import walk_forward
 from regime_platform import storage as wh
 from regime_platform.defs.features.assets import features
 from regime_platform.defs.labels.assets import regime_labels
 from regime_platform.defs.metadata import bullets, markdown_table
 from regime_platform.defs.resources import RegimeSettings, Warehouse
+from regime_platform.features import causality
 from regime_platform.features.compute import MODEL_FEATURES, model_feature_set
+from regime_platform.modeling import leakage, production, walk_forward
 from regime_platform.modeling.targets import PRODUCTION_FOLD, stored_fold_targets, walk_forward_labels
 from regime_platform.modeling.training import TrainingConfig
 from regime_platform.modeling.walk_forward_targets import compute_walk_forward_targets
