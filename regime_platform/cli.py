@@ -22,7 +22,13 @@ from regime_platform import calendar
 from regime_platform import storage as warehouse
 from regime_platform.features.compute import model_feature_set
 from regime_platform.forecasting import ledger
-from regime_platform.ingestion.sources import SAMPLE_SOURCE, SourceError, build_chain
+from regime_platform.ingestion.sources import (
+    SAMPLE_LAST,
+    SourceError,
+    build_chain,
+    is_sample,
+    sample_stand_in,
+)
 from regime_platform.labels.names import names_by_id
 from regime_platform.settings import Settings, SettingsError
 
@@ -80,7 +86,7 @@ def plan_range(settings: Settings) -> tuple[dt.date, dt.date, str]:
                          "choose an earlier REGIME_START or another REGIME_SOURCE.")
     skipped = calendar.sessions(calendar.next_session(last), newest_key)
     if skipped:
-        reason = ("past the end of the bundled sample (2018-12-31)" if source == SAMPLE_SOURCE
+        reason = (f"past the end of the bundled sample ({SAMPLE_LAST})" if is_sample(source)
                   else f"not yet closed or not yet served by {source}")
         say(f"{len(skipped)} partitions {skipped[0]} … {skipped[-1]} are {reason}: not fetched, left unmaterialized.")
     stored = stored_last_session(settings)
@@ -89,9 +95,9 @@ def plan_range(settings: Settings) -> tuple[dt.date, dt.date, str]:
             f"{source} serves sessions only up to {last}, but {settings.warehouse_path} already holds {stored}: "
             "refusing to overwrite live history with a shorter source — go online, or use a fresh REGIME_DATA_DIR."
         )
-    if source == SAMPLE_SOURCE:
-        say(f"OFFLINE: serving the bundled sample — the S&P 500 index (^GSPC) standing in for {settings.ticker}, "
-            f"{first} … {last}; rows say source={SAMPLE_SOURCE}.")
+    if is_sample(source):
+        say(f"OFFLINE: serving the bundled sample — {sample_stand_in(settings.ticker)}; {first} … {last} "
+            f"planned; rows say source={source}.")
     return first, last, source
 
 

@@ -34,6 +34,22 @@ def test_offline_plan_is_the_sample_range_and_says_so(offline, tmp_path, capsys)
     assert "OFFLINE" in out and "S&P 500 index" in out
 
 
+def test_offline_plan_for_qqq_names_the_nasdaq_composite(offline, tmp_path, capsys):
+    first, last, source = cli.plan_range(Settings(data_dir=tmp_path, ticker="QQQ"))
+    assert (first, last, source) == (dt.date(2000, 1, 3), dt.date(2018, 12, 31), "sample:^IXIC")
+    out = capsys.readouterr().out
+    assert ("OFFLINE: serving the bundled sample — the Nasdaq Composite index (^IXIC, 1999-01-04 … 2018-12-31) "
+            "stands in for QQQ; 2000-01-03 … 2018-12-31 planned; rows say source=sample:^IXIC.") in out
+    assert "S&P 500" not in out
+
+
+def test_offline_plan_for_an_unknown_ticker_says_what_to_do_and_plans_nothing(offline, tmp_path, capsys):
+    with pytest.raises(SystemExit, match=r"no data source is available: .*the bundled offline sample has no IWM: "
+                                         r".*or use SPY or QQQ\.$"):
+        cli.plan_range(Settings(data_dir=tmp_path, ticker="IWM"))
+    assert "OFFLINE" not in capsys.readouterr().out
+
+
 def test_offline_refuses_to_overwrite_live_history(offline, tmp_path):
     con = duckdb.connect(str(tmp_path / "warehouse.duckdb"))
     con.execute("CREATE SCHEMA market; CREATE TABLE market.ohlcv (date DATE, ticker VARCHAR)")

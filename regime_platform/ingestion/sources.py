@@ -7,6 +7,7 @@ volume — for the XNYS sessions it can serve, or raises `SourceError` saying wh
 from __future__ import annotations
 
 import datetime as dt
+import importlib
 import io
 import logging
 from dataclasses import dataclass, field
@@ -20,9 +21,30 @@ from regime_platform import calendar
 log = logging.getLogger(__name__)
 
 OHLCV_COLUMNS = ["date", "open", "high", "low", "close", "adj_close", "volume"]
-SAMPLE_SOURCE = "sample:^GSPC"
 SAMPLE_FIRST = dt.date(1999, 1, 4)
 SAMPLE_LAST = dt.date(2018, 12, 31)
+
+
+@dataclass(frozen=True)
+class SampleSeries:
+    """One real series bundled in the `arch` package, and what it is in words."""
+
+    symbol: str  # the index's own ticker, e.g. "^GSPC"
+    title: str  # e.g. "the S&P 500 index"
+    dataset: str  # the `arch.data` module that ships it
+
+    @property
+    def source(self) -> str:
+        """What rows served from it store in `source`: the truth, since they keep the requested ticker."""
+        return f"sample:{self.symbol}"
+
+
+# The one declaration of what the bundled sample serves: requested ticker → the real series standing in for it.
+# Every sentence about the sample (errors, warnings, the CLI) is derived from this dict.
+SAMPLE_SERIES: dict[str, SampleSeries] = {
+    "SPY": SampleSeries("^GSPC", "the S&P 500 index", "sp500"),
+    "QQQ": SampleSeries("^IXIC", "the Nasdaq Composite index", "nasdaq"),
+}
 
 
 class SourceError(RuntimeError):
@@ -242,20 +264,51 @@ class CsvSource:
 
 
 # --------------------------------------------------------------------------------------------- sample
+def _words(items: list[str], last: str = "and") -> str:
+    return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} {last} {items[-1]}"
+
+
+def is_sample(source: str) -> bool:
+    """Whether a serving source (a row's `source`) is the bundled sample, whichever series."""
+    return source.startswith("sample:")
+
+
+def sample_series(ticker: str) -> SampleSeries:
+    """The bundled series standing in for `ticker`; for any other ticker a SourceError saying what to do."""
+    series = SAMPLE_SERIES.get(ticker.upper())
+    if series is None:
+        offer = _words([f"{t} ({s.title}, {s.symbol})" for t, s in SAMPLE_SERIES.items()])
+        raise SourceError(
+            f"the bundled offline sample has no {ticker}: it serves only stand-ins for {offer}, "
+            f"{SAMPLE_FIRST} … {SAMPLE_LAST}; go online, set REGIME_SOURCE=csv with REGIME_OHLCV_CSV pointing at "
+            f"your own {ticker} file, or use {_words(list(SAMPLE_SERIES), 'or')}.")
+    return series
+
+
+def sample_stand_in(ticker: str) -> str:
+    """E.g. "the Nasdaq Composite index (^IXIC, 1999-01-04 … 2018-12-31) stands in for QQQ"."""
+    series = sample_series(ticker)
+    return f"{series.title} ({series.symbol}, {SAMPLE_FIRST} … {SAMPLE_LAST}) stands in for {ticker}"
+
+
 @dataclass
 class SampleSource:
-    """Bundled offline data: the S&P 500 INDEX (^GSPC, 1999-01-04…2018-12-31) from the `arch` package.
+    """Bundled offline data: real index OHLCV 1999-01-04…2018-12-31 from the `arch` package, one series per
+    ticker it stands in for (SAMPLE_SERIES: SPY ← the S&P 500, ^GSPC; QQQ ← the Nasdaq Composite, ^IXIC).
 
-    It stands in for the requested ticker so the platform works with no network; rows keep the requested
-    ticker and carry the truth in `source` = "sample:^GSPC". An index pays no dividends: adj_close = close.
+    Rows keep the requested ticker so the platform works with no network, and carry the truth in `source`
+    (`origin`: "sample:^GSPC", "sample:^IXIC"). Any other ticker is a SourceError saying what to do.
+    An index pays no dividends: its Adj Close equals Close.
     """
 
-    name: str = SAMPLE_SOURCE
+    name: str = "sample"
+
+    def origin(self, ticker: str) -> str:
+        return sample_series(ticker).source
 
     def fetch(self, ticker: str, start: dt.date, end: dt.date) -> pl.DataFrame:
-        from arch.data import sp500
-
-        raw = sp500.load().reset_index()
+        series = sample_series(ticker)
+        raw = importlib.import_module(f"arch.data.{series.dataset}").load().reset_index()
         frame = pl.from_pandas(raw).select(
             pl.col("Date").cast(pl.Date).alias("date"),
             pl.col("Open").alias("open"), pl.col("High").alias("high"), pl.col("Low").alias("low"),
@@ -265,13 +318,20 @@ class SampleSource:
         if frame.is_empty():
             raise SourceError(f"the bundled sample covers {SAMPLE_FIRST}…{SAMPLE_LAST} only; "
                               f"nothing between {start} and {end}.")
-        return normalize(frame, "the bundled sample")
+        return normalize(frame, f"the bundled sample ({series.symbol})")
 
     def last_session(self, ticker: str) -> dt.date:
+        sample_series(ticker)  # an unknown ticker says so here, before anything is planned
         return SAMPLE_LAST
 
 
 # --------------------------------------------------------------------------------------------- chain
+def served_as(source, ticker: str) -> str:
+    """What rows of `ticker` served by `source` store in `source`: its name, or the sample's true series."""
+    origin = getattr(source, "origin", None)
+    return origin(ticker) if origin else source.name
+
+
 @dataclass
 class Fetched:
     frame: pl.DataFrame
@@ -292,7 +352,7 @@ class SourceChain:
                 frame = keep_closed_sessions(source.fetch(ticker, start, end), start, end, now)
                 if frame.is_empty():
                     raise SourceError(f"{source.name} has no closed session between {start} and {end}.")
-                return Fetched(frame, source.name, warnings)
+                return Fetched(frame, served_as(source, ticker), warnings)
             except SourceError as exc:
                 warnings.append(f"{source.name} failed: {exc}")
                 log.warning("%s failed: %s", source.name, exc)
@@ -303,7 +363,8 @@ class SourceChain:
         warnings: list[str] = []
         for source in self.sources:
             try:
-                return source.name, source.last_session(ticker), warnings
+                last = source.last_session(ticker)
+                return served_as(source, ticker), last, warnings
             except SourceError as exc:
                 warnings.append(f"{source.name} failed: {exc}")
                 log.warning("%s failed: %s", source.name, exc)

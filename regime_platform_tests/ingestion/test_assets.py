@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import subprocess
 import sys
 from pathlib import Path
@@ -90,6 +91,41 @@ def test_sessions_no_source_serves_fail_clearly(resources):
     message = failure_message(result)
     assert "first missing: 2019-01-02" in message
     assert read_table(resources, "SELECT count(*) FROM market.ohlcv").item() == 0
+
+
+def test_qqq_offline_is_the_nasdaq_composite_and_says_so(resources):
+    from regime_platform.defs.resources import RegimeSettings
+
+    qqq = {**resources, "settings": RegimeSettings(data_dir=resources["settings"].data_dir, source="sample",
+                                                   ticker="QQQ")}
+    instance = dg.DagsterInstance.ephemeral()
+    result = dg.materialize([ohlcv], resources=qqq, instance=instance,
+                            tags={"dagster/asset_partition_range_start": "2018-12-03",
+                                  "dagster/asset_partition_range_end": "2018-12-31"})
+    assert result.success
+    meta = result.asset_materializations_for_node("ohlcv")[0].metadata
+    assert meta["source"].value == "sample:^IXIC" and meta["is_sample"].value is True
+    rows = read_table(resources, "SELECT ticker, source, count(*) n, max(close) FILTER (date = '2018-12-31') last_close "
+                                 "FROM market.ohlcv GROUP BY ALL")
+    assert rows.rows() == [("QQQ", "sample:^IXIC", 19, 6635.279785)]  # the Nasdaq Composite's close, not SPY's
+    warnings = [e.user_message for e in instance.all_logs(result.run_id) if e.level == logging.WARNING]
+    assert any("serving the bundled SAMPLE: the Nasdaq Composite index (^IXIC, 1999-01-04 … 2018-12-31) stands "
+               "in for QQQ; rows keep ticker=QQQ and say source=sample:^IXIC." in w for w in warnings), warnings
+
+
+def test_an_unknown_ticker_offline_fails_in_one_sentence_and_stores_nothing(resources):
+    from regime_platform.defs.resources import RegimeSettings
+
+    assert run_range(resources, "2018-12-03", "2018-12-31").success
+    before = read_table(resources, "SELECT * FROM market.ohlcv ORDER BY ticker, date")
+    iwm = {**resources, "settings": RegimeSettings(data_dir=resources["settings"].data_dir, source="sample",
+                                                   ticker="IWM")}
+    result = run_range(iwm, "2018-12-03", "2018-12-31", raise_on_error=False)
+    assert not result.success
+    assert ("the bundled offline sample has no IWM: it serves only stand-ins for SPY (the S&P 500 index, ^GSPC) "
+            "and QQQ (the Nasdaq Composite index, ^IXIC), 1999-01-04 … 2018-12-31; go online, set REGIME_SOURCE=csv "
+            "with REGIME_OHLCV_CSV pointing at your own IWM file, or use SPY or QQQ.") in failure_message(result)
+    assert read_table(resources, "SELECT * FROM market.ohlcv ORDER BY ticker, date").equals(before)
 
 
 def test_quality_check_blocks_on_corrupted_bars(resources):

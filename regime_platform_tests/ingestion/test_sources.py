@@ -171,6 +171,67 @@ def test_sample_is_the_real_index_on_exact_sessions(sample_bars):
         SampleSource().fetch("SPY", dt.date(2020, 1, 2), dt.date(2020, 2, 1))
 
 
+def _arch_frame(dataset: str) -> pl.DataFrame:
+    """An `arch.data` series as the normalized frame, built independently of SampleSource."""
+    import importlib
+
+    raw = importlib.import_module(f"arch.data.{dataset}").load()
+    return pl.DataFrame({
+        "date": pl.Series([d.date() for d in raw.index], dtype=pl.Date),
+        **{c: pl.Series(raw[col].to_numpy(), dtype=pl.Float64) for c, col in
+           [("open", "Open"), ("high", "High"), ("low", "Low"), ("close", "Close"), ("adj_close", "Adj Close"),
+            ("volume", "Volume")]},
+    })
+
+
+def test_sample_spy_is_the_sp500_unchanged(sample_bars):
+    # bit for bit the arch S&P 500 (what SampleSource served for every ticker before QQQ got its own series)
+    assert sample_bars.equals(_arch_frame("sp500"))
+    assert sample_bars.row(0) == (dt.date(1999, 1, 4), 1229.22998, 1248.810059, 1219.099976, 1228.099976,
+                                  1228.099976, 877000000.0)
+    assert SampleSource().origin("SPY") == "sample:^GSPC"
+
+
+def test_sample_qqq_is_the_nasdaq_composite(sample_bars):
+    from arch.data import nasdaq
+
+    qqq = SampleSource().fetch("QQQ", dt.date(1999, 1, 4), dt.date(2018, 12, 31))
+    assert qqq.equals(_arch_frame("nasdaq")) and qqq["date"].to_list() == sample_bars["date"].to_list()
+    assert qqq["close"][0] == nasdaq.load()["Close"].iloc[0] != sample_bars["close"][0]
+    assert qqq["adj_close"].equals(qqq["close"])  # an index pays no dividends
+    got = build_chain("sample").fetch("QQQ", D0, D1)
+    assert got.source == "sample:^IXIC" and got.frame.equals(qqq.filter(pl.col("date").is_between(D0, D1)))
+    assert build_chain("sample").last_session("QQQ") == ("sample:^IXIC", dt.date(2018, 12, 31), [])
+    assert "Nasdaq Composite index (^IXIC, 1999-01-04 … 2018-12-31) stands in for QQQ" in sources.sample_stand_in("QQQ")
+
+
+UNKNOWN = (r"the bundled offline sample has no IWM: it serves only stand-ins for SPY \(the S&P 500 index, \^GSPC\) "
+           r"and QQQ \(the Nasdaq Composite index, \^IXIC\), 1999-01-04 … 2018-12-31; go online, set "
+           r"REGIME_SOURCE=csv with REGIME_OHLCV_CSV pointing at your own IWM file, or use SPY or QQQ\.")
+
+
+def test_sample_refuses_any_other_ticker_in_one_sentence(monkeypatch):
+    import yfinance
+
+    with pytest.raises(SourceError, match=f"^{UNKNOWN}$"):
+        SampleSource().fetch("IWM", D0, D1)
+    with pytest.raises(SourceError, match=f"^{UNKNOWN}$"):
+        SampleSource().last_session("IWM")  # what `make run`'s planner asks first: it must not plan the sample
+    monkeypatch.setattr(yfinance, "download", lambda *a, **k: pd.DataFrame())
+    with pytest.raises(SourceError, match=f"no source can serve IWM: .*sample failed: {UNKNOWN}$"):
+        build_chain("auto").last_session("IWM")
+    with pytest.raises(SourceError, match=f"no source could serve IWM .*sample failed: {UNKNOWN}$"):
+        build_chain("sample").fetch("IWM", D0, D1)
+
+
+def test_every_sample_sentence_comes_from_the_one_mapping(monkeypatch):
+    monkeypatch.setitem(sources.SAMPLE_SERIES, "DIA", sources.SampleSeries("^DJI", "the Dow", "sp500"))
+    assert SampleSource().origin("DIA") == "sample:^DJI"
+    with pytest.raises(SourceError, match=r"QQQ \(the Nasdaq Composite index, \^IXIC\) and DIA \(the Dow, "
+                                          r"\^DJI\).*or use SPY, QQQ or DIA\.$"):
+        SampleSource().fetch("IWM", D0, D1)
+
+
 class _Failing:
     def __init__(self, name):
         self.name = name
@@ -187,9 +248,9 @@ def test_chain_falls_back_in_order_and_reports_each_failure(sample_bars, monkeyp
 
     monkeypatch.setattr(yfinance, "download", lambda *a, **k: pd.DataFrame())
     chain = build_chain("auto", stooq_api_key=None)
-    assert [s.name for s in chain.sources] == ["yfinance", "stooq", "sample:^GSPC"]
+    assert [s.name for s in chain.sources] == ["yfinance", "stooq", "sample"]
     got = chain.fetch("SPY", D0, D1)
-    assert got.source == "sample:^GSPC"
+    assert got.source == "sample:^GSPC"  # the true series, stored in every row
     assert [w.split(" failed")[0] for w in got.warnings] == ["yfinance", "stooq"]
     assert "STOOQ_API_KEY" in got.warnings[1]
 
@@ -209,7 +270,7 @@ def test_chain_raises_when_nothing_serves():
 
 
 def test_single_source_setting_means_no_fallback():
-    assert [s.name for s in build_chain("sample").sources] == ["sample:^GSPC"]
+    assert [s.name for s in build_chain("sample").sources] == ["sample"]
     with pytest.raises(SourceError, match="unknown"):
         build_chain("bloomberg")
 

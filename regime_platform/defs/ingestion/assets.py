@@ -10,7 +10,7 @@ from regime_platform.defs.metadata import bullets, preview_md
 from regime_platform.defs.partitions import daily_asset
 from regime_platform.defs.resources import RegimeSettings, Warehouse
 from regime_platform.ingestion import bars as ingest
-from regime_platform.ingestion.sources import SAMPLE_SOURCE
+from regime_platform.ingestion.sources import is_sample, sample_stand_in
 
 
 def partition_dates(context: dg.AssetExecutionContext) -> tuple[dt.date, dt.date]:
@@ -36,9 +36,9 @@ def ingest_bars(log: dg.DagsterLogManager, warehouse: Warehouse, settings: Regim
     fetched = settings.source_chain().fetch(ticker, plan.fetch_start, end)
     for warning in fetched.warnings:
         log.warning(f"source fallback: {warning}")
-    if fetched.source == SAMPLE_SOURCE:
-        log.warning(f"serving the bundled SAMPLE: the S&P 500 index (^GSPC, to 2018-12-31) stands in for "
-                    f"{ticker}; rows keep ticker={ticker} and say source={SAMPLE_SOURCE}.")
+    if is_sample(fetched.source):
+        log.warning(f"serving the bundled SAMPLE: {sample_stand_in(ticker)}; rows keep ticker={ticker} and say "
+                    f"source={fetched.source}.")
     result = ingest.build_rows(plan, fetched.frame, fetched.source, ticker, dt.datetime.now())
     for note in result.notes:
         log.warning(note)
@@ -50,7 +50,7 @@ def ingest_bars(log: dg.DagsterLogManager, warehouse: Warehouse, settings: Regim
     rows = result.rows
     return {
         "source": fetched.source,
-        "is_sample": fetched.source == SAMPLE_SOURCE,
+        "is_sample": is_sample(fetched.source),
         "fallbacks": bullets(fetched.warnings),
         "mode": "full backfill" if plan.is_full_backfill else "chained increment",
         "rows_written": rows.height,
