@@ -294,10 +294,10 @@ def sample_stand_in(ticker: str) -> str:
 @dataclass
 class SampleSource:
     """Bundled offline data: real index OHLCV 1999-01-04…2018-12-31 from the `arch` package, one series per
-    ticker it stands in for (SAMPLE_SERIES: SPY ← the S&P 500, ^GSPC; QQQ ← the Nasdaq Composite, ^IXIC).
+    ticker it stands in for (SAMPLE_SERIES).
 
     Rows keep the requested ticker so the platform works with no network, and carry the truth in `source`
-    (`origin`: "sample:^GSPC", "sample:^IXIC"). Any other ticker is a SourceError saying what to do.
+    (`origin`, e.g. "sample:^GSPC" for SPY). Any other ticker is a SourceError saying what to do.
     An index pays no dividends: its Adj Close equals Close.
     """
 
