@@ -41,6 +41,19 @@ def resources(tmp_path):
     }
 
 
+def platform_resources(root, **settings):
+    """The warehouse, settings (the bundled sample, plus ``settings``) and artifact IO manager on data dir ``root``."""
+    from dagster_duckdb import DuckDBResource
+
+    from regime_platform.defs.resources import ArtifactIOManager, RegimeSettings, Warehouse
+
+    return {
+        "warehouse": Warehouse(duckdb=DuckDBResource(database=str(root / "warehouse.duckdb"))),
+        "settings": RegimeSettings(data_dir=str(root), source="sample", **settings),
+        "artifacts": ArtifactIOManager(base_dir=str(root / "artifacts")),
+    }
+
+
 def read_table(resources, sql: str, params=None) -> pl.DataFrame:
     return resources["warehouse"].read(sql, params)
 

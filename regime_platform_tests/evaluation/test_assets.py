@@ -9,7 +9,6 @@ import dagster as dg
 import numpy as np
 import polars as pl
 import pytest
-from dagster_duckdb import DuckDBResource
 
 from regime_platform import storage as wh
 from regime_platform.defs.evaluation.assets import (
@@ -25,21 +24,14 @@ from regime_platform.defs.features.assets import features
 from regime_platform.defs.ingestion.assets import ohlcv
 from regime_platform.defs.labels.assets import regime_labels
 from regime_platform.defs.modeling.assets import model_assets, walk_forward_targets
-from regime_platform.defs.resources import ArtifactIOManager, RegimeSettings, Warehouse
+from regime_platform.defs.resources import ArtifactIOManager
+from regime_platform_tests.conftest import platform_resources
 
 EVALUATION = [model_metrics, regime_change_timing, backtest, model_comparison]
 CHECKS = [not_collapsed, beats_baselines, metrics_reproducible]
 PLOTS = {"model_metrics": ["confusion_matrices", "forecast_vs_truth", "reliability"],
          "regime_change_timing": ["change_timing"], "backtest": ["equity_curves"], "model_comparison": ["comparison"]}
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-
-
-def make_resources(root, **settings):
-    return {
-        "warehouse": Warehouse(duckdb=DuckDBResource(database=str(root / "warehouse.duckdb"))),
-        "settings": RegimeSettings(data_dir=str(root), source="sample", **settings),
-        "artifacts": ArtifactIOManager(base_dir=str(root / "artifacts")),
-    }
 
 
 def png_from_markdown(text: str) -> bytes:
@@ -53,7 +45,7 @@ def png_from_markdown(text: str) -> bytes:
 @pytest.fixture(scope="module")
 def evaluated(tmp_path_factory):
     root = tmp_path_factory.mktemp("evaluation")
-    resources = make_resources(root, epochs=2, max_folds=2)
+    resources = platform_resources(root, epochs=2, max_folds=2)
     tags = {"dagster/asset_partition_range_start": "2010-01-04", "dagster/asset_partition_range_end": "2018-12-31"}
     assert dg.materialize([ohlcv, features], resources=resources, tags=tags).success
     assert dg.materialize([regime_labels], resources=resources).success
@@ -143,7 +135,7 @@ def test_metrics_reproducible_fails_on_a_planted_wrong_metric(evaluated):
 @pytest.fixture
 def synthetic(tmp_path):
     """Sample prices 2016-2018; hand-made forecasts over 2017-2018: truth in blocks, an oracle, the baselines."""
-    resources = make_resources(tmp_path)
+    resources = platform_resources(tmp_path)
     tags = {"dagster/asset_partition_range_start": "2016-01-04", "dagster/asset_partition_range_end": "2018-12-31"}
     assert dg.materialize([ohlcv], resources=resources, tags=tags).success
     dates = [d for d in resources["warehouse"].read("SELECT date FROM market.ohlcv ORDER BY date")["date"]

@@ -9,7 +9,6 @@ import dagster as dg
 import numpy as np
 import polars as pl
 import pytest
-from dagster_duckdb import DuckDBResource
 
 from regime_platform import storage as wh
 from regime_platform.defs.explainability.assets import (
@@ -22,10 +21,10 @@ from regime_platform.defs.explainability.assets import (
 )
 from regime_platform.defs.labels.assets import regime_labels
 from regime_platform.defs.modeling.assets import model_assets, walk_forward_targets
-from regime_platform.defs.resources import ArtifactIOManager, RegimeSettings, Warehouse
 from regime_platform.features.compute import compute_features, model_feature_set
 from regime_platform.ingestion.sources import SampleSource
 from regime_platform.storage.reports import Report
+from regime_platform_tests.conftest import platform_resources
 
 MODELS = {a.key.to_user_string(): a for a in model_assets}
 EXPLAINABILITY = [sequence_attributions, permutation_importance, attribution_agreement, regime_profiles]
@@ -46,12 +45,8 @@ def seed_prices_and_features(resources, start: dt.date, end: dt.date) -> None:
 def explained(tmp_path_factory):
     """Prices 2010-2018, jump labels, the four models (one fold, one epoch), then the explainability group."""
     root = tmp_path_factory.mktemp("explainability")
-    resources = {
-        "warehouse": Warehouse(duckdb=DuckDBResource(database=str(root / "warehouse.duckdb"))),
-        # no capacity search: this group explains whatever was fit (the search has its own tests)
-        "settings": RegimeSettings(data_dir=str(root), source="sample", epochs=1, max_folds=1, inner_validation=False),
-        "artifacts": ArtifactIOManager(base_dir=str(root / "artifacts")),
-    }
+    # no capacity search: this group explains whatever was fit (the search has its own tests)
+    resources = platform_resources(root, epochs=1, max_folds=1, inner_validation=False)
     seed_prices_and_features(resources, dt.date(2010, 1, 4), dt.date(2018, 12, 31))
     assert dg.materialize([regime_labels], resources=resources).success
     models = [MODELS[f"{m}_model"] for m in ("lstm", "cnn", "random_forest", "logistic")]

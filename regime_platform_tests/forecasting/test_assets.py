@@ -11,7 +11,6 @@ import datetime as dt
 import dagster as dg
 import polars as pl
 import pytest
-from dagster_duckdb import DuckDBResource
 
 from regime_platform import calendar
 from regime_platform import storage as wh
@@ -20,9 +19,9 @@ from regime_platform.defs.forecasting.assets import FORECAST_MODELS, forecast_sc
 from regime_platform.defs.ingestion.assets import ohlcv
 from regime_platform.defs.labels.assets import regime_labels
 from regime_platform.defs.modeling.assets import model_assets, walk_forward_targets
-from regime_platform.defs.resources import ArtifactIOManager, RegimeSettings, Warehouse
 from regime_platform.evaluation import metrics
 from regime_platform.forecasting import ledger
+from regime_platform_tests.conftest import platform_resources
 
 DAYS = calendar.sessions(dt.date(2018, 12, 17), dt.date(2018, 12, 31))
 
@@ -35,11 +34,7 @@ def forecast(resources, day: dt.date, raise_on_error: bool = True):
 @pytest.fixture(scope="module")
 def replay(tmp_path_factory):
     root = tmp_path_factory.mktemp("ledger")
-    resources = {
-        "warehouse": Warehouse(duckdb=DuckDBResource(database=str(root / "warehouse.duckdb"))),
-        "settings": RegimeSettings(data_dir=str(root), source="sample", epochs=2, max_folds=2),
-        "artifacts": ArtifactIOManager(base_dir=str(root / "artifacts")),
-    }
+    resources = platform_resources(root, epochs=2, max_folds=2)
     tags = {"dagster/asset_partition_range_start": "2012-01-03", "dagster/asset_partition_range_end": "2018-12-14"}
     assert dg.materialize([ohlcv, features], resources=resources, tags=tags).success
     assert dg.materialize([regime_labels], resources=resources).success

@@ -7,17 +7,17 @@ import dagster as dg
 import numpy as np
 import polars as pl
 import pytest
-from dagster_duckdb import DuckDBResource
 
 from regime_platform.defs.features.assets import features
 from regime_platform.defs.ingestion.assets import ohlcv
 from regime_platform.defs.labels.assets import regime_labels
 from regime_platform.defs.modeling.assets import model_assets, no_leakage_checks, walk_forward_targets
-from regime_platform.defs.resources import ArtifactIOManager, RegimeSettings, Warehouse
+from regime_platform.defs.resources import ArtifactIOManager
 from regime_platform.modeling import folds
 from regime_platform.modeling import production as production_module
 from regime_platform.modeling.scaling import SessionScaler
 from regime_platform.modeling.targets import RefitLabels
+from regime_platform_tests.conftest import platform_resources
 
 MODELS = {a.key.to_user_string(): a for a in model_assets}
 CHECKS = {c.check_specs_by_output_name and next(iter(c.check_keys)).asset_key.to_user_string(): c
@@ -28,11 +28,7 @@ CHECKS = {c.check_specs_by_output_name and next(iter(c.check_keys)).asset_key.to
 def trained(tmp_path_factory):
     """Prices 2010-2018, features, jump labels: a reduced configuration (two folds, two epochs)."""
     root = tmp_path_factory.mktemp("modeling")
-    resources = {
-        "warehouse": Warehouse(duckdb=DuckDBResource(database=str(root / "warehouse.duckdb"))),
-        "settings": RegimeSettings(data_dir=str(root), source="sample", epochs=2, max_folds=2),
-        "artifacts": ArtifactIOManager(base_dir=str(root / "artifacts")),
-    }
+    resources = platform_resources(root, epochs=2, max_folds=2)
     tags = {"dagster/asset_partition_range_start": "2010-01-04", "dagster/asset_partition_range_end": "2018-12-31"}
     assert dg.materialize([ohlcv, features], resources=resources, tags=tags).success
     assert dg.materialize([regime_labels, walk_forward_targets], resources=resources).success
