@@ -68,7 +68,7 @@ def ingest_bars(log: dg.DagsterLogManager, warehouse: Warehouse, settings: Regim
     group_name="ingestion",
     kinds={"duckdb", "polars"},
     description="Daily OHLCV bars of REGIME_TICKER (yfinance → Stooq → bundled sample), one row per session; "
-                "adj_close is chain-linked so stored rows never change when new days arrive (README: Point-in-time adjusted closes).",
+                "adj_close is chain-linked so stored rows never change when new days arrive (docs/concepts.md: Point-in-time adjusted closes).",
 )
 def ohlcv(context: dg.AssetExecutionContext, warehouse: Warehouse, settings: RegimeSettings) -> dg.MaterializeResult:
     start, end = partition_dates(context)
