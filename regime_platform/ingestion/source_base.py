@@ -1,7 +1,12 @@
-"""What every market data source shares: the normalized OHLCV frame and the error. `sources` re-exports them."""
+"""What every market data source shares: the normalized OHLCV frame, the error, and per-ticker answers.
+
+A source serves a list of tickers as a dict ticker → frame, or ticker → `SourceError` for a ticker it could not
+serve: one ticker's failure never hides another's bars. `sources` re-exports these names.
+"""
 from __future__ import annotations
 
 import datetime as dt
+from typing import Callable, Iterable, TypeVar
 
 import polars as pl
 
@@ -9,9 +14,33 @@ from regime_platform import calendar
 
 OHLCV_COLUMNS = ["date", "open", "high", "low", "close", "adj_close", "volume"]
 
+T = TypeVar("T")
+
 
 class SourceError(RuntimeError):
     """A source could not serve the request; the message says what happened and what to do."""
+
+
+# One source's answer for a list of tickers: each requested ticker → its bars, or why it could not be served.
+Answers = dict[str, pl.DataFrame | SourceError]
+
+
+def each(tickers: Iterable[str], ask: Callable[[str], T]) -> dict[str, T | SourceError]:
+    """`ask(ticker)` for every distinct ticker, in order; a SourceError stays with the ticker that raised it."""
+    out: dict[str, T | SourceError] = {}
+    for ticker in dict.fromkeys(tickers):
+        try:
+            out[ticker] = ask(ticker)
+        except SourceError as exc:
+            out[ticker] = exc
+    return out
+
+
+def unwrap(answer: T | SourceError) -> T:
+    """The answer itself, or its SourceError raised."""
+    if isinstance(answer, SourceError):
+        raise answer
+    return answer
 
 
 def normalize(frame: pl.DataFrame, origin: str) -> pl.DataFrame:

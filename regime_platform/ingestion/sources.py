@@ -14,19 +14,28 @@ import importlib
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Protocol
+from typing import Callable, Protocol, Sequence
 
 import polars as pl
 
 from regime_platform.ingestion.csv_source import CsvSource
-from regime_platform.ingestion.source_base import OHLCV_COLUMNS, SourceError, keep_closed_sessions, normalize
+from regime_platform.ingestion.source_base import (
+    OHLCV_COLUMNS,
+    Answers,
+    SourceError,
+    each,
+    keep_closed_sessions,
+    normalize,
+    unwrap,
+)
 from regime_platform.ingestion.stooq_source import STOOQ_KEY_HELP, StooqSource
 from regime_platform.ingestion.yfinance_source import YFinanceSource
 
 __all__ = [
-    "OHLCV_COLUMNS", "SAMPLE_FIRST", "SAMPLE_LAST", "SAMPLE_SERIES", "STOOQ_KEY_HELP", "CsvSource", "Fetched",
-    "OhlcvSource", "SampleSeries", "SampleSource", "SourceChain", "SourceError", "StooqSource", "YFinanceSource",
-    "build_chain", "is_sample", "keep_closed_sessions", "normalize", "sample_series", "sample_stand_in", "served_as",
+    "OHLCV_COLUMNS", "SAMPLE_FIRST", "SAMPLE_LAST", "SAMPLE_SERIES", "STOOQ_KEY_HELP", "Answers", "CsvSource",
+    "Fetched", "OhlcvSource", "SampleSeries", "SampleSource", "SourceChain", "SourceError", "StooqSource",
+    "YFinanceSource", "build_chain", "each", "is_sample", "keep_closed_sessions", "normalize", "sample_series",
+    "sample_stand_in", "served_as", "unwrap",
 ]
 
 log = logging.getLogger(__name__)
@@ -127,6 +136,13 @@ class SampleSource:
     def last_session(self, ticker: str) -> dt.date:
         sample_series(ticker)  # an unknown ticker says so here, before anything is planned
         return SAMPLE_LAST
+
+    def fetch_many(self, tickers: Sequence[str], start: dt.date, end: dt.date) -> Answers:
+        """Each ticker on its own (local data, nothing to batch): SAMPLE_SERIES' tickers served, others refused."""
+        return each(tickers, lambda t: self.fetch(t, start, end))
+
+    def last_sessions(self, tickers: Sequence[str]) -> dict[str, dt.date | SourceError]:
+        return each(tickers, self.last_session)
 
 
 # --------------------------------------------------------------------------------------------- chain

@@ -1,52 +1,119 @@
-"""Yahoo Finance through yfinance."""
+"""Yahoo Finance through yfinance, one ticker or a whole list in one `download` call."""
 from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Sequence
 
 import polars as pl
 
-from regime_platform.ingestion.source_base import OHLCV_COLUMNS, SourceError, keep_closed_sessions, normalize
+from regime_platform.ingestion.source_base import (
+    OHLCV_COLUMNS,
+    Answers,
+    SourceError,
+    each,
+    keep_closed_sessions,
+    normalize,
+)
 
 
 @dataclass
 class YFinanceSource:
-    """Yahoo Finance through yfinance. Offline or rate-limited it returns an empty frame: that is a failure."""
+    """Yahoo Finance through yfinance. Offline or rate-limited it returns an empty frame: that is a failure.
+
+    A list of tickers is one `download(list, group_by="ticker", multi_level_index=True)` call (yfinance fetches
+    the tickers on its own threads). yfinance 1.7.0 answers with MultiIndex columns (Ticker, Price) whatever
+    `multi_level_index` says when it is given several tickers, upper-cases and de-duplicates the tickers, and
+    gives a ticker it could not fetch all-NaN columns on the other tickers' dates (all tickers failing: an empty
+    frame). Each ticker's columns are split off and validated alone, so one bad ticker fails alone.
+    """
 
     download: Callable | None = None  # yfinance.download; injectable for tests
     name: str = "yfinance"
 
-    def _download(self, ticker: str, **kwargs):
+    def _call(self, tickers: str | list[str], **kwargs):
         download = self.download
         if download is None:
             import yfinance
 
             download = yfinance.download
+        shape = ({"group_by": "ticker", "multi_level_index": True, "threads": True} if isinstance(tickers, list)
+                 else {"multi_level_index": False, "threads": False})
+        return download(tickers, auto_adjust=False, actions=True, progress=False, **shape, **kwargs)
+
+    def _download(self, ticker: str, **kwargs):
         try:
-            return download(ticker, auto_adjust=False, actions=True, multi_level_index=False,
-                            progress=False, threads=False, **kwargs)
+            return self._call(ticker, **kwargs)
         except Exception as exc:  # yfinance raises many types; all mean "no data from here"
             raise SourceError(f"yfinance failed for {ticker}: {exc}") from exc
 
     def fetch(self, ticker: str, start: dt.date, end: dt.date) -> pl.DataFrame:
-        raw = self._download(ticker, start=start.isoformat(), end=(end + dt.timedelta(days=1)).isoformat())
+        raw = self._download(ticker, **self._window(start, end))
         return self._to_frame(raw, ticker, f"{start}…{end}")
+
+    def fetch_many(self, tickers: Sequence[str], start: dt.date, end: dt.date) -> Answers:
+        """One download for the whole list (one ticker: the same request as `fetch`)."""
+        return self._many(tickers, f"{start}…{end}", **self._window(start, end))
 
     def last_session(self, ticker: str) -> dt.date:
         raw = self._download(ticker, period="10d")
-        frame = keep_closed_sessions(self._to_frame(raw, ticker, "the last 10 days"),
-                                     dt.date(1990, 1, 2), dt.date.max)
+        return self._newest(self._to_frame(raw, ticker, "the last 10 days"), ticker)
+
+    def last_sessions(self, tickers: Sequence[str]) -> dict[str, dt.date | SourceError]:
+        """One `download(list, period="10d")` for the whole list."""
+        frames = self._many(tickers, "the last 10 days", period="10d")
+        return each(frames, lambda t: self._newest(frames[t], t))
+
+    @staticmethod
+    def _window(start: dt.date, end: dt.date) -> dict:
+        return {"start": start.isoformat(), "end": (end + dt.timedelta(days=1)).isoformat()}  # end is exclusive
+
+    @staticmethod
+    def _newest(frame: pl.DataFrame | SourceError, ticker: str) -> dt.date:
+        if isinstance(frame, SourceError):
+            raise frame
+        frame = keep_closed_sessions(frame, dt.date(1990, 1, 2), dt.date.max)
         if frame.is_empty():
             raise SourceError(f"yfinance has no closed session for {ticker} in the last 10 days.")
         return frame["date"].max()
 
+    def _many(self, tickers: Sequence[str], span: str, **kwargs) -> Answers:
+        tickers = list(dict.fromkeys(tickers))
+        if len(tickers) == 1:
+            return each(tickers, lambda t: self._to_frame(self._download(t, **kwargs), t, span))
+        try:
+            raw = self._call(tickers, **kwargs)
+        except Exception as exc:  # the one download failed: every ticker of it did
+            return {t: SourceError(f"yfinance failed for {t} (one download of {len(tickers)} tickers): {exc}")
+                    for t in tickers}
+        return each(tickers, lambda t: self._to_frame(self._columns_of(raw, t, span), t, span))
+
+    def _columns_of(self, raw, ticker: str, span: str):
+        """`ticker`'s own columns of a multi-ticker answer, as the single-ticker answer would have them."""
+        if raw is None or raw.empty:
+            raise self._no_rows(ticker, span)
+        names = list(raw.columns.names)
+        if "Ticker" not in names:
+            raise SourceError(f"yfinance answered the list with columns {names} instead of (Ticker, Price), so "
+                              f"{ticker}'s bars cannot be told apart; this is a bug, please report it.")
+        if ticker.upper() not in raw.columns.get_level_values("Ticker"):
+            raise SourceError(f"yfinance's answer has no columns for {ticker} ({span}); check the ticker "
+                              "or set REGIME_SOURCE to another source.")
+        part = raw.xs(ticker.upper(), axis=1, level="Ticker")
+        if part.isna().all().all():  # how yfinance marks a ticker it could not fetch among others it could
+            raise self._no_rows(ticker, span)
+        return part
+
+    @staticmethod
+    def _no_rows(ticker: str, span: str) -> SourceError:
+        return SourceError(
+            f"yfinance returned no rows for {ticker} ({span}): offline, rate-limited or an unknown ticker; "
+            "check the network or set REGIME_SOURCE to another source."
+        )
+
     def _to_frame(self, raw, ticker: str, span: str) -> pl.DataFrame:
         if raw is None or raw.empty:
-            raise SourceError(
-                f"yfinance returned no rows for {ticker} ({span}): offline, rate-limited or an unknown ticker; "
-                "check the network or set REGIME_SOURCE to another source."
-            )
+            raise self._no_rows(ticker, span)
         raw = raw.reset_index()
         rename = {"Date": "date", "Datetime": "date", "Open": "open", "High": "high", "Low": "low",
                   "Close": "close", "Adj Close": "adj_close", "Volume": "volume"}

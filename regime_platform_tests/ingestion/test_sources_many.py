@@ -1,0 +1,205 @@
+"""A list of tickers through each source and the chain, offline: one request per source where it can, each
+ticker served or failing on its own. The bars are the bundled sample's real series; yfinance is a fake
+`download` whose multi-ticker shape is checked against yfinance 1.7.0's own assembly code."""
+from __future__ import annotations
+
+import datetime as dt
+import http.server
+import threading
+from urllib.parse import parse_qs, urlparse
+
+import numpy as np
+import pandas as pd
+import polars as pl
+import pytest
+import yfinance  # imported here: its import adds a warnings filter that would outrank a test's own marks
+import yfinance.multi
+
+from regime_platform.ingestion import sources
+from regime_platform.ingestion.sources import (
+    SampleSource,
+    SourceError,
+    StooqSource,
+    YFinanceSource,
+)
+
+D0, D1 = dt.date(2018, 6, 1), dt.date(2018, 6, 29)
+JUNE = 21  # XNYS sessions 2018-06-01 … 2018-06-29
+
+
+@pytest.fixture(scope="module")
+def real() -> dict[str, pl.DataFrame]:
+    """The sample's two real series, whole: SPY ← S&P 500, QQQ ← Nasdaq Composite."""
+    return {t: SampleSource().fetch(t, sources.SAMPLE_FIRST, sources.SAMPLE_LAST) for t in ("SPY", "QQQ")}
+
+
+# ------------------------------------------------------------------------------------------ a yfinance fake
+def history(bars: pl.DataFrame, start=None, end=None, period=None, **_) -> pd.DataFrame:
+    """One ticker as yfinance's `Ticker.history(auto_adjust=False, actions=True)` gives it once `download` has
+    dropped the time zone of daily bars (Adj Close × 0.9 so it is told apart from Close)."""
+    if start is None:  # like yfinance, start/end win over period (download always passes a period)
+        part = bars.filter(pl.col("date") > bars["date"].max() - dt.timedelta(days=int(period.rstrip("d"))))
+    else:
+        part = bars.filter(pl.col("date") >= dt.date.fromisoformat(start), pl.col("date") < dt.date.fromisoformat(end))
+    pdf = part.to_pandas()
+    return pd.DataFrame({
+        "Open": pdf["open"].to_numpy(), "High": pdf["high"].to_numpy(), "Low": pdf["low"].to_numpy(),
+        "Close": pdf["close"].to_numpy(), "Adj Close": pdf["adj_close"].to_numpy() * 0.9,
+        "Volume": pdf["volume"].to_numpy().astype("int64"), "Dividends": 0.0, "Stock Splits": 0.0,
+    }, index=pd.DatetimeIndex(pd.to_datetime(pdf["date"]), name="Date"))
+
+
+def unfetchable() -> pd.DataFrame:
+    """yfinance.utils.empty_df(): what `download` files under a ticker it could not fetch."""
+    return pd.DataFrame(index=pd.DatetimeIndex([], name="Date"), data={
+        c: np.nan for c in ["Open", "High", "Low", "Close", "Adj Close", "Volume"]})
+
+
+def fake_download(served: dict[str, pl.DataFrame], calls: list):
+    """yf.download as 1.7.0 shapes it (yfinance/multi.py `_download_impl`): one ticker (a str, multi_level_index
+    False) → flat columns; a list → tickers upper-cased and de-duplicated through a set, each reindexed to the
+    union of the dates, concatenated under MultiIndex columns (Ticker, Price) (group_by="ticker"); a ticker it could
+    not fetch is all-NaN; nothing fetched → an empty frame."""
+    def download(tickers, **kw):
+        calls.append((tickers, kw))
+        if isinstance(tickers, str):
+            key = tickers.upper()
+            return history(served[key], **kw) if key in served else pd.DataFrame()
+        assert kw["group_by"] == "ticker" and kw["multi_level_index"] is True
+        dfs = {t: history(served[t], **kw) if t in served else unfetchable() for t in {t.upper() for t in tickers}}
+        index = None
+        for df in dfs.values():
+            if not df.empty:
+                index = df.index if index is None else index.union(df.index)
+        index = pd.DatetimeIndex([]) if index is None else index
+        return pd.concat([df.reindex(index) for df in dfs.values()], axis=1, sort=True, keys=list(dfs),
+                         names=["Ticker", "Price"])
+    return download
+
+
+@pytest.mark.filterwarnings("ignore:The inplace keyword")
+def test_the_fake_is_shaped_like_yfinance_download(real, monkeypatch):
+    """The real yf.download (only its per-ticker HTTP replaced) assembles the same frame the fake does."""
+    short = {"SPY": real["SPY"], "QQQ": real["QQQ"].filter(pl.col("date") <= dt.date(2018, 6, 20))}  # fewer dates
+
+    class OneTicker:  # yfinance.Ticker, offline: history as Yahoo's, in New York time; unknown tickers raise
+        def __init__(self, ticker, session=None):
+            self.ticker, self._price_history = ticker, None
+
+        def history(self, **kw):
+            if self.ticker not in short:
+                raise RuntimeError(f"{self.ticker}: possibly delisted")
+            frame = history(short[self.ticker], **kw)
+            frame.index = frame.index.tz_localize("America/New_York")
+            return frame
+
+    monkeypatch.setattr(yfinance.multi, "Ticker", OneTicker)
+    kw = dict(start="2018-06-01", end="2018-06-30", auto_adjust=False, actions=True, progress=False, threads=False)
+    got = yfinance.download(["SPY", "QQQ", "XYZ"], group_by="ticker", multi_level_index=True, **kw)
+    fake = fake_download(short, [])(["SPY", "QQQ", "XYZ"], group_by="ticker", multi_level_index=True, **kw)
+    assert got.columns.names == ["Ticker", "Price"] and sorted(got.columns) == sorted(fake.columns)
+    assert got[("QQQ", "Close")].isna().sum() == 7 and got[[c for c in got.columns if c[0] == "XYZ"]].isna().all().all()
+    pd.testing.assert_frame_equal(fake[got.columns], got)
+    none = yfinance.download(["XYZ", "ABC"], group_by="ticker", multi_level_index=True, **kw)
+    assert none.empty and fake_download({}, [])(["XYZ", "ABC"], group_by="ticker", multi_level_index=True).empty
+    # the source itself, on the real download's answer
+    answers = YFinanceSource(yfinance.download).fetch_many(["SPY", "QQQ", "XYZ"], D0, D1)
+    assert answers["SPY"].height == JUNE and answers["QQQ"]["date"].max() == dt.date(2018, 6, 20)
+    assert isinstance(answers["XYZ"], SourceError) and "no rows for XYZ" in str(answers["XYZ"])
+
+
+# ------------------------------------------------------------------------------------------ yfinance
+def test_yfinance_serves_a_list_in_one_download_each_ticker_alone(real):
+    calls: list = []
+    yf = YFinanceSource(fake_download(real, calls))
+    answers = yf.fetch_many(["SPY", "XYZ", "qqq"], D0, D1)
+    assert len(calls) == 1 and calls[0][0] == ["SPY", "XYZ", "qqq"]
+    assert calls[0][1]["start"] == "2018-06-01" and calls[0][1]["end"] == "2018-06-30"
+    assert calls[0][1]["auto_adjust"] is False and calls[0][1]["actions"] is True
+    assert list(answers) == ["SPY", "XYZ", "qqq"]
+    # each split-off ticker is exactly what its own single-ticker request gives
+    for ticker in ("SPY", "qqq"):
+        alone = YFinanceSource(fake_download(real, [])).fetch(ticker, D0, D1)
+        assert answers[ticker].equals(alone) and alone.height == JUNE
+    assert answers["SPY"]["close"].to_list() == real["SPY"].filter(pl.col("date").is_between(D0, D1))["close"].to_list()
+    assert answers["qqq"]["close"][0] == real["QQQ"].filter(pl.col("date") == D0)["close"][0]
+    assert answers["SPY"]["adj_close"].to_list() == pytest.approx((answers["SPY"]["close"] * 0.9).to_list())
+    assert isinstance(answers["XYZ"], SourceError)
+    assert str(answers["XYZ"]).startswith("yfinance returned no rows for XYZ (2018-06-01…2018-06-29)")
+
+
+def test_yfinance_one_ticker_stays_the_single_request(real):
+    calls: list = []
+    answers = YFinanceSource(fake_download(real, calls)).fetch_many(["SPY"], D0, D1)
+    assert calls[0][0] == "SPY" and calls[0][1]["multi_level_index"] is False and "group_by" not in calls[0][1]
+    assert answers["SPY"].height == JUNE
+
+
+@pytest.mark.parametrize("answer", ["empty", "raise"])
+def test_yfinance_list_failing_whole_fails_each_ticker_by_name(answer):
+    def download(tickers, **kw):
+        if answer == "raise":
+            raise ConnectionError("DNS lookup failed")
+        return fake_download({}, [])(tickers, **kw)  # offline: every ticker unfetched, an empty frame
+
+    answers = YFinanceSource(download).fetch_many(["SPY", "QQQ"], D0, D1)
+    for ticker in ("SPY", "QQQ"):
+        assert isinstance(answers[ticker], SourceError)
+        assert f"for {ticker}" in str(answers[ticker]) and ("DNS" in str(answers[ticker])) == (answer == "raise")
+
+
+def test_yfinance_last_sessions_is_one_ten_day_download(real):
+    calls: list = []
+    spy = real["SPY"].filter(pl.col("date") < dt.date(2018, 12, 31))  # so its last session is its own
+    got = YFinanceSource(fake_download({"SPY": spy, "QQQ": real["QQQ"]}, calls)).last_sessions(["SPY", "QQQ", "XYZ"])
+    assert len(calls) == 1 and calls[0][1]["period"] == "10d"
+    assert got["SPY"] == dt.date(2018, 12, 28) and got["QQQ"] == dt.date(2018, 12, 31)
+    assert isinstance(got["XYZ"], SourceError) and "XYZ" in str(got["XYZ"])
+
+
+# ------------------------------------------------------------------------------------------ Stooq
+STOOQ_CSV = "Date,Open,High,Low,Close,Volume\n2018-06-01,270.1,272.0,269.5,271.9,8e7\n2018-06-04,272.3,273.1,271.8,273.0,6e7\n"
+
+
+class _BySymbol(http.server.BaseHTTPRequestHandler):
+    answers: dict = {}
+    asked: list = []
+
+    def do_GET(self):
+        symbol = parse_qs(urlparse(self.path).query)["s"][0]
+        type(self).asked.append(symbol)
+        status, body = type(self).answers.get(symbol, (200, "No data"))
+        self.send_response(status)
+        self.end_headers()
+        self.wfile.write(body.encode())
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def stooq_url():
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _BySymbol)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    _BySymbol.asked.clear()
+    yield f"http://127.0.0.1:{server.server_address[1]}/q/d/l/"
+    server.shutdown()
+    server.server_close()
+
+
+def test_stooq_loops_one_request_per_ticker_each_failing_alone(stooq_url):
+    _BySymbol.answers = {"spy.us": (200, STOOQ_CSV), "qqq.us": (200, STOOQ_CSV.replace("27", "17"))}
+    got = StooqSource("KEY", base_url=stooq_url).fetch_many(["SPY", "XYZ", "QQQ"], D0, D1)
+    assert _BySymbol.asked == ["spy.us", "xyz.us", "qqq.us"]
+    assert got["SPY"]["close"].to_list() == [271.9, 273.0] and got["QQQ"]["close"].to_list() == [171.9, 173.0]
+    assert isinstance(got["XYZ"], SourceError) and "no data for xyz.us" in str(got["XYZ"])
+
+
+def test_stooq_itself_failing_stops_asking(stooq_url):
+    _BySymbol.answers = {"spy.us": (200, "<!DOCTYPE html><html>Get your apikey</html>"), "qqq.us": (200, STOOQ_CSV)}
+    got = StooqSource("BADKEY", base_url=stooq_url).fetch_many(["SPY", "QQQ"], D0, D1)
+    assert _BySymbol.asked == ["spy.us"]  # an invalid key fails every ticker: QQQ is not asked
+    assert all(isinstance(got[t], SourceError) and "STOOQ_API_KEY" in str(got[t]) for t in ("SPY", "QQQ"))
+    _BySymbol.asked.clear()
+    got = StooqSource(None, base_url=stooq_url).fetch_many(["SPY", "QQQ"], D0, D1)
+    assert _BySymbol.asked == [] and all("STOOQ_API_KEY is not set" in str(got[t]) for t in ("SPY", "QQQ"))
