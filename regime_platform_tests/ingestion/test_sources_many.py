@@ -17,6 +17,7 @@ import yfinance.multi
 
 from regime_platform.ingestion import sources
 from regime_platform.ingestion.sources import (
+    CsvSource,
     SampleSource,
     SourceError,
     StooqSource,
@@ -203,3 +204,88 @@ def test_stooq_itself_failing_stops_asking(stooq_url):
     _BySymbol.asked.clear()
     got = StooqSource(None, base_url=stooq_url).fetch_many(["SPY", "QQQ"], D0, D1)
     assert _BySymbol.asked == [] and all("STOOQ_API_KEY is not set" in str(got[t]) for t in ("SPY", "QQQ"))
+
+
+# ------------------------------------------------------------------------------------------ user CSV
+def write_csv(path, frames: dict[str, pl.DataFrame], header="ticker,Date,Open,High,Low,Close,Adj Close,Volume"):
+    """Real bars of several tickers in one file, rows interleaved by date (not one block per ticker)."""
+    rows = pl.concat([f.filter(pl.col("date").is_between(D0, D1)).with_columns(pl.lit(t).alias("ticker"))
+                      for t, f in frames.items()]).sort("date", "ticker")
+    rows = rows.select("ticker", pl.col("date").dt.to_string("%Y-%m-%d"), *sources.OHLCV_COLUMNS[1:])
+    path.write_text(header + "\n" + rows.write_csv(include_header=False))
+    return path
+
+
+def test_csv_with_a_ticker_column_serves_each_ticker_from_one_read(tmp_path, real, monkeypatch):
+    path = write_csv(tmp_path / "many.csv", real)
+    reads = []
+    read_csv = pl.read_csv
+    monkeypatch.setattr(pl, "read_csv", lambda *a, **k: reads.append(a) or read_csv(*a, **k))
+    got = CsvSource(path).fetch_many(["SPY", "qqq", "IWM"], D0, D1)
+    assert len(reads) == 1
+    for ticker, key in (("SPY", "SPY"), ("qqq", "QQQ")):
+        assert got[ticker].equals(real[key].filter(pl.col("date").is_between(D0, D1))) and got[ticker].height == JUNE
+    assert str(got["IWM"]) == (f"{path} has no rows for IWM: its Ticker column names 2 other tickers; "
+                               "add IWM's rows or remove IWM from REGIME_TICKERS.")
+    # the single-ticker API filters to its ticker; nothing is cached between calls, so an edit is seen
+    assert CsvSource(path).fetch("QQQ", D0, D1).equals(got["qqq"])
+    assert CsvSource(path).last_sessions(["SPY", "QQQ"]) == {"SPY": D1, "QQQ": D1}
+    path.write_text(path.read_text().replace("QQQ,2018-06-29,", "QQQ,2018-06-29X,", 1))
+    edited = CsvSource(path).last_sessions(["SPY", "QQQ"])
+    assert edited["SPY"] == D1 and str(edited["QQQ"]).startswith(f"{path}, line {2 * JUNE}: Date is not YYYY-MM-DD")
+    assert len(reads) == 4
+
+
+def test_csv_single_ticker_apis_honour_the_ticker_column(tmp_path, real):
+    short = {"SPY": real["SPY"], "QQQ": real["QQQ"].filter(pl.col("date") <= dt.date(2018, 6, 15))}
+    path = write_csv(tmp_path / "many.csv", short)
+    assert CsvSource(path).last_session("QQQ") == dt.date(2018, 6, 15)
+    assert CsvSource(path).last_session("SPY") == dt.date(2018, 6, 29)
+    assert CsvSource(path).last_sessions(["QQQ", "SPY"]) == {"QQQ": dt.date(2018, 6, 15), "SPY": dt.date(2018, 6, 29)}
+    assert CsvSource(path).fetch("QQQ", D0, D1)["close"].to_list() == short["QQQ"].filter(
+        pl.col("date") >= D0)["close"].to_list()
+    with pytest.raises(SourceError, match=r"has no QQQ rows between 2018-06-18 and 2018-06-29\.$"):
+        CsvSource(path).fetch("QQQ", dt.date(2018, 6, 18), D1)
+
+
+def test_csv_bad_row_fails_its_ticker_alone_with_its_line(tmp_path, real):
+    path = write_csv(tmp_path / "many.csv", real)
+    lines = path.read_text().splitlines()
+    at = next(i for i, line in enumerate(lines) if line.startswith("QQQ,2018-06-04"))
+    lines[at] = lines[at].replace("2018-06-04", "2018-06-03")  # a Sunday
+    path.write_text("\n".join(lines) + "\n")
+    got = CsvSource(path).fetch_many(["SPY", "QQQ"], D0, D1)
+    assert got["SPY"].height == JUNE
+    assert str(got["QQQ"]) == (f"{path}, line {at + 1}: 2018-06-03 is not an XNYS trading session; "
+                               "remove that row to serve QQQ.")
+
+
+def test_csv_duplicate_ticker_date_is_refused_with_its_line(tmp_path, real):
+    path = write_csv(tmp_path / "many.csv", real)
+    lines = path.read_text().splitlines()
+    first = next(i for i, line in enumerate(lines) if line.startswith("SPY,2018-06-05")) + 1
+    again = lines[first - 1].split(",")
+    again[5] = str(float(again[5]) + 1)  # the same (ticker, date) again with another Close, at the end
+    lines.append(",".join(again))
+    path.write_text("\n".join(lines) + "\n")
+    got = CsvSource(path).fetch_many(["SPY", "QQQ"], D0, D1)
+    assert str(got["SPY"]) == (f"{path}, line {len(lines)}: SPY 2018-06-05 appears more than once (first on line "
+                               f"{first}); keep one row per ticker and date.")
+    assert got["QQQ"].height == JUNE  # the same date for another ticker is no duplicate
+    single = tmp_path / "one.csv"
+    single.write_text("Date,Open,High,Low,Close,Volume\n2018-06-01,1,2,0.5,1.5,9\n2018-06-04,1,2,.5,1,9\n"
+                      "2018-06-01,1,2,0.5,1.6,9\n")
+    with pytest.raises(SourceError, match=r"line 4: SPY 2018-06-01 appears more than once \(first on line 2\)"):
+        CsvSource(single).fetch("SPY", D0, D1)
+
+
+def test_csv_without_a_ticker_column_serves_one_ticker_only(tmp_path):
+    path = tmp_path / "spy.csv"
+    path.write_text("Date,Open,High,Low,Close,Volume\n2018-06-01,1,2,0.5,1.5,100\n2018-06-04,1.5,2,1,1.8,90\n")
+    got = CsvSource(path).fetch_many(["SPY", "QQQ"], D0, D1)
+    for ticker in ("SPY", "QQQ"):
+        assert str(got[ticker]) == (f"{path} has no Ticker column, so it can serve one ticker only, not {ticker} and "
+                                    "1 other ticker at once; add a Ticker column naming each row's ticker, or ask "
+                                    "for one ticker.")
+    one = CsvSource(path).fetch_many(["IWM", "iwm"], D0, D1)  # one ticker, however spelled: the file is its history
+    assert one["IWM"]["close"].to_list() == [1.5, 1.8] and one["iwm"].equals(one["IWM"])
