@@ -2,7 +2,8 @@
 
 Every source returns the same normalized daily OHLCV frame — date, open, high, low, close, adj_close,
 volume — for the XNYS sessions it can serve, or raises `SourceError` saying what went wrong and what to do.
-`SourceChain` tries sources in order (auto = yfinance → Stooq → bundled sample) and reports each fallback.
+`SourceChain` tries sources in order (auto = yfinance → Stooq → bundled sample) and reports each fallback;
+`fetch_many` / `last_sessions` serve a list of tickers, each ticker falling back (or failing) on its own.
 
 The sources live one per module (`yfinance_source`, `stooq_source`, `csv_source`; what they share in
 `source_base`) and are re-exported here, so `from regime_platform.ingestion.sources import …` is the one import.
@@ -67,6 +68,9 @@ SAMPLE_SERIES: dict[str, SampleSeries] = {
 
 
 class OhlcvSource(Protocol):
+    """A source. It may also have `fetch_many(tickers, start, end)` and `last_sessions(tickers)` (dicts ticker →
+    answer or SourceError) to serve a list in fewer requests; the chain asks `fetch` ticker by ticker otherwise."""
+
     name: str
 
     def fetch(self, ticker: str, start: dt.date, end: dt.date) -> pl.DataFrame:
@@ -159,36 +163,74 @@ class Fetched:
     warnings: list[str] = field(default_factory=list)
 
 
+def _ask(source, many: str, one: str, tickers: list[str], *args) -> dict:
+    """Every ticker's answer from `source`: one `many(tickers, …)` call when it serves lists, else `one(ticker, …)`
+    per ticker; a SourceError stays with its ticker."""
+    if not hasattr(source, many):
+        return each(tickers, lambda t: getattr(source, one)(t, *args))
+    try:
+        answers = getattr(source, many)(tickers, *args)
+    except SourceError as exc:  # the source failed as a whole: it failed for each ticker
+        answers = {t: exc for t in tickers}
+    return {t: answers[t] if t in answers else
+            SourceError(f"{source.name} gave no answer for {t}; this is a bug, please report it.") for t in tickers}
+
+
 @dataclass
 class SourceChain:
-    """Try each source in order; every fallback is a warning the caller logs and shows."""
+    """Try each source in order; every fallback is a warning the caller logs and shows. For a list of tickers each
+    source is asked once for the tickers still unserved, so each ticker falls back (or fails) on its own."""
 
     sources: list
 
-    def fetch(self, ticker: str, start: dt.date, end: dt.date, now: dt.datetime | None = None) -> Fetched:
-        warnings: list[str] = []
+    def _in_turn(self, tickers: Sequence[str], many: str, one: str, args: tuple,
+                 take: Callable) -> tuple[dict[str, tuple], dict[str, list[str]]]:
+        """(ticker → (served_as, take(...)) for the tickers served; ticker → warnings of the sources that failed)."""
+        warnings: dict[str, list[str]] = {t: [] for t in dict.fromkeys(tickers)}
+        served: dict[str, tuple] = {}
         for source in self.sources:
-            try:
-                frame = keep_closed_sessions(source.fetch(ticker, start, end), start, end, now)
-                if frame.is_empty():
-                    raise SourceError(f"{source.name} has no closed session between {start} and {end}.")
-                return Fetched(frame, served_as(source, ticker), warnings)
-            except SourceError as exc:
-                warnings.append(f"{source.name} failed: {exc}")
-                log.warning("%s failed: %s", source.name, exc)
-        raise SourceError("no source could serve " f"{ticker} {start}…{end}: " + " | ".join(warnings))
+            pending = [t for t in warnings if t not in served]
+            if not pending:
+                break
+            answers = _ask(source, many, one, pending, *args)
+            for ticker in pending:
+                try:
+                    value = take(source, ticker, unwrap(answers[ticker]))
+                    served[ticker] = (served_as(source, ticker), value)
+                except SourceError as exc:
+                    warnings[ticker].append(f"{source.name} failed: {exc}")
+                    log.warning("%s failed for %s: %s", source.name, ticker, exc)
+        return served, warnings
+
+    def fetch_many(self, tickers: Sequence[str], start: dt.date, end: dt.date,
+                   now: dt.datetime | None = None) -> dict[str, Fetched | SourceError]:
+        """Every requested ticker → its closed sessions start…end from the first source that serves it (`Fetched`),
+        or a SourceError naming the ticker and what each source said."""
+        def closed(source, ticker: str, frame: pl.DataFrame) -> pl.DataFrame:
+            frame = keep_closed_sessions(frame, start, end, now)
+            if frame.is_empty():
+                raise SourceError(f"{source.name} has no closed session of {ticker} between {start} and {end}.")
+            return frame
+
+        served, warnings = self._in_turn(tickers, "fetch_many", "fetch", (start, end), closed)
+        return {t: Fetched(served[t][1], served[t][0], said) if t in served else
+                SourceError(f"no source could serve {t} {start}…{end}: " + " | ".join(said))
+                for t, said in warnings.items()}
+
+    def fetch(self, ticker: str, start: dt.date, end: dt.date, now: dt.datetime | None = None) -> Fetched:
+        return unwrap(self.fetch_many([ticker], start, end, now)[ticker])
+
+    def last_sessions(self, tickers: Sequence[str]) -> dict[str, tuple[str, dt.date, list[str]] | SourceError]:
+        """Every requested ticker → (serving source, newest closed session it serves, warnings of the sources that
+        failed), or a SourceError naming the ticker and what each source said."""
+        served, warnings = self._in_turn(tickers, "last_sessions", "last_session", (), lambda s, t, day: day)
+        return {t: (*served[t], said) if t in served else
+                SourceError(f"no source can serve {t}: " + " | ".join(said))
+                for t, said in warnings.items()}
 
     def last_session(self, ticker: str) -> tuple[str, dt.date, list[str]]:
         """(serving source, newest closed session it serves, warnings of the sources that failed)."""
-        warnings: list[str] = []
-        for source in self.sources:
-            try:
-                last = source.last_session(ticker)
-                return served_as(source, ticker), last, warnings
-            except SourceError as exc:
-                warnings.append(f"{source.name} failed: {exc}")
-                log.warning("%s failed: %s", source.name, exc)
-        raise SourceError(f"no source can serve {ticker}: " + " | ".join(warnings))
+        return unwrap(self.last_sessions([ticker])[ticker])
 
 
 def build_chain(source: str, *, stooq_api_key: str | None = None, ohlcv_csv: Path | None = None,

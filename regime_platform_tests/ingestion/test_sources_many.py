@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import datetime as dt
 import http.server
+import logging
+import re
 import threading
 from urllib.parse import parse_qs, urlparse
 
@@ -18,10 +20,13 @@ import yfinance.multi
 from regime_platform.ingestion import sources
 from regime_platform.ingestion.sources import (
     CsvSource,
+    Fetched,
     SampleSource,
+    SourceChain,
     SourceError,
     StooqSource,
     YFinanceSource,
+    build_chain,
 )
 
 D0, D1 = dt.date(2018, 6, 1), dt.date(2018, 6, 29)
@@ -289,3 +294,106 @@ def test_csv_without_a_ticker_column_serves_one_ticker_only(tmp_path):
                                     "for one ticker.")
     one = CsvSource(path).fetch_many(["IWM", "iwm"], D0, D1)  # one ticker, however spelled: the file is its history
     assert one["IWM"]["close"].to_list() == [1.5, 1.8] and one["iwm"].equals(one["IWM"])
+
+
+# ------------------------------------------------------------------------------------------ the chain
+class Recording:
+    """Wraps a source, recording the tickers each call asked it for."""
+
+    def __init__(self, source, asked: list):
+        self.source, self.asked, self.name = source, asked, source.name
+
+    def __getattr__(self, attr):
+        return getattr(self.source, attr)
+
+    def fetch_many(self, tickers, start, end):
+        self.asked.append(list(tickers))
+        return self.source.fetch_many(tickers, start, end)
+
+    def last_sessions(self, tickers):
+        self.asked.append(list(tickers))
+        return self.source.last_sessions(tickers)
+
+
+def spy_only_chain(real, calls, asked):
+    """auto as configured offline with no Stooq key, but yfinance answering for SPY only."""
+    chain = build_chain("auto", yf_download=fake_download({"SPY": real["SPY"]}, calls),
+                        stooq_url="http://127.0.0.1:9/")
+    chain.sources[-1] = Recording(chain.sources[-1], asked)
+    return chain
+
+
+XYZ_SAID = (r"^no source could serve XYZ 2018-06-01…2018-06-29: yfinance failed: yfinance returned no rows for XYZ "
+            r"\(2018-06-01…2018-06-29\): .* \| stooq failed: Stooq skipped: STOOQ_API_KEY is not set\. .* \| "
+            r"sample failed: the bundled offline sample has no XYZ: .*or use SPY or QQQ\.$")
+
+
+def test_chain_falls_back_per_ticker(real, caplog):
+    calls, asked = [], []
+    chain = spy_only_chain(real, calls, asked)
+    with caplog.at_level(logging.WARNING, logger=sources.__name__):
+        got = chain.fetch_many(["SPY", "QQQ", "XYZ"], D0, D1)
+    assert list(got) == ["SPY", "QQQ", "XYZ"]
+    assert len(calls) == 1 and calls[0][0] == ["SPY", "QQQ", "XYZ"]  # yfinance: one download for the list
+    assert asked == [["QQQ", "XYZ"]]  # SPY, served, goes no further
+    spy, qqq = got["SPY"], got["QQQ"]
+    assert isinstance(spy, Fetched) and spy.source == "yfinance" and spy.warnings == []
+    assert spy.frame.equals(YFinanceSource(fake_download(real, [])).fetch("SPY", D0, D1))
+    assert qqq.source == "sample:^IXIC" and qqq.frame.equals(SampleSource().fetch("QQQ", D0, D1))
+    assert [w.split(" failed:")[0] for w in qqq.warnings] == ["yfinance", "stooq"]
+    assert "no rows for QQQ" in qqq.warnings[0] and "STOOQ_API_KEY" in qqq.warnings[1]
+    assert isinstance(got["XYZ"], SourceError)
+    assert re.match(XYZ_SAID, str(got["XYZ"])), str(got["XYZ"])
+    # each fallback logged once: yfinance and stooq for QQQ and XYZ, the sample for XYZ
+    logged = sorted(r.getMessage().split(":")[0] for r in caplog.records if r.name == sources.__name__)
+    assert logged == ["sample failed for XYZ", "stooq failed for QQQ", "stooq failed for XYZ",
+                      "yfinance failed for QQQ", "yfinance failed for XYZ"]
+
+
+def test_chain_fetch_many_keeps_closed_sessions_only(real):
+    now = dt.datetime(2018, 6, 29, 18, 0, tzinfo=dt.timezone.utc)  # 14:00 New York: 2018-06-29 still open
+    got = spy_only_chain(real, [], []).fetch_many(["SPY", "QQQ"], D0, D1, now=now)
+    assert got["SPY"].frame["date"].max() == got["QQQ"].frame["date"].max() == dt.date(2018, 6, 28)
+    only_open = spy_only_chain(real, [], []).fetch_many(["SPY", "QQQ"], D1, D1, now=now)
+    assert all(isinstance(only_open[t], SourceError) for t in ("SPY", "QQQ"))
+    assert "yfinance failed: yfinance has no closed session of SPY between 2018-06-29 and 2018-06-29" in str(
+        only_open["SPY"])
+
+
+def test_chain_asks_per_ticker_a_source_without_fetch_many(real):
+    class OnlyFetch:  # a source written before lists: fetch and last_session only
+        name = "old"
+
+        def __init__(self):
+            self.asked = []
+
+        def fetch(self, ticker, start, end):
+            self.asked.append(ticker)
+            if ticker != "QQQ":
+                raise SourceError(f"old has no {ticker}")
+            return real["QQQ"].filter(pl.col("date").is_between(start, end))
+
+    old = OnlyFetch()
+    got = SourceChain([old, SampleSource()]).fetch_many(["SPY", "QQQ"], D0, D1)
+    assert old.asked == ["SPY", "QQQ"]
+    assert got["QQQ"].source == "old" and got["SPY"].source == "sample:^GSPC"
+    assert got["SPY"].warnings == ["old failed: old has no SPY"] and got["QQQ"].warnings == []
+
+
+def test_chain_last_sessions_per_ticker(real):
+    calls, asked = [], []
+    spy = real["SPY"].filter(pl.col("date") < dt.date(2018, 12, 31))  # yfinance's SPY ends a session earlier
+    chain = build_chain("auto", yf_download=fake_download({"SPY": spy}, calls))
+    chain.sources[-1] = Recording(chain.sources[-1], asked)
+    got = chain.last_sessions(["SPY", "QQQ", "XYZ"])
+    assert len(calls) == 1 and calls[0][0] == ["SPY", "QQQ", "XYZ"] and calls[0][1]["period"] == "10d"
+    assert asked == [["QQQ", "XYZ"]]
+    assert got["SPY"] == ("yfinance", dt.date(2018, 12, 28), [])
+    source, last, warnings = got["QQQ"]
+    assert (source, last) == ("sample:^IXIC", dt.date(2018, 12, 31))
+    assert [w.split(" failed:")[0] for w in warnings] == ["yfinance", "stooq"]
+    assert isinstance(got["XYZ"], SourceError)
+    assert str(got["XYZ"]).startswith("no source can serve XYZ: yfinance failed: yfinance returned no rows for XYZ")
+    assert "| sample failed: the bundled offline sample has no XYZ" in str(got["XYZ"])
+    # the one-ticker form is the same answer
+    assert chain.last_session("SPY") == got["SPY"]
