@@ -16,6 +16,7 @@ import os
 import subprocess
 import sys
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from regime_platform import calendar
@@ -30,30 +31,43 @@ from regime_platform.ingestion.sources import (
     sample_stand_in,
 )
 from regime_platform.labels.names import names_by_id
+from regime_platform.modeling.targets_version import scope_for
 from regime_platform.settings import Settings, SettingsError
 
-# Each step: (label, asset selection, partitions): "range" = REGIME_START … the last closed session served,
-# "last" = that last session only, None = not partitioned. Later groups are added here as they are built.
-STEPS: list[tuple[str, str, str | None]] = [
-    ("daily-partitioned assets (ohlcv, features)", "group:ingestion or group:features", "range"),
-    ("regime labels", "group:labels", None),
-    ("models: walk-forward evaluation and production fits", "group:modeling", None),
-    ("evaluation: metrics, change timing, backtest, plots", "group:evaluation", None),
-    ("explainability: attributions and regime profiles", "group:explainability", None),
-    ("forecast ledger: the last closed session only", "regime_forecasts", "last"),
-    ("forecast scoreboard", "forecast_scoreboard", None),
-]
+# The runs, in order: the daily-partitioned assets over REGIME_START … the last closed session served (one single-run
+# backfill holding every ticker), then one run per ticker of every per-ticker asset (its partition), then the ledger
+# for the last closed session only and the scoreboard.
+DAILY = "group:ingestion or group:features"
+PER_TICKER = "group:labels or group:modeling or group:evaluation or group:explainability"
+LEDGER, SCOREBOARD = "regime_forecasts", "forecast_scoreboard"
 
 
 def say(message: str) -> None:
     print(f"[regime-platform] {message}", flush=True)
 
 
-def stored_last_session(settings: Settings) -> dt.date | None:
-    """The newest stored session of the ticker, read without holding the file open."""
+@dataclass
+class Plan:
+    """What `run` materializes: the session range, the serving source of each ticker, the tickers to (re)build
+    (a ticker already stored through the range is left as it is when another is added), and the tickers no
+    source serves, each with its sentence."""
+
+    first: dt.date
+    last: dt.date
+    sources: dict[str, str]
+    build: list[str]
+    failed: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def tickers(self) -> list[str]:
+        return list(self.sources)
+
+
+def stored_spans(settings: Settings) -> dict[str, tuple[dt.date, dt.date]]:
+    """ticker → (first, last) stored session, read without holding the file open."""
     path = settings.warehouse_path
     if not path.exists():
-        return None
+        return {}
     import duckdb
 
     try:
@@ -62,56 +76,97 @@ def stored_last_session(settings: Settings) -> dt.date | None:
         raise SystemExit(f"cannot open {path} ({exc}): another process (a running `make ui` run?) holds it; "
                          "wait for that run to finish and try again.") from exc
     try:
-        row = con.execute("SELECT max(date) FROM market.ohlcv WHERE ticker = ?", [settings.ticker]).fetchone()
+        rows = con.execute("SELECT ticker, min(date), max(date) FROM market.ohlcv GROUP BY ticker").fetchall()
     except duckdb.CatalogException:
-        return None
+        return {}
     finally:
         con.close()
-    return row[0] if row else None
+    return {t: (lo, hi) for t, lo, hi in rows}
 
 
-def plan_range(settings: Settings) -> tuple[dt.date, dt.date, str]:
+def plan_range(settings: Settings) -> Plan:
     chain = build_chain(settings.source, stooq_api_key=settings.stooq_api_key, ohlcv_csv=settings.ohlcv_csv)
-    try:
-        source, last_served, warnings = chain.last_session(settings.ticker)
-    except SourceError as exc:
-        raise SystemExit(f"no data source is available: {exc}") from exc
-    for warning in warnings:
-        say(f"warning: {warning}")
+    served, failed = {}, {}
+    for ticker, answer in chain.last_sessions(settings.tickers).items():  # one request per source for the list
+        if isinstance(answer, SourceError):
+            failed[ticker] = str(answer)
+            continue
+        source, last_served, warnings = answer
+        for warning in warnings:
+            say(f"warning ({ticker}): {warning}")
+        served[ticker] = (source, last_served)
+    for sentence in failed.values():
+        say(f"not served, left out: {sentence}")
+    if not served:
+        raise SystemExit("no data source is available: " + " ".join(failed.values()))
     first = calendar.sessions(settings.start, settings.start + dt.timedelta(days=10))[0]
     newest_key = calendar.sessions(dt.date.today(), dt.date.today() + dt.timedelta(days=7))[0]
+    last_served = min(day for _, day in served.values())
     last = min(last_served, calendar.last_closed_session())
+    sources = {t: source for t, (source, _) in served.items()}
     if last < first:
-        raise SystemExit(f"{source} serves sessions up to {last_served}, before REGIME_START={settings.start}; "
-                         "choose an earlier REGIME_START or another REGIME_SOURCE.")
+        raise SystemExit(f"{', '.join(sorted(set(sources.values())))} serves sessions up to {last_served}, before "
+                         f"REGIME_START={settings.start}; choose an earlier REGIME_START or another REGIME_SOURCE.")
+    if len({day for _, day in served.values()}) > 1:
+        say("the tickers' sources end on different sessions: every ticker is planned up to the earliest, "
+            f"{last} ({', '.join(f'{t} {day}' for t, (_, day) in served.items())}).")
     skipped = calendar.sessions(calendar.next_session(last), newest_key)
     if skipped:
-        reason = (f"past the end of the bundled sample ({SAMPLE_LAST})" if is_sample(source)
-                  else f"not yet closed or not yet served by {source}")
+        reason = (f"past the end of the bundled sample ({SAMPLE_LAST})" if any(map(is_sample, sources.values()))
+                  else "not yet closed or not yet served by every ticker's source")
         say(f"{len(skipped)} partitions {skipped[0]} … {skipped[-1]} are {reason}: not fetched, left unmaterialized.")
-    stored = stored_last_session(settings)
-    if stored and stored > last:
+    stored = stored_spans(settings)
+    ahead = {t: span[1] for t, span in stored.items() if t in sources and span[1] > last}
+    if ahead:
+        ticker, day = next(iter(ahead.items()))
         raise SystemExit(
-            f"{source} serves sessions only up to {last}, but {settings.warehouse_path} already holds {stored}: "
+            f"{sources[ticker]} serves {ticker} only up to {last}, but {settings.warehouse_path} already holds {day}: "
             "refusing to overwrite live history with a shorter source — go online, or use a fresh REGIME_DATA_DIR."
         )
-    if is_sample(source):
-        say(f"OFFLINE: serving the bundled sample — {sample_stand_in(settings.ticker)}; {first} … {last} "
-            f"planned; rows say source={source}.")
-    return first, last, source
+    complete = [t for t in sources if stored.get(t) == (first, last)]
+    build = [t for t in sources if t not in complete] or list(sources)
+    if complete and build != list(sources):
+        say(f"{', '.join(complete)} already stored {first} … {last}: left as they are; building {', '.join(build)}.")
+    for ticker, source in sources.items():
+        if is_sample(source):
+            say(f"OFFLINE: serving the bundled sample — {sample_stand_in(ticker)}; {first} … {last} "
+                f"planned; rows say source={source}.")
+    return Plan(first, last, sources, build, failed)
+
+
+def register_tickers(tickers: list[str]) -> None:
+    """Add each ticker as a partition of the per-ticker assets in the Dagster instance `make ui` shows."""
+    import dagster as dg
+
+    from regime_platform.defs.partitions import ticker_partitions
+
+    with dg.DagsterInstance.get() as instance:
+        known = set(instance.get_dynamic_partitions(ticker_partitions.name))
+        new = [t for t in tickers if t not in known]
+        if new:
+            instance.add_dynamic_partitions(ticker_partitions.name, new)
+            say(f"registered ticker partition(s) {', '.join(new)}")
+
+
+def run_config(tickers: list[str] | None = None, assets: tuple[str, ...] = ()) -> str:
+    """Every step in the command's own process (below), and the tickers of the daily assets when not all."""
+    config: dict = {"execution": {"config": {"in_process": {}}}}
+    if tickers is not None:
+        config["ops"] = {asset: {"config": {"tickers": tickers}} for asset in assets}
+    return json.dumps(config)
 
 
 # Every step in the command's own process: the default multiprocess executor starts a fresh Python (torch, dagster,
 # the definitions) for each of the run's ~40 steps, about 16 s each on 2 cores — most of a short run — and the
 # steps cannot run side by side anyway (one writer on the DuckDB file). Runs launched from the UI keep the default.
-IN_PROCESS = json.dumps({"execution": {"config": {"in_process": {}}}})
+IN_PROCESS = run_config()
 
 
-def materialize(selection: str, partition_range: tuple[dt.date, dt.date] | None) -> None:
+def materialize(selection: str, partition_range: tuple[str, str] | None, config: str = IN_PROCESS) -> None:
     cmd = [sys.executable, "-m", "dagster", "asset", "materialize", "-m", "regime_platform.definitions",
-           "--select", selection, "--config-json", IN_PROCESS]
+           "--select", selection, "--config-json", config]
     if partition_range and partition_range[0] == partition_range[1]:
-        cmd += ["--partition", partition_range[0].isoformat()]
+        cmd += ["--partition", str(partition_range[0])]
     elif partition_range:
         cmd += ["--partition-range", f"{partition_range[0]}...{partition_range[1]}"]
     env = {**os.environ, "PYTHONWARNINGS": "ignore"}  # library deprecation chatter is not the user's business
@@ -134,6 +189,21 @@ def shown(line: str) -> bool:
     return any(event in line for event in _KEEP_DEBUG)
 
 
+def run_steps(plan: Plan) -> list[tuple[str, str, tuple[str, str] | None, str]]:
+    """(label, selection, partitions, run config) of every run, in order."""
+    some = plan.build if plan.build != plan.tickers else None  # None = every ticker (the default config)
+    day = plan.last.isoformat()
+    return [
+        (f"daily-partitioned assets (ohlcv, features) of {', '.join(plan.build)}", DAILY,
+         (plan.first.isoformat(), day), run_config(some, ("ohlcv", "features"))),
+        *((f"{ticker}: labels, models, evaluation, explainability", PER_TICKER, (ticker, ticker), IN_PROCESS)
+          for ticker in plan.build),
+        (f"forecast ledger of {', '.join(plan.build)}: the last closed session only", LEDGER, (day, day),
+         run_config(some, ("regime_forecasts",))),
+        ("forecast scoreboard", SCOREBOARD, None, IN_PROCESS),
+    ]
+
+
 def run(_args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
@@ -145,17 +215,23 @@ def run(_args: argparse.Namespace) -> int:
         model_feature_set(settings.features)  # a bad REGIME_FEATURES stops here, before any download
     except SettingsError as exc:
         raise SystemExit(str(exc)) from exc
-    first, last, source = plan_range(settings)
-    say(f"materializing {settings.ticker} {first} … {last} ({len(calendar.sessions(first, last))} sessions) "
-        f"from {source}")
-    with tqdm(STEPS, desc="regime-platform run", unit="step", file=sys.stdout) as bar:
-        for label, selection, partitions in bar:
+    plan = plan_range(settings)
+    say(f"materializing {', '.join(plan.build)} {plan.first} … {plan.last} "
+        f"({len(calendar.sessions(plan.first, plan.last))} sessions) from "
+        f"{', '.join(f'{t} {s}' for t, s in plan.sources.items())}")
+    register_tickers(plan.tickers)
+    steps = run_steps(plan)
+    with tqdm(steps, desc="regime-platform run", unit="run", file=sys.stdout) as bar:
+        for label, selection, partitions, config in bar:
             bar.set_postfix_str(label)
-            if partitions == "last":
-                say(f"forecast ledger: {last} only; earlier sessions would be forecast by a model fit after them "
+            if selection == LEDGER:
+                say(f"forecast ledger: {plan.last} only; earlier sessions would be forecast by a model fit after them "
                     "(in-sample), so the ledger starts today and grows one session a day.")
-            materialize(selection, {"range": (first, last), "last": (last, last), None: None}[partitions])
-    say(f"done: {settings.ticker} {first} … {last} from {source}. Open the UI with `make ui` to inspect it.")
+            materialize(selection, partitions, config)
+    say(f"done: {', '.join(plan.build)} {plan.first} … {plan.last} from "
+        f"{', '.join(sorted(set(plan.sources.values())))}. Open the UI with `make ui` to inspect it.")
+    if plan.failed:
+        say("not served: " + " ".join(plan.failed.values()))
     return 0
 
 
@@ -212,31 +288,54 @@ def settings_or_exit() -> Settings:
         raise SystemExit(str(exc)) from exc
 
 
+HEADLINE_MODEL = "ensemble"  # the line per ticker names this model's forecast (the other models follow in the table)
+
+
+def headline(row: dict, source: str | None) -> str:
+    """One line a person reads: ticker, session, the headline model's forecast, its probability, the price source."""
+    shown = f"{source} (the bundled offline sample)" if source and is_sample(source) else (source or "unknown")
+    return (f"{row['ticker']} after the close of {row['as_of']}: {row['model']} forecasts {row['regime_name']} for "
+            f"{row['target_date']} (p = {row['probability']:.2f}); prices from {shown}.")
+
+
 def forecast(args: argparse.Namespace) -> int:
     settings = settings_or_exit()
     with open_warehouse(settings.warehouse_path, args.wait) as con:
-        latest = ledger.latest_forecasts(warehouse.read_ledger(con), names_by_id(warehouse.stored_regime_names(con)))
+        stored = warehouse.read_ledger(con)
+        tickers = sorted(set(stored["ticker"].to_list()))
+        latest = ledger.latest_forecasts(stored, {t: names_by_id(warehouse.stored_regime_names(con, t))
+                                                  for t in tickers})
     rows = ledger.jsonable(latest)
+    sources = {r["ticker"]: r["price_source"] for r in ledger.jsonable(
+        stored.sort("as_of").group_by("ticker", maintain_order=True).last())}
+    heads = [next((r for r in rows if r["ticker"] == t and r["model"] == HEADLINE_MODEL),
+                  next(r for r in rows if r["ticker"] == t)) for t in tickers]
     if args.json:
-        print(json.dumps({"forecasts": rows}, indent=2))
+        print(json.dumps({"headline": [dict(r, price_source=sources.get(r["ticker"])) for r in heads],
+                          "forecasts": rows}, indent=2))
     elif not rows:
         print("the ledger is empty: materialize regime_forecasts for the last closed session (`make run` does).")
     else:
-        print(text_table(rows, ["model", "as_of", "target_date", "regime_name", "probability", "model_version",
-                                "status"]))
+        print("\n".join(headline(r, sources.get(r["ticker"])) for r in heads) + "\n")
+        print(text_table(rows, ["ticker", "model", "as_of", "target_date", "regime_name", "probability",
+                                "model_version", "status"]))
     return 0
 
 
 def status(args: argparse.Namespace) -> int:
     settings = settings_or_exit()
+
     with open_warehouse(settings.warehouse_path, args.wait) as con:
-        fresh = warehouse.freshest_dates(con, settings.ticker)
-        board = ledger.scoreboard(warehouse.read_ledger(con), warehouse.read_oos_pooled(con))
+        fresh = {t: warehouse.freshest_dates(con, t) for t in settings.tickers}
+        stored = warehouse.read_ledger(con)
+        versions = {t: scope_for(settings, t).targets_version for t in sorted(set(stored["ticker"].to_list()))}
+        board = ledger.scoreboard(stored, warehouse.read_oos_pooled(con, versions))
     # Dagster is imported only here: `forecast` and the planner of `run` never need it (about 3 s of start-up)
     from regime_platform.defs.run_history import instance_view
 
     view = instance_view()
-    tables = [{"table": f"market.{t}", "newest_date": d.isoformat() if d else None} for t, d in fresh.items()]
+    tables = [{"ticker": ticker, "table": f"market.{t}", "newest_date": d.isoformat() if d else None}
+              for ticker, dates in fresh.items() for t, d in dates.items()]
     scoreboard = ledger.jsonable(board.drop("first_as_of", "last_as_of"))
     if args.json:
         print(json.dumps({"warehouse": str(settings.warehouse_path), "tables": tables, **view,
@@ -249,8 +348,8 @@ def status(args: argparse.Namespace) -> int:
         print("assets (Dagster instance)\n" + text_table(view["assets"]) + "\n")
         print("failing checks\n" + text_table(view["failing_checks"]) + "\n")
     print("scoreboard (live ledger vs walk-forward)\n" + text_table(
-        scoreboard, ["model", "horizon", "scored", "pending", "live_hit_rate", "live_macro_f1", "live_brier",
-                     "wf_hit_rate", "wf_macro_f1", "wf_brier"]))
+        scoreboard, ["ticker", "model", "horizon", "scored", "pending", "live_hit_rate", "live_macro_f1",
+                     "live_brier", "wf_hit_rate", "wf_macro_f1", "wf_brier"]))
     return 0
 
 

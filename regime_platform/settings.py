@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,8 +36,20 @@ def _lower(raw: str, env: str) -> str:
     return raw.lower()
 
 
-def _upper(raw: str, env: str) -> str:
-    return raw.upper()
+def parse_tickers(raw: str, env: str) -> tuple[str, ...]:
+    tickers: list[str] = []
+    for part in raw.split(","):
+        ticker = part.strip().upper()
+        if not ticker:
+            continue
+        if not re.fullmatch(r"[A-Z0-9^][A-Z0-9.\-=^]{0,14}", ticker):
+            raise SettingsError(f"{env}={raw!r}: {part.strip()!r} is not a ticker symbol; use letters, digits, '.', "
+                                "'-', '^' or '=' (e.g. SPY,QQQ,BRK-B).")
+        if ticker not in tickers:
+            tickers.append(ticker)
+    if not tickers:
+        raise SettingsError(f"{env}={raw!r} names no ticker; give a comma list such as SPY,QQQ.")
+    return tuple(tickers)
 
 
 def _path(raw: str, env: str) -> Path:
@@ -71,10 +84,10 @@ def _date(raw: str, env: str) -> dt.date:
 
 
 def setting(default: Any, env: str, doc: str, parse: Callable[[str, str], Any], *, load_time_only: bool = False,
-            secret: bool = False) -> Any:
-    """A settings field: its default, environment variable, meaning and parser."""
+            secret: bool = False, alias: str | None = None) -> Any:
+    """A settings field: its default, environment variable (and an older one-value spelling), meaning and parser."""
     return field(default=default, repr=not secret,
-                 metadata={"env": env, "doc": doc, "parse": parse, "load_time_only": load_time_only})
+                 metadata={"env": env, "doc": doc, "parse": parse, "load_time_only": load_time_only, "alias": alias})
 
 
 @dataclass(frozen=True)
@@ -82,7 +95,9 @@ class Settings:
     data_dir: Path = setting(Path("data"), "REGIME_DATA_DIR",
                              "`warehouse.duckdb`, `artifacts/`, `regimes/regime_labels.csv`", _path)
     source: str = setting("auto", "REGIME_SOURCE", "`auto` | `yfinance` | `stooq` | `csv` | `sample`", _lower)
-    ticker: str = setting("SPY", "REGIME_TICKER", "the ticker to ingest", _upper)
+    tickers: tuple[str, ...] = setting(("SPY",), "REGIME_TICKERS",
+                                       "comma list of the tickers to ingest and forecast, e.g. `SPY,QQQ` "
+                                       "(`REGIME_TICKER` is the one-ticker spelling)", parse_tickers, alias="REGIME_TICKER")
     start: dt.date = setting(dt.date(2000, 1, 3), "REGIME_START",
                              "first partition (read when the definitions load: environment only)", _date,
                              load_time_only=True)
@@ -130,9 +145,15 @@ class Settings:
         environ = os.environ if environ is None else environ
         values = {}
         for f in dataclasses.fields(cls):
-            raw = (environ.get(f.metadata["env"]) or "").strip()
+            env, alias = f.metadata["env"], f.metadata["alias"]
+            raw = (environ.get(env) or "").strip()
+            if alias and (environ.get(alias) or "").strip():
+                older = environ[alias].strip()
+                if raw and f.metadata["parse"](raw, env) != f.metadata["parse"](older, alias):
+                    raise SettingsError(f"{env}={raw!r} and {alias}={older!r} disagree; set only {env}.")
+                raw, env = raw or older, env if raw else alias
             if raw:
-                values[f.name] = f.metadata["parse"](raw, f.metadata["env"])
+                values[f.name] = f.metadata["parse"](raw, env)
         settings = cls(**values)
         settings.validate()
         return settings
@@ -181,8 +202,22 @@ class Settings:
         return self.data_dir / "artifacts"
 
     @property
-    def user_labels_path(self) -> Path:
-        return self.data_dir / "regimes" / "regime_labels.csv"
+    def regimes_dir(self) -> Path:
+        return self.data_dir / "regimes"
+
+    def user_labels_path(self, ticker: str) -> Path:
+        """Your labels file for ``ticker`` (whether or not it exists): ``regimes/regime_labels_<TICKER>.csv``, or
+        ``regimes/regime_labels.csv`` while one ticker is configured (a file that does not name its ticker cannot
+        be told apart between several)."""
+        own = self.regimes_dir / f"regime_labels_{ticker}.csv"
+        shared = self.regimes_dir / "regime_labels.csv"
+        if own.exists() or not shared.exists():
+            return own
+        if len(self.tickers) > 1:
+            raise SettingsError(f"{shared} does not say which ticker it labels and REGIME_TICKERS lists "
+                                f"{len(self.tickers)}: rename it to regime_labels_<TICKER>.csv (e.g. "
+                                f"regime_labels_{self.tickers[0]}.csv).")
+        return shared
 
 
 def setting_fields() -> list[dataclasses.Field]:

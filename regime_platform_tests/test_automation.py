@@ -20,11 +20,16 @@ def defs():
     return build()
 
 
-def tick(defs, name: str, when: dt.datetime):
+def tick(defs, name: str, when: dt.datetime, tickers=("SPY",)):
+    from regime_platform.defs.resources import RegimeSettings
+    from regime_platform_tests.conftest import ticker_instance
+
     schedule = defs.get_schedule_def(name)
     with dg.instance_for_test() as instance:
+        ticker_instance(*tickers, instance=instance)
         return schedule.evaluate_tick(dg.build_schedule_context(
-            instance=instance, scheduled_execution_time=when, repository_def=defs.get_repository_def()))
+            instance=instance, scheduled_execution_time=when, repository_def=defs.get_repository_def(),
+            resources={"settings": RegimeSettings(tickers=list(tickers))}))
 
 
 @pytest.mark.parametrize("when, expected", [
@@ -43,22 +48,40 @@ def test_daily_schedule_requests_the_closed_session_or_nothing(defs, when, expec
 def test_daily_job_runs_the_session_chain_in_one_run(defs):
     job = defs.resolve_job_def("daily_forecast_job")
     keys = {k.to_user_string() for k in job.asset_layer.executable_asset_keys}
-    assert keys == {"ohlcv", "features", "regime_labels", "regime_forecasts", "forecast_scoreboard"}
+    assert keys == {"ohlcv", "features", "regime_forecasts", "forecast_scoreboard"}  # every ticker, one session
     assert defs.get_schedule_def("daily_forecast_schedule").execution_timezone == "America/New_York"
 
 
-def test_weekly_retrain_selects_models_and_what_is_below_them_but_not_the_ledger(defs):
+def test_weekly_retrain_is_one_run_per_ticker_of_the_per_ticker_assets(defs):
     keys = {k.to_user_string() for k in defs.resolve_job_def("weekly_retrain_job").asset_layer.executable_asset_keys}
-    assert {"regime_labels", "lstm_model", "persistence_model", "forecast_scoreboard"} <= keys
-    assert not keys & {"ohlcv", "features", "regime_forecasts"}
-    data = tick(defs, "weekly_retrain_schedule", dt.datetime(2024, 11, 30, 6, 0, tzinfo=NY))
-    assert len(data.run_requests) == 1
+    assert {"regime_labels", "walk_forward_targets", "lstm_model", "persistence_model", "model_comparison",
+            "regime_profiles"} <= keys
+    assert not keys & {"ohlcv", "features", "regime_forecasts", "forecast_scoreboard"}
+    data = tick(defs, "weekly_retrain_schedule", dt.datetime(2024, 11, 30, 6, 0, tzinfo=NY), tickers=("SPY", "QQQ"))
+    assert sorted(r.partition_key for r in data.run_requests) == ["QQQ", "SPY"]
+    assert len({r.run_key for r in data.run_requests}) == 2
+
+
+def test_tickers_sensor_adds_each_configured_ticker_once(defs):
+    from regime_platform.defs.resources import RegimeSettings
+    from regime_platform_tests.conftest import ticker_instance
+
+    sensor = defs.get_sensor_def("tickers_sensor")
+    with dg.instance_for_test() as instance:
+        ticker_instance("SPY", instance=instance)
+        context = dg.build_sensor_context(instance=instance, resources={
+            "settings": RegimeSettings(tickers=["SPY", "QQQ"])}, definitions=defs)
+        result = sensor.evaluate_tick(context)
+        (request,) = result.dynamic_partitions_requests
+        assert (request.partitions_def_name, list(request.partition_keys)) == ("tickers", ["QQQ"])
+        instance.add_dynamic_partitions("tickers", ["QQQ"])
+        assert not sensor.evaluate_tick(context).dynamic_partitions_requests
 
 
 def test_everything_ships_stopped(defs):
     for name in ("daily_forecast_schedule", "weekly_retrain_schedule"):
         assert defs.get_schedule_def(name).default_status == dg.DefaultScheduleStatus.STOPPED
-    for name in ("freshness_sensor", "labels_file_sensor"):
+    for name in ("freshness_sensor", "labels_file_sensor", "tickers_sensor"):
         assert defs.get_sensor_def(name).default_status == dg.DefaultSensorStatus.STOPPED
 
 

@@ -24,7 +24,7 @@ D = dt.date
 def ledger_rows(as_of: dt.date, status: str, realized: int | None) -> pl.DataFrame:
     rows = []
     for model, probs in (("lstm", [0.2, 0.8]), ("persistence", [1.0, 0.0])):
-        rows.append({"as_of": as_of, "target_date": ledger.target_session(as_of, 5), "horizon": 5, "model": model,
+        rows.append({"ticker": "SPY", "as_of": as_of, "target_date": ledger.target_session(as_of, 5), "horizon": 5, "model": model,
                      "predicted_regime": int(probs[1] > probs[0]), "probabilities": probs,
                      "model_version": f"{model}-2018-12-14-abcd1234", "price_source": "sample:^GSPC",
                      "status": status, "realized_regime": realized,
@@ -39,12 +39,11 @@ def data_dir(tmp_path, monkeypatch):
     con = duckdb.connect(str(tmp_path / "warehouse.duckdb"))
     wh.ensure_schema(con, ["ohlcv", "regime_forecasts"])
     con.execute("INSERT INTO market.ohlcv VALUES ('2018-12-21', 'SPY', 1, 1, 1, 1, 1, 1, 'sample:^GSPC', now())")
-    wh.write_forecasts(con, D(2018, 12, 20), ledger_rows(D(2018, 12, 20), "scored", 1))
-    wh.write_forecasts(con, D(2018, 12, 21), ledger_rows(D(2018, 12, 21), "pending", None))
-    con.execute("CREATE TABLE market.regime_labels (date DATE, regime INTEGER, known_regime INTEGER, "
-                "regime_name VARCHAR, labeler VARCHAR, fit_start DATE, fit_end DATE)")
-    con.execute("INSERT INTO market.regime_labels VALUES ('2018-12-21', 1, 1, 'turbulent', 'jump', NULL, NULL), "
-                "('2018-12-20', 0, 0, 'calm', 'jump', NULL, NULL)")
+    wh.write_forecasts(con, "SPY", D(2018, 12, 20), ledger_rows(D(2018, 12, 20), "scored", 1))
+    wh.write_forecasts(con, "SPY", D(2018, 12, 21), ledger_rows(D(2018, 12, 21), "pending", None))
+    wh.ensure_schema(con, ["regime_labels"])
+    con.execute("INSERT INTO market.regime_labels VALUES ('SPY', '2018-12-21', 1, 1, 'turbulent', 'jump', NULL, NULL), "
+                "('SPY', '2018-12-20', 0, 0, 'calm', 'jump', NULL, NULL)")
     con.close()
     return tmp_path
 
@@ -53,10 +52,15 @@ def test_forecast_prints_the_latest_forecast_per_model(data_dir, capsys):
     assert cli.main(["forecast"]) == 0
     out = capsys.readouterr().out
     lines = out.splitlines()
-    assert lines[0].split() == ["model", "as_of", "target_date", "regime_name", "probability", "model_version", "status"]
-    assert lines[2].split() == ["lstm", "2018-12-21", "2018-12-31", "turbulent", "0.800", "lstm-2018-12-14-abcd1234",
-                                "pending"]
-    assert lines[3].split()[:5] == ["persistence", "2018-12-21", "2018-12-31", "calm", "1.000"]
+    # no ensemble in this ledger: the line names the first model of the ticker
+    assert lines[0] == ("SPY after the close of 2018-12-21: lstm forecasts turbulent for 2018-12-31 (p = 0.80); "
+                        "prices from sample:^GSPC (the bundled offline sample).")
+    table = lines[2:]
+    assert table[0].split() == ["ticker", "model", "as_of", "target_date", "regime_name", "probability",
+                                "model_version", "status"]
+    assert table[2].split() == ["SPY", "lstm", "2018-12-21", "2018-12-31", "turbulent", "0.800",
+                                "lstm-2018-12-14-abcd1234", "pending"]
+    assert table[3].split()[:6] == ["SPY", "persistence", "2018-12-21", "2018-12-31", "calm", "1.000"]
 
 
 def test_forecast_json(data_dir, capsys):
@@ -72,8 +76,8 @@ def test_status_shows_tables_and_the_scoreboard(data_dir, capsys):
     out = capsys.readouterr().out
     assert "market.ohlcv" in out and "2018-12-21" in out and "DAGSTER_HOME is not set" in out
     board = out.split("scoreboard")[1]
-    lstm = next(line for line in board.splitlines() if line.startswith("lstm"))
-    assert lstm.split()[:5] == ["lstm", "5", "1", "1", "1.000"]  # one scored row, predicted 1, realized 1
+    lstm = next(line for line in board.splitlines() if line.startswith("SPY") and "lstm" in line)
+    assert lstm.split()[:6] == ["SPY", "lstm", "5", "1", "1", "1.000"]  # one scored row, predicted 1, realized 1
 
 
 def test_status_json_reads_freshness_and_failing_checks_from_the_instance(data_dir, tmp_path, monkeypatch, capsys):

@@ -17,7 +17,7 @@ from regime_platform.settings import Settings, SettingsError, setting_fields
 # a value for each setting that differs from its default, as the environment writes it and as it is parsed
 CHANGED = {
     "data_dir": ("/tmp/regime-elsewhere", Path("/tmp/regime-elsewhere")),
-    "source": ("sample", "sample"), "ticker": ("qqq", "QQQ"), "start": ("2001-01-02", dt.date(2001, 1, 2)),
+    "source": ("sample", "sample"), "tickers": ("qqq, spy", ("QQQ", "SPY")), "start": ("2001-01-02", dt.date(2001, 1, 2)),
     "horizon": ("21", 21), "window": ("60", 60), "labeler": ("HMM", "hmm"), "label_lag": ("21", 21),
     "epochs": ("3", 3), "max_folds": ("2", 2), "class_weighting": ("0", False), "oversampling": ("smote", "smote"),
     "seed": ("7", 7), "min_dwell": ("5", 5), "inner_validation": ("0", False), "inner_score": ("Sharpe", "sharpe"),
@@ -45,8 +45,10 @@ def test_every_setting_but_the_start_is_run_config():
     def probe(settings: RegimeSettings):
         seen["settings"] = settings.settings()
 
-    run_config = {f.name: str(CHANGED[f.name][1]) if isinstance(CHANGED[f.name][1], Path) else CHANGED[f.name][1]
-                  for f in setting_fields() if not f.metadata["load_time_only"]}
+    def as_config(value):
+        return str(value) if isinstance(value, Path) else list(value) if isinstance(value, tuple) else value
+
+    run_config = {f.name: as_config(CHANGED[f.name][1]) for f in setting_fields() if not f.metadata["load_time_only"]}
     assert dg.materialize([probe], resources={"settings": RegimeSettings()},
                           run_config={"resources": {"settings": {"config": run_config}}}).success
     s = seen["settings"]
@@ -69,6 +71,27 @@ def test_readme_settings_table_lists_every_setting():
     assert sorted(listed) == sorted(f.metadata["env"] for f in setting_fields())
 
 
+def test_tickers_are_a_comma_list_and_regime_ticker_the_one_ticker_spelling():
+    assert Settings.from_env({"REGIME_TICKERS": " spy,QQQ , spy,"}).tickers == ("SPY", "QQQ")
+    assert Settings.from_env({"REGIME_TICKER": "iwm"}).tickers == ("IWM",)
+    assert Settings.from_env({"REGIME_TICKER": "spy", "REGIME_TICKERS": "SPY"}).tickers == ("SPY",)
+    with pytest.raises(SettingsError, match=r"REGIME_TICKERS='SPY,QQQ' and REGIME_TICKER='IWM' disagree; set only "
+                                            r"REGIME_TICKERS\."):
+        Settings.from_env({"REGIME_TICKERS": "SPY,QQQ", "REGIME_TICKER": "IWM"})
+
+
+def test_a_labels_file_that_does_not_name_its_ticker_is_refused_with_several_tickers(tmp_path):
+    regimes = tmp_path / "regimes"
+    regimes.mkdir()
+    (regimes / "regime_labels.csv").write_text("Date,regime\n")
+    assert Settings(data_dir=tmp_path).user_labels_path("SPY") == regimes / "regime_labels.csv"
+    several = Settings(data_dir=tmp_path, tickers=("SPY", "QQQ"))
+    with pytest.raises(SettingsError, match="does not say which ticker it labels.*rename it to regime_labels_<TICKER>"):
+        several.user_labels_path("QQQ")
+    (regimes / "regime_labels_QQQ.csv").write_text("Date,regime\n")
+    assert several.user_labels_path("QQQ") == regimes / "regime_labels_QQQ.csv"
+
+
 @pytest.mark.parametrize("env, needle", [
     ({"REGIME_HORIZON": "7"}, "REGIME_HORIZON=7 is not supported"),
     ({"REGIME_OVERSAMPLING": "adasyn"}, "REGIME_OVERSAMPLING='adasyn' is unknown"),
@@ -77,6 +100,8 @@ def test_readme_settings_table_lists_every_setting():
     ({"REGIME_INNER_SCORE": "sortino"}, "REGIME_INNER_SCORE='sortino' is unknown"),
     ({"REGIME_MIN_DWELL": "-1"}, "REGIME_MIN_DWELL=-1 is negative"),
     ({"REGIME_START": "2001-13-01"}, "REGIME_START='2001-13-01' is not a date"),
+    ({"REGIME_TICKERS": "SPY,QQ Q"}, "REGIME_TICKERS='SPY,QQ Q': 'QQ Q' is not a ticker symbol"),
+    ({"REGIME_TICKERS": " , "}, "REGIME_TICKERS=',' names no ticker"),
 ])
 def test_a_bad_value_names_its_variable(env, needle):
     with pytest.raises(SettingsError, match=re.escape(needle)):

@@ -7,15 +7,17 @@ import datetime as dt
 import dagster as dg
 
 from regime_platform import calendar
+from regime_platform.defs.partitions import ticker_partitions
+from regime_platform.defs.resources import RegimeSettings
 
-# One run per session: the day's bar, its features, the labels (the regime known at t, which the
-# persistence baseline needs), the ledger row of every model, and the refreshed scoreboard.
+# One run per session, every ticker: the day's bars, their features, the ledger rows of every ticker's models (the
+# regime known at t, which the persistence baseline needs, computed from data through t), and the scoreboard. The
+# per-ticker assets (labels, models, evaluation) are not in it: they have ticker partitions, and refresh weekly.
 daily_job = dg.define_asset_job(
     "daily_forecast_job",
-    selection=dg.AssetSelection.assets("ohlcv", "features", "regime_labels", "regime_forecasts",
-                                       "forecast_scoreboard"),
-    description="After the close of a session: ohlcv → features → regime_labels → regime_forecasts → "
-                "forecast_scoreboard for that session, in one run.",
+    selection=dg.AssetSelection.assets("ohlcv", "features", "regime_forecasts", "forecast_scoreboard"),
+    description="After the close of a session: ohlcv → features → regime_forecasts → forecast_scoreboard for that "
+                "session and every ticker of REGIME_TICKERS, in one run.",
 )
 
 
@@ -36,19 +38,43 @@ def daily_schedule(context: dg.ScheduleEvaluationContext):
     return dg.RunRequest(run_key=day.isoformat(), partition_key=day.isoformat())
 
 
-# The models and every non-partitioned asset below the labels (evaluation, explainability, scoreboard).
+# One ticker per run: its labels, every model (walk-forward and production), evaluation and explainability.
 retrain_job = dg.define_asset_job(
     "weekly_retrain_job",
-    selection=dg.AssetSelection.assets("regime_labels").downstream()
-    - dg.AssetSelection.assets("regime_forecasts"),
-    description="Refit the labels, every model (walk-forward and production) and the assets below them.",
+    selection=dg.AssetSelection.assets("regime_labels").downstream() - dg.AssetSelection.groups("forecasting"),
+    partitions_def=ticker_partitions,
+    description="For one ticker (the partition): refit the labels, every model (walk-forward and production) and "
+                "the evaluation and explainability below them.",
 )
 
-weekly_retrain_schedule = dg.ScheduleDefinition(
+
+@dg.schedule(
     name="weekly_retrain_schedule", job=retrain_job, cron_schedule="0 6 * * 6",
     execution_timezone="America/New_York", default_status=dg.DefaultScheduleStatus.STOPPED,
-    description="Saturdays 06:00 America/New_York, after the week's last session: retrain and re-evaluate.",
+    description="Saturdays 06:00 America/New_York, after the week's last session: one retrain run per ticker of "
+                "REGIME_TICKERS (a cluster executor runs them side by side).",
 )
+def weekly_retrain_schedule(context: dg.ScheduleEvaluationContext, settings: RegimeSettings):
+    registered = set(context.instance.get_dynamic_partitions(ticker_partitions.name))
+    week = context.scheduled_execution_time.date().isoformat()
+    requests = [dg.RunRequest(run_key=f"{ticker}-{week}", partition_key=ticker)
+                for ticker in settings.settings().tickers if ticker in registered]
+    return requests or dg.SkipReason("no ticker of REGIME_TICKERS is registered yet: start the tickers_sensor or "
+                                     "run `make run` once.")
+
+
+@dg.sensor(
+    name="tickers_sensor", minimum_interval_seconds=60, default_status=dg.DefaultSensorStatus.STOPPED,
+    description="Keeps the ticker partitions in step with REGIME_TICKERS: adds each listed ticker that is not yet a "
+                "partition (`regime-platform run` does the same before it materializes). Removing a ticker from the "
+                "setting never deletes its partition or its rows.",
+)
+def tickers_sensor(context: dg.SensorEvaluationContext, settings: RegimeSettings):
+    registered = set(context.instance.get_dynamic_partitions(ticker_partitions.name))
+    new = [t for t in settings.settings().tickers if t not in registered]
+    if not new:
+        return dg.SkipReason("every ticker of REGIME_TICKERS is a partition")
+    return dg.SensorResult(dynamic_partitions_requests=[ticker_partitions.build_add_request(new)])
 
 FRESH_ASSETS = ["ohlcv", "regime_forecasts"]
 

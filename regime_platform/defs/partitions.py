@@ -32,3 +32,20 @@ def daily_asset(**kwargs):
     sessions in one run, and the ``duckdb`` pool (every such asset reads and writes the warehouse)."""
     return dg.asset(partitions_def=session_partitions, backfill_policy=dg.BackfillPolicy.single_run(), pool="duckdb",
                     **kwargs)
+
+
+# One partition per ticker below the daily assets (labels, targets, models, evaluation, explainability): dynamic, not
+# static, so a ticker is added without reloading the definitions — `regime-platform run` (and the `tickers_sensor`)
+# registers every ticker of REGIME_TICKERS, and the UI's partition dialog can add one. A date × ticker grid would
+# be 2.5 M partitions at 500 tickers × 5,000 sessions; Dagster advises about 100,000 per asset at most (DESIGN §5).
+ticker_partitions = dg.DynamicPartitionsDefinition(name="tickers")
+
+
+def ticker_asset(**kwargs):
+    """``@dg.asset`` for a per-ticker asset: one partition per ticker (the key is the ticker) and the ``duckdb`` pool."""
+    return dg.asset(partitions_def=ticker_partitions, pool="duckdb", **kwargs)
+
+
+def ticker_check(**kwargs):
+    """``@dg.asset_check`` of a per-ticker asset: evaluated for the ticker partition that was materialized."""
+    return dg.asset_check(partitions_def=ticker_partitions, pool="duckdb", **kwargs)

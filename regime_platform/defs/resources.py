@@ -16,7 +16,7 @@ from regime_platform import storage as warehouse
 from regime_platform.defs.partitions import REGIME_START
 from regime_platform.features.compute import model_feature_set
 from regime_platform.ingestion.sources import SourceChain, build_chain
-from regime_platform.settings import Settings, setting_fields
+from regime_platform.settings import Settings, parse_tickers, setting_fields
 from regime_platform.storage.files import read_json, write_json_atomic
 
 
@@ -61,6 +61,7 @@ class _SettingsResource(dg.ConfigurableResource):
         values = {f.name: getattr(self, f.name) for f in _run_config_fields()}
         for name in ("data_dir", "ohlcv_csv"):
             values[name] = Path(values[name]) if values[name] else None
+        values["tickers"] = _tickers(values["tickers"])
         s = Settings(start=REGIME_START, **values)
         s.validate()
         model_feature_set(s.features)  # REGIME_FEATURES names real, scale-free columns (SettingsError otherwise)
@@ -76,10 +77,18 @@ def _run_config_fields() -> list[dataclasses.Field]:
 
 
 def _to_config(value):
+    if isinstance(value, tuple):
+        return list(value)
     return str(value) if isinstance(value, Path) else value
 
 
-_CONFIG_TYPES = {"Path": str, "Path | None": Optional[str], "str": str, "str | None": Optional[str], "int": int,
+def _tickers(configured) -> tuple[str, ...]:
+    """Run config gives a list (or one comma string): the same parsing and checks as REGIME_TICKERS."""
+    raw = configured if isinstance(configured, str) else ",".join(configured)
+    return parse_tickers(raw, "resources.settings.config.tickers")
+
+
+_CONFIG_TYPES = {"tuple[str, ...]": list[str], "Path": str, "Path | None": Optional[str], "str": str, "str | None": Optional[str], "int": int,
                  "int | None": Optional[int], "bool": bool}
 
 # One declaration: every field of `Settings` but REGIME_START (which fixes the partitions at load time) becomes a
@@ -94,21 +103,25 @@ RegimeSettings = type("RegimeSettings", (_SettingsResource,), {
 
 
 class ArtifactIOManager(dg.ConfigurableIOManager):
-    """Models (and later metrics and plots) as files under <data_dir>/artifacts/<asset>/.
+    """Models, metrics and plots as files under <data_dir>/artifacts/<asset>/<ticker>/ (a per-ticker asset's
+    partition is its ticker; an unpartitioned asset's files sit in <asset>/).
 
     An output is any object with `save(directory) -> list[Path]` (each file written to a temporary name and
     renamed) and a classmethod `load(directory)`; which class to load is recorded in `artifact.json`
     and must live in regime_platform. Nothing is pickled: torch weights load with weights_only=True and
-    scikit-learn models through skops with an explicit list of trusted types.
+    scikit-learn models through skops with an explicit list of trusted types. An input spanning several ticker
+    partitions (the daily ledger reads every ticker's models) loads as {ticker: object} for each stored one.
     """
 
     base_dir: str
 
-    def directory(self, key: dg.AssetKey) -> Path:
-        return Path(self.base_dir).joinpath(*key.path)
+    def directory(self, key: dg.AssetKey, partition: str | None = None) -> Path:
+        directory = Path(self.base_dir).joinpath(*key.path)
+        return directory / partition if partition else directory
 
     def handle_output(self, context: dg.OutputContext, obj) -> None:
-        directory = self.directory(context.asset_key)
+        directory = self.directory(context.asset_key, context.asset_partition_key if context.has_asset_partitions
+                                   else None)
         files = obj.save(directory)
         cls = type(obj)
         write_json_atomic(directory / "artifact.json", {"class": f"{cls.__module__}:{cls.__qualname__}"})
@@ -116,18 +129,28 @@ class ArtifactIOManager(dg.ConfigurableIOManager):
                                      "files": len(files)})
 
     def load_input(self, context: dg.InputContext):
+        if not context.has_asset_partitions:
+            return self._load(self.directory(context.asset_key))
+        keys = context.asset_partition_keys
+        if context.has_partition_key and list(keys) == [context.partition_key]:  # the same ticker downstream
+            return self._load(self.directory(context.asset_key, keys[0]))
+        return {k: self._load(self.directory(context.asset_key, k)) for k in keys
+                if (self.directory(context.asset_key, k) / "artifact.json").exists()}
+
+    @staticmethod
+    def _load(directory: Path):
         import importlib
 
-        directory = self.directory(context.asset_key)
         module, _, qualname = read_json(directory / "artifact.json")["class"].partition(":")
         if not module.startswith("regime_platform."):
             raise ValueError(f"{directory / 'artifact.json'} names {module}, outside regime_platform; refusing to load it.")
         return getattr(importlib.import_module(module), qualname).load(directory)
 
 
-def artifact_directory(settings: RegimeSettings, asset_name: str) -> Path:
-    """Where the artifact IO manager keeps ``asset_name``'s files (what its metadata points to)."""
-    return settings.settings().artifacts_dir / asset_name
+def artifact_directory(settings: RegimeSettings, asset_name: str, ticker: str | None = None) -> Path:
+    """Where the artifact IO manager keeps ``asset_name``'s files (of ``ticker``'s partition): what metadata points to."""
+    directory = settings.settings().artifacts_dir / asset_name
+    return directory / ticker if ticker else directory
 
 
 def default_resources() -> dict:

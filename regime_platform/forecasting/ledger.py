@@ -79,10 +79,10 @@ def not_closed_refusal(as_of: dt.date, now: dt.datetime | None = None) -> str | 
     return None
 
 
-def forecast_rows(models: Sequence[Forecaster], as_of: dt.date, features: pl.DataFrame,
+def forecast_rows(ticker: str, models: Sequence[Forecaster], as_of: dt.date, features: pl.DataFrame,
                   known_regime: int | None, price_source: str,
                   history: Mapping[str, pl.DataFrame] | None = None) -> pl.DataFrame:
-    """One pending ledger row per model for session `as_of`.
+    """One pending ledger row of ``ticker`` per model for session `as_of`.
 
     `features` holds the stored feature rows up to and including `as_of` (date-ordered, at least the
     longest window); `known_regime` is the regime known after the close of `as_of` (what was knowable then).
@@ -91,7 +91,8 @@ def forecast_rows(models: Sequence[Forecaster], as_of: dt.date, features: pl.Dat
     first forecast is the plain argmax.
     """
     if features.is_empty() or features["date"].max() != as_of:
-        raise LedgerError(f"market.features has no row for {as_of}: materialize ohlcv and features for it first.")
+        raise LedgerError(f"market.features has no {ticker} row for {as_of}: materialize ohlcv and features for it "
+                          "first.")
     rows: list[dict[str, Any]] = []
     for model in models:
         refusal = in_sample_refusal(model, as_of)
@@ -107,7 +108,7 @@ def forecast_rows(models: Sequence[Forecaster], as_of: dt.date, features: pl.Dat
                               "(warm-up or a gap): forecast a later session.")
         probabilities = np.asarray(model.forecast_last(X, known_regime), dtype=np.float64)
         rows.append({
-            "as_of": as_of, "target_date": target_session(as_of, model.horizon), "horizon": model.horizon,
+            "ticker": ticker, "as_of": as_of, "target_date": target_session(as_of, model.horizon), "horizon": model.horizon,
             "model": model.name, "predicted_regime": decide(model, probabilities, (history or {}).get(model.name)),
             "probabilities": [float(p) for p in probabilities], "model_version": model.model_version,
             "price_source": price_source, "status": PENDING, "realized_regime": None, "labels_version": None,
@@ -139,12 +140,13 @@ def labels_version(labels: pl.DataFrame) -> str:
 def score_pending(pending: pl.DataFrame, labels: pl.DataFrame, version: str) -> pl.DataFrame:
     """The pending rows whose target date the labels now cover, with their realized regime.
 
-    Returns (as_of, model, horizon, realized_regime, labels_version); rows still in the future are left out.
+    ``pending`` and ``labels`` are one ticker's. Returns (ticker, as_of, model, horizon, realized_regime,
+    labels_version); rows still in the future are left out.
     """
-    keys = pending.select("as_of", "model", "horizon", "target_date")
+    keys = pending.select("ticker", "as_of", "model", "horizon", "target_date")
     truth = labels.select(pl.col("date").alias("target_date"), pl.col("regime").cast(pl.Int32).alias("realized_regime"))
     return (keys.join(truth, on="target_date", how="inner")
-            .select("as_of", "model", "horizon", "realized_regime")
+            .select("ticker", "as_of", "model", "horizon", "realized_regime")
             .with_columns(pl.lit(version).alias("labels_version")))
 
 
@@ -181,27 +183,29 @@ def figures(predicted: Sequence[int], realized: Sequence[int], probabilities: Se
 
 
 def scoreboard(ledger: pl.DataFrame, oos: pl.DataFrame) -> pl.DataFrame:
-    """Per model and horizon: live hit rate, macro-F1, Brier and counts, next to the pooled walk-forward figures.
+    """Per ticker, model and horizon: live hit rate, macro-F1, Brier and counts, next to the pooled walk-forward
+    figures of the same ticker.
 
-    `ledger` is market.regime_forecasts; `oos` is market.oos_predictions (model, horizon, predicted_regime,
-    probabilities, true_regime).
+    `ledger` is market.regime_forecasts; `oos` is market.oos_predictions of each ticker's current targets version
+    (ticker, model, horizon, predicted_regime, probabilities, true_regime).
     """
     rows = []
-    for (model, horizon), group in sorted(ledger.group_by(["model", "horizon"]), key=lambda kv: kv[0]):
+    for (ticker, model, horizon), group in sorted(ledger.group_by(["ticker", "model", "horizon"]),
+                                                  key=lambda kv: kv[0]):
         scored = group.filter(pl.col("status") == SCORED)
         live = figures(scored["predicted_regime"].to_list(), scored["realized_regime"].to_list(),
                        scored["probabilities"].to_list())
-        wf_rows = oos.filter((pl.col("model") == model) & (pl.col("horizon") == horizon)
-                             & pl.col("true_regime").is_not_null()) if oos.height else oos
+        wf_rows = oos.filter((pl.col("ticker") == ticker) & (pl.col("model") == model)
+                             & (pl.col("horizon") == horizon) & pl.col("true_regime").is_not_null()) if oos.height else oos
         wf = figures(wf_rows["predicted_regime"].to_list(), wf_rows["true_regime"].to_list(),
                      wf_rows["probabilities"].to_list()) if wf_rows.height else Figures(0, *(float("nan"),) * 3)
         rows.append({
-            "model": model, "horizon": horizon, "scored": live.n, "pending": group.height - live.n,
+            "ticker": ticker, "model": model, "horizon": horizon, "scored": live.n, "pending": group.height - live.n,
             "live_hit_rate": live.hit_rate, "live_macro_f1": live.macro_f1, "live_brier": live.brier,
             "wf_hit_rate": wf.hit_rate, "wf_macro_f1": wf.macro_f1, "wf_brier": wf.brier, "wf_predictions": wf.n,
             "first_as_of": group["as_of"].min(), "last_as_of": group["as_of"].max(),
         })
-    schema = {"model": pl.Utf8, "horizon": pl.Int32, "scored": pl.Int64, "pending": pl.Int64,
+    schema = {"ticker": pl.Utf8, "model": pl.Utf8, "horizon": pl.Int32, "scored": pl.Int64, "pending": pl.Int64,
               "live_hit_rate": pl.Float64, "live_macro_f1": pl.Float64, "live_brier": pl.Float64,
               "wf_hit_rate": pl.Float64, "wf_macro_f1": pl.Float64, "wf_brier": pl.Float64,
               "wf_predictions": pl.Int64, "first_as_of": pl.Date, "last_as_of": pl.Date}
@@ -209,26 +213,28 @@ def scoreboard(ledger: pl.DataFrame, oos: pl.DataFrame) -> pl.DataFrame:
 
 
 def live_record(ledger: pl.DataFrame) -> pl.DataFrame:
-    """Scored rows in date order with each model's running (expanding) hit rate: what the plot draws."""
-    scored = ledger.filter(pl.col("status") == SCORED).sort("model", "as_of")
+    """Scored rows in date order with each ticker's and model's running (expanding) hit rate: what the plot draws."""
+    scored = ledger.filter(pl.col("status") == SCORED).sort("ticker", "model", "as_of")
     return scored.with_columns(
         (pl.col("predicted_regime") == pl.col("realized_regime")).cast(pl.Float64).alias("hit")
-    ).with_columns(pl.col("hit").cum_sum().over("model").alias("hits"),
-                   pl.int_range(1, pl.len() + 1).over("model").alias("n")).with_columns(
+    ).with_columns(pl.col("hit").cum_sum().over("ticker", "model").alias("hits"),
+                   pl.int_range(1, pl.len() + 1).over("ticker", "model").alias("n")).with_columns(
         (pl.col("hits") / pl.col("n")).alias("running_hit_rate"))
 
 
-def latest_forecasts(ledger: pl.DataFrame, names: dict[int, str] | None = None) -> pl.DataFrame:
-    """The newest forecast of each model: as_of, target date, regime (name), its probability, model version."""
+def latest_forecasts(ledger: pl.DataFrame, names: Mapping[str, dict[int, str]] | None = None) -> pl.DataFrame:
+    """The newest forecast of each ticker's models: as_of, target date, regime (name), its probability, model version
+    (``names``: ticker → regime id → name)."""
     if ledger.is_empty():
-        return pl.DataFrame(schema={"model": pl.Utf8, "as_of": pl.Date, "target_date": pl.Date,
+        return pl.DataFrame(schema={"ticker": pl.Utf8, "model": pl.Utf8, "as_of": pl.Date, "target_date": pl.Date,
                                     "regime": pl.Int32, "regime_name": pl.Utf8, "probability": pl.Float64,
                                     "model_version": pl.Utf8, "status": pl.Utf8})
-    newest = ledger.sort("as_of").group_by("model", maintain_order=True).last().sort("model")
+    newest = ledger.sort("as_of").group_by("ticker", "model", maintain_order=True).last().sort("ticker", "model")
     names = names or {}
     return newest.select(
-        "model", "as_of", "target_date", pl.col("predicted_regime").alias("regime"),
-        pl.col("predicted_regime").map_elements(lambda k: regime_name(k, names), return_dtype=pl.Utf8)
+        "ticker", "model", "as_of", "target_date", pl.col("predicted_regime").alias("regime"),
+        pl.struct("ticker", "predicted_regime").map_elements(
+            lambda s: regime_name(s["predicted_regime"], names.get(s["ticker"], {})), return_dtype=pl.Utf8)
         .alias("regime_name"),
         pl.struct("probabilities", "predicted_regime").map_elements(
             lambda s: float(s["probabilities"][s["predicted_regime"]]), return_dtype=pl.Float64).alias("probability"),

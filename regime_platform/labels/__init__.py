@@ -1,12 +1,19 @@
 """Regime labels: a user's file (strictly validated) or a generated labeler; profiles and class balance."""
-from regime_platform.labels.assign import LabelResult, assign, assign_generated, assign_user, configured_regimes
+from regime_platform.labels.assign import (
+    LabelResult,
+    assign,
+    assign_generated,
+    assign_user,
+    configured_regimes,
+    known_regime_at,
+)
 from regime_platform.labels.class_balance import ClassBalance, class_balance
 from regime_platform.labels.labelers import LABELERS, Labeler, labelable, make_labeler
 from regime_platform.labels.names import REGIME_NAMES, names_by_id, regime_label, regime_name, regime_names
 from regime_platform.labels.profile import RegimeProfile, regime_profile, regime_statistics
 from regime_platform.labels.user_file import LabelFileError, read_user_labels
 
-__all__ = ["ClassBalance", "assign", "configured_regimes", "LABELERS", "LabelFileError", "LabelResult", "Labeler",
+__all__ = ["ClassBalance", "assign", "configured_regimes", "known_regime_at", "LABELERS", "LabelFileError", "LabelResult", "Labeler",
            "REGIME_NAMES", "RegimeProfile", "assign_generated", "assign_user", "class_balance", "labelable",
            "make_labeler", "names_by_id", "read_user_labels", "regime_label", "regime_name", "regime_names",
            "regime_profile", "regime_statistics"]

@@ -13,7 +13,7 @@ from regime_platform.labels.labelers import labelable, make_labeler
 from regime_platform.labels.profile import RegimeProfile, regime_profile
 from regime_platform.labels.user_file import read_user_labels
 
-TABLE_SCHEMA = warehouse.schema("regime_labels")
+TABLE_SCHEMA = warehouse.body_schema("regime_labels")  # storage adds the ticker key
 
 
 @dataclass
@@ -80,3 +80,15 @@ def assign(frame: pl.DataFrame, user_labels_path, labeler: str, label_lag: int =
         user = read_user_labels(Path(user_labels_path), sessions=frame["date"].to_list())
         return assign_user(user, frame, label_lag=label_lag)
     return assign_generated(frame, labeler)
+
+
+def known_regime_at(frame: pl.DataFrame, user_labels_path, labeler: str, label_lag: int, as_of: dt.date) -> int | None:
+    """The regime known after the close of ``as_of`` from data through ``as_of`` only — what a daily run stores:
+    the `known_regime` at ``as_of`` of :func:`assign` over the sessions up to ``as_of`` (a generated labeler fit
+    through it, its online label there; a user's file, its label ``label_lag`` sessions earlier). None when the
+    labels do not reach ``as_of``."""
+    through = frame.filter(pl.col("date") <= as_of)
+    if through.is_empty():
+        return None
+    row = assign(through, user_labels_path, labeler, label_lag).table.filter(pl.col("date") == as_of)
+    return None if row.is_empty() or row["known_regime"][0] is None else int(row["known_regime"][0])

@@ -1,4 +1,5 @@
-"""A user's regime labels file (data/regimes/regime_labels.csv), validated strictly.
+"""A user's regime labels file (data/regimes/regime_labels_<TICKER>.csv, or regime_labels.csv with one ticker),
+validated strictly.
 
 Exactly the columns `Date` (YYYY-MM-DD, XNYS sessions only, none missing between the first and last) and
 `regime` (integers 0..K−1, K ≥ 2, every id present), optionally `regime_name`. Every problem is reported
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import hashlib
 import re
 from pathlib import Path
 
@@ -151,3 +153,8 @@ def read_user_labels(path: Path, sessions: list[dt.date] | None = None) -> pl.Da
                           "regime_name": [n if n is not None else regime_name(r) for r, n in zip(regimes, names)]},
                          schema={"date": pl.Date, "regime": pl.Int32, "regime_name": pl.Utf8})
     return frame.sort("date")
+
+
+def file_fingerprint(path: Path) -> str | None:
+    """The sha256 of a labels file's content, None when there is no file (what versions a user's targets)."""
+    return hashlib.sha256(path.read_bytes()).hexdigest() if path.exists() else None

@@ -67,6 +67,8 @@ class ProductionModel:
     state_mapping: dict[str, int] | None = None
     seconds: float = 0.0
     min_dwell: int = 1  # the decision rule the ledger applies to this model's forecasts (1 = argmax)
+    ticker: str | None = None  # whose history it was fit on, and the version of the targets it learned (DESIGN §2)
+    targets_version: str | None = None
 
     def predict_at(
         self, X: np.ndarray, t_idx: Sequence[int] | np.ndarray, known_regime: np.ndarray | None = None
@@ -112,6 +114,8 @@ class ProductionModel:
                 "state_mapping": self.state_mapping,
                 "seconds": self.seconds,
                 "min_dwell": self.min_dwell,
+                "ticker": self.ticker,
+                "targets_version": self.targets_version,
                 "fit_info": {k: v for k, v in self.model.fit_info.items() if k != "history"},
             }
         )
@@ -149,7 +153,18 @@ class ProductionModel:
             state_mapping=meta.get("state_mapping"),
             min_dwell=int(meta.get("min_dwell", 1)),
             seconds=meta.get("seconds", 0.0),
+            ticker=meta.get("ticker"),
+            targets_version=meta.get("targets_version"),
         )
+
+    def version_refusal(self, ticker: str, targets_version: str) -> str | None:
+        """One sentence when this model was not fit on ``ticker``'s targets of ``targets_version`` (the current
+        settings'), saying what to re-materialize; None when it was."""
+        if (self.ticker, self.targets_version) == (ticker, targets_version):
+            return None
+        return (f"the production {self.name} model was fit on {self.ticker or 'an unrecorded ticker'}'s targets "
+                f"{self.targets_version or '(unversioned)'}, but the current settings give {ticker}'s targets "
+                f"{targets_version}: re-materialize walk_forward_targets and {self.name}_model for {ticker}.")
 
 
 def model_version(name: str, fit_date: dt.date, payload: Mapping[str, Any]) -> str:

@@ -306,3 +306,4 @@ def walk_forward_labels(frame: pl.DataFrame, stored: pl.DataFrame):
                            n_classes=configured_regimes("user", stored["regime"]))
     usable = labelable(frame, make_labeler(labeler))
     return RefitLabels(usable, lambda: make_labeler(labeler), name=labeler)
+

@@ -48,7 +48,7 @@ from regime_platform.modeling.training import (
 from regime_platform.modeling.walk_forward_targets import regime_mean_returns, risk_off_regime
 from regime_platform.storage.files import read_json, to_jsonable, write_json_atomic
 
-OOS_SCHEMA: dict[str, pl.DataType] = warehouse.schema("oos_predictions")
+OOS_SCHEMA: dict[str, pl.DataType] = warehouse.body_schema("oos_predictions")  # storage adds the keys
 
 
 def chosen_in_span(model: str, info: dict[str, Any]) -> str:

@@ -89,6 +89,6 @@ def compute_walk_forward_targets(
             "risk_off_regime": risk_off_regime(means),
         })
         rows.append(label_rows(labeler, h, number, labels))
-    fold_table = pl.DataFrame(table, schema=storage.schema("walk_forward_folds"))
+    fold_table = pl.DataFrame(table, schema=storage.body_schema("walk_forward_folds"))  # storage adds the keys
     return WalkForwardTargets(labeler, h, folds, fold_labels, production, bool(targets.user_labels), fold_table,
                               pl.concat(rows))

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import duckdb
 import polars as pl
 
-from regime_platform.storage.tables import SCHEMA, ensure_schema
+from regime_platform.storage.tables import SCHEMA, body_schema, ensure_schema, key_columns, with_scope
 
 
 @contextlib.contextmanager
@@ -39,6 +39,35 @@ def replace_rows(con: duckdb.DuckDBPyConnection, table: str, frame: pl.DataFrame
         con.execute(f"DELETE FROM {SCHEMA}.{table}" + (f" WHERE {where}" if where else ""), params or [])
         insert(con, table, frame)
     return frame.height
+
+
+def scope_sql(scope: dict[str, str]) -> tuple[str, list]:
+    """``ticker = ? AND targets_version = ?`` and its parameters."""
+    return " AND ".join(f"{k} = ?" for k in scope), list(scope.values())
+
+
+def replace_scoped(con: duckdb.DuckDBPyConnection, table: str, frame: pl.DataFrame, scope: dict[str, str],
+                   where: str | None = None, params: list | None = None) -> int:
+    """Replace the rows of one scope (a ticker, or a ticker and targets version) — only those also matching
+    ``where`` when given — with ``frame``, which gets the scope's key columns, in one transaction. Other tickers'
+    and versions' rows are never touched."""
+    condition, values = scope_sql(scope)
+    if where:
+        condition, values = f"{condition} AND ({where})", values + list(params or [])
+    return replace_rows(con, table, with_scope(table, frame, scope), condition, values)
+
+
+def read_scoped(con: duckdb.DuckDBPyConnection, table: str, scope: dict[str, str], where: str | None = None,
+                params: list | None = None, order: str | None = None) -> pl.DataFrame:
+    """The rows of one scope, without its key columns (what the domain code reads), in ``order``."""
+    if set(scope) != set(key_columns(table)):
+        raise ValueError(f"market.{table} is read per {', '.join(key_columns(table))}; got {', '.join(scope)}.")
+    condition, values = scope_sql(scope)
+    if where:
+        condition, values = f"{condition} AND ({where})", values + list(params or [])
+    columns = ", ".join(f'"{c}"' for c in body_schema(table))
+    sql = f"SELECT {columns} FROM {SCHEMA}.{table} WHERE {condition}" + (f" ORDER BY {order}" if order else "")
+    return query(con, sql, values)
 
 
 def query(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = None) -> pl.DataFrame:

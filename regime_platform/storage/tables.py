@@ -42,6 +42,13 @@ class Table:
 
 _DATE, _INT, _DOUBLE, _TEXT = pl.Date, pl.Int32, pl.Float64, pl.String
 
+# The key columns every table below market.ohlcv leads with (DESIGN §2): the ticker, and for what the models and the
+# evaluation write, the version of the targets it was scored against (labeler, horizon, hash of what shapes them).
+TICKER = ("ticker", "VARCHAR NOT NULL", _TEXT)
+TARGETS_VERSION = ("targets_version", "VARCHAR NOT NULL", _TEXT)
+TICKER_KEY = ("ticker",)
+VERSION_KEY = ("ticker", "targets_version")
+
 # Column order is part of the contract (the README's tables): inserts match columns by name, reads keep this order.
 TABLES: dict[str, Table] = {
     "ohlcv": Table((
@@ -56,17 +63,17 @@ TABLES: dict[str, Table] = {
     "features": Table((("date", "DATE NOT NULL", _DATE), ("ticker", "VARCHAR NOT NULL", _TEXT),
                        *((c, "DOUBLE", _DOUBLE) for c in FEATURE_COLUMNS)), "PRIMARY KEY (ticker, date)"),
     "regime_labels": Table((
-        ("date", "DATE NOT NULL PRIMARY KEY", _DATE), ("regime", "INTEGER NOT NULL", _INT),
+        TICKER, ("date", "DATE NOT NULL", _DATE), ("regime", "INTEGER NOT NULL", _INT),
         ("known_regime", "INTEGER", _INT), ("regime_name", "VARCHAR", _TEXT), ("labeler", "VARCHAR NOT NULL", _TEXT),
-        ("fit_start", "DATE", _DATE), ("fit_end", "DATE", _DATE))),
+        ("fit_start", "DATE", _DATE), ("fit_end", "DATE", _DATE)), "PRIMARY KEY (ticker, date)"),
     "oos_predictions": Table((
-        ("model", "VARCHAR NOT NULL", _TEXT), ("fold", "INTEGER", _INT), ("as_of", "DATE NOT NULL", _DATE),
+        TICKER, TARGETS_VERSION, ("model", "VARCHAR NOT NULL", _TEXT), ("fold", "INTEGER", _INT), ("as_of", "DATE NOT NULL", _DATE),
         ("target_date", "DATE NOT NULL", _DATE), ("horizon", "INTEGER NOT NULL", _INT),
         ("predicted_regime", "INTEGER", _INT), ("probabilities", "DOUBLE[]", pl.List(pl.Float64)),
         ("true_regime", "INTEGER", _INT), ("known_regime", "INTEGER", _INT))),
     # the walk-forward folds of one labeler and horizon, with each fold's refit labeler and risk-off regime
     "walk_forward_folds": Table((
-        ("labeler", "VARCHAR NOT NULL", _TEXT), ("horizon", "INTEGER NOT NULL", _INT), ("fold", "INTEGER NOT NULL", _INT),
+        TICKER, TARGETS_VERSION, ("labeler", "VARCHAR NOT NULL", _TEXT), ("horizon", "INTEGER NOT NULL", _INT), ("fold", "INTEGER NOT NULL", _INT),
         ("test_year", "INTEGER", _INT), ("train_start", "DATE", _DATE), ("train_end", "DATE", _DATE),
         ("train_target_end", "DATE", _DATE), ("test_start", "DATE", _DATE), ("test_end", "DATE", _DATE),
         ("test_target_end", "DATE", _DATE), ("labeler_fit_start", "DATE", _DATE), ("labeler_fit_end", "DATE", _DATE),
@@ -74,39 +81,39 @@ TABLES: dict[str, Table] = {
         ("regime_mean_returns", "DOUBLE[]", pl.List(pl.Float64)), ("risk_off_regime", "INTEGER", _INT))),
     # every fold's targets: hindsight labels of the training span, of training + test span, and the causal ones
     "fold_labels": Table((
-        ("labeler", "VARCHAR NOT NULL", _TEXT), ("horizon", "INTEGER NOT NULL", _INT), ("fold", "INTEGER NOT NULL", _INT),
+        TICKER, TARGETS_VERSION, ("labeler", "VARCHAR NOT NULL", _TEXT), ("horizon", "INTEGER NOT NULL", _INT), ("fold", "INTEGER NOT NULL", _INT),
         ("date", "DATE NOT NULL", _DATE), ("train_regime", "INTEGER", _INT), ("test_regime", "INTEGER", _INT),
         ("known_regime", "INTEGER", _INT))),
 }
 
 
 TABLES["model_metrics"] = Table((
-    ("model", "VARCHAR NOT NULL", _TEXT), ("horizon", "INTEGER NOT NULL", _INT), ("fold", "INTEGER", _INT),
+    TICKER, TARGETS_VERSION, ("model", "VARCHAR NOT NULL", _TEXT), ("horizon", "INTEGER NOT NULL", _INT), ("fold", "INTEGER", _INT),
     ("metric", "VARCHAR NOT NULL", _TEXT), ("value", "DOUBLE", _DOUBLE)))
 TABLES["backtest"] = Table((
-    ("strategy", "VARCHAR NOT NULL", _TEXT), ("horizon", "INTEGER NOT NULL", _INT), ("start_date", "DATE", _DATE),
+    TICKER, TARGETS_VERSION, ("strategy", "VARCHAR NOT NULL", _TEXT), ("horizon", "INTEGER NOT NULL", _INT), ("start_date", "DATE", _DATE),
     ("end_date", "DATE", _DATE), ("ann_return", "DOUBLE", _DOUBLE), ("ann_vol", "DOUBLE", _DOUBLE),
     ("sharpe", "DOUBLE", _DOUBLE), ("max_drawdown", "DOUBLE", _DOUBLE), ("switches", "INTEGER", _INT),
     ("time_in_market", "DOUBLE", _DOUBLE)))
 TABLES["regime_change_timing"] = Table((
-    ("model", "VARCHAR NOT NULL", _TEXT), ("horizon", "INTEGER NOT NULL", _INT), ("change_date", "DATE NOT NULL", _DATE),
+    TICKER, TARGETS_VERSION, ("model", "VARCHAR NOT NULL", _TEXT), ("horizon", "INTEGER NOT NULL", _INT), ("change_date", "DATE NOT NULL", _DATE),
     ("from_regime", "INTEGER", _INT), ("to_regime", "INTEGER", _INT), ("first_call_date", "DATE", _DATE),
     ("first_lead_sessions", "INTEGER", _INT), ("call_date", "DATE", _DATE), ("lead_sessions", "INTEGER", _INT),
     ("flipped_back", "BOOLEAN", pl.Boolean)))
 TABLES["regime_forecasts"] = Table((
-    ("as_of", "DATE NOT NULL", _DATE), ("target_date", "DATE NOT NULL", _DATE), ("horizon", "INTEGER NOT NULL", _INT),
+    TICKER, ("as_of", "DATE NOT NULL", _DATE), ("target_date", "DATE NOT NULL", _DATE), ("horizon", "INTEGER NOT NULL", _INT),
     ("model", "VARCHAR NOT NULL", _TEXT), ("predicted_regime", "INTEGER NOT NULL", _INT),
     ("probabilities", "DOUBLE[] NOT NULL", pl.List(pl.Float64)), ("model_version", "VARCHAR NOT NULL", _TEXT),
     ("price_source", "VARCHAR", _TEXT), ("status", "VARCHAR NOT NULL", _TEXT), ("realized_regime", "INTEGER", _INT),
-    ("labels_version", "VARCHAR", _TEXT)), "PRIMARY KEY (as_of, model, horizon)")
+    ("labels_version", "VARCHAR", _TEXT)), "PRIMARY KEY (ticker, as_of, model, horizon)")
 TABLES["feature_attributions"] = Table((
-    ("model", "VARCHAR NOT NULL", _TEXT), ("method", "VARCHAR NOT NULL", _TEXT), ("regime", "INTEGER", _INT),
+    TICKER, TARGETS_VERSION, ("model", "VARCHAR NOT NULL", _TEXT), ("method", "VARCHAR NOT NULL", _TEXT), ("regime", "INTEGER", _INT),
     ("feature", "VARCHAR", _TEXT), ("lag", "INTEGER", _INT), ("value", "DOUBLE", _DOUBLE),
     ("spread", "DOUBLE", _DOUBLE), ("windows", "INTEGER", _INT)))
 # regime NULL = all windows; lag NULL = the method does not resolve time; feature '(all features)' = the
 # method does not resolve features; spread = std over permutation repeats (NULL for captum methods).
 TABLES["regime_profiles"] = Table((
-    ("scope", "VARCHAR NOT NULL", _TEXT), ("fold", "INTEGER", _INT), ("fit_start", "DATE", _DATE),
+    TICKER, ("scope", "VARCHAR NOT NULL", _TEXT), ("fold", "INTEGER", _INT), ("fit_start", "DATE", _DATE),
     ("fit_end", "DATE", _DATE), ("regime", "INTEGER NOT NULL", _INT), ("statistic", "VARCHAR NOT NULL", _TEXT),
     ("value", "DOUBLE", _DOUBLE)))
 # scope 'stored' = the stored labels (fold NULL); 'refit' = the labeler refit on a walk-forward fold's
@@ -116,6 +123,32 @@ TABLES["regime_profiles"] = Table((
 def schema(table: str) -> dict[str, pl.DataType]:
     """The polars schema of ``table`` (column order = the contract's)."""
     return TABLES[table].schema
+
+
+def key_columns(table: str) -> tuple[str, ...]:
+    """The scope columns ``table`` leads with: ("ticker",), ("ticker", "targets_version") or () for ohlcv/features,
+    whose ticker is an ordinary column of each row."""
+    names = [name for name, _, _ in TABLES[table].columns[:2]]
+    return tuple(n for n in names if n in VERSION_KEY) if names[0] == "ticker" else ()
+
+
+def body_schema(table: str) -> dict[str, pl.DataType]:
+    """``table``'s columns without its scope keys: what the domain code computes (storage adds the keys)."""
+    keys = key_columns(table)
+    return {name: dtype for name, dtype in schema(table).items() if name not in keys}
+
+
+def with_scope(table: str, frame: pl.DataFrame, scope: dict[str, str]) -> pl.DataFrame:
+    """``frame`` with ``table``'s scope key columns set to ``scope``, in contract column order (refuses a frame
+    that carries other values in a key column, so a row can never be filed under another ticker or version)."""
+    keys = key_columns(table)
+    if set(scope) != set(keys):
+        raise ValueError(f"market.{table} is keyed by {', '.join(keys)}; got {', '.join(scope) or 'nothing'}.")
+    for key, value in scope.items():
+        if key in frame.columns and frame[key].n_unique() and set(frame[key].unique().to_list()) != {value}:
+            raise ValueError(f"rows for market.{table} carry {key} values other than {value!r}; nothing was written.")
+    out = frame.with_columns(*(pl.lit(v, dtype=pl.String).alias(k) for k, v in scope.items()))
+    return out.select([c for c in schema(table) if c in out.columns])
 
 
 def ensure_schema(con: duckdb.DuckDBPyConnection, tables: list[str] | None = None) -> None:

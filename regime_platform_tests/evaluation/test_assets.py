@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import re
+from pathlib import Path
 
 import dagster as dg
 import numpy as np
@@ -24,14 +25,22 @@ from regime_platform.defs.features.assets import features
 from regime_platform.defs.ingestion.assets import ohlcv
 from regime_platform.defs.labels.assets import regime_labels
 from regime_platform.defs.modeling.assets import model_assets, walk_forward_targets
-from regime_platform.defs.resources import ArtifactIOManager
-from regime_platform_tests.conftest import platform_resources
+from regime_platform.modeling.targets_version import scope_for
+from regime_platform_tests.conftest import (
+    check_ticker,
+    load_artifact,
+    materialize_ticker,
+    platform_resources,
+    ticker_instance,
+)
 
 EVALUATION = [model_metrics, regime_change_timing, backtest, model_comparison]
 CHECKS = [not_collapsed, beats_baselines, metrics_reproducible]
 PLOTS = {"model_metrics": ["confusion_matrices", "forecast_vs_truth", "reliability"],
          "regime_change_timing": ["change_timing"], "backtest": ["equity_curves"], "model_comparison": ["comparison"]}
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+FAST = [a for a in model_assets if a.key.to_user_string() in
+        ("logistic_model", "random_forest_model", "majority_model", "persistence_model")]
 
 
 def png_from_markdown(text: str) -> bytes:
@@ -48,13 +57,11 @@ def evaluated(tmp_path_factory):
     resources = platform_resources(root, epochs=2, max_folds=2)
     tags = {"dagster/asset_partition_range_start": "2010-01-04", "dagster/asset_partition_range_end": "2018-12-31"}
     assert dg.materialize([ohlcv, features], resources=resources, tags=tags).success
-    assert dg.materialize([regime_labels], resources=resources).success
-    fast = [a for a in model_assets if a.key.to_user_string() in
-            ("logistic_model", "random_forest_model", "majority_model", "persistence_model")]
+    assert materialize_ticker([regime_labels], resources).success
     # the fold targets (with each fold's risk-off regime in market.walk_forward_folds) and the fast models
-    assert dg.materialize([walk_forward_targets, *fast], resources=resources).success
-    instance = dg.DagsterInstance.ephemeral()
-    result = dg.materialize(EVALUATION + CHECKS, resources=resources, instance=instance)
+    assert materialize_ticker([walk_forward_targets, *FAST], resources).success
+    instance = ticker_instance("SPY")
+    result = materialize_ticker(EVALUATION + CHECKS, resources, instance=instance)
     assert result.success
     return resources, root, instance, result
 
@@ -64,11 +71,12 @@ def test_every_plot_is_inline_and_on_disk(evaluated):
     for asset, names in PLOTS.items():
         event = instance.get_latest_materialization_event(dg.AssetKey(asset))
         metadata = event.asset_materialization.metadata
+        assert metadata["ticker"].value == "SPY" and metadata["targets_version"].value.startswith("jump-h5-")
         for name in names:
             png = png_from_markdown(metadata[name].value)
             assert png.startswith(PNG_SIGNATURE) and len(png) < 150_000, (asset, name, len(png))
             path = metadata[f"{name}_path"].value
-            assert path.startswith(str(root / "artifacts" / asset)) and open(path, "rb").read(8) == PNG_SIGNATURE
+            assert path.startswith(str(root / "artifacts" / asset / "SPY")) and open(path, "rb").read(8) == PNG_SIGNATURE
 
 
 def test_tables_json_and_metadata(evaluated):
@@ -88,7 +96,7 @@ def test_tables_json_and_metadata(evaluated):
     assert timing.height > 0 and set(timing["model"]) >= {"persistence", "logistic"}
     from regime_platform.storage.reports import Report
 
-    document = Report.load(root / "artifacts" / "model_metrics").documents["metrics"]
+    document = Report.load(root / "artifacts" / "model_metrics" / "SPY").documents["metrics"]
     assert document["models"]["logistic"]["5"]["pooled"]["macro_f1"] == pytest.approx(
         pooled.filter((pl.col("model") == "logistic") & (pl.col("metric") == "macro_f1"))["value"].item())
     meta = instance.get_latest_materialization_event(dg.AssetKey("model_metrics")).asset_materialization.metadata
@@ -113,15 +121,15 @@ def test_metrics_reproducible_fails_on_a_planted_wrong_metric(evaluated):
 
     def replace(table, frame):
         with warehouse.connect() as con:
-            wh.replace_rows(con, table, frame)
+            wh.replace_rows(con, table, frame)  # the whole table: one ticker and version here
 
     try:
         replace("model_metrics", planted)
         replace("backtest", trades.with_columns(
             pl.when(pl.col("strategy") == "sma_200").then(pl.col("switches") + 1).otherwise(pl.col("switches"))
             .alias("switches")))
-        result = dg.materialize([metrics_reproducible], resources=resources, instance=instance,
-                                selection=dg.AssetSelection.checks(metrics_reproducible), raise_on_error=False)
+        result = check_ticker([model_comparison, model_metrics, backtest], [metrics_reproducible], resources,
+                              instance=instance)
         evaluation = result.get_asset_check_evaluations()[0]
         problems = evaluation.metadata["problems"].value
         assert not evaluation.passed and "macro_f1 of logistic" in problems and "switches of sma_200" in problems
@@ -153,19 +161,21 @@ def synthetic(tmp_path):
                              "predicted_regime": np.asarray(predicted, dtype=np.int32), "probabilities": probs,
                              "true_regime": true_at_target.astype(np.int32), "known_regime": known.astype(np.int32)})
 
+    scope = scope_for(resources["settings"].settings(), "SPY").key  # the version the evaluation reads
+
     def store(extra: dict[str, np.ndarray]):
         frames = [rows("oracle", true_at_target), rows("majority", np.zeros(n, int)), rows("persistence", known)]
         frames += [rows(m, p) for m, p in extra.items()]
         with resources["warehouse"].connect() as con:
-            wh.replace_rows(con, "oos_predictions", pl.concat(frames))
-            wh.replace_rows(con, "walk_forward_folds", pl.DataFrame({
-                "labeler": "synthetic", "horizon": h, "fold": [0, 1], "risk_off_regime": [1, 1]}))
+            wh.replace_scoped(con, "oos_predictions", pl.concat(frames), scope)
+            wh.replace_scoped(con, "walk_forward_folds", pl.DataFrame({
+                "labeler": "synthetic", "horizon": h, "fold": [0, 1], "risk_off_regime": [1, 1]}), scope)
 
     return resources, store, n
 
 
 def run_check(resources, check, assets=(model_metrics, backtest, regime_change_timing, model_comparison)):
-    result = dg.materialize([*assets, check], resources=resources, raise_on_error=False)
+    result = materialize_ticker([*assets, check], resources, raise_on_error=False)
     assert result.success
     return result.get_asset_check_evaluations()[0]
 
@@ -186,9 +196,10 @@ def test_beats_baselines_fails_on_a_noisy_copy_of_buy_and_hold(synthetic):
     rng = np.random.default_rng(7)
     store({"noisy_hold": (rng.random(n) < 0.05).astype(int)})  # long except on 5 % of random days
     # the oracle is flat in regime 1 five sessions ahead: drop it so the noisy copy is the best model
+    scope = scope_for(resources["settings"].settings(), "SPY")
     with resources["warehouse"].connect() as con:
-        kept = wh.walk_forward_predictions(con).filter(pl.col("model") != "oracle")
-        wh.replace_rows(con, "oos_predictions", kept)
+        kept = wh.walk_forward_predictions(con, "SPY", scope.targets_version).filter(pl.col("model") != "oracle")
+        wh.replace_scoped(con, "oos_predictions", kept, scope.key)
     failed = run_check(resources, beats_baselines)
     assert not failed.passed and failed.severity == dg.AssetCheckSeverity.WARN
     assert "No model beats buy_and_hold on Sharpe" in failed.description
@@ -214,8 +225,8 @@ def test_backtest_run_config_sets_cost_and_risk_off_and_the_audit_follows(synthe
     resources, store, n = synthetic
     store({})
     run_config = {"ops": {"backtest": {"config": {"cost_bp": 0.0, "risk_off_regime": 0}}}}
-    result = dg.materialize([model_metrics, backtest, model_comparison, metrics_reproducible], resources=resources,
-                            run_config=run_config)
+    result = materialize_ticker([model_metrics, backtest, model_comparison, metrics_reproducible], resources,
+                                run_config=run_config)
     assert result.success
     assert result.get_asset_check_evaluations()[0].passed  # the recomputation read the same cost and regime
     trades = resources["warehouse"].read("SELECT * FROM market.backtest")
@@ -224,8 +235,7 @@ def test_backtest_run_config_sets_cost_and_risk_off_and_the_audit_follows(synthe
     assert 0.25 < oracle["time_in_market"] < 0.4
     from regime_platform.storage.reports import Report
 
-    loaded = ArtifactIOManager(base_dir=resources["artifacts"].base_dir).load_input(
-        dg.build_input_context(asset_key=dg.AssetKey("backtest")))
+    loaded = load_artifact(Path(resources["artifacts"].base_dir).parent, "backtest")
     assert isinstance(loaded, Report) and loaded.documents["backtest"]["cost_bp"] == 0.0
     assert loaded.figures["equity_curves"].startswith(PNG_SIGNATURE)
 
@@ -235,7 +245,32 @@ def test_backtest_says_what_to_do_without_a_risk_off_regime(synthetic):
     store({})
     with resources["warehouse"].connect() as con:
         con.execute("DELETE FROM market.walk_forward_folds")
-    result = dg.materialize([backtest], resources=resources, raise_on_error=False)
+    result = materialize_ticker([backtest], resources, raise_on_error=False)
     assert not result.success
     failure = result.get_step_failure_events()[0].event_specific_data.error.cause.message
     assert "market.walk_forward_folds" in failure and "risk_off_regime" in failure
+
+
+def test_evaluation_never_pools_two_labelers(evaluated):
+    """Switching REGIME_LABELER and re-materializing the labels, the targets and one model leaves the other models'
+    rows under the old targets version: evaluation refuses in one sentence naming them, and with the old settings
+    back evaluates the old version alone (runs last: it changes the module's stored labels)."""
+    resources, root, instance, _ = evaluated
+    hmm = {**resources, "settings": type(resources["settings"])(
+        data_dir=resources["settings"].data_dir, source="sample", epochs=2, max_folds=2, labeler="hmm")}
+    majority = [a for a in FAST if a.key.to_user_string() == "majority_model"]
+    assert materialize_ticker([regime_labels, walk_forward_targets, *majority], hmm).success
+    versions = resources["warehouse"].read("SELECT DISTINCT model, targets_version FROM market.oos_predictions")
+    assert versions.filter(pl.col("model") == "majority").height == 2  # both versions kept, never mixed
+    result = materialize_ticker([model_metrics], hmm, raise_on_error=False)
+    assert not result.success
+    message = result.get_step_failure_events()[0].event_specific_data.error.cause.message
+    current = scope_for(hmm["settings"].settings(), "SPY").targets_version
+    assert ("logistic, persistence, random_forest have out-of-sample rows of SPY only for targets version(s) "
+            "jump-h5-") in message, message
+    assert (f"not the current {current}, so evaluation refuses to pool them with majority: re-materialize "
+            "logistic_model, persistence_model, random_forest_model for SPY.") in message
+    again = materialize_ticker([model_metrics], resources)  # the old settings: the jump version, whole
+    assert again.success
+    stored = resources["warehouse"].read("SELECT DISTINCT targets_version FROM market.model_metrics")
+    assert stored["targets_version"].to_list() == [scope_for(resources["settings"].settings(), "SPY").targets_version]

@@ -24,7 +24,7 @@ from regime_platform.defs.modeling.assets import model_assets, walk_forward_targ
 from regime_platform.features.compute import compute_features, model_feature_set
 from regime_platform.ingestion.sources import SampleSource
 from regime_platform.storage.reports import Report
-from regime_platform_tests.conftest import platform_resources
+from regime_platform_tests.conftest import materialize_ticker, platform_resources
 
 MODELS = {a.key.to_user_string(): a for a in model_assets}
 EXPLAINABILITY = [sequence_attributions, permutation_importance, attribution_agreement, regime_profiles]
@@ -48,14 +48,14 @@ def explained(tmp_path_factory):
     # no capacity search: this group explains whatever was fit (the search has its own tests)
     resources = platform_resources(root, epochs=1, max_folds=1, inner_validation=False)
     seed_prices_and_features(resources, dt.date(2010, 1, 4), dt.date(2018, 12, 31))
-    assert dg.materialize([regime_labels], resources=resources).success
+    assert materialize_ticker([regime_labels], resources).success
     models = [MODELS[f"{m}_model"] for m in ("lstm", "cnn", "random_forest", "logistic")]
-    assert dg.materialize([walk_forward_targets, *models], resources=resources).success
+    assert materialize_ticker([walk_forward_targets, *models], resources).success
     light = dg.RunConfig(ops={  # fewer windows and repeats than the defaults: the test checks the plumbing
         "sequence_attributions": SequenceAttributionConfig(max_windows_per_regime=80),
         "permutation_importance": PermutationConfig(repeats=3)})
-    result = dg.materialize([walk_forward_targets, *models, *EXPLAINABILITY], resources=resources, run_config=light,
-                            selection=[a.key for a in EXPLAINABILITY])
+    result = materialize_ticker([walk_forward_targets, *models, *EXPLAINABILITY], resources, run_config=light,
+                                selection=[a.key for a in EXPLAINABILITY])
     assert result.success
     return resources, root, result
 
@@ -85,9 +85,10 @@ def test_every_plot_is_inline_and_on_disk(explained, asset, expected):
         assert png.startswith(PNG_MAGIC) and len(png) <= 150_000, key
         path = metadata[f"{key}_file"].value
         assert open(path, "rb").read() == png
-    artifact = Report.load(root / "artifacts" / asset)
+    assert metadata["ticker"].value == "SPY"
+    artifact = Report.load(root / "artifacts" / asset / "SPY")
     assert {n.removesuffix(".png") for n in artifact.figures} == expected
-    assert not list((root / "artifacts" / asset).glob(".*.tmp"))  # no temporary file left behind
+    assert not list((root / "artifacts" / asset / "SPY").glob(".*.tmp"))  # no temporary file left behind
     assert metadata["seconds"].value < 120
 
 

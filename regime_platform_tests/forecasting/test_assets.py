@@ -1,8 +1,9 @@
 """Ten consecutive trading days replayed on recorded prices: the ledger fills, scores, and the scoreboard adds up.
 
 The bundled sample (S&P 500, to 2018-12-31) is served one session at a time, 2018-12-17 … 2018-12-31, across the
-Christmas holiday, exactly as the daily job would: ohlcv → features → regime_labels → regime_forecasts. The
-models are fit once on data up to 2018-12-14 (a reduced configuration), so every ledger row is out of sample.
+Christmas holiday, exactly as the daily job would: ohlcv → features → regime_forecasts, with the SPY labels refit
+each day too so that rows get scored as their targets become labelled. The models are fit once on data up to
+2018-12-14 (a reduced configuration), so every ledger row is out of sample.
 """
 from __future__ import annotations
 
@@ -21,14 +22,16 @@ from regime_platform.defs.labels.assets import regime_labels
 from regime_platform.defs.modeling.assets import model_assets, walk_forward_targets
 from regime_platform.evaluation import metrics
 from regime_platform.forecasting import ledger
-from regime_platform_tests.conftest import platform_resources
+from regime_platform.modeling.targets_version import scope_for
+from regime_platform_tests.conftest import materialize_ticker, platform_resources, ticker_instance
 
 DAYS = calendar.sessions(dt.date(2018, 12, 17), dt.date(2018, 12, 31))
 
 
 def forecast(resources, day: dt.date, raise_on_error: bool = True):
     return dg.materialize([*model_assets, regime_forecasts], selection=[regime_forecasts.key],
-                          partition_key=day.isoformat(), resources=resources, raise_on_error=raise_on_error)
+                          partition_key=day.isoformat(), resources=resources, raise_on_error=raise_on_error,
+                          instance=ticker_instance("SPY"))
 
 
 @pytest.fixture(scope="module")
@@ -37,13 +40,13 @@ def replay(tmp_path_factory):
     resources = platform_resources(root, epochs=2, max_folds=2)
     tags = {"dagster/asset_partition_range_start": "2012-01-03", "dagster/asset_partition_range_end": "2018-12-14"}
     assert dg.materialize([ohlcv, features], resources=resources, tags=tags).success
-    assert dg.materialize([regime_labels], resources=resources).success
-    assert dg.materialize([walk_forward_targets, *model_assets], resources=resources).success
+    assert materialize_ticker([regime_labels], resources).success
+    assert materialize_ticker([walk_forward_targets, *model_assets], resources).success
     snapshots: dict[str, pl.DataFrame] = {}
     results = []
     for day in DAYS:  # one trading day after another, as the daily job runs them
         assert dg.materialize([ohlcv, features], partition_key=day.isoformat(), resources=resources).success
-        assert dg.materialize([regime_labels], resources=resources).success
+        assert materialize_ticker([regime_labels], resources).success
         labels = resources["warehouse"].read("SELECT date, regime, labeler FROM market.regime_labels")
         snapshots[ledger.labels_version(labels)] = labels
         results.append(forecast(resources, day))
@@ -62,7 +65,7 @@ def test_one_ledger_row_per_model_per_day(replay):
     per_day = rows.group_by("as_of").agg(pl.col("model").sort()).sort("as_of")
     assert per_day["as_of"].to_list() == DAYS
     assert all(models == sorted(FORECAST_MODELS) for models in per_day["model"].to_list())
-    assert rows["horizon"].unique().to_list() == [5]
+    assert rows["horizon"].unique().to_list() == [5] and rows["ticker"].unique().to_list() == ["SPY"]
     assert rows["price_source"].unique().to_list() == ["sample:^GSPC"]
     # t + 5 sessions, skipping the holiday: 2018-12-19 targets 2018-12-27
     assert rows.filter(pl.col("as_of") == dt.date(2018, 12, 19))["target_date"].unique().to_list() == [dt.date(2018, 12, 27)]
@@ -96,7 +99,7 @@ def test_scoreboard_equals_a_hand_computed_hit_rate(replay):
     for model in FORECAST_MODELS:
         mine = [r for r in rows.iter_rows(named=True) if r["model"] == model]
         hits = sum(1 for r in mine if r["predicted_regime"] == r["realized_regime"])
-        assert meta[f"live_hit_rate/{model}"].value == pytest.approx(hits / len(mine))
+        assert meta[f"live_hit_rate/SPY/{model}"].value == pytest.approx(hits / len(mine))
         assert len(mine) == 5
     n = 5 * len(FORECAST_MODELS)  # five days scored, five pending, per model
     assert meta["scored_rows"].value == n and meta["pending_rows"].value == n
@@ -113,8 +116,9 @@ def test_scoreboard_equals_a_hand_computed_hit_rate(replay):
     assert board["majority"]["wf_predictions"] == oos.height
     assert (board["majority"]["scored"], board["majority"]["pending"]) == (5, 5)
     # the walk-forward Brier is model_metrics' pooled Brier over the same stored rows (one definition, halved)
+    version = scope_for(resources["settings"].settings(), "SPY").targets_version
     with resources["warehouse"].connect() as con:
-        pooled = metrics.metrics_table(wh.walk_forward_predictions(con)).filter(
+        pooled = metrics.metrics_table(wh.walk_forward_predictions(con, "SPY", version)).filter(
             pl.col("fold").is_null() & (pl.col("metric") == "brier"))
     for row in pooled.iter_rows(named=True):
         assert board[row["model"]]["wf_brier"] == pytest.approx(row["value"], rel=1e-12), row["model"]
@@ -141,7 +145,7 @@ def test_a_session_without_a_stored_close_is_refused(replay):
     resources = replay[0]
     result = forecast(resources, dt.date(2019, 1, 2), raise_on_error=False)  # past the sample: never ingested
     message = str(result.get_step_failure_events()[0].event_specific_data.error)
-    assert not result.success and "has no close for 2019-01-02" in message
+    assert not result.success and "has no SPY close for 2019-01-02" in message
 
 
 def test_a_models_recent_ledger_rows_are_what_its_decision_rule_continues_from(replay):
@@ -149,7 +153,7 @@ def test_a_models_recent_ledger_rows_are_what_its_decision_rule_continues_from(r
     then continues the rule); the query must give exactly the previous sessions, oldest first."""
     resources = replay[0]
     with resources["warehouse"].connect() as con:
-        recent = wh.recent_forecasts(con, "logistic", 5, DAYS[6], 3)
+        recent = wh.recent_forecasts(con, "SPY", "logistic", 5, DAYS[6], 3)
     assert recent["as_of"].to_list() == DAYS[3:6]
     stored = resources["warehouse"].read("SELECT as_of, predicted_regime FROM market.regime_forecasts "
                                          "WHERE model = 'logistic' ORDER BY as_of")

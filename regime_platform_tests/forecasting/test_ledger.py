@@ -47,9 +47,9 @@ def test_target_session_skips_holidays_and_weekends():
 
 def test_forecast_rows_use_the_last_window_and_the_known_regime():
     model = FakeModel()
-    rows = ledger.forecast_rows([model], D(2018, 12, 17), features(D(2018, 12, 17)), 1, "sample:^GSPC")
+    rows = ledger.forecast_rows("SPY", [model], D(2018, 12, 17), features(D(2018, 12, 17)), 1, "sample:^GSPC")
     assert rows.row(0, named=True) | {"probabilities": None} == {
-        "as_of": D(2018, 12, 17), "target_date": D(2018, 12, 24), "horizon": 5, "model": "fake",
+        "ticker": "SPY", "as_of": D(2018, 12, 17), "target_date": D(2018, 12, 24), "horizon": 5, "model": "fake",
         "predicted_regime": 1, "probabilities": None, "model_version": model.model_version,
         "price_source": "sample:^GSPC", "status": "pending", "realized_regime": None, "labels_version": None}
     assert model.seen[0].shape == (3, 2) and model.seen[1] == 1
@@ -67,7 +67,7 @@ def test_a_model_fit_on_later_data_is_refused(end, labeler_end, refused):
     if refused:
         assert "in-sample" in message and "2018-12-17" in message
         with pytest.raises(ledger.LedgerError, match="in-sample"):
-            ledger.forecast_rows([model], D(2018, 12, 17), features(D(2018, 12, 17)), 0, "x")
+            ledger.forecast_rows("SPY", [model], D(2018, 12, 17), features(D(2018, 12, 17)), 0, "x")
 
 
 def test_the_newest_unclosed_session_is_refused():
@@ -78,21 +78,21 @@ def test_the_newest_unclosed_session_is_refused():
 
 
 def test_missing_features_are_refused():
-    with pytest.raises(ledger.LedgerError, match="no row for 2018-12-17"):
-        ledger.forecast_rows([FakeModel()], D(2018, 12, 17), features(D(2018, 12, 14)), 0, "x")
+    with pytest.raises(ledger.LedgerError, match="no SPY row for 2018-12-17"):
+        ledger.forecast_rows("SPY", [FakeModel()], D(2018, 12, 17), features(D(2018, 12, 14)), 0, "x")
     with pytest.raises(ledger.LedgerError, match="missing features"):
-        ledger.forecast_rows([FakeModel()], D(2018, 12, 17), features(D(2018, 12, 17), gap=True), 0, "x")
+        ledger.forecast_rows("SPY", [FakeModel()], D(2018, 12, 17), features(D(2018, 12, 17), gap=True), 0, "x")
 
 
 def test_scoring_takes_only_covered_targets_and_records_the_labels_version():
-    pending = pl.DataFrame({"as_of": [D(2018, 12, 17), D(2018, 12, 21)], "model": ["m", "m"], "horizon": [5, 5],
+    pending = pl.DataFrame({"ticker": ["SPY", "SPY"], "as_of": [D(2018, 12, 17), D(2018, 12, 21)], "model": ["m", "m"], "horizon": [5, 5],
                             "target_date": [D(2018, 12, 24), D(2018, 12, 31)]})
     labels = pl.DataFrame({"date": [D(2018, 12, 21), D(2018, 12, 24)], "regime": [0, 1], "labeler": ["jump"] * 2})
     version = ledger.labels_version(labels)
     assert version.startswith("jump-2018-12-24-") and version == ledger.labels_version(labels.reverse())
     assert version != ledger.labels_version(labels.with_columns(pl.Series("regime", [0, 0])))
     scored = ledger.score_pending(pending, labels, version)
-    assert scored.to_dicts() == [{"as_of": D(2018, 12, 17), "model": "m", "horizon": 5, "realized_regime": 1,
+    assert scored.to_dicts() == [{"ticker": "SPY", "as_of": D(2018, 12, 17), "model": "m", "horizon": 5, "realized_regime": 1,
                                   "labels_version": version}]
 
 
@@ -106,22 +106,28 @@ def test_scoreboard_math_by_hand():
     assert ledger.figures(predicted, realized, probs).brier == pytest.approx(0.82 / 4 / 2)
 
 
-def test_scoreboard_and_latest_forecasts():
+def test_scoreboard_and_latest_forecasts_per_ticker():
     rows = []
     for i, (pred, real, status) in enumerate([(1, 1, "scored"), (0, 1, "scored"), (1, None, "pending")]):
-        rows.append({"as_of": D(2018, 12, 17) + dt.timedelta(days=i), "target_date": D(2018, 12, 28), "horizon": 5,
+        rows.append({"ticker": "SPY", "as_of": D(2018, 12, 17) + dt.timedelta(days=i), "target_date": D(2018, 12, 28), "horizon": 5,
                      "model": "m", "predicted_regime": pred, "probabilities": [1.0 - pred, float(pred)],
                      "model_version": f"v{i}", "price_source": "s", "status": status, "realized_regime": real,
                      "labels_version": None})
+    # QQQ's one row is a miss, and its walk-forward rows all hits: nothing of it may reach SPY's figures
+    rows.append(dict(rows[0], ticker="QQQ", predicted_regime=0, probabilities=[1.0, 0.0], model_version="q0"))
     book = pl.DataFrame(rows, schema=ledger.LEDGER_SCHEMA)
-    oos = pl.DataFrame({"model": ["m", "m"], "horizon": [5, 5], "predicted_regime": [0, 1],
-                        "probabilities": [[1.0, 0.0], [0.0, 1.0]], "true_regime": [0, 0]})
-    (board,) = ledger.jsonable(ledger.scoreboard(book, oos))
-    assert (board["scored"], board["pending"], board["live_hit_rate"], board["wf_hit_rate"]) == (2, 1, 0.5, 0.5)
+    oos = pl.DataFrame({"ticker": ["SPY", "SPY", "QQQ"], "model": ["m", "m", "m"], "horizon": [5, 5, 5],
+                        "predicted_regime": [0, 1, 1], "probabilities": [[1.0, 0.0], [0.0, 1.0], [0.0, 1.0]],
+                        "true_regime": [0, 0, 1]})
+    qqq, spy = ledger.jsonable(ledger.scoreboard(book, oos))
+    assert (spy["ticker"], spy["scored"], spy["pending"], spy["live_hit_rate"], spy["wf_hit_rate"]) == (
+        "SPY", 2, 1, 0.5, 0.5)
+    assert (qqq["ticker"], qqq["scored"], qqq["live_hit_rate"], qqq["wf_hit_rate"]) == ("QQQ", 1, 0.0, 1.0)
     record = ledger.live_record(book)
-    assert record["running_hit_rate"].to_list() == [1.0, 0.5]
-    (latest,) = ledger.jsonable(ledger.latest_forecasts(book, {1: "turbulent"}))
-    assert (latest["model_version"], latest["regime_name"], latest["probability"]) == ("v2", "turbulent", 1.0)
+    assert record.filter(pl.col("ticker") == "SPY")["running_hit_rate"].to_list() == [1.0, 0.5]
+    latest = ledger.jsonable(ledger.latest_forecasts(book, {"SPY": {1: "turbulent"}, "QQQ": {0: "calm"}}))
+    assert [(r["ticker"], r["model_version"], r["regime_name"], r["probability"]) for r in latest] == [
+        ("QQQ", "q0", "calm", 1.0), ("SPY", "v2", "turbulent", 1.0)]
 
 
 def test_scoreboard_walk_forward_brier_is_model_metrics_pooled_brier():
@@ -140,7 +146,8 @@ def test_scoreboard_walk_forward_brier_is_model_metrics_pooled_brier():
         "true_regime": true.tolist(), "known_regime": np.roll(true, 1).tolist(),
     }, schema_overrides={"probabilities": pl.List(pl.Float64), "horizon": pl.Int32})
     pooled = metrics.metrics_table(oos).filter(pl.col("fold").is_null() & (pl.col("metric") == "brier"))
-    book = pl.DataFrame([{"as_of": D(2018, 12, 17), "target_date": D(2018, 12, 24), "horizon": 5, "model": "m",
+    oos = oos.with_columns(pl.lit("SPY").alias("ticker"))
+    book = pl.DataFrame([{"ticker": "SPY", "as_of": D(2018, 12, 17), "target_date": D(2018, 12, 24), "horizon": 5, "model": "m",
                           "predicted_regime": 0, "probabilities": [0.5, 0.3, 0.2], "model_version": "v",
                           "price_source": "s", "status": "scored", "realized_regime": 1, "labels_version": None}],
                         schema=ledger.LEDGER_SCHEMA)

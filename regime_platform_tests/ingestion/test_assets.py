@@ -53,8 +53,8 @@ def test_backfill_is_one_run_with_source_recorded_and_idempotent(resources):
     assert meta["rows_written"].value == 754
     rows = read_table(resources, "SELECT count(*) n, count(DISTINCT date) d, min(source) s FROM market.ohlcv")
     assert rows.row(0) == (754, 754, "sample:^GSPC")
-    check = result.get_asset_check_evaluations()[0]
-    assert check.passed and check.check_name == "ohlcv_quality"
+    checks = {e.check_name: e for e in result.get_asset_check_evaluations()}
+    assert checks["ohlcv_quality"].passed and checks["every_ticker_served"].passed
     # A second materialization of the same partitions replaces rows, never duplicates them.
     assert run_range(resources, "2016-01-04", "2018-12-31").success
     assert read_table(resources, "SELECT count(*) FROM market.ohlcv").item() == 754
@@ -97,7 +97,7 @@ def test_qqq_offline_is_the_nasdaq_composite_and_says_so(resources):
     from regime_platform.defs.resources import RegimeSettings
 
     qqq = {**resources, "settings": RegimeSettings(data_dir=resources["settings"].data_dir, source="sample",
-                                                   ticker="QQQ")}
+                                                   tickers=["QQQ"])}
     instance = dg.DagsterInstance.ephemeral()
     result = dg.materialize([ohlcv], resources=qqq, instance=instance,
                             tags={"dagster/asset_partition_range_start": "2018-12-03",
@@ -119,13 +119,39 @@ def test_an_unknown_ticker_offline_fails_in_one_sentence_and_stores_nothing(reso
     assert run_range(resources, "2018-12-03", "2018-12-31").success
     before = read_table(resources, "SELECT * FROM market.ohlcv ORDER BY ticker, date")
     iwm = {**resources, "settings": RegimeSettings(data_dir=resources["settings"].data_dir, source="sample",
-                                                   ticker="IWM")}
+                                                   tickers=["IWM"])}
     result = run_range(iwm, "2018-12-03", "2018-12-31", raise_on_error=False)
     assert not result.success
     assert ("the bundled offline sample has no IWM: it serves only stand-ins for SPY (the S&P 500 index, ^GSPC) "
             "and QQQ (the Nasdaq Composite index, ^IXIC), 1999-01-04 … 2018-12-31; go online, set REGIME_SOURCE=csv "
             "with REGIME_OHLCV_CSV pointing at your own IWM file, or use SPY or QQQ.") in failure_message(result)
     assert read_table(resources, "SELECT * FROM market.ohlcv ORDER BY ticker, date").equals(before)
+
+
+def test_a_ticker_the_source_cannot_serve_fails_alone_and_the_others_go_on(resources):
+    """SPY, IWM, QQQ offline: SPY and QQQ are stored (one transaction) and their features computed in the same run;
+    every_ticker_served fails at ERROR naming IWM in one sentence, without blocking."""
+    from regime_platform.defs.features.assets import features
+    from regime_platform.defs.resources import RegimeSettings
+
+    three = {**resources, "settings": RegimeSettings(data_dir=resources["settings"].data_dir, source="sample",
+                                                     tickers=["SPY", "IWM", "QQQ"])}
+    result = dg.materialize([ohlcv, features, ohlcv_quality], resources=three, raise_on_error=False,
+                            tags={"dagster/asset_partition_range_start": "2018-06-01",
+                                  "dagster/asset_partition_range_end": "2018-12-31"})
+    assert result.success
+    checks = {e.check_name: e for e in result.get_asset_check_evaluations()}
+    served = checks["every_ticker_served"]
+    assert not served.passed and served.severity == dg.AssetCheckSeverity.ERROR
+    assert served.description.startswith("no source could serve IWM 2018-06-01…2018-12-31: sample failed: "
+                                         "the bundled offline sample has no IWM")
+    assert checks["ohlcv_quality"].passed
+    stored = read_table(resources, "SELECT ticker, min(source) s, count(*) n FROM market.ohlcv GROUP BY 1 ORDER BY 1")
+    assert stored.rows() == [("QQQ", "sample:^IXIC", 147), ("SPY", "sample:^GSPC", 147)]
+    feats = read_table(resources, "SELECT ticker, count(*) n FROM market.features GROUP BY 1 ORDER BY 1")
+    assert feats.rows() == [("QQQ", 147), ("SPY", 147)]
+    meta = result.asset_materializations_for_node("ohlcv")[0].metadata
+    assert meta["tickers"].value == "SPY, QQQ" and "IWM" in meta["failed_tickers"].value
 
 
 def test_quality_check_blocks_on_corrupted_bars(resources):

@@ -15,7 +15,7 @@ from regime_platform.defs.labels.assets import (
     labels_file_sensor,
     regime_labels,
 )
-from regime_platform_tests.conftest import read_table
+from regime_platform_tests.conftest import materialize_ticker, read_table, ticker_instance
 
 CHECKS = [label_class_balance, labels_cover_sessions]
 
@@ -29,7 +29,7 @@ def warehouse_with_features(resources):
 
 def test_generated_labels_with_profile_and_checks(warehouse_with_features):
     resources = warehouse_with_features
-    result = dg.materialize([regime_labels, *CHECKS], resources=resources)
+    result = materialize_ticker([regime_labels, *CHECKS], resources)
     assert result.success
     assert all(e.passed for e in result.get_asset_check_evaluations())
     meta = result.asset_materializations_for_node("regime_labels")[0].metadata
@@ -41,7 +41,7 @@ def test_generated_labels_with_profile_and_checks(warehouse_with_features):
 
 
 def write_user_file(resources, text):
-    path = resources["settings"].settings().user_labels_path
+    path = resources["settings"].settings().user_labels_path("SPY")
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text)
     return path
@@ -51,34 +51,35 @@ def test_user_file_is_taken_as_given_and_a_bad_one_changes_nothing(warehouse_wit
     resources = warehouse_with_features
     days = calendar.sessions("2016-01-04", "2018-12-31")
     write_user_file(resources, "Date,regime\n" + "\n".join(f"{d},{int(d.year == 2018)}" for d in days) + "\n")
-    assert dg.materialize([regime_labels, *CHECKS], resources=resources).success
+    assert materialize_ticker([regime_labels, *CHECKS], resources).success
     before = read_table(resources, "SELECT * FROM market.regime_labels ORDER BY date")
     assert before.height == len(days) and before["labeler"].unique().to_list() == ["user"]
     assert before["regime"].to_list() == [int(d.year == 2018) for d in days]
     assert before["fit_start"].null_count() == before.height
     write_user_file(resources, "Date,Regime\n2018-01-02,1\n")
-    result = dg.materialize([regime_labels], resources=resources, raise_on_error=False)
+    result = materialize_ticker([regime_labels], resources, raise_on_error=False)
     assert not result.success
     assert read_table(resources, "SELECT * FROM market.regime_labels ORDER BY date").equals(before)
 
 
 def test_sensor_requests_one_run_per_content_change(tmp_path, resources):
     settings = resources["settings"]
-    instance = dg.DagsterInstance.ephemeral()
+    instance = ticker_instance("SPY")
 
     def tick(cursor):
         defs = dg.Definitions(assets=[ohlcv, features, regime_labels], sensors=[labels_file_sensor],
                               resources=resources)
         ctx = dg.build_sensor_context(instance=instance, cursor=cursor, definitions=defs,
                                       resources={"settings": settings})
-        result = labels_file_sensor.evaluate_tick(ctx)
+        with dg.partition_loading_context(dynamic_partitions_store=instance):  # the daemon provides it
+            result = labels_file_sensor.evaluate_tick(ctx)
         return result.run_requests, result.cursor
 
     runs, cursor = tick(None)
-    assert runs == [] and cursor == "absent"  # no file: nothing to do
+    assert runs == [] and cursor == "SPY=absent"  # no file: nothing to do
     path = write_user_file(resources, "Date,regime\n2018-01-02,0\n2018-01-03,1\n")
     runs, cursor = tick(cursor)
-    assert len(runs) == 1
+    assert len(runs) == 1 and runs[0].partition_key == "SPY"
     assert dg.AssetKey("regime_labels") in runs[0].asset_selection
     runs, cursor2 = tick(cursor)
     assert runs == [] and cursor2 == cursor  # untouched: no run
@@ -101,7 +102,7 @@ def test_class_balance_uses_the_labelers_configured_regimes(warehouse_with_featu
     """No 20 % fall from a peak in 2012-2018: the drawdown labeler assigns only id 0 of its two regimes. K is the
     labeler's configured number of regimes, so the missing bear regime is an ERROR, not a pass."""
     resources = {**warehouse_with_features, "settings": settings_with(warehouse_with_features, labeler="drawdown")}
-    result = dg.materialize([regime_labels, label_class_balance], resources=resources, raise_on_error=False)
+    result = materialize_ticker([regime_labels, label_class_balance], resources, raise_on_error=False)
     stored = read_table(resources, "SELECT DISTINCT regime FROM market.regime_labels")
     assert stored["regime"].to_list() == [0]
     evaluation = result.get_asset_check_evaluations()[0]
@@ -118,7 +119,7 @@ def test_label_lag_reaches_the_stored_known_regime(warehouse_with_features):
     days = calendar.sessions("2016-01-04", "2018-12-31")
     labels = [int(d >= dt.date(2018, 1, 29)) for d in days]
     write_user_file(resources, "Date,regime\n" + "\n".join(f"{d},{r}" for d, r in zip(days, labels)) + "\n")
-    assert dg.materialize([regime_labels], resources=resources).success
+    assert materialize_ticker([regime_labels], resources).success
     stored = read_table(resources, "SELECT date, regime, known_regime FROM market.regime_labels ORDER BY date")
     assert stored["regime"].to_list() == labels
     assert stored["known_regime"].to_list() == [None] * 21 + labels[:-21]

@@ -12,12 +12,11 @@ from regime_platform.defs.features.assets import features
 from regime_platform.defs.ingestion.assets import ohlcv
 from regime_platform.defs.labels.assets import regime_labels
 from regime_platform.defs.modeling.assets import model_assets, no_leakage_checks, walk_forward_targets
-from regime_platform.defs.resources import ArtifactIOManager
 from regime_platform.modeling import folds
 from regime_platform.modeling import production as production_module
 from regime_platform.modeling.scaling import SessionScaler
 from regime_platform.modeling.targets import RefitLabels
-from regime_platform_tests.conftest import platform_resources
+from regime_platform_tests.conftest import check_ticker, load_artifact, materialize_ticker, platform_resources
 
 MODELS = {a.key.to_user_string(): a for a in model_assets}
 CHECKS = {c.check_specs_by_output_name and next(iter(c.check_keys)).asset_key.to_user_string(): c
@@ -31,15 +30,26 @@ def trained(tmp_path_factory):
     resources = platform_resources(root, epochs=2, max_folds=2)
     tags = {"dagster/asset_partition_range_start": "2010-01-04", "dagster/asset_partition_range_end": "2018-12-31"}
     assert dg.materialize([ohlcv, features], resources=resources, tags=tags).success
-    assert dg.materialize([regime_labels, walk_forward_targets], resources=resources).success
+    assert materialize_ticker([regime_labels, walk_forward_targets], resources).success
     return resources, root
+
+
+def load_production(root, name):
+    """The SPY production model as a downstream per-ticker asset loads it through the artifact IO manager."""
+    return load_artifact(root, name)
+
+
+def folds_file(root, name, resources):
+    from regime_platform.modeling.targets_version import scope_for
+
+    version = scope_for(resources["settings"].settings(), "SPY").targets_version
+    return root / "artifacts" / name / "SPY" / f"folds_{version}.json"
 
 
 @pytest.mark.parametrize("name", ["lstm_model", "random_forest_model", "ensemble_model", "persistence_model"])
 def test_model_asset_writes_oos_rows_artifacts_and_passes_no_leakage(trained, name):
     resources, root = trained
-    result = dg.materialize([MODELS[name], CHECKS[name]], resources=resources,
-                            selection=[MODELS[name].key])
+    result = materialize_ticker([MODELS[name], CHECKS[name]], resources, selection=[MODELS[name].key])
     assert result.success
     check = result.get_asset_check_evaluations()[0]
     assert check.passed, check.metadata["problems"].value
@@ -53,12 +63,12 @@ def test_model_asset_writes_oos_rows_artifacts_and_passes_no_leakage(trained, na
     probs = np.array(rows["probabilities"].to_list())
     assert np.allclose(probs.sum(axis=1), 1.0)
     # the production model round-trips through the IO manager and forecasts the same as before saving
-    production = ArtifactIOManager(base_dir=str(root / "artifacts")).load_input(
-        dg.build_input_context(asset_key=dg.AssetKey(name)))
+    production = load_production(root, name)
     assert isinstance(production, production_module.ProductionModel)
+    assert (production.ticker, production.targets_version) == ("SPY", meta["targets_version"].value)
     assert production.model_version.startswith(f"{model}-") and meta["model_version"].value == production.model_version
     # every fold and the production fit say how many samples the model was fit on: all the training span
-    records = json.loads((root / "artifacts" / name / "folds_h5.json").read_text())["folds"]
+    records = json.loads(folds_file(root, name, resources).read_text())["folds"]
     for rec in records:
         assert rec["models"][model]["n_fit"] == rec["n_train"] == sum(rec["class_counts"].values())
         assert rec["training_settings"] == {"class_weighting": True, "oversampling": "none", "seed": 0}
@@ -67,15 +77,14 @@ def test_model_asset_writes_oos_rows_artifacts_and_passes_no_leakage(trained, na
     assert production.model.fit_info["n_fit"] == meta["production_fit_samples"].value
     assert production.state_mapping and production.config["seed"] == 0
     # re-materializing replaces this model's rows, never duplicates them
-    assert dg.materialize([MODELS[name]], resources=resources).success
+    assert materialize_ticker([MODELS[name]], resources).success
     again = resources["warehouse"].read("SELECT count(*) FROM market.oos_predictions WHERE model = ?", [model])
     assert again.item() == rows.height
 
 
 def _materialize_with_check(resources, name):
     """The fold targets and the model as one run (as `make run` does), then its leakage check."""
-    return dg.materialize([walk_forward_targets, MODELS[name], CHECKS[name]], resources=resources,
-                          raise_on_error=False)
+    return materialize_ticker([walk_forward_targets, MODELS[name], CHECKS[name]], resources, raise_on_error=False)
 
 
 def _problems(result):
@@ -117,26 +126,25 @@ def test_no_leakage_fails_on_a_real_leak_in_the_training_code(trained, monkeypat
 def test_no_leakage_fails_in_one_sentence_on_missing_records_and_foreign_rows(trained):
     resources, root = trained
     assert _materialize_with_check(resources, "majority_model").success
-    path = root / "artifacts" / "majority_model" / "folds_h5.json"
+    path = folds_file(root, "majority_model", resources)
     document = json.loads(path.read_text())
     # rows of another horizon than any record covers, written as if by another run
     with resources["warehouse"].connect() as con:
-        con.execute("INSERT INTO market.oos_predictions SELECT model, fold, as_of, target_date, 21, predicted_regime, "
-                    "probabilities, true_regime, known_regime FROM market.oos_predictions WHERE model = 'majority' "
-                    "LIMIT 3")
-    check_only = dict(selection=dg.AssetSelection.checks(CHECKS["majority_model"]), raise_on_error=False)
-    result = dg.materialize([CHECKS["majority_model"]], resources=resources, **check_only)
+        con.execute("INSERT INTO market.oos_predictions SELECT ticker, targets_version, model, fold, as_of, target_date, "
+                    "21, predicted_regime, probabilities, true_regime, known_regime FROM market.oos_predictions "
+                    "WHERE model = 'majority' LIMIT 3")
+    result = check_ticker([MODELS["majority_model"]], [CHECKS["majority_model"]], resources)
     passed, problems = _problems(result)
-    assert not passed and "folds_h21.json is missing" in problems
+    assert not passed and "3 stored rows of horizon 21, fold" in problems and "have no fold record" in problems
     with resources["warehouse"].connect() as con:
         con.execute("DELETE FROM market.oos_predictions WHERE model = 'majority' AND horizon = 21")
     document["folds"] = []
     path.write_text(json.dumps(document))
-    passed, problems = _problems(dg.materialize([CHECKS["majority_model"]], resources=resources, **check_only))
+    passed, problems = _problems(check_ticker([MODELS["majority_model"]], [CHECKS["majority_model"]], resources))
     assert not passed and "no fold records" in problems
     path.unlink()
-    passed, problems = _problems(dg.materialize([CHECKS["majority_model"]], resources=resources, **check_only))
-    assert not passed and "folds_h5.json is missing: materialize majority_model" in problems
+    passed, problems = _problems(check_ticker([MODELS["majority_model"]], [CHECKS["majority_model"]], resources))
+    assert not passed and f"{path.name} is missing: materialize majority_model for SPY" in problems
 
 
 def test_fold_targets_are_computed_once_and_shared(trained):
@@ -153,11 +161,12 @@ def test_fold_targets_are_computed_once_and_shared(trained):
     # a model asset whose settings ask for targets that were not computed (another horizon) says what to do
     stale = {**resources, "settings": type(resources["settings"])(
         data_dir=resources["settings"].data_dir, source="sample", epochs=2, max_folds=2, horizon=21)}
-    result = dg.materialize([MODELS["majority_model"]], resources=stale, raise_on_error=False)
+    result = materialize_ticker([MODELS["majority_model"]], stale, raise_on_error=False)
     assert not result.success
     error = result.get_step_failure_events()[0].event_specific_data.error
     failure = error.message + "".join(c.message for c in [error.cause] if c)
-    assert "no folds for this labeler and horizon: materialize walk_forward_targets first" in failure
+    assert "market.walk_forward_folds has no targets of version jump-h21-" in failure
+    assert "for SPY (the current settings): materialize walk_forward_targets for SPY first." in failure
 
 
 def test_the_production_fit_honours_the_sharpe_inner_score_like_the_folds(trained):
@@ -166,12 +175,11 @@ def test_the_production_fit_honours_the_sharpe_inner_score_like_the_folds(traine
     resources, root = trained
     sharpe = {**resources, "settings": type(resources["settings"])(
         data_dir=resources["settings"].data_dir, source="sample", epochs=2, max_folds=2, inner_score="sharpe")}
-    assert dg.materialize([MODELS["logistic_model"]], resources=sharpe).success
-    records = json.loads((root / "artifacts" / "logistic_model" / "folds_h5.json").read_text())["folds"]
+    assert materialize_ticker([MODELS["logistic_model"]], sharpe).success
+    records = json.loads(folds_file(root, "logistic_model", sharpe).read_text())["folds"]
     assert {rec["models"]["logistic"]["inner_validation"]["scored_by"] for rec in records} == {"sharpe"}
-    final = ArtifactIOManager(base_dir=str(root / "artifacts")).load_input(
-        dg.build_input_context(asset_key=dg.AssetKey("logistic_model")))
+    final = load_production(root, "logistic_model")
     inner = final.config["inner_validation"]
     assert final.config["inner_score"] == "sharpe" and inner["scored_by"] == "sharpe", inner
     assert inner["n_validation"] > 0 and inner["candidates"]
-    assert dg.materialize([MODELS["logistic_model"]], resources=resources).success  # back to the default settings
+    assert materialize_ticker([MODELS["logistic_model"]], resources).success  # back to the default settings

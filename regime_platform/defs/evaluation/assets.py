@@ -14,11 +14,14 @@ import polars as pl
 from regime_platform import storage as wh
 from regime_platform.defs.metadata import markdown_table, report_figure
 from regime_platform.defs.modeling.assets import model_assets
+from regime_platform.defs.partitions import ticker_asset, ticker_check
 from regime_platform.defs.resources import RegimeSettings, Warehouse, artifact_directory
+from regime_platform.defs.scope import TickerScope, ticker_scope
 from regime_platform.evaluation import audit, change_timing, comparison, metrics
 from regime_platform.evaluation import backtest as bt
 from regime_platform.evaluation import figures as plots
 from regime_platform.evaluation.horizon import headline_horizon
+from regime_platform.evaluation.versions import pooling_refusal
 from regime_platform.labels import names_by_id
 from regime_platform.models import BASELINES
 from regime_platform.storage.reports import Report
@@ -47,12 +50,27 @@ def floats(prefix: str, frame: pl.DataFrame, key: str, column: str) -> dict[str,
     return {f"{prefix}_{k}": float(v) for k, v in zip(frame[key], frame[column]) if v is not None and np.isfinite(v)}
 
 
+def evaluated_predictions(warehouse: Warehouse, scope: TickerScope) -> pl.DataFrame:
+    """The ticker's out-of-sample rows of the current targets version — refused, in one sentence, when some model's
+    rows belong to another version only (evaluation never pools versions)."""
+    with warehouse.connect() as con:
+        refusal = pooling_refusal(wh.stored_versions(con, "oos_predictions", scope.ticker), scope.ticker,
+                                  scope.targets_version)
+        if refusal:
+            raise ValueError(refusal)
+        return wh.walk_forward_predictions(con, scope.ticker, scope.targets_version)
+
+
+def scope_metadata(scope: TickerScope) -> dict:
+    """What every per-ticker evaluation page leads with."""
+    return {"ticker": scope.ticker, "targets_version": scope.targets_version}
+
+
 # --- model_metrics -------------------------------------------------------------------------------------
 
-@dg.asset(
+@ticker_asset(
     group_name=GROUP,
     deps=model_assets,
-    pool="duckdb",
     io_manager_key="artifacts",
     kinds={"duckdb", "scikitlearn"},
     description="Per model (baselines included), horizon and fold, and pooled over folds: accuracy, balanced "
@@ -62,24 +80,24 @@ def floats(prefix: str, frame: pl.DataFrame, key: str, column: str) -> dict[str,
 )
 def model_metrics(context: dg.AssetExecutionContext, warehouse: Warehouse,
                   settings: RegimeSettings) -> dg.Output[Report]:
-    s = settings.settings()
+    scope = ticker_scope(context, settings)
+    oos = evaluated_predictions(warehouse, scope)
     with warehouse.connect() as con:
-        oos = wh.walk_forward_predictions(con)
-        prices = wh.adj_close_history(con, s.ticker)
-        labels = wh.regime_history(con)
+        prices = wh.adj_close_history(con, scope.ticker)
+        labels = wh.regime_history(con, scope.ticker)
     timing = change_timing.timing_table(oos)
     table = metrics.metrics_table(oos, change_timing.median_leads(timing))
     with warehouse.connect() as con:
-        wh.replace_rows(con, "model_metrics", table)
+        wh.replace_evaluation(con, "model_metrics", scope.ticker, scope.targets_version, table)
 
-    h = headline_horizon(oos["horizon"], settings.settings().horizon)
+    h = headline_horizon(oos["horizon"], scope.horizon)
     names = names_by_id(labels)
     scored = metrics.scored_rows(oos).filter(pl.col("horizon") == h)
     k = metrics.n_classes(scored)
     models = sorted(scored["model"].unique().to_list(), key=lambda m: (metrics.is_baseline(m), m))
-    directory = artifact_directory(settings, "model_metrics")
+    directory = artifact_directory(settings, "model_metrics", scope.ticker)
     report = Report(documents={"metrics": metrics_document(table, h)})
-    meta: dict = {}
+    meta: dict = scope_metadata(scope)
     meta |= report_figure(report, directory, "confusion_matrices", plots.confusion_matrices(
         metrics.confusion_by_model(scored, models, k), names, f"Confusion matrices, h = {h} (rows: true regime)"))
     grid = metrics.forecast_grid(scored, models)
@@ -87,7 +105,7 @@ def model_metrics(context: dg.AssetExecutionContext, warehouse: Warehouse,
     meta |= report_figure(report, directory, "forecast_vs_truth", plots.forecast_vs_truth(
         grid["target_date"].to_list(), grid["true_regime"].to_numpy(), {m: grid[m].to_numpy() for m in models},
         span["date"].to_list(), span["adj_close"].to_numpy(), names,
-        f"Forecast vs true regime, h = {h} (by target date; price below)"))
+        f"{scope.ticker}: forecast vs true regime, h = {h} (by target date; price below)"))
     meta |= report_figure(report, directory, "reliability", plots.reliability_diagram(
         metrics.reliability_by_model(scored, models, k), f"Reliability of the chosen regime's probability, h = {h}"))
 
@@ -116,12 +134,12 @@ def metrics_document(table: pl.DataFrame, horizon: int) -> dict:
     return out
 
 
-@dg.asset_check(asset=model_metrics, name="not_collapsed", pool="duckdb",
-                description="Per model: WARN when one regime takes ≥ 90 % of its forecasts and at least 1.2× its "
-                            "true share, ERROR at ≥ 98 % — the original specification's 85 %-accuracy collapse.")
-def not_collapsed(warehouse: Warehouse) -> dg.AssetCheckResult:
-    with warehouse.connect() as con:
-        oos = wh.walk_forward_predictions(con)
+@ticker_check(asset=model_metrics, name="not_collapsed",
+              description="Per model: WARN when one regime takes ≥ 90 % of its forecasts and at least 1.2× its "
+                          "true share, ERROR at ≥ 98 % — the original specification's 85 %-accuracy collapse.")
+def not_collapsed(context: dg.AssetCheckExecutionContext, warehouse: Warehouse,
+                  settings: RegimeSettings) -> dg.AssetCheckResult:
+    oos = evaluated_predictions(warehouse, ticker_scope(context, settings))
     found = metrics.collapse_findings(metrics.scored_rows(oos))
     worst = "ERROR" if (found["verdict"] == "ERROR").any() else ("WARN" if (found["verdict"] == "WARN").any() else "OK")
     flagged = found.filter(pl.col("verdict") != "OK")
@@ -137,10 +155,9 @@ def not_collapsed(warehouse: Warehouse) -> dg.AssetCheckResult:
 
 # --- regime_change_timing ------------------------------------------------------------------------------
 
-@dg.asset(
+@ticker_asset(
     group_name=GROUP,
     deps=model_assets,
-    pool="duckdb",
     io_manager_key="artifacts",
     kinds={"duckdb"},
     description="For every change of the true regime in the out-of-sample span and every model: the first "
@@ -150,22 +167,23 @@ def not_collapsed(warehouse: Warehouse) -> dg.AssetCheckResult:
 )
 def regime_change_timing(context: dg.AssetExecutionContext, warehouse: Warehouse,
                          settings: RegimeSettings) -> dg.Output[Report]:
-    with warehouse.connect() as con:
-        oos = wh.walk_forward_predictions(con)
+    scope = ticker_scope(context, settings)
+    oos = evaluated_predictions(warehouse, scope)
     timing = change_timing.timing_table(oos)
     if timing.is_empty():
         raise ValueError("the true regime never changes inside the out-of-sample span of market.oos_predictions: "
                          "there is no change to time; run the walk-forward over a longer span.")
     with warehouse.connect() as con:
-        wh.replace_rows(con, "regime_change_timing", timing)
-    h = headline_horizon(oos["horizon"], settings.settings().horizon)
+        wh.replace_evaluation(con, "regime_change_timing", scope.ticker, scope.targets_version, timing)
+    h = headline_horizon(oos["horizon"], scope.horizon)
     summary = change_timing.lead_summary(timing).filter(pl.col("horizon") == h).drop("horizon")
-    directory = artifact_directory(settings, "regime_change_timing")
+    directory = artifact_directory(settings, "regime_change_timing", scope.ticker)
     report = Report(documents={"regime_change_timing": {"headline_horizon": h, "summary": summary.to_dicts(),
                                                         "changes": timing.to_dicts()}})
     meta = report_figure(report, directory, "change_timing", plots.change_timing_plot(
-        timing.filter(pl.col("horizon") == h), title=f"Regime-change timing, h = {h}: sessions from each true "
-                                                      "change to the call of the new regime that held"))
+        timing.filter(pl.col("horizon") == h), title=f"{scope.ticker}: regime-change timing, h = {h}: sessions from "
+                                                      "each true change to the call of the new regime that held"))
+    meta = scope_metadata(scope) | meta
     meta |= {"horizon": h, "changes": int(timing.filter(pl.col("horizon") == h)["change_date"].n_unique()),
              "summary": dg.MetadataValue.md(
                  "Median lead in sessions (negative = early; 'never' calls excluded, counted apart); "
@@ -184,10 +202,9 @@ class BacktestConfig(dg.Config):
     empty = each fold's regime with the lowest mean daily return in its training span."""
 
 
-@dg.asset(
+@ticker_asset(
     group_name=GROUP,
     deps=model_assets,
-    pool="duckdb",
     io_manager_key="artifacts",
     kinds={"duckdb"},
     description="Economic backtest (the forecast after the close of t sets the position from the close of t+1 to t+2; 10 bp a switch): each model flat when it forecasts its fold's risk-off regime, "
@@ -197,30 +214,29 @@ class BacktestConfig(dg.Config):
 )
 def backtest(context: dg.AssetExecutionContext, config: BacktestConfig, warehouse: Warehouse,
              settings: RegimeSettings) -> dg.Output[Report]:
-    s = settings.settings()
+    scope = ticker_scope(context, settings)
+    oos = evaluated_predictions(warehouse, scope)
     with warehouse.connect() as con:
-        oos = wh.walk_forward_predictions(con)
-        prices = wh.adj_close_history(con, s.ticker)
-        labels = wh.regime_history(con)
-        labeler = wh.stored_labeler(con)
-        fold_risk_off = wh.fold_risk_off_regimes(con, labeler)
+        prices = wh.adj_close_history(con, scope.ticker)
+        labels = wh.regime_history(con, scope.ticker)
+        labeler = wh.stored_labeler(con, scope.ticker)
+        fold_risk_off = wh.fold_risk_off_regimes(con, scope.ticker, scope.targets_version)
     horizons = sorted(oos["horizon"].unique().to_list())
     if config.risk_off_regime is not None:
         risk_off = {h: config.risk_off_regime for h in horizons}
     else:
         missing = [h for h in horizons if h not in fold_risk_off]
         if missing:
-            of = f" of labeler {labeler!r}" if labeler else ""
-            raise ValueError(f"market.walk_forward_folds has no risk-off regime{of} at horizon "
-                             f"{missing[0]}: re-materialize the model assets (the walk-forward records it per fold), "
-                             "or set risk_off_regime in the backtest asset's run config.")
+            raise ValueError(f"market.walk_forward_folds has no risk-off regime of {scope.describe()} at horizon "
+                             f"{missing[0]}: re-materialize walk_forward_targets for {scope.ticker} (it records one "
+                             "per fold), or set risk_off_regime in the backtest asset's run config.")
         risk_off = fold_risk_off
     table, runs = bt.backtest_all(oos, prices, risk_off, config.cost_bp)
     with warehouse.connect() as con:
-        wh.replace_rows(con, "backtest", table)
+        wh.replace_evaluation(con, "backtest", scope.ticker, scope.targets_version, table)
 
-    h = headline_horizon(oos["horizon"], settings.settings().horizon)
-    directory = artifact_directory(settings, "backtest")
+    h = headline_horizon(oos["horizon"], scope.horizon)
+    directory = artifact_directory(settings, "backtest", scope.ticker)
     shown = table.filter(pl.col("horizon") == h).drop("horizon")
     report = Report(documents={"backtest": {
         "headline_horizon": h, "cost_bp": config.cost_bp, "risk_off_regime_override": config.risk_off_regime,
@@ -230,9 +246,10 @@ def backtest(context: dg.AssetExecutionContext, config: BacktestConfig, warehous
     ordered = {name: runs[h][name] for name in shown["strategy"].to_list()}
     meta = report_figure(report, directory, "equity_curves", plots.equity_curves(
         ordered, span["date"].to_list(), span["regime"].to_numpy(), names_by_id(labels),
-        f"Equity and drawdown, h = {h}, {config.cost_bp:g} bp per switch (true regime shaded)"))
+        f"{scope.ticker}: equity and drawdown, h = {h}, {config.cost_bp:g} bp per switch (true regime shaded)"))
     risk_text = (f"regime {config.risk_off_regime} in every fold (run config)" if config.risk_off_regime is not None
                  else "per fold: " + ", ".join(f"fold {f} → {r}" for f, r in sorted(risk_off[h].items())))
+    meta = scope_metadata(scope) | meta
     meta |= {
         "horizon": h, "cost_bp": float(config.cost_bp),
         "span": f"{shown['start_date'].min()} … {shown['end_date'].max()}",
@@ -249,10 +266,9 @@ def backtest(context: dg.AssetExecutionContext, config: BacktestConfig, warehous
 
 # --- model_comparison ------------------------------------------------------------------------------------
 
-@dg.asset(
+@ticker_asset(
     group_name=GROUP,
     deps=[model_metrics, backtest, regime_change_timing],
-    pool="duckdb",
     io_manager_key="artifacts",
     kinds={"duckdb"},
     description="Every model beside both baselines, buy_and_hold and the 200-day rule: macro-F1, balanced "
@@ -261,17 +277,17 @@ def backtest(context: dg.AssetExecutionContext, config: BacktestConfig, warehous
 )
 def model_comparison(context: dg.AssetExecutionContext, warehouse: Warehouse,
                      settings: RegimeSettings) -> dg.Output[Report]:
-    with warehouse.connect() as con:
-        stored = wh.stored_model_metrics(con, pooled_only=True)
-        trades = wh.stored_backtest(con)
-    h = headline_horizon(stored["horizon"], settings.settings().horizon)
+    scope = ticker_scope(context, settings)
+    stored, trades = stored_evaluation(warehouse, scope)
+    h = headline_horizon(stored["horizon"], scope.horizon)
     table = comparison.comparison_table(stored, trades, h)
     passed, sentences = comparison.verdict(table)
-    directory = artifact_directory(settings, "model_comparison")
-    report = Report(documents={"model_comparison": {"horizon": h, "rows": table.to_dicts(),
+    directory = artifact_directory(settings, "model_comparison", scope.ticker)
+    report = Report(documents={"model_comparison": {**scope_metadata(scope), "horizon": h, "rows": table.to_dicts(),
                                                     "beats_baselines": passed, "findings": sentences}})
     meta = report_figure(report, directory, "comparison", plots.model_comparison(
-        mark_baselines(table, "name"), f"Models vs baselines and rules, h = {h}"))
+        mark_baselines(table, "name"), f"{scope.ticker}: models vs baselines and rules, h = {h}"))
+    meta = scope_metadata(scope) | meta
     meta |= {"horizon": h,
              "table": dg.MetadataValue.md("Models by Sharpe, then the baselines, then the rules (buy_and_hold and "
                                           "sma_200 trade without forecasting a regime: no macro-F1).\n\n"
@@ -282,43 +298,56 @@ def model_comparison(context: dg.AssetExecutionContext, warehouse: Warehouse,
     return dg.Output(report, metadata=tables_first(report, meta))
 
 
-@dg.asset_check(asset=model_comparison, name="beats_baselines", pool="duckdb",
-                description="Passes when the best model beats buy_and_hold, sma_200 and persistence on Sharpe and "
-                            "majority on macro-F1; otherwise WARN with one sentence per baseline not beaten.")
-def beats_baselines(warehouse: Warehouse, settings: RegimeSettings) -> dg.AssetCheckResult:
+def stored_evaluation(warehouse: Warehouse, scope: TickerScope) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The ticker's pooled metrics and backtest of the current targets version (one sentence when absent)."""
     with warehouse.connect() as con:
-        stored = wh.stored_model_metrics(con, pooled_only=True)
-        trades = wh.stored_backtest(con)
-    h = headline_horizon(stored["horizon"], settings.settings().horizon)
+        stored = wh.stored_model_metrics(con, scope.ticker, scope.targets_version, pooled_only=True)
+        trades = wh.stored_backtest(con, scope.ticker, scope.targets_version)
+    if stored.is_empty() or trades.is_empty():
+        raise ValueError(f"market.model_metrics or market.backtest has no rows of {scope.describe()}: materialize "
+                         f"model_metrics and backtest for {scope.ticker} first.")
+    return stored, trades
+
+
+@ticker_check(asset=model_comparison, name="beats_baselines",
+              description="Passes when the best model beats buy_and_hold, sma_200 and persistence on Sharpe and "
+                          "majority on macro-F1; otherwise WARN with one sentence per baseline not beaten.")
+def beats_baselines(context: dg.AssetCheckExecutionContext, warehouse: Warehouse,
+                    settings: RegimeSettings) -> dg.AssetCheckResult:
+    scope = ticker_scope(context, settings)
+    stored, trades = stored_evaluation(warehouse, scope)
+    h = headline_horizon(stored["horizon"], scope.horizon)
     table = comparison.comparison_table(stored, trades, h)
     passed, sentences = comparison.verdict(table)
     return dg.AssetCheckResult(
         passed=passed, severity=dg.AssetCheckSeverity.WARN,
         description=" ".join(sentences) or "The best model beats every baseline.",
-        metadata={"horizon": h, "head_to_head": dg.MetadataValue.md(markdown_table(comparison.head_to_head(table))),
+        metadata={**scope_metadata(scope), "horizon": h, "head_to_head": dg.MetadataValue.md(markdown_table(comparison.head_to_head(table))),
                   "findings": dg.MetadataValue.md("\n".join(f"- {x}" for x in sentences) or "none")})
 
 
-@dg.asset_check(asset=model_comparison, name="metrics_reproducible", pool="duckdb",
-                additional_deps=[model_metrics, backtest],
+@ticker_check(asset=model_comparison, name="metrics_reproducible",
+              additional_deps=[model_metrics, backtest],
                 description="Recomputes the pooled metrics and the backtest from market.oos_predictions and "
                             "market.ohlcv through SQL aggregates and vectorized numpy (not the asset's code) and "
                             "compares them with market.model_metrics and market.backtest.")
-def metrics_reproducible(warehouse: Warehouse, settings: RegimeSettings) -> dg.AssetCheckResult:
-    s = settings.settings()
-    backtest_json = artifact_directory(settings, "backtest") / "backtest.json"
+def metrics_reproducible(context: dg.AssetCheckExecutionContext, warehouse: Warehouse,
+                         settings: RegimeSettings) -> dg.AssetCheckResult:
+    scope = ticker_scope(context, settings)
+    t, v = scope.ticker, scope.targets_version
+    backtest_json = artifact_directory(settings, "backtest", t) / "backtest.json"
     if not backtest_json.exists():
         return dg.AssetCheckResult(passed=False, description=f"{backtest_json} is missing: materialize backtest.")
     used = Report.load(backtest_json.parent).documents["backtest"]
     with warehouse.connect() as con:
-        labeler = wh.stored_labeler(con)
-        recomputed_metrics = audit.pooled_metrics(wh.audit_confusion_counts(con), wh.audit_transition_scores(con),
-                                                  wh.audit_scored_probabilities(con))
+        recomputed_metrics = audit.pooled_metrics(wh.audit_confusion_counts(con, t, v),
+                                                  wh.audit_transition_scores(con, t, v),
+                                                  wh.audit_scored_probabilities(con, t, v))
         recomputed_backtest = audit.backtest_measures(
-            wh.audit_long_signals(con, labeler, used["risk_off_regime_override"]),
-            wh.audit_price_path(con, s.ticker, bt.SMA_WINDOW), float(used["cost_bp"]))
-        problems = audit.compare(wh.stored_model_metrics(con, pooled_only=True), recomputed_metrics,
-                                 wh.stored_backtest(con), recomputed_backtest)
+            wh.audit_long_signals(con, t, v, used["risk_off_regime_override"]),
+            wh.audit_price_path(con, t, bt.SMA_WINDOW), float(used["cost_bp"]))
+        problems = audit.compare(wh.stored_model_metrics(con, t, v, pooled_only=True), recomputed_metrics,
+                                 wh.stored_backtest(con, t, v), recomputed_backtest)
     return dg.AssetCheckResult(
         passed=not problems,
         description=f"{len(problems)} stored value(s) differ from the recomputation." if problems else

@@ -11,7 +11,9 @@ from regime_platform.defs.features.assets import features
 from regime_platform.defs.labels.assets import regime_labels
 from regime_platform.defs.metadata import markdown_table, report_figure
 from regime_platform.defs.modeling.assets import walk_forward_targets
+from regime_platform.defs.partitions import ticker_asset
 from regime_platform.defs.resources import RegimeSettings, Warehouse, artifact_directory
+from regime_platform.defs.scope import TickerScope, ticker_scope
 from regime_platform.explainability import figures as plots
 from regime_platform.explainability import regime_profiles as profiles
 from regime_platform.explainability.attributions import RECENT_SESSIONS
@@ -43,27 +45,36 @@ class RegimeProfileConfig(dg.Config):
     max_refits: int = MAX_REFITS  # labeler refits profiled at most, evenly spread over the walk-forward folds
 
 
-def _sessions(warehouse: Warehouse, settings: RegimeSettings) -> pl.DataFrame:
+def _sessions(warehouse: Warehouse, scope: TickerScope) -> pl.DataFrame:
     with warehouse.connect() as con:
-        sessions = wh.explanation_sessions(con, settings.settings().ticker)
+        sessions = wh.explanation_sessions(con, scope.ticker)
     if sessions.filter(pl.col("regime").is_not_null()).is_empty():
-        raise ValueError("market.regime_labels or market.features is empty: materialize regime_labels first.")
+        raise ValueError(f"market.regime_labels or market.features has no rows of {scope.ticker}: materialize "
+                         f"regime_labels for {scope.ticker} first.")
     return sessions
+
+
+def _current(scope: TickerScope, *models: production.ProductionModel) -> None:
+    """Refuses, in one sentence, a production model fit on another ticker's or targets version's labels."""
+    for fitted in models:
+        refusal = fitted.version_refusal(scope.ticker, scope.targets_version)
+        if refusal:
+            raise ValueError(refusal)
 
 
 def _raw_features(sessions: pl.DataFrame, names: list[str]) -> np.ndarray:
     return sessions.select(names).fill_null(np.nan).to_numpy().astype(np.float64)
 
 
-def _figure(report: Report, settings: RegimeSettings, asset_name: str, name: str, fig, alt: str | None = None) -> dict:
+def _figure(report: Report, settings: RegimeSettings, scope: TickerScope, asset_name: str, name: str, fig,
+            alt: str | None = None) -> dict:
     """``fig`` into the report and its metadata: the file is the inline image itself, its path under ``<name>_file``."""
-    return report_figure(report, artifact_directory(settings, asset_name), name, fig, alt=alt, path_suffix="_file",
-                         full_size_file=False)
+    return report_figure(report, artifact_directory(settings, asset_name, scope.ticker), name, fig, alt=alt,
+                         path_suffix="_file", full_size_file=False)
 
 
-@dg.asset(
+@ticker_asset(
     group_name="explainability",
-    pool="duckdb",
     io_manager_key="artifacts",
     kinds={"pytorch", "duckdb"},
     description="captum attributions of the production LSTM and CNN on the windows ending in the most recent "
@@ -81,7 +92,9 @@ def sequence_attributions(
     cnn_model: production.ProductionModel,
 ) -> Report:
     started = time.perf_counter()
-    sessions = _sessions(warehouse, settings)
+    scope = ticker_scope(context, settings)
+    _current(scope, lstm_model, cnn_model)
+    sessions = _sessions(warehouse, scope)
     dates, names = sessions["date"].to_list(), names_by_id(sessions)
     results, spans = [], {}
     for fitted in (lstm_model, cnn_model):
@@ -96,14 +109,14 @@ def sequence_attributions(
         context.log.info(f"{fitted.name}: {attr.sampled[None]} windows attributed in {attr.seconds:.1f} s")
     rows = pl.concat([a.rows() for a in results])
     with warehouse.connect() as con:
-        wh.replace_feature_attributions(con, rows)
+        wh.replace_feature_attributions(con, scope.ticker, scope.targets_version, rows)
 
     report = Report()
     images = {}
     for a in results:
-        images |= _figure(report, settings, "sequence_attributions", f"heatmap_{a.model}",
+        images |= _figure(report, settings, scope, "sequence_attributions", f"heatmap_{a.model}",
                           plots.attribution_heatmaps(a, names))
-    images |= _figure(report, settings, "sequence_attributions", "feature_ranking",
+    images |= _figure(report, settings, scope, "sequence_attributions", "feature_ranking",
                       plots.feature_ranking_chart(results), "features ranked")
     agreement = explain.method_agreement(rows)
     top = pl.DataFrame([
@@ -119,6 +132,8 @@ def sequence_attributions(
     payload = {"baseline": explain.BASELINE_NOTE, "recent_sessions": config.recent_sessions,
                "models": {a.model: a.summary() for a in results}}
     context.add_output_metadata({
+        "ticker": scope.ticker,
+        "targets_version": scope.targets_version,
         "top_features": dg.MetadataValue.md(markdown_table(top)),
         "agreement": dg.MetadataValue.md(agreement.to_markdown()),
         "windows": dg.MetadataValue.md(markdown_table(windows) + "\n\nWindows inside the production model's "
@@ -134,9 +149,8 @@ def sequence_attributions(
     return report
 
 
-@dg.asset(
+@ticker_asset(
     group_name="explainability",
-    pool="duckdb",
     io_manager_key="artifacts",
     kinds={"scikitlearn", "duckdb"},
     description="scikit-learn permutation importance of the production random forest and logistic model, scored "
@@ -153,7 +167,9 @@ def permutation_importance(
     logistic_model: production.ProductionModel,
 ) -> Report:
     started = time.perf_counter()
-    sessions = _sessions(warehouse, settings)
+    scope = ticker_scope(context, settings)
+    _current(scope, random_forest_model, logistic_model)
+    sessions = _sessions(warehouse, scope)
     dates = sessions["date"].to_list()
     regime = sessions["regime"].fill_null(-1).to_numpy()
     results = []
@@ -172,15 +188,17 @@ def permutation_importance(
                          f"in {result.seconds:.1f} s")
     rows = pl.concat([r.rows() for r in results])
     with warehouse.connect() as con:
-        wh.replace_feature_attributions(con, rows)
+        wh.replace_feature_attributions(con, scope.ticker, scope.targets_version, rows)
     report = Report()
-    images = _figure(report, settings, "permutation_importance", "permutation_importance",
+    images = _figure(report, settings, scope, "permutation_importance", "permutation_importance",
                      plots.permutation_chart(results), "permutation importance")
     ranking = pl.concat([r.ranking().head(8).with_columns(pl.lit(r.model).alias("model")).select(
         "model", "feature", "mean_drop", "std", "min", "max") for r in results])
     summary = pl.DataFrame([{k: v for k, v in r.summary().items() if k not in ("top_features", "top_lags")}
                             | {"top lags": ", ".join(map(str, r.summary()["top_lags"][:3]))} for r in results])
     context.add_output_metadata({
+        "ticker": scope.ticker,
+        "targets_version": scope.targets_version,
         "top_features": dg.MetadataValue.md(markdown_table(ranking)),
         "scored": dg.MetadataValue.md(markdown_table(summary)),
         "agreement": dg.MetadataValue.md(explain.method_agreement(rows).to_markdown()),
@@ -194,10 +212,9 @@ def permutation_importance(
     return report
 
 
-@dg.asset(
+@ticker_asset(
     group_name="explainability",
     deps=[sequence_attributions, permutation_importance],
-    pool="duckdb",
     io_manager_key="artifacts",
     kinds={"duckdb"},
     description="Read this first: where occlusion, saliency, gradient × input and permutation importance agree on "
@@ -206,13 +223,19 @@ def permutation_importance(
 def attribution_agreement(context: dg.AssetExecutionContext, warehouse: Warehouse,
                           settings: RegimeSettings) -> Report:
     started = time.perf_counter()
+    scope = ticker_scope(context, settings)
     with warehouse.connect() as con:
-        rows = wh.read_feature_attributions(con)
+        rows = wh.read_feature_attributions(con, scope.ticker, scope.targets_version)
+    if rows.is_empty():
+        raise ValueError(f"market.feature_attributions has no rows of {scope.describe()}: materialize "
+                         f"sequence_attributions and permutation_importance for {scope.ticker} first.")
     agreement = explain.method_agreement(rows)
     report = Report()
-    images = _figure(report, settings, "attribution_agreement", "agreement",
+    images = _figure(report, settings, scope, "attribution_agreement", "agreement",
                      plots.agreement_chart(agreement.ranks, agreement.top_k), "feature ranks")
     context.add_output_metadata({
+        "ticker": scope.ticker,
+        "targets_version": scope.targets_version,
         "agreement": dg.MetadataValue.md(agreement.to_markdown()),
         "pairs": dg.MetadataValue.md(markdown_table(agreement.pairs.sort("spearman", descending=True))),
         "consensus_features": ", ".join(agreement.consensus) or "none",
@@ -226,10 +249,9 @@ def attribution_agreement(context: dg.AssetExecutionContext, warehouse: Warehous
     return report
 
 
-@dg.asset(
+@ticker_asset(
     group_name="explainability",
-    deps=[regime_labels, features, walk_forward_targets],
-    pool="duckdb",
+    deps=[regime_labels, dg.AssetDep(features, partition_mapping=dg.AllPartitionMapping()), walk_forward_targets],
     io_manager_key="artifacts",
     kinds={"duckdb"},
     description="What each regime looks like in the stored labels: feature means and spreads, mean and volatility "
@@ -240,8 +262,8 @@ def attribution_agreement(context: dg.AssetExecutionContext, warehouse: Warehous
 def regime_profiles(context: dg.AssetExecutionContext, config: RegimeProfileConfig, warehouse: Warehouse,
                     settings: RegimeSettings) -> Report:
     started = time.perf_counter()
-    s = settings.settings()
-    sessions = _sessions(warehouse, settings)
+    scope = ticker_scope(context, settings)
+    sessions = _sessions(warehouse, scope)
     names = names_by_id(sessions)
     labelled = sessions.filter(pl.col("regime").is_not_null())
     regimes = labelled["regime"].to_numpy().astype(np.int64)
@@ -253,19 +275,22 @@ def regime_profiles(context: dg.AssetExecutionContext, config: RegimeProfileConf
     rows = [profiles.long_statistics(stats, "stored", None, labelled["date"][0], labelled["date"][-1],
                                      transitions=matrix, features=feature_stats)]
     report = Report()
-    images = _figure(report, settings, "regime_profiles", "transition_matrix", plots.transition_heatmap(matrix, names),
-                     "transition matrix")
-    images |= _figure(report, settings, "regime_profiles", "regime_timeline", plots.regime_timeline(
+    images = _figure(report, settings, scope, "regime_profiles", "transition_matrix",
+                     plots.transition_heatmap(matrix, names), "transition matrix")
+    images |= _figure(report, settings, scope, "regime_profiles", "regime_timeline", plots.regime_timeline(
         labelled["date"].to_list(), labelled["adj_close"].to_numpy(), regimes, names,
-        f"Regimes ({labeler}) over the adjusted close"), "timeline")
+        f"{scope.ticker}: regimes ({labeler}) over the adjusted close"), "timeline")
     refit_note, folds = "user labels: taken as given in every fold, nothing is refit", None
     if labeler != "user":
         refit_started = time.perf_counter()
         # the refits the walk-forward made (walk_forward_targets), read back rather than refit again
         with warehouse.connect() as con:
-            fold_table = wh.read_walk_forward_folds(con, labeler, s.horizon)
-            targets = stored_fold_targets(sessions["date"].to_list(), fold_table,
-                                          wh.read_fold_labels(con, labeler, s.horizon))
+            fold_table = wh.read_walk_forward_folds(con, scope.ticker, scope.targets_version)
+            fold_rows = wh.read_fold_labels(con, scope.ticker, scope.targets_version)
+        if fold_table.is_empty():
+            raise ValueError(f"market.walk_forward_folds has no targets of {scope.describe()}: materialize "
+                             f"walk_forward_targets for {scope.ticker} first.")
+        targets = stored_fold_targets(sessions["date"].to_list(), fold_table, fold_rows)
         schedule = [profiles.RefitFold(r["fold"], r["test_year"], r["train_target_end"])
                     for r in fold_table.filter(pl.col("fold") != PRODUCTION_FOLD).iter_rows(named=True)]
         picked, thinned = profiles.spread_evenly(schedule, config.max_refits)
@@ -278,7 +303,7 @@ def regime_profiles(context: dg.AssetExecutionContext, config: RegimeProfileConf
         folds = profiles.refit_profiles(picked, fold_labels, labelled.select("date", "regime", "adj_close"), k)
         for (fold, start, end), part in folds.group_by("fold", "fit_start", "fit_end", maintain_order=True):
             rows.append(profiles.long_statistics(part, "refit", fold, start, end))
-        images |= _figure(report, settings, "regime_profiles", "refit_stability",
+        images |= _figure(report, settings, scope, "regime_profiles", "refit_stability",
                           plots.refit_stability_chart(folds, stats), "refit stability")
         refit_note = (f"`{labeler}` as refit on {len(picked)} of {len(schedule)} walk-forward training spans "
                       "(the stored fold targets of walk_forward_targets)"
@@ -286,7 +311,7 @@ def regime_profiles(context: dg.AssetExecutionContext, config: RegimeProfileConf
                       + f", read in {time.perf_counter() - refit_started:.1f} s")
     table = pl.concat(rows, how="vertical_relaxed")
     with warehouse.connect() as con:
-        wh.replace_regime_profiles(con, table)
+        wh.replace_regime_profiles(con, scope.ticker, table)
 
     shown = stats.select("regime", "name", "sessions", "share", "annual_return", "annual_vol", "episodes",
                          "duration_mean", "duration_median", "duration_longest")
@@ -294,6 +319,7 @@ def regime_profiles(context: dg.AssetExecutionContext, config: RegimeProfileConf
         cell=pl.format("{} ± {}", pl.col("mean").round(3), pl.col("std").round(3))).pivot(
         on="regime", index="feature", values="cell")
     metadata = {
+        "ticker": scope.ticker,
         "labeler": labeler,
         "regimes": dg.MetadataValue.md(markdown_table(shown)),
         "feature_means": dg.MetadataValue.md("Mean ± standard deviation per regime:\n\n" + markdown_table(

@@ -1,16 +1,24 @@
-"""ingestion: daily OHLCV bars into market.ohlcv, one partition per XNYS session; check `ohlcv_quality`."""
+"""ingestion: daily OHLCV bars of every configured ticker into market.ohlcv, one partition per XNYS session holding
+every ticker; checks `ohlcv_quality` and `every_ticker_served`."""
 
 import datetime as dt
 
 import dagster as dg
+import polars as pl
 
 from regime_platform import calendar
 from regime_platform import storage as wh
-from regime_platform.defs.metadata import bullets, preview_md
+from regime_platform.defs.metadata import bullets, markdown_table, preview_md
 from regime_platform.defs.partitions import daily_asset
 from regime_platform.defs.resources import RegimeSettings, Warehouse
 from regime_platform.ingestion import bars as ingest
-from regime_platform.ingestion.sources import is_sample, sample_stand_in
+from regime_platform.ingestion.sources import SourceError, is_sample, sample_stand_in
+
+
+class TickerSelection(dg.Config):
+    tickers: list[str] = []
+    """Only these of REGIME_TICKERS (empty = every one): how a ticker added later is backfilled without rewriting the
+    others' rows (`regime-platform run` sets it)."""
 
 
 def partition_dates(context: dg.AssetExecutionContext) -> tuple[dt.date, dt.date]:
@@ -18,79 +26,126 @@ def partition_dates(context: dg.AssetExecutionContext) -> tuple[dt.date, dt.date
     return dt.date.fromisoformat(window.start), dt.date.fromisoformat(window.end)
 
 
-def ingest_bars(log: dg.DagsterLogManager, warehouse: Warehouse, settings: RegimeSettings, ticker: str,
-                start: dt.date, end: dt.date) -> dict:
-    """Sessions start … end of ``ticker`` into market.ohlcv: one request from the source chain, chain-linked to the
-    stored previous session or a full backfill (ingestion.bars), fallbacks, the sample stand-in and vendor revisions
-    warned about, rows and revisions written in one transaction. Returns the materialization metadata.
+def selected_tickers(config: TickerSelection, settings: RegimeSettings) -> list[str]:
+    configured = list(settings.settings().tickers)
+    chosen = [t.strip().upper() for t in config.tickers if t.strip()]
+    unknown = [t for t in chosen if t not in configured]
+    if unknown:
+        raise ValueError(f"run config tickers {unknown} are not in REGIME_TICKERS ({', '.join(configured)}); "
+                         "add them to REGIME_TICKERS first.")
+    return chosen or configured
 
-    The one ingestion path: `ohlcv` (REGIME_TICKER, a range of sessions) and the cluster's `ohlcv_by_ticker` (the
-    ticker and session of its partition key) both call it."""
+
+def ingest_bars(log: dg.DagsterLogManager, warehouse: Warehouse, settings: RegimeSettings, tickers: list[str],
+                start: dt.date, end: dt.date) -> tuple[dict, dict[str, str]]:
+    """Sessions start … end of every ticker into market.ohlcv: one request per source for the list (the earliest
+    start any ticker needs), each ticker chain-linked to its stored previous session or fully backfilled
+    (ingestion.bars), fallbacks, the sample stand-in and vendor revisions warned about, every served ticker's rows
+    and revisions written in one transaction. A ticker no source serves (or whose bars cannot be chained) fails
+    alone: returns (metadata, {ticker: the sentence saying why})."""
+    plans, failed = {}, {}
     with warehouse.connect() as con:
-        before = wh.ohlcv_dates_before(con, ticker, start)
-        prev = wh.ohlcv_row(con, ticker, calendar.previous_session(start))
-    plan = ingest.plan_ingest(start, end, before, prev)
-    log.info(f"{'full backfill' if plan.is_full_backfill else 'increment'} of {ticker} {start} … {end}: "
-             f"one request from {plan.fetch_start}")
+        for ticker in tickers:
+            try:
+                plans[ticker] = ingest.plan_ingest(start, end, wh.ohlcv_dates_before(con, ticker, start),
+                                                   wh.ohlcv_row(con, ticker, calendar.previous_session(start)))
+            except ingest.IngestError as exc:
+                failed[ticker] = f"{ticker}: {exc}"
+    fetch_start = min((p.fetch_start for p in plans.values()), default=start)
+    modes = {t: "full backfill" if p.is_full_backfill else "chained increment" for t, p in plans.items()}
+    log.info(f"{len(plans)} ticker(s) {start} … {end}: one request per source from {fetch_start} "
+             f"({', '.join(f'{t} {m}' for t, m in modes.items())})")
 
-    fetched = settings.source_chain().fetch(ticker, plan.fetch_start, end)
-    for warning in fetched.warnings:
-        log.warning(f"source fallback: {warning}")
-    if is_sample(fetched.source):
-        log.warning(f"serving the bundled SAMPLE: {sample_stand_in(ticker)}; rows keep ticker={ticker} and say "
-                    f"source={fetched.source}.")
-    result = ingest.build_rows(plan, fetched.frame, fetched.source, ticker, dt.datetime.now())
-    for note in result.notes:
-        log.warning(note)
+    fetched = settings.source_chain().fetch_many(list(plans), fetch_start, end) if plans else {}
+    now, written, sources = dt.datetime.now(), {}, {}
+    for ticker, answer in fetched.items():
+        if isinstance(answer, SourceError):
+            failed[ticker] = str(answer)
+            continue
+        for warning in answer.warnings:
+            log.warning(f"source fallback for {ticker}: {warning}")
+        if is_sample(answer.source):
+            log.warning(f"serving the bundled SAMPLE: {sample_stand_in(ticker)}; rows keep ticker={ticker} and say "
+                        f"source={answer.source}.")
+        try:
+            result = ingest.build_rows(plans[ticker], answer.frame, answer.source, ticker, now)
+        except ingest.IngestError as exc:
+            failed[ticker] = f"{ticker}: {exc}"
+            continue
+        for note in result.notes:
+            log.warning(f"{ticker}: {note}")
+        written[ticker], sources[ticker] = (result.rows, result.revisions), answer.source
+    for sentence in failed.values():
+        log.error(f"not ingested: {sentence}")
+    if not written:
+        raise SourceError(" ".join(failed.values()) or f"no ticker to ingest for {start} … {end}.")
 
     with warehouse.connect() as con:
-        wh.write_ohlcv(con, ticker, start, end, result.rows, result.revisions)
-        total = wh.count_rows(con, "ohlcv", ticker)
-
-    rows = result.rows
-    return {
-        "source": fetched.source,
-        "is_sample": is_sample(fetched.source),
-        "fallbacks": bullets(fetched.warnings),
-        "mode": "full backfill" if plan.is_full_backfill else "chained increment",
-        "rows_written": rows.height,
-        "rows_stored_total": int(total),
-        "first_date": str(rows["date"].min()),
-        "last_date": str(rows["date"].max()),
-        "last_adj_close": float(rows["adj_close"][-1]),
-        "revisions_detected": result.revisions.height,
-        "preview": preview_md(rows.drop("ingested_at")),
-        "dagster/row_count": int(total),
+        wh.write_ohlcv(con, start, end, written)
+        totals = {t: wh.count_rows(con, "ohlcv", t) for t in written}
+    summary = pl.DataFrame([{
+        "ticker": t, "source": sources[t], "mode": modes[t], "rows_written": rows.height,
+        "first_date": str(rows["date"].min()), "last_date": str(rows["date"].max()),
+        "last_adj_close": round(float(rows["adj_close"][-1]), 4), "revisions": revisions.height,
+        "rows_stored": totals[t]} for t, (rows, revisions) in written.items()])
+    first_rows = next(iter(written.values()))[0]
+    metadata = {
+        "tickers": ", ".join(written),
+        "source": ", ".join(sorted(set(sources.values()))),
+        "is_sample": any(is_sample(s) for s in sources.values()),
+        "per_ticker": dg.MetadataValue.md(markdown_table(summary)),
+        "failed_tickers": bullets(list(failed.values())),
+        "rows_written": int(summary["rows_written"].sum()),
+        "first_date": str(first_rows["date"].min()),
+        "last_date": str(first_rows["date"].max()),
+        "revisions_detected": int(summary["revisions"].sum()),
+        "preview": preview_md(first_rows.drop("ingested_at")),
+        "dagster/row_count": int(sum(totals.values())),
     }
+    return metadata, failed
 
 
 @daily_asset(
     group_name="ingestion",
     kinds={"duckdb", "polars"},
-    description="Daily OHLCV bars of REGIME_TICKER (yfinance → Stooq → bundled sample), one row per session; "
-                "adj_close is chain-linked so stored rows never change when new days arrive (docs/concepts.md: Point-in-time adjusted closes).",
+    check_specs=[dg.AssetCheckSpec("every_ticker_served", asset="ohlcv",
+                                   description="ERROR (not blocking) naming each ticker of REGIME_TICKERS that no "
+                                               "source could serve for the partitions of this run; the others' rows "
+                                               "are stored and go on.")],
+    description="Daily OHLCV bars of every ticker in REGIME_TICKERS (yfinance → Stooq → bundled sample, one request "
+                "per source for the list), one row per (ticker, session); adj_close is chain-linked so stored rows "
+                "never change when new days arrive (docs/concepts.md: Point-in-time adjusted closes).",
 )
-def ohlcv(context: dg.AssetExecutionContext, warehouse: Warehouse, settings: RegimeSettings) -> dg.MaterializeResult:
+def ohlcv(context: dg.AssetExecutionContext, config: TickerSelection, warehouse: Warehouse,
+          settings: RegimeSettings) -> dg.MaterializeResult:
     start, end = partition_dates(context)
-    return dg.MaterializeResult(metadata=ingest_bars(context.log, warehouse, settings, settings.ticker, start, end))
+    metadata, failed = ingest_bars(context.log, warehouse, settings, selected_tickers(config, settings), start, end)
+    return dg.MaterializeResult(metadata=metadata, check_results=[dg.AssetCheckResult(
+        check_name="every_ticker_served", passed=not failed, severity=dg.AssetCheckSeverity.ERROR,
+        description=" ".join(failed.values()) or f"every ticker was served ({metadata['tickers']}).",
+        metadata={"failed": bullets(list(failed.values()))})])
 
 
 @dg.asset_check(asset=ohlcv, blocking=True, pool="duckdb",
-                description="ERROR on nulls, non-positive prices, inconsistent bars, negative volume, duplicate "
-                            "keys or a missing XNYS session; WARN on moves beyond 25 % / 10 sigmas and on vendor "
-                            "revisions.")
+                description="Per ticker of REGIME_TICKERS with stored bars: ERROR on nulls, non-positive prices, "
+                            "inconsistent bars, negative volume, duplicate keys or a missing XNYS session; WARN on "
+                            "moves beyond 25 % / 10 sigmas and on vendor revisions.")
 def ohlcv_quality(warehouse: Warehouse, settings: RegimeSettings) -> dg.AssetCheckResult:
+    errors, warnings, rows = [], [], {}
     with warehouse.connect() as con:
-        stored = wh.read_ohlcv(con, settings.ticker)
-        revisions = wh.read_revisions(con, settings.ticker)
-    report = ingest.quality_report(stored, revisions)
-    severity = dg.AssetCheckSeverity.ERROR if report.errors else dg.AssetCheckSeverity.WARN
+        stored = {t: (wh.read_ohlcv(con, t), wh.read_revisions(con, t)) for t in settings.settings().tickers}
+    for ticker, (bars, revisions) in stored.items():
+        if bars.is_empty():
+            continue
+        report = ingest.quality_report(bars, revisions)
+        errors += [f"{ticker}: {e}" for e in report.errors]
+        warnings += [f"{ticker}: {w}" for w in report.warnings]
+        rows[ticker] = report.rows
+    if not rows:
+        errors.append("market.ohlcv holds no bars of any ticker in REGIME_TICKERS: materialize ohlcv.")
     return dg.AssetCheckResult(
-        passed=report.passed and not report.warnings,
-        severity=severity,
-        metadata={
-            "rows": report.rows,
-            "errors": bullets(report.errors),
-            "warnings": bullets(report.warnings),
-        },
+        passed=not errors and not warnings,
+        severity=dg.AssetCheckSeverity.ERROR if errors else dg.AssetCheckSeverity.WARN,
+        metadata={"rows": sum(rows.values()), "rows_per_ticker": dg.MetadataValue.json(rows),
+                  "errors": bullets(errors), "warnings": bullets(warnings)},
     )

@@ -13,7 +13,9 @@ from regime_platform import storage as wh
 from regime_platform.defs.features.assets import features
 from regime_platform.defs.labels.assets import regime_labels
 from regime_platform.defs.metadata import bullets, markdown_table
-from regime_platform.defs.resources import RegimeSettings, Warehouse
+from regime_platform.defs.partitions import ticker_asset, ticker_check
+from regime_platform.defs.resources import RegimeSettings, Warehouse, artifact_directory
+from regime_platform.defs.scope import TickerScope, ticker_scope
 from regime_platform.features import causality
 from regime_platform.features.compute import MODEL_FEATURES, model_feature_set
 from regime_platform.modeling import leakage, production, walk_forward
@@ -51,39 +53,60 @@ class ModelInputs:
         return self.stored_labels["labeler"][0]
 
 
-def read_model_inputs(warehouse: Warehouse, settings: RegimeSettings) -> ModelInputs:
-    s = settings.settings()
+def read_model_inputs(warehouse: Warehouse, scope: TickerScope) -> ModelInputs:
+    """The ticker's sessions, features and stored labels; refuses labels made by another labeler than the settings
+    ask for (the targets would not be the version every table is keyed by)."""
     with warehouse.connect() as con:
-        inputs = ModelInputs(wh.read_labeler_frame(con, s.ticker), wh.read_regime_labels(con), model_feature_set(s.features))
+        inputs = ModelInputs(wh.read_labeler_frame(con, scope.ticker), wh.read_regime_labels(con, scope.ticker),
+                             model_feature_set(scope.settings.features))
     if inputs.stored_labels.is_empty():
-        raise ValueError("market.regime_labels is empty: materialize regime_labels first.")
+        raise ValueError(f"market.regime_labels has no rows of {scope.ticker}: materialize regime_labels for "
+                         f"{scope.ticker} first.")
+    if inputs.labeler != scope.labeler:
+        raise ValueError(f"market.regime_labels of {scope.ticker} were made by `{inputs.labeler}`, but the settings "
+                         f"now ask for `{scope.labeler}`: re-materialize regime_labels for {scope.ticker} first.")
     return inputs
 
 
-@dg.asset(
+def read_stored_targets(warehouse: Warehouse, scope: TickerScope, inputs: ModelInputs):
+    """The stored fold targets of the scope's version; one sentence saying what to materialize when there are none."""
+    with warehouse.connect() as con:
+        folds = wh.read_walk_forward_folds(con, scope.ticker, scope.targets_version)
+        rows = wh.read_fold_labels(con, scope.ticker, scope.targets_version)
+    if folds.is_empty():
+        raise ValueError(f"market.walk_forward_folds has no targets of version {scope.targets_version} for "
+                         f"{scope.ticker} (the current settings): materialize walk_forward_targets for "
+                         f"{scope.ticker} first.")
+    return stored_fold_targets(inputs.dates, folds, rows)
+
+
+@ticker_asset(
     group_name="modeling",
-    deps=[regime_labels, features],
-    pool="duckdb",
+    deps=[regime_labels, dg.AssetDep(features, partition_mapping=dg.AllPartitionMapping())],
     kinds={"duckdb"},
-    description="The walk-forward folds (expanding window, yearly refits, embargo) of the configured horizon and "
-                "every fold's targets, computed once for all models: a generated labeler is refit inside each fold "
-                "on its training span (a user's file is taken as given). Into market.walk_forward_folds (with each "
-                "fold's risk-off regime) and market.fold_labels; fold -1 holds the production fit's labels.",
+    description="The ticker's walk-forward folds (expanding window, yearly refits, embargo) of the configured "
+                "horizon and every fold's targets, computed once for all models: a generated labeler is refit inside "
+                "each fold on its training span (a user's file is taken as given). Into market.walk_forward_folds "
+                "(with each fold's risk-off regime) and market.fold_labels under the targets version of the current "
+                "settings; fold -1 holds the production fit's labels.",
 )
 def walk_forward_targets(context: dg.AssetExecutionContext, warehouse: Warehouse,
                          settings: RegimeSettings) -> dg.MaterializeResult:
-    s = settings.settings()
-    inputs = read_model_inputs(warehouse, settings)
+    scope = ticker_scope(context, settings)
+    s = scope.settings
+    inputs = read_model_inputs(warehouse, scope)
     started = time.perf_counter()
     result = compute_walk_forward_targets(
         inputs.dates, inputs.X, inputs.feature_names, walk_forward_labels(inputs.frame, inputs.stored_labels),
         TrainingConfig.from_settings(s), labeler=inputs.labeler, returns=inputs.returns, log=context.log.info)
     with warehouse.connect() as con:
-        wh.replace_walk_forward_targets(con, inputs.labeler, s.horizon, result.fold_table, result.label_rows)
+        wh.replace_walk_forward_targets(con, scope.ticker, scope.targets_version, result.fold_table, result.label_rows)
     shown = result.fold_table.filter(pl.col("fold") != PRODUCTION_FOLD).select(
         "fold", "test_year", "train_end", "test_start", "test_end", "labeler_fit_start", "labeler_fit_end",
         "state_mapping", "risk_off_regime")
     return dg.MaterializeResult(metadata={
+        "ticker": scope.ticker,
+        "targets_version": scope.targets_version,
         "labeler": inputs.labeler,
         "horizon": s.horizon,
         "folds": len(result.folds),
@@ -94,9 +117,9 @@ def walk_forward_targets(context: dg.AssetExecutionContext, warehouse: Warehouse
     })
 
 
-def folds_path(settings: RegimeSettings, asset_name: str, horizon: int) -> Path:
-    """One fold-record file per model and horizon, as market.oos_predictions keeps rows per model and horizon."""
-    return settings.settings().artifacts_dir / asset_name / f"folds_h{horizon}.json"
+def folds_path(settings: RegimeSettings, asset_name: str, scope: TickerScope) -> Path:
+    """One fold-record file per model, ticker and targets version, as market.oos_predictions keeps rows."""
+    return artifact_directory(settings, asset_name, scope.ticker) / f"folds_{scope.targets_version}.json"
 
 
 @dataclass
@@ -109,34 +132,33 @@ class LeakageEvidence:
     labeler: str | None
 
 
-def read_leakage_evidence(warehouse: Warehouse, ticker: str, model: str) -> LeakageEvidence:
+def read_leakage_evidence(warehouse: Warehouse, scope: TickerScope, model: str) -> LeakageEvidence:
     with warehouse.connect() as con:
-        return LeakageEvidence(wh.read_features(con, ticker), wh.read_prices(con, ticker),
-                               wh.read_oos_predictions(con, model), wh.stored_labeler(con))
+        return LeakageEvidence(wh.read_features(con, scope.ticker), wh.read_prices(con, scope.ticker),
+                               wh.read_oos_predictions(con, scope.ticker, scope.targets_version, model),
+                               wh.stored_labeler(con, scope.ticker))
 
 
 def build_model_asset(model: str, kind: str) -> tuple[dg.AssetsDefinition, dg.AssetChecksDefinition]:
     asset_name = f"{model}_model"
 
-    @dg.asset(
+    @ticker_asset(
         name=asset_name,
         group_name="modeling",
         deps=[walk_forward_targets],
-        pool="duckdb",
         io_manager_key="artifacts",
         kinds={kind},
-        description=f"`{model}`: walk-forward evaluation on the stored fold targets (scaler fit inside each fold, "
-                    "every model fit on its whole training span) into market.oos_predictions, then a production fit "
-                    "on all labelled history saved under data/artifacts/.",
+        description=f"`{model}` for the partition's ticker: walk-forward evaluation on the stored fold targets of the "
+                    "current targets version (scaler fit inside each fold, every model fit on its whole training span) "
+                    "into market.oos_predictions, then a production fit on all labelled history saved under "
+                    "data/artifacts/<asset>/<ticker>/.",
     )
     def _model(context: dg.AssetExecutionContext, warehouse: Warehouse,
                settings: RegimeSettings) -> production.ProductionModel:
-        s = settings.settings()
-        config = TrainingConfig.from_settings(s)
-        inputs = read_model_inputs(warehouse, settings)
-        with warehouse.connect() as con:
-            targets = stored_fold_targets(inputs.dates, wh.read_walk_forward_folds(con, inputs.labeler, s.horizon),
-                                          wh.read_fold_labels(con, inputs.labeler, s.horizon))
+        scope = ticker_scope(context, settings)
+        config = TrainingConfig.from_settings(scope.settings)
+        inputs = read_model_inputs(warehouse, scope)
+        targets = read_stored_targets(warehouse, scope, inputs)
         started = time.perf_counter()
         result = walk_forward.walk_forward(
             inputs.dates, inputs.X, inputs.feature_names, targets, [model], config, returns=inputs.returns,
@@ -144,14 +166,17 @@ def build_model_asset(model: str, kind: str) -> tuple[dg.AssetsDefinition, dg.As
             progress=lambda done, total, what: context.log.info(f"[{done}/{total}] {what}"))
         for warning in result.warnings:
             context.log.warning(warning)
-        records_path = folds_path(settings, asset_name, config.horizon)
+        records_path = folds_path(settings, asset_name, scope)
         result.write_fold_records(records_path)
         oos = result.oos_predictions
         with warehouse.connect() as con:
-            wh.replace_oos_predictions(con, model, config.horizon, oos)
+            wh.replace_oos_predictions(con, scope.ticker, scope.targets_version, model, oos)
         final = production.fit_final(inputs.dates, inputs.X, inputs.feature_names, targets, [model], config,
                                      returns=inputs.returns, include_baselines=False, log=context.log.info)[0]
+        final.ticker, final.targets_version = scope.ticker, scope.targets_version
         context.add_output_metadata({
+            "ticker": scope.ticker,
+            "targets_version": scope.targets_version,
             "model_version": final.model_version,
             "labeler": inputs.labeler,
             "folds": len(result.fold_records),
@@ -172,22 +197,23 @@ def build_model_asset(model: str, kind: str) -> tuple[dg.AssetsDefinition, dg.As
         })
         return final
 
-    @dg.asset_check(asset=_model, name="no_leakage", blocking=True, pool="duckdb",
-                    description="Verifies the fold records of every horizon this model has rows for: chronology, "
-                                "embargo, scaler (recomputed) and labeler fit ranges inside training, window, horizon "
-                                "and labeler against the stored labels, every stored out-of-sample row inside a "
-                                "verified test span, and feature causality by recomputation from truncated prices.")
-    def _no_leakage(warehouse: Warehouse, settings: RegimeSettings) -> dg.AssetCheckResult:
-        s = settings.settings()
-        evidence = read_leakage_evidence(warehouse, s.ticker, model)
+    @ticker_check(asset=_model, name="no_leakage", blocking=True,
+                  description="Verifies the fold records of the ticker's current targets version: chronology, "
+                              "embargo, scaler (recomputed) and labeler fit ranges inside training, window, horizon "
+                              "and labeler against the stored labels, every stored out-of-sample row inside a "
+                              "verified test span, and feature causality by recomputation from truncated prices.")
+    def _no_leakage(context: dg.AssetCheckExecutionContext, warehouse: Warehouse,
+                    settings: RegimeSettings) -> dg.AssetCheckResult:
+        scope = ticker_scope(context, settings)
+        evidence = read_leakage_evidence(warehouse, scope, model)
         dates = evidence.features["date"].to_list()
-        horizons = sorted(set(evidence.oos["horizon"].to_list()) | {s.horizon})
+        horizons = [scope.horizon]
         problems: list[str] = []
         records_checked, sample_dates = 0, set()
         for horizon in horizons:
-            path = folds_path(settings, asset_name, horizon)
+            path = folds_path(settings, asset_name, scope)
             if not path.exists():
-                problems.append(f"{path} is missing: materialize {asset_name} with REGIME_HORIZON={horizon}")
+                problems.append(f"{path} is missing: materialize {asset_name} for {scope.ticker}")
                 continue
             records = walk_forward.read_fold_records(path)
             records_checked += len(records)
@@ -197,9 +223,11 @@ def build_model_asset(model: str, kind: str) -> tuple[dg.AssetsDefinition, dg.As
             problems += [f"horizon {horizon}: {p}" for p in leakage.verify_fold_records(
                 records, dates, stored_labeler=evidence.labeler, allowed_features=MODEL_FEATURES,
                 features=evidence.features)]
-            problems += leakage.verify_oos_rows(records, evidence.oos.filter(pl.col("horizon") == horizon), dates)
+            problems += leakage.verify_oos_rows(records, evidence.oos, dates)  # every row of the version
         problems += causality.causality_problems(evidence.prices, evidence.features, sorted(sample_dates))
         return dg.AssetCheckResult(passed=not problems, metadata={
+            "ticker": scope.ticker,
+            "targets_version": scope.targets_version,
             "horizons": str(horizons),
             "folds_checked": records_checked,
             "oos_rows_checked": evidence.oos.height,

@@ -1,0 +1,15 @@
+"""The scope a per-ticker asset or check works on: its partition's ticker and that ticker's targets version under
+the run's settings (:mod:`regime_platform.modeling.targets_version` defines both)."""
+from __future__ import annotations
+
+import dagster as dg
+
+from regime_platform.modeling.targets_version import TickerScope, scope_for
+
+
+def ticker_scope(context: dg.AssetExecutionContext | dg.AssetCheckExecutionContext, settings) -> TickerScope:
+    """The scope of the ticker partition being materialized (or checked), under the run's settings."""
+    return scope_for(settings.settings(), context.partition_key)
+
+
+__all__ = ["TickerScope", "scope_for", "ticker_scope"]
