@@ -96,7 +96,7 @@ def spy_fingerprint(data: Path) -> dict[str, str]:
         rows = con.execute(f"SELECT * FROM market.{table} WHERE ticker = 'SPY' ORDER BY ALL").fetchall()
         out[table] = hashlib.sha256(repr(rows).encode()).hexdigest() if rows else "empty"
     con.close()
-    for path in sorted((data / "artifacts").glob("*/SPY/*")):
+    for path in sorted(p for p in (data / "artifacts").glob("*/SPY/**/*") if p.is_file()):
         out[str(path.relative_to(data))] = hashlib.sha256(path.read_bytes()).hexdigest()
     return out
 

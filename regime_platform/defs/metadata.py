@@ -10,7 +10,7 @@ from regime_platform import figures
 from regime_platform.figures import markdown_table
 from regime_platform.storage.reports import Report
 
-__all__ = ["bullets", "markdown_table", "preview_md", "report_figure"]
+__all__ = ["bullets", "every_ticker_check", "every_ticker_result", "markdown_table", "preview_md", "report_figure"]
 
 
 def bullets(lines: list[str], empty: str = "none") -> dg.MetadataValue:
@@ -32,3 +32,17 @@ def preview_md(frame: pl.DataFrame, rows: int = 5) -> dg.MetadataValue:
     """First and last rows as a markdown table."""
     shown = frame if frame.height <= 2 * rows else pl.concat([frame.head(rows), frame.tail(rows)])
     return dg.MetadataValue.md(markdown_table(shown))
+
+
+def every_ticker_check(name: str, asset: str, what: str) -> dg.AssetCheckSpec:
+    """The not-blocking check of a daily asset that holds every ticker: ERROR naming each ticker it could not do."""
+    return dg.AssetCheckSpec(name, asset=asset, description=f"ERROR (not blocking) naming each ticker of REGIME_TICKERS "
+                                                            f"{what}, with the reason; the others' rows are stored "
+                                                            "and go on.")
+
+
+def every_ticker_result(name: str, failed: dict[str, str], done: list[str], verb: str) -> dg.AssetCheckResult:
+    """That check's result: the failed tickers' sentences, or which were all ``verb`` (e.g. "served")."""
+    return dg.AssetCheckResult(check_name=name, passed=not failed, severity=dg.AssetCheckSeverity.ERROR,
+                               description=" ".join(failed.values()) or f"every ticker was {verb} ({', '.join(done)}).",
+                               metadata={"failed": bullets(list(failed.values()))})

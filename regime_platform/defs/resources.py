@@ -34,6 +34,8 @@ class Warehouse(dg.ConfigurableResource):
         Path(self.duckdb.database).parent.mkdir(parents=True, exist_ok=True)
         with self.duckdb.get_connection() as con:
             try:
+                for sentence in warehouse.upgrade_legacy_tables(con):  # once, on a warehouse made before the keys
+                    dg.get_dagster_logger().warning(sentence)
                 warehouse.ensure_schema(con)
                 yield con
             finally:

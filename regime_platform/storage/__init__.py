@@ -10,6 +10,7 @@
 Callers use the package (``from regime_platform import storage``); the names below are the whole interface.
 """
 from regime_platform.storage.db import (  # noqa: F401
+    clear_scoped,
     insert,
     query,
     read_scoped,
@@ -44,6 +45,10 @@ from regime_platform.storage.ledger import (  # noqa: F401
     recent_forecasts,
     stored_regime_names,
     write_forecasts,
+)
+from regime_platform.storage.migrations import (  # noqa: F401
+    legacy_tables,
+    upgrade_legacy_tables,
 )
 from regime_platform.storage.prices import (  # noqa: F401
     count_rows,
@@ -100,6 +105,7 @@ from regime_platform.storage.tables import (  # noqa: F401
 )
 
 __all__ = [
+    "clear_scoped",
     "body_schema",
     "FEATURE_COLUMNS",
     "INDEX",
@@ -126,6 +132,7 @@ __all__ = [
     "ledger_counts",
     "ledger_inputs",
     "ledger_tickers",
+    "legacy_tables",
     "ohlcv_dates_before",
     "ohlcv_row",
     "pending_forecasts",
@@ -166,6 +173,7 @@ __all__ = [
     "to_jsonable",
     "transaction",
     "unlabelled_sessions",
+    "upgrade_legacy_tables",
     "walk_forward_predictions",
     "with_scope",
     "write_bytes_atomic",

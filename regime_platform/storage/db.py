@@ -57,6 +57,14 @@ def replace_scoped(con: duckdb.DuckDBPyConnection, table: str, frame: pl.DataFra
     return replace_rows(con, table, with_scope(table, frame, scope), condition, values)
 
 
+def clear_scoped(con: duckdb.DuckDBPyConnection, table: str, scope: dict[str, str]) -> None:
+    """Delete one scope's rows, in one transaction: what an asset stores when its honest result is "nothing"."""
+    ensure_schema(con, [table])
+    condition, values = scope_sql(scope)
+    with transaction(con):
+        con.execute(f"DELETE FROM {SCHEMA}.{table} WHERE {condition}", values)
+
+
 def read_scoped(con: duckdb.DuckDBPyConnection, table: str, scope: dict[str, str], where: str | None = None,
                 params: list | None = None, order: str | None = None) -> pl.DataFrame:
     """The rows of one scope, without its key columns (what the domain code reads), in ``order``."""

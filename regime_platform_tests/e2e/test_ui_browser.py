@@ -49,7 +49,10 @@ def seed_data_dir(data_dir: Path) -> None:
     from regime_platform import calendar
     from regime_platform import storage as wh
     from regime_platform.forecasting import ledger
+    from regime_platform.modeling.targets_version import scope_for
+    from regime_platform.settings import Settings
 
+    version = scope_for(Settings(data_dir=data_dir), "SPY").targets_version  # what the scoreboard reads
     rnd = random.Random(7)
     con = duckdb.connect(str(data_dir / "warehouse.duckdb"))
     try:
@@ -60,22 +63,20 @@ def seed_data_dir(data_dir: Path) -> None:
             for model in ("lstm", "random_forest", "persistence"):
                 p = rnd.random()
                 scored = i < len(days) - 5
-                rows.append({"as_of": day, "target_date": ledger.target_session(day, 5), "horizon": 5,
+                rows.append({"ticker": "SPY", "as_of": day, "target_date": ledger.target_session(day, 5), "horizon": 5,
                              "model": model, "predicted_regime": int(p < 0.5), "probabilities": [p, 1 - p],
                              "model_version": f"{model}-demo", "price_source": "sample:^GSPC",
                              "status": "scored" if scored else "pending",
                              "realized_regime": rnd.randint(0, 1) if scored else None,
                              "labels_version": "demo" if scored else None})
-            wh.write_forecasts(con, day, pl.DataFrame(rows, schema=ledger.LEDGER_SCHEMA))
-        con.execute("CREATE TABLE market.oos_predictions (model VARCHAR, fold INTEGER, as_of DATE, target_date DATE, "
-                    "horizon INTEGER, predicted_regime INTEGER, probabilities DOUBLE[], true_regime INTEGER, "
-                    "known_regime INTEGER)")
+            wh.write_forecasts(con, "SPY", day, pl.DataFrame(rows, schema=ledger.LEDGER_SCHEMA))
+        wh.ensure_schema(con, ["oos_predictions"])
         for model, skill in (("lstm", 0.62), ("random_forest", 0.58), ("persistence", 0.7)):
             for _ in range(300):
                 truth = rnd.randint(0, 1)
                 pred = truth if rnd.random() < skill else 1 - truth
-                con.execute("INSERT INTO market.oos_predictions VALUES (?, 0, '2017-01-03', '2017-01-10', 5, ?, ?, ?, ?)",
-                            [model, pred, [0.8, 0.2] if pred == 0 else [0.2, 0.8], truth, truth])
+                con.execute("INSERT INTO market.oos_predictions VALUES ('SPY', ?, ?, 0, '2017-01-03', '2017-01-10', 5, "
+                            "?, ?, ?, ?)", [version, model, pred, [0.8, 0.2] if pred == 0 else [0.2, 0.8], truth, truth])
     finally:
         con.close()
 

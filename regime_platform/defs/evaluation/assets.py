@@ -170,9 +170,17 @@ def regime_change_timing(context: dg.AssetExecutionContext, warehouse: Warehouse
     scope = ticker_scope(context, settings)
     oos = evaluated_predictions(warehouse, scope)
     timing = change_timing.timing_table(oos)
-    if timing.is_empty():
-        raise ValueError("the true regime never changes inside the out-of-sample span of market.oos_predictions: "
-                         "there is no change to time; run the walk-forward over a longer span.")
+    if timing.is_empty():  # a finding, not a failure: nothing to time (a short span, or a calm one)
+        with warehouse.connect() as con:
+            wh.clear_scoped(con, "regime_change_timing", scope.key)
+        sentence = (f"The true regime of {scope.ticker} never changes inside the out-of-sample span "
+                    f"{oos['target_date'].min()} … {oos['target_date'].max()}: there is no change to time (a longer "
+                    "history gives the walk-forward more test years).")
+        context.log.warning(sentence)
+        report = Report(documents={"regime_change_timing": {"headline_horizon": scope.horizon, "summary": [],
+                                                            "changes": [], "note": sentence}})
+        return dg.Output(report, metadata=scope_metadata(scope) | {"horizon": scope.horizon, "changes": 0,
+                                                                   "summary": dg.MetadataValue.md(sentence)})
     with warehouse.connect() as con:
         wh.replace_evaluation(con, "regime_change_timing", scope.ticker, scope.targets_version, timing)
     h = headline_horizon(oos["horizon"], scope.horizon)

@@ -7,7 +7,7 @@ import polars as pl
 from regime_platform import calendar, figures, labels
 from regime_platform import storage as wh
 from regime_platform.defs.ingestion.assets import TickerSelection, selected_tickers
-from regime_platform.defs.metadata import bullets, markdown_table
+from regime_platform.defs.metadata import bullets, every_ticker_check, every_ticker_result, markdown_table
 from regime_platform.defs.partitions import session_partitions
 from regime_platform.defs.resources import RegimeSettings, Warehouse, artifact_directory
 from regime_platform.forecasting import figures as ledger_plots
@@ -55,10 +55,8 @@ def production_models(models: dict, ticker: str, scope) -> list:
     deps=[dg.AssetKey("features"), dg.AssetDep("regime_labels", partition_mapping=dg.AllPartitionMapping())],
     pool="duckdb",
     kinds={"duckdb"},
-    check_specs=[dg.AssetCheckSpec("every_ticker_forecast", asset="regime_forecasts",
-                                   description="ERROR (not blocking) naming each ticker of REGIME_TICKERS without "
-                                               "ledger rows for the session, with the reason; the others' rows are "
-                                               "written.")],
+    check_specs=[every_ticker_check("every_ticker_forecast", "regime_forecasts",
+                                    "without ledger rows for the sessions of this run")],
     description="The forecast ledger: after the close of session t, every ticker's production models and both "
                 "baselines write their probabilities for t+h (pending until the ticker's labels cover t+h, then "
                 "scored). The regime known at t is computed from data through t. Re-running a day replaces its "
@@ -127,9 +125,7 @@ def regime_forecasts(context: dg.AssetExecutionContext, config: TickerSelection,
         "labels_version": dg.MetadataValue.json(versions),
         "pending_rows": int(pending),
         "dagster/row_count": int(total),
-    }, check_results=[dg.AssetCheckResult(
-        check_name="every_ticker_forecast", passed=not failed, severity=dg.AssetCheckSeverity.ERROR,
-        description=" ".join(failed.values()) or f"every ticker was forecast ({', '.join(sorted(known_now))}).")])
+    }, check_results=[every_ticker_result("every_ticker_forecast", failed, sorted(known_now), "forecast")])
 
 
 @dg.asset(

@@ -8,7 +8,7 @@ import polars as pl
 
 from regime_platform import calendar
 from regime_platform import storage as wh
-from regime_platform.defs.metadata import bullets, markdown_table, preview_md
+from regime_platform.defs.metadata import bullets, every_ticker_check, every_ticker_result, markdown_table, preview_md
 from regime_platform.defs.partitions import daily_asset
 from regime_platform.defs.resources import RegimeSettings, Warehouse
 from regime_platform.ingestion import bars as ingest
@@ -108,10 +108,8 @@ def ingest_bars(log: dg.DagsterLogManager, warehouse: Warehouse, settings: Regim
 @daily_asset(
     group_name="ingestion",
     kinds={"duckdb", "polars"},
-    check_specs=[dg.AssetCheckSpec("every_ticker_served", asset="ohlcv",
-                                   description="ERROR (not blocking) naming each ticker of REGIME_TICKERS that no "
-                                               "source could serve for the partitions of this run; the others' rows "
-                                               "are stored and go on.")],
+    check_specs=[every_ticker_check("every_ticker_served", "ohlcv",
+                                    "that no source could serve for the partitions of this run")],
     description="Daily OHLCV bars of every ticker in REGIME_TICKERS (yfinance → Stooq → bundled sample, one request "
                 "per source for the list), one row per (ticker, session); adj_close is chain-linked so stored rows "
                 "never change when new days arrive (docs/concepts.md: Point-in-time adjusted closes).",
@@ -120,10 +118,8 @@ def ohlcv(context: dg.AssetExecutionContext, config: TickerSelection, warehouse:
           settings: RegimeSettings) -> dg.MaterializeResult:
     start, end = partition_dates(context)
     metadata, failed = ingest_bars(context.log, warehouse, settings, selected_tickers(config, settings), start, end)
-    return dg.MaterializeResult(metadata=metadata, check_results=[dg.AssetCheckResult(
-        check_name="every_ticker_served", passed=not failed, severity=dg.AssetCheckSeverity.ERROR,
-        description=" ".join(failed.values()) or f"every ticker was served ({metadata['tickers']}).",
-        metadata={"failed": bullets(list(failed.values()))})])
+    return dg.MaterializeResult(metadata=metadata, check_results=[every_ticker_result(
+        "every_ticker_served", failed, metadata["tickers"].split(", "), "served")])
 
 
 @dg.asset_check(asset=ohlcv, blocking=True, pool="duckdb",

@@ -207,29 +207,25 @@ def build_model_asset(model: str, kind: str) -> tuple[dg.AssetsDefinition, dg.As
         scope = ticker_scope(context, settings)
         evidence = read_leakage_evidence(warehouse, scope, model)
         dates = evidence.features["date"].to_list()
-        horizons = [scope.horizon]
         problems: list[str] = []
-        records_checked, sample_dates = 0, set()
-        for horizon in horizons:
-            path = folds_path(settings, asset_name, scope)
-            if not path.exists():
-                problems.append(f"{path} is missing: materialize {asset_name} for {scope.ticker}")
-                continue
+        records, sample_dates = [], set()
+        path = folds_path(settings, asset_name, scope)
+        if not path.exists():
+            problems.append(f"{path} is missing: materialize {asset_name} for {scope.ticker}")
+        else:
             records = walk_forward.read_fold_records(path)
-            records_checked += len(records)
             # the last training session and the first test session of every fold, recomputed from truncated prices
-            sample_dates |= {dt.date.fromisoformat(str(r[key])[:10]) for r in records
-                             for key in ("train_end", "test_start") if r.get(key)}
-            problems += [f"horizon {horizon}: {p}" for p in leakage.verify_fold_records(
-                records, dates, stored_labeler=evidence.labeler, allowed_features=MODEL_FEATURES,
-                features=evidence.features)]
+            sample_dates = {dt.date.fromisoformat(str(r[key])[:10]) for r in records
+                            for key in ("train_end", "test_start") if r.get(key)}
+            problems += leakage.verify_fold_records(records, dates, stored_labeler=evidence.labeler,
+                                                    allowed_features=MODEL_FEATURES, features=evidence.features)
             problems += leakage.verify_oos_rows(records, evidence.oos, dates)  # every row of the version
         problems += causality.causality_problems(evidence.prices, evidence.features, sorted(sample_dates))
         return dg.AssetCheckResult(passed=not problems, metadata={
             "ticker": scope.ticker,
             "targets_version": scope.targets_version,
-            "horizons": str(horizons),
-            "folds_checked": records_checked,
+            "horizon": scope.horizon,
+            "folds_checked": len(records),
             "oos_rows_checked": evidence.oos.height,
             "feature_dates_recomputed": len(sample_dates),
             "problems": bullets(problems),
