@@ -84,11 +84,11 @@ def test_the_ledger_applies_a_models_dwell_from_its_stored_history():
     as_of = D(2018, 12, 17)
     history = pl.DataFrame({"as_of": [as_of - dt.timedelta(days=d) for d in (4, 3)], "predicted_regime": [0, 0],
                             "probabilities": [[0.8, 0.2], [0.4, 0.6]]})
-    row = ledger.forecast_rows([model], as_of, features(as_of), 0, "x", {"fake": history})
+    row = ledger.forecast_rows("SPY", [model], as_of, features(as_of), 0, "x", {"fake": history})
     assert row["predicted_regime"][0] == 0  # regime 1 led two sessions, not three: the decision stays
     assert row["probabilities"][0].to_list() == [0.3, 0.7]  # probabilities untouched
     history = history.with_columns(probabilities=pl.Series([[0.4, 0.6], [0.4, 0.6]]))
-    row = ledger.forecast_rows([model], as_of, features(as_of), 0, "x", {"fake": history})
+    row = ledger.forecast_rows("SPY", [model], as_of, features(as_of), 0, "x", {"fake": history})
     assert row["predicted_regime"][0] == 1  # three in a row: it flips
-    assert ledger.forecast_rows([FakeModel()], as_of, features(as_of), 0, "x", {"fake": history})[
+    assert ledger.forecast_rows("SPY", [FakeModel()], as_of, features(as_of), 0, "x", {"fake": history})[
         "predicted_regime"][0] == 1  # min_dwell 1: plain argmax
