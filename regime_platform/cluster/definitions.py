@@ -1,15 +1,22 @@
-"""The same definitions on a cluster: the Kubernetes executor, a shared warehouse, and tickers as a second
-partition dimension. docs/scaling.md explains it; regime_platform_tests/cluster/test_definitions.py loads and validates it.
+"""The same definitions on a cluster: the Kubernetes executor and a warehouse that takes concurrent writers.
+docs/scaling.md explains it; regime_platform_tests/cluster/test_definitions.py loads and validates it.
 
-Load it instead of regime_platform.definitions (`dagster dev -m regime_platform.cluster.definitions`, or the
-code location of a Helm deployment). No asset code changes: only the executor, the warehouse resource's
-database and the multi-ticker ingestion asset differ. Needs the `cluster` extra (dagster-k8s).
+Load it instead of regime_platform.definitions (`dagster dev -m regime_platform.cluster.definitions`, or the code
+location of a Helm deployment). Everything else is the single-machine definitions, unchanged: the same assets,
+checks, jobs, schedules and sensors, and the same partitions — the daily assets (ohlcv, features, the ledger) one
+partition per XNYS session holding every ticker, the per-ticker assets one dynamic partition per ticker. What fans out
+is runs: `weekly_retrain_schedule` asks for one `weekly_retrain_job` run per ticker, the run queue launches them side
+by side, and the executor puts each step of each run in its own pod. The instance the webserver and daemon use
+(Postgres storage, the `duckdb` pool limit, the run queue) is configured by docs/cluster/dagster.yaml.
+Needs the `cluster` extra (dagster-k8s).
 """
 
-import datetime as dt
+import contextlib
 import os
+from typing import Optional
 
 import dagster as dg
+import duckdb
 from dagster_duckdb import DuckDBResource
 
 # Not imported lazily: loading this code location calls defs(), which needs the executor, so deferring the import
@@ -20,14 +27,10 @@ except ImportError as exc:
     raise ImportError("regime_platform.cluster needs dagster-k8s: pip install -e '.[cluster]' (docs/scaling.md)") from exc
 
 from regime_platform import definitions as single_machine
-from regime_platform.defs.ingestion.assets import ingest_bars
-from regime_platform.defs.partitions import session_partitions
-from regime_platform.defs.resources import RegimeSettings, Warehouse, default_resources
+from regime_platform.defs.resources import Warehouse, default_resources
 
-TICKERS = [t.strip() for t in os.environ.get("REGIME_TICKERS", "SPY,QQQ,IWM").split(",") if t.strip()]
-
-# Each step of a run becomes its own Kubernetes Job (pod); the duckdb pool still serializes writers to one file,
-# so with a server database (or MotherDuck) raise the pool limit in dagster.yaml.
+# Each step of a run becomes its own Kubernetes Job (pod). Steps of one run that share the `duckdb` pool still wait
+# for a slot of the pool, whose limit the instance sets (docs/cluster/dagster.yaml).
 K8S_EXECUTOR_CONFIG = {
     "job_namespace": os.environ.get("REGIME_K8S_NAMESPACE", "regime-platform"),
     "image_pull_policy": "IfNotPresent",
@@ -37,38 +40,49 @@ K8S_EXECUTOR_CONFIG = {
         "requests": {"cpu": "1", "memory": "2Gi"}, "limits": {"cpu": "2", "memory": "4Gi"}}}},
 }
 
+# MotherDuck: many pods write one database through the same DuckDBResource, a connection string instead of a path.
+DEFAULT_DATABASE = "md:regime_platform"
+
 
 def cluster_executor() -> dg.ExecutorDefinition:
     return k8s_job_executor.configured(K8S_EXECUTOR_CONFIG, name="k8s_regime")
 
 
-# date × ticker: one partition per (XNYS session, ticker). Ingestion fetches one ticker per key; a backfill of a
-# ticker's history is still one run per ticker (single-run policy over the date dimension).
-ticker_session_partitions = dg.MultiPartitionsDefinition(
-    {"date": session_partitions, "ticker": dg.StaticPartitionsDefinition(TICKERS)})
+class MotherDuckResource(DuckDBResource):
+    """``DuckDBResource`` with the MotherDuck token as a field of its own, so that it can be ``dg.EnvVar`` —
+    resolved when a run launches, never at load, never shown in the UI. (A value inside ``connection_config`` is not
+    resolved: an EnvVar there reaches DuckDB as ``{"env": NAME}``.) Every other behaviour is DuckDBResource's."""
+
+    motherduck_token: Optional[str] = None
+
+    @contextlib.contextmanager
+    def get_connection(self):
+        if not self.motherduck_token:  # the token may also come from DuckDB's own motherduck_token variable
+            with super().get_connection() as con:
+                yield con
+            return
+        config = {"custom_user_agent": "dagster", **self.connection_config, "motherduck_token": self.motherduck_token}
+        con = duckdb.connect(database=self.database, read_only=False, config=config)
+        try:
+            yield con
+        finally:
+            con.close()
 
 
-@dg.asset(
-    name="ohlcv_by_ticker", group_name="ingestion", partitions_def=ticker_session_partitions, pool="duckdb",
-    kinds={"duckdb"},
-    description="Daily bars per (session, ticker) into market.ohlcv: the multi-ticker form of `ohlcv` — the same "
-                "ingestion (chain-linking, vendor revisions into market.ohlcv_revisions, the sample warning), the "
-                "ticker taken from the partition key instead of REGIME_TICKER.",
-)
-def ohlcv_by_ticker(context: dg.AssetExecutionContext, warehouse: Warehouse,
-                    settings: RegimeSettings) -> dg.MaterializeResult:
-    keys = context.partition_key.keys_by_dimension
-    day, ticker = dt.date.fromisoformat(keys["date"]), keys["ticker"]
-    metadata = ingest_bars(context.log, warehouse, settings, ticker, day, day)
-    return dg.MaterializeResult(metadata={"ticker": ticker, "session": str(day), **metadata})
+def warehouse_database() -> str:
+    """REGIME_WAREHOUSE_DATABASE when set (another MotherDuck database, or a DuckDB path — then keep the pool limit at
+    1), else MotherDuck's ``md:regime_platform``."""
+    return os.environ.get("REGIME_WAREHOUSE_DATABASE", "").strip() or DEFAULT_DATABASE
 
 
 def cluster_resources() -> dict:
-    """The warehouse on MotherDuck (`md:<db>`, token from MOTHERDUCK_TOKEN) or any DuckDB path in
-    REGIME_WAREHOUSE_DATABASE; the artifacts on a shared volume in REGIME_DATA_DIR."""
+    """The single-machine resources with the warehouse on MotherDuck (token from MOTHERDUCK_TOKEN at launch) or on
+    REGIME_WAREHOUSE_DATABASE; the artifacts on a shared volume mounted at REGIME_DATA_DIR in every pod."""
     resources = default_resources()
-    database = os.environ.get("REGIME_WAREHOUSE_DATABASE", "md:regime_platform")
-    resources["warehouse"] = Warehouse(duckdb=DuckDBResource(database=database))
+    database = warehouse_database()
+    duck = (MotherDuckResource(database=database, motherduck_token=dg.EnvVar("MOTHERDUCK_TOKEN"))
+            if database.startswith("md:") else DuckDBResource(database=database))
+    resources["warehouse"] = Warehouse(duckdb=duck)
     return resources
 
 
@@ -76,7 +90,7 @@ def cluster_resources() -> dict:
 def defs() -> dg.Definitions:
     base = single_machine.defs()
     return dg.Definitions(
-        assets=[*(base.assets or []), ohlcv_by_ticker], asset_checks=base.asset_checks, jobs=base.jobs,
-        schedules=base.schedules, sensors=base.sensors, resources={**(base.resources or {}), **cluster_resources()},
-        executor=cluster_executor(),
+        assets=base.assets, asset_checks=base.asset_checks, jobs=base.jobs, schedules=base.schedules,
+        sensors=base.sensors, resources={**(base.resources or {}), **cluster_resources()}, loggers=base.loggers,
+        executor=cluster_executor(), metadata=base.metadata,
     )
