@@ -27,9 +27,10 @@ def tick(defs, name: str, when: dt.datetime, tickers=("SPY",)):
     schedule = defs.get_schedule_def(name)
     with dg.instance_for_test() as instance:
         ticker_instance(*tickers, instance=instance)
-        return schedule.evaluate_tick(dg.build_schedule_context(
-            instance=instance, scheduled_execution_time=when, repository_def=defs.get_repository_def(),
-            resources={"settings": RegimeSettings(tickers=list(tickers))}))
+        with dg.build_schedule_context(  # closed here: an open context keeps the instance's state storage current
+                instance=instance, scheduled_execution_time=when, repository_def=defs.get_repository_def(),
+                resources={"settings": RegimeSettings(tickers=list(tickers))}) as context:
+            return schedule.evaluate_tick(context)
 
 
 @pytest.mark.parametrize("when, expected", [

@@ -57,11 +57,11 @@ def test_daily_assets_hold_every_ticker_and_per_ticker_assets_fan_out_as_runs(cl
     # the weekly schedule asks for one run per registered ticker: on the cluster the run queue runs them side by side
     with dg.instance_for_test() as instance:
         instance.add_dynamic_partitions(ticker_partitions.name, ["SPY", "QQQ", "IWM"])
-        context = dg.build_schedule_context(
-            instance=instance, repository_def=defs.get_repository_def(),
-            resources={"settings": RegimeSettings(tickers=["SPY", "QQQ", "IWM", "DIA"])},
-            scheduled_execution_time=dt.datetime(2026, 11, 28, 6, tzinfo=dt.timezone.utc))
-        requests = defs.resolve_schedule_def("weekly_retrain_schedule").evaluate_tick(context).run_requests
+        with dg.build_schedule_context(
+                instance=instance, repository_def=defs.get_repository_def(),
+                resources={"settings": RegimeSettings(tickers=["SPY", "QQQ", "IWM", "DIA"])},
+                scheduled_execution_time=dt.datetime(2026, 11, 28, 6, tzinfo=dt.timezone.utc)) as context:
+            requests = defs.resolve_schedule_def("weekly_retrain_schedule").evaluate_tick(context).run_requests
     assert [r.partition_key for r in requests] == ["SPY", "QQQ", "IWM"]  # DIA: not yet a partition (tickers_sensor)
     assert len({r.run_key for r in requests}) == 3
 
