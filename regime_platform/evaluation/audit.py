@@ -14,6 +14,7 @@ import numpy as np
 import polars as pl
 
 from regime_platform.calendar import SESSIONS_PER_YEAR, SQRT_SESSIONS_PER_YEAR
+from regime_platform.evaluation.anchors import TARGET_VOLATILITY
 from regime_platform.evaluation.metrics import brier
 
 TOLERANCE = 1e-9
@@ -36,9 +37,10 @@ def pooled_metrics(confusion: pl.DataFrame, transitions: pl.DataFrame, probabili
         values = {"accuracy": hits.sum() / m.sum(), "balanced_accuracy": recall[truth > 0].mean(),
                   "macro_f1": f1[present].mean()}
         t = transitions.filter((pl.col("model") == model) & (pl.col("horizon") == horizon))
-        count = int(t["transition_count"].item()) if t.height else 0
-        values["transition_count"] = float(count)
-        values["transition_recall"] = (float(t["transition_hits"].item()) / count) if count else None
+        values["transition_count"] = float(t["transition_count"].sum()) if t.height else 0.0
+        recalls = (t["transition_hits"].cast(pl.Float64) / t["transition_count"].cast(pl.Float64)).to_numpy() \
+            if t.height else np.array([])  # SQL sums are DECIMAL: divide as floats
+        values["transition_recall"] = float(recalls.mean()) if recalls.size else None  # mean over directions
         p = probabilities.filter((pl.col("model") == model) & (pl.col("horizon") == horizon))
         values["brier"] = brier(p["true_regime"].to_numpy(), p["probabilities"].to_list(), k)
         rows += [{"model": model, "horizon": int(horizon), "metric": name, "value": None if v is None else float(v)}
@@ -69,15 +71,22 @@ def strategy_measures(price_dates: np.ndarray, daily_return: np.ndarray, signal_
     return {"ann_return": float(np.exp(log_equity[-1] * SESSIONS_PER_YEAR / len(net)) - 1),
             "ann_vol": float(std * SQRT_SESSIONS_PER_YEAR),
             "sharpe": float(net.mean() / std * SQRT_SESSIONS_PER_YEAR) if std > 0 else None,
-            "max_drawdown": float(drawdown.min()), "switches": float(turnover.sum()),
+            "max_drawdown": float(drawdown.min()), "switches": float(round(turnover.sum())),
             "time_in_market": float(positions.mean())}
 
 
-def backtest_measures(signals: pl.DataFrame, prices: pl.DataFrame, cost_bp: float) -> pl.DataFrame:
-    """strategy, horizon, measure, value for every model and the two rules on the models' common dates."""
+def backtest_measures(signals: pl.DataFrame, prices: pl.DataFrame, cost_bp: float,
+                      recorded: dict[int, dict[str, dict]] | None = None) -> pl.DataFrame:
+    """strategy, horizon, measure, value for every model and the rules on the models' common dates.
+
+    vol_target is recomputed from the trailing std in `prices`; `recorded` (horizon → strategy → {"dates",
+    "signals"}, what the backtest wrote to backtest.json) supplies the signals of a fitted rule (jump_signal),
+    whose accounting is then recomputed here."""
     price_dates = prices["date"].to_numpy()
     daily = prices["daily_return"].fill_null(0.0).to_numpy()
     above = prices["above_sma"].to_numpy().astype(float)
+    vol = prices["trailing_std"].to_numpy().astype(float) * SQRT_SESSIONS_PER_YEAR
+    exposure = np.where(np.isfinite(vol) & (vol > 0), np.minimum(1.0, TARGET_VOLATILITY / np.where(vol > 0, vol, 1.0)), 0.0)
     rows = []
     for (horizon,), group in signals.group_by(["horizon"], maintain_order=True):
         per_model = {m: g for (m,), g in group.group_by(["model"], maintain_order=True)}
@@ -89,6 +98,10 @@ def backtest_measures(signals: pl.DataFrame, prices: pl.DataFrame, cost_bp: floa
             strategies[model] = g["long"].to_numpy().astype(float)
         strategies["buy_and_hold"] = np.ones(len(common))
         strategies["sma_200"] = above[np.searchsorted(price_dates, common)]
+        strategies["vol_target"] = exposure[np.searchsorted(price_dates, common)]
+        for name, record in (recorded or {}).get(int(horizon), {}).items():
+            by_date = dict(zip(np.array(record["dates"], dtype="datetime64[D]").tolist(), record["signals"]))
+            strategies[name] = np.array([by_date[d] for d in common.astype(object).tolist()], dtype=float)
         for name, s in strategies.items():
             for measure, value in strategy_measures(price_dates, daily, common, s, cost_bp).items():
                 rows.append({"strategy": name, "horizon": int(horizon), "measure": measure, "value": value})

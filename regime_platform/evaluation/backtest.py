@@ -1,54 +1,34 @@
-"""An economic backtest of the regime forecasts against buy-and-hold and the 200-day rule.
+"""An economic backtest of the regime forecasts against buy-and-hold and the rules research already offers.
 
-Convention, the same for every strategy: a signal decided after the close of session t (1 = long, 0 = flat)
-sets the position held from the close of t+1 to the close of t+2 — one full session to act. So the return of
-session d (close d−1 → close d, simple return of adj_close) is earned with the signal of session d−2.
-The daily return series runs from the session after the first forecast date to two sessions after the last
-(or the last stored price); on its first session no strategy holds a position. A switch (the position
-changes at a close, including the first entry) costs `cost_bp` basis points of equity (10 by default).
-Sharpe = mean / std (ddof=1) of the net daily returns × √252, no risk-free rate; ann_return is geometric
-over 252 sessions a year; max_drawdown is the worst equity / running peak − 1 (≤ 0); time_in_market the
-share of return sessions held long.
+The trading convention (a signal after the close of t sets the position from the close of t+1 to t+2, 10 bp per
+unit of turnover, Sharpe without a risk-free rate) is written once, in :mod:`regime_platform.evaluation.strategy`.
 
 Strategies: a model is flat when its forecast is its fold's risk-off regime (the regime with the lowest mean
 daily return in that fold's training span) and long otherwise; `buy_and_hold` is always long; `sma_200` is
-long when the close of t is above the mean of the 200 closes ending at t (flat until 200 closes exist).
-Pure numpy/polars, no Dagster.
+long when the close of t is above the mean of the 200 closes ending at t (flat until 200 closes exist);
+`vol_target` and `jump_signal` are the anchors of :mod:`regime_platform.evaluation.anchors`. Every strategy is
+run on the same dates — the forecast dates common to every model. Pure numpy/polars, no Dagster.
 """
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import polars as pl
 
-from regime_platform.calendar import SESSIONS_PER_YEAR, SQRT_SESSIONS_PER_YEAR
+from regime_platform.evaluation import anchors, intervals
+from regime_platform.evaluation.strategy import DEFAULT_COST_BP, StrategyRun, performance, run_signals
 
-DEFAULT_COST_BP = 10.0
 SMA_WINDOW = 200
 BUY_AND_HOLD = "buy_and_hold"
 SMA_200 = "sma_200"
-RULES = (BUY_AND_HOLD, SMA_200)
+RULES = (BUY_AND_HOLD, SMA_200, *anchors.ANCHORS)  # strategies that trade without forecasting a regime
 BACKTEST_SCHEMA = {"strategy": pl.Utf8, "horizon": pl.Int32, "start_date": pl.Date, "end_date": pl.Date,
                    "ann_return": pl.Float64, "ann_vol": pl.Float64, "sharpe": pl.Float64,
-                   "max_drawdown": pl.Float64, "switches": pl.Int32, "time_in_market": pl.Float64}
-
-
-@dataclass
-class StrategyRun:
-    """One strategy's daily path: return dates, positions, net returns and equity (equity starts at 1)."""
-
-    strategy: str
-    dates: list[dt.date]
-    positions: np.ndarray
-    net_returns: np.ndarray
-    equity: np.ndarray
-
-    @property
-    def drawdown(self) -> np.ndarray:
-        return self.equity / np.maximum.accumulate(np.concatenate([[1.0], self.equity]))[1:] - 1.0
+                   "max_drawdown": pl.Float64, "switches": pl.Int32, "time_in_market": pl.Float64,
+                   **{f"{m}_{end}": pl.Float64 for m in intervals.STRATEGY_MEASURES for end in ("lo", "hi")}}
 
 
 def risk_off_regime_of(returns_by_regime: Mapping[int, float]) -> int:
@@ -56,57 +36,6 @@ def risk_off_regime_of(returns_by_regime: Mapping[int, float]) -> int:
     if not returns_by_regime:
         raise ValueError("no regime has a mean return in the training span; cannot name a risk-off regime.")
     return min(sorted(returns_by_regime), key=lambda r: returns_by_regime[r])
-
-
-def run_signals(strategy: str, price_dates: list[dt.date], adj_close: np.ndarray, signal_dates: list[dt.date],
-                signals: np.ndarray, cost_bp: float = DEFAULT_COST_BP) -> StrategyRun:
-    """Turn signals (decided after the close of each signal date) into the next-next-session positions and P&L.
-
-    `price_dates` / `adj_close`: every stored session, sorted. A signal date missing in between keeps the
-    previous position (no new information, no trade).
-    """
-    index = {d: i for i, d in enumerate(price_dates)}
-    missing = [d for d in signal_dates if d not in index]
-    if missing:
-        raise ValueError(f"forecast date {missing[0]} has no price in market.ohlcv: materialize ohlcv over the "
-                         "out-of-sample span first.")
-    at = np.array([index[d] for d in signal_dates])
-    first, last = int(at.min()), int(at.max())
-    stop = min(last + 2, len(price_dates) - 1)
-    if stop <= first:
-        raise ValueError(f"{strategy}: no price after the first forecast date {signal_dates[0]}; nothing to backtest.")
-    ret_idx = np.arange(first + 1, stop + 1)
-    decided = np.full(len(price_dates), np.nan)
-    decided[at] = np.asarray(signals, dtype=float)
-    positions = np.zeros(len(ret_idx))
-    held = 0.0
-    for n, j in enumerate(ret_idx):
-        if j - 2 >= first and np.isfinite(decided[j - 2]):
-            held = decided[j - 2]
-        positions[n] = held if j - 2 >= first else 0.0
-    prices = np.asarray(adj_close, dtype=float)
-    daily = prices[ret_idx] / prices[ret_idx - 1] - 1.0
-    switches = np.abs(np.diff(np.concatenate([[0.0], positions])))
-    net = positions * daily - switches * cost_bp / 10_000.0
-    return StrategyRun(strategy, [price_dates[j] for j in ret_idx], positions, net, np.cumprod(1.0 + net))
-
-
-def performance(run: StrategyRun) -> dict:
-    """ann_return, ann_vol, sharpe, max_drawdown, switches, time_in_market of one strategy run."""
-    r = run.net_returns
-    n = len(r)
-    std = float(np.std(r, ddof=1)) if n > 1 else float("nan")
-    return {
-        "strategy": run.strategy,
-        "start_date": run.dates[0],
-        "end_date": run.dates[-1],
-        "ann_return": float(run.equity[-1] ** (SESSIONS_PER_YEAR / n) - 1.0),
-        "ann_vol": std * SQRT_SESSIONS_PER_YEAR,
-        "sharpe": float(np.mean(r) / std * SQRT_SESSIONS_PER_YEAR) if std and np.isfinite(std) and std > 0 else float("nan"),
-        "max_drawdown": float(run.drawdown.min()),
-        "switches": int(np.abs(np.diff(np.concatenate([[0.0], run.positions]))).sum()),
-        "time_in_market": float(run.positions.mean()),
-    }
 
 
 def sma_signals(price_dates: list[dt.date], adj_close: np.ndarray, signal_dates: list[dt.date],
@@ -138,12 +67,30 @@ def model_signals(forecasts: pl.DataFrame, risk_off: Mapping[int, int] | int) ->
     return (predicted != flat).astype(float)
 
 
+@dataclass
+class HorizonBacktest:
+    """One horizon's backtest: the `market.backtest` rows (with intervals), every strategy's run on the same dates,
+    the anchors' signals and fits, and the bootstrap draws shared by every strategy (for paired differences)."""
+
+    horizon: int
+    table: pl.DataFrame
+    runs: dict[str, StrategyRun]
+    signal_dates: list[dt.date]
+    signals: dict[str, np.ndarray]
+    jump_fits: list[anchors.JumpFit] = field(default_factory=list)
+    resampled: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+
 def backtest_horizon(forecasts: pl.DataFrame, prices: pl.DataFrame, risk_off: Mapping[int, int] | int,
-                     horizon: int, cost_bp: float = DEFAULT_COST_BP) -> tuple[pl.DataFrame, dict[str, StrategyRun]]:
-    """Every model of one horizon plus buy_and_hold and sma_200, on the same dates.
+                     horizon: int, cost_bp: float = DEFAULT_COST_BP,
+                     spans: Mapping[int, tuple[dt.date, dt.date]] | None = None,
+                     seed: int = intervals.SEED) -> HorizonBacktest:
+    """Every model of one horizon plus buy_and_hold, sma_200, vol_target and (given the folds' training `spans`)
+    jump_signal, on the same dates, each measure with its 90 % interval.
 
     `forecasts`: model, fold, as_of, predicted_regime (one horizon). `prices`: date, adj_close (every session).
-    The dates are the forecast dates common to every model. Returns the `market.backtest` rows and the runs.
+    The dates are the forecast dates common to every model.
     """
     prices = prices.sort("date")
     price_dates = prices["date"].to_list()
@@ -155,29 +102,55 @@ def backtest_horizon(forecasts: pl.DataFrame, prices: pl.DataFrame, risk_off: Ma
         raise ValueError(f"the models of horizon {horizon} share no forecast date in market.oos_predictions: "
                          "re-materialize the model assets with the same settings.")
     dates = sorted(common)
-    runs: dict[str, StrategyRun] = {}
+    signals: dict[str, np.ndarray] = {}
     for m, f in per_model.items():
-        f = f.filter(pl.col("as_of").is_in(dates))
-        runs[m] = run_signals(m, price_dates, adj_close, dates, model_signals(f, risk_off), cost_bp)
-    runs[BUY_AND_HOLD] = run_signals(BUY_AND_HOLD, price_dates, adj_close, dates, np.ones(len(dates)), cost_bp)
-    runs[SMA_200] = run_signals(SMA_200, price_dates, adj_close, dates,
-                                sma_signals(price_dates, adj_close, dates), cost_bp)
-    rows = [performance(run) | {"horizon": horizon} for run in runs.values()]
+        signals[m] = model_signals(f.filter(pl.col("as_of").is_in(dates)), risk_off)
+    signals[BUY_AND_HOLD] = np.ones(len(dates))
+    signals[SMA_200] = sma_signals(price_dates, adj_close, dates)
+    signals[anchors.VOL_TARGET] = anchors.vol_target_signals(price_dates, adj_close, dates)
+    fits: list[anchors.JumpFit] = []
+    notes: list[str] = []
+    if spans is not None:
+        first = per_model[models[0]].filter(pl.col("as_of").is_in(dates))
+        fold_of = dict(zip(first["as_of"].to_list(), first["fold"].to_list()))
+        try:
+            signals[anchors.JUMP_SIGNAL], fits = anchors.jump_signals(price_dates, adj_close, dates, fold_of, spans,
+                                                                      cost_bp)
+        except anchors.TooShort as short:  # a finding, said on the page: the other strategies still stand
+            notes.append(f"jump_signal is left out at h = {horizon}: {short}")
+    else:
+        notes.append(f"jump_signal is left out at h = {horizon}: no fold training spans were given.")
+    runs = {name: run_signals(name, price_dates, adj_close, dates, s, cost_bp) for name, s in signals.items()}
+    indices = intervals.cached_indices(len(next(iter(runs.values())).net_returns), seed)
+    bounds, resampled = intervals.strategy_intervals({n: r.net_returns for n, r in runs.items()}, indices)
+    rows = []
+    for name, run in runs.items():
+        row = performance(run) | {"horizon": horizon}
+        for measure, (low, high) in bounds[name].items():
+            row |= {f"{measure}_lo": low, f"{measure}_hi": high}
+        rows.append(row)
     table = (pl.DataFrame(rows, schema=BACKTEST_SCHEMA).select(list(BACKTEST_SCHEMA))
-             .with_columns(pl.col("sharpe").fill_nan(None))  # a strategy that never moves has no Sharpe ratio
-             .sort("sharpe", descending=True, nulls_last=True))
-    return table, runs
+             .with_columns([pl.col(c).fill_nan(None) for c in BACKTEST_SCHEMA if BACKTEST_SCHEMA[c] == pl.Float64])
+             .sort("sharpe", descending=True, nulls_last=True))  # a strategy that never moves has no Sharpe ratio
+    return HorizonBacktest(horizon, table, runs, dates, signals, fits, resampled, notes)
 
 
 def backtest_all(oos: pl.DataFrame, prices: pl.DataFrame, risk_off_by_horizon: Mapping[int, Mapping[int, int] | int],
-                 cost_bp: float = DEFAULT_COST_BP) -> tuple[pl.DataFrame, dict[int, dict[str, StrategyRun]]]:
+                 cost_bp: float = DEFAULT_COST_BP,
+                 spans_by_horizon: Mapping[int, Mapping[int, tuple[dt.date, dt.date]]] | None = None,
+                 seed: int = intervals.SEED) -> dict[int, HorizonBacktest]:
     """backtest_horizon for every horizon in `oos`; `risk_off_by_horizon[h]` is a fold mapping or one id."""
-    tables, runs = [], {}
+    out = {}
     for h in sorted(oos["horizon"].unique().to_list()):
         if h not in risk_off_by_horizon:
             raise ValueError(f"no risk-off regime for horizon {h}: market.walk_forward_folds has no fold of that "
                              "horizon; re-materialize the model assets or set risk_off_regime in run config.")
-        table, runs[h] = backtest_horizon(oos.filter(pl.col("horizon") == h), prices, risk_off_by_horizon[h], int(h),
-                                          cost_bp)
-        tables.append(table)
-    return pl.concat(tables), runs
+        spans = None if spans_by_horizon is None else spans_by_horizon.get(h)
+        out[int(h)] = backtest_horizon(oos.filter(pl.col("horizon") == h), prices, risk_off_by_horizon[h], int(h),
+                                       cost_bp, spans, seed)
+    return out
+
+
+def backtest_table(backtests: Mapping[int, HorizonBacktest]) -> pl.DataFrame:
+    """The `market.backtest` rows of every horizon."""
+    return pl.concat([b.table for b in backtests.values()])

@@ -6,8 +6,9 @@ their target session, from the previous change (or the start of the span) up to 
 
 - `first_call_date` / `first_lead_sessions`: the first target session in that stretch whose forecast is the
   new regime, counted only from the first session at which the model forecast the old regime (a model still
-  forecasting the regime before the previous change has not called this one; if it never forecast the old
-  regime, from the change on), as sessions from c (negative = before the change happened);
+  forecasting the regime before the previous change has not called this one; one that never forecast the
+  old regime in the stretch never called the change — it was sitting in the new regime all along, as a
+  constant forecaster does), as sessions from c (negative = before the change happened);
 - `call_date` / `lead_sessions`: the call that held — the start of the run of new-regime forecasts that
   reaches the change (or, when the forecast at c is not the new regime, the first one after it); None
   ("never") when the model never forecast the new regime before the next change. The median lead per model
@@ -16,7 +17,10 @@ their target session, from the previous change (or the start of the span) up to 
   again before the change happened).
 
 Persistence (the regime known at t carried forward) is the reference: its lag is the horizon plus however
-long the labeler takes to recognise a change. Pure polars/numpy, no Dagster.
+long the labeler takes to recognise a change. Every summary counts a change never called as a miss: the
+median lead ranks a miss after every call (so it is NULL once more than half the changes are missed, and a
+constant forecaster, which calls nothing, never has the best lead), and the share of changes called stands
+beside it. Pure polars/numpy, no Dagster.
 """
 from __future__ import annotations
 
@@ -41,7 +45,12 @@ def change_events(target_dates: list, true_regime: np.ndarray, predicted: np.nda
         # an early call counts only once the model has acknowledged the old regime: a model still forecasting
         # the regime before the previous change has not called this one
         acknowledged = np.flatnonzero(predicted[start:c] == old)
-        start = start + int(acknowledged[0]) if acknowledged.size else c
+        if not acknowledged.size:  # never forecast the old regime: this change was not called
+            events.append({"change_date": target_dates[c], "from_regime": int(old), "to_regime": int(new),
+                           "first_call_date": None, "first_lead_sessions": None, "call_date": None,
+                           "lead_sessions": None, "flipped_back": False})
+            continue
+        start = start + int(acknowledged[0])
         hits = np.flatnonzero(predicted[start:end] == new)
         first = start + int(hits[0]) if hits.size else None
         if predicted[c] == new:  # the call that holds: the run of new-regime forecasts through the change
@@ -77,20 +86,33 @@ def timing_table(oos: pl.DataFrame) -> pl.DataFrame:
     return pl.DataFrame(rows, schema=TIMING_SCHEMA)
 
 
+def median_lead_with_misses(leads: list) -> float | None:
+    """The median of the leads with every miss (None) ranked after every call; None when the median is a miss."""
+    if not leads:
+        return None
+    value = float(np.median([np.inf if v is None else float(v) for v in leads]))
+    return value if np.isfinite(value) else None
+
+
 def lead_summary(timing: pl.DataFrame) -> pl.DataFrame:
-    """Per model and horizon: changes, median lead (never excluded), calls never made, early calls not held."""
+    """Per model and horizon: changes, the median lead (misses ranked last), the share called, calls never made,
+    early calls not held."""
+    schema = {"model": pl.Utf8, "horizon": pl.Int32, "changes": pl.UInt32, "median_lead": pl.Float64,
+              "called_share": pl.Float64, "never": pl.UInt32, "flipped_back": pl.UInt32}
     if timing.is_empty():
-        return pl.DataFrame(schema={"model": pl.Utf8, "horizon": pl.Int32, "changes": pl.UInt32,
-                                    "median_lead": pl.Float64, "never": pl.UInt32, "flipped_back": pl.UInt32})
-    return timing.group_by("model", "horizon").agg(
-        pl.len().alias("changes"),
-        pl.col("lead_sessions").cast(pl.Float64).median().alias("median_lead"),
-        pl.col("lead_sessions").is_null().sum().alias("never"),
-        pl.col("flipped_back").sum().alias("flipped_back"),
-    ).sort("horizon", "median_lead", nulls_last=True)
+        return pl.DataFrame(schema=schema)
+    rows = []
+    for (model, horizon), group in timing.group_by(["model", "horizon"], maintain_order=True):
+        leads = group["lead_sessions"].to_list()
+        never = sum(v is None for v in leads)
+        rows.append({"model": model, "horizon": int(horizon), "changes": len(leads),
+                     "median_lead": median_lead_with_misses(leads), "called_share": 1.0 - never / len(leads),
+                     "never": never, "flipped_back": int(group["flipped_back"].sum())})
+    return pl.DataFrame(rows, schema=schema).sort("horizon", "median_lead", nulls_last=True)
 
 
-def median_leads(timing: pl.DataFrame) -> dict[tuple[str, int], float]:
-    """(model, horizon) → median lead in sessions (NaN when the model never called any change)."""
-    return {(r["model"], int(r["horizon"])): (float("nan") if r["median_lead"] is None else float(r["median_lead"]))
-            for r in lead_summary(timing).iter_rows(named=True)}
+def pooled_metrics(timing: pl.DataFrame) -> dict[tuple[str, int], dict[str, float]]:
+    """(model, horizon) → {"change_lead_median": …, "change_called_share": …} (NaN: more than half missed)."""
+    return {(r["model"], int(r["horizon"])): {
+        "change_lead_median": float("nan") if r["median_lead"] is None else float(r["median_lead"]),
+        "change_called_share": float(r["called_share"])} for r in lead_summary(timing).iter_rows(named=True)}

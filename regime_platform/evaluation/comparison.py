@@ -1,10 +1,12 @@
 """Models against baselines and trading rules: the comparison table and the `beats_baselines` verdict.
 
-Each measure is compared where it fits: macro-F1 against the `majority` baseline (a classifier must beat
-guessing the commonest regime); Sharpe and max drawdown against `buy_and_hold`, the 200-day rule `sma_200`
-and the `persistence` baseline (acting on a forecast must beat doing nothing clever). The verdict passes when
-the best model beats every one of them on Sharpe and `majority` on macro-F1; otherwise it gives one sentence
-per baseline not beaten. No Dagster here.
+The verdict stands on the paired intervals of `market.baseline_comparison` (paired.py), not on point estimates:
+the best model (by Sharpe, among N candidates — the count is said) passes only when its paired 90 % interval
+lies above zero against every baseline and rule on Sharpe (buy_and_hold, sma_200, vol_target, jump_signal,
+persistence, majority) and against persistence and majority on macro-F1 and balanced accuracy. Otherwise one
+sentence per reference: "ahead by x [lo, hi]: not distinguishable at 90 %", or "behind by x [lo, hi]".
+Hansen's SPA (intervals.py), computed by the backtest, says whether the best of N survives its own selection.
+No Dagster here.
 """
 from __future__ import annotations
 
@@ -12,17 +14,20 @@ import math
 
 import polars as pl
 
-from regime_platform.evaluation.backtest import BUY_AND_HOLD, RULES, SMA_200
+from regime_platform.evaluation.backtest import RULES
 from regime_platform.evaluation.metrics import is_baseline
 from regime_platform.models import BASELINES, MODELS
 
-SHARPE_BENCHMARKS = (BUY_AND_HOLD, SMA_200, "persistence")
-F1_BENCHMARK = "majority"
 DEEP_MODELS = tuple(name for name, cls in MODELS.items() if cls.kind == "pytorch")  # the sequence models
 DEEP_NAMES = {"lstm": "LSTM", "cnn": "CNN"}
 # the models on summarized windows the sequence models must reach (the ensemble is built from both kinds)
 TABULAR_MODELS = tuple(name for name, cls in MODELS.items() if cls.kind == "scikitlearn" and not cls.composite)
-COLUMNS = ("macro_f1", "balanced_accuracy", "sharpe", "max_drawdown", "change_lead_median")
+COLUMNS = ("macro_f1", "macro_f1_lo", "macro_f1_hi", "balanced_accuracy", "sharpe", "sharpe_lo", "sharpe_hi",
+           "max_drawdown", "change_lead_median", "change_called_share")
+METRICS_SHOWN = ("macro_f1", "macro_f1_lo", "macro_f1_hi", "balanced_accuracy", "change_lead_median",
+                 "change_called_share")
+CLASSIFICATION_REFERENCES = ("persistence", "majority")
+LEVEL_TEXT = "90 %"
 
 
 def comparison_table(metrics: pl.DataFrame, backtest_rows: pl.DataFrame, horizon: int) -> pl.DataFrame:
@@ -30,10 +35,10 @@ def comparison_table(metrics: pl.DataFrame, backtest_rows: pl.DataFrame, horizon
     max_drawdown, change_lead_median (NULL where it does not apply). Models first (by Sharpe), then baselines,
     then the rules."""
     pooled = metrics.filter(pl.col("fold").is_null() & (pl.col("horizon") == horizon))
-    wide = (pooled.filter(pl.col("metric").is_in(["macro_f1", "balanced_accuracy", "change_lead_median"]))
+    wide = (pooled.filter(pl.col("metric").is_in(list(METRICS_SHOWN)))
             .pivot(on="metric", index="model", values="value").rename({"model": "name"}))
     trades = backtest_rows.filter(pl.col("horizon") == horizon).select(
-        pl.col("strategy").alias("name"), "sharpe", "max_drawdown")
+        pl.col("strategy").alias("name"), "sharpe", "sharpe_lo", "sharpe_hi", "max_drawdown")
     table = wide.join(trades, on="name", how="full", coalesce=True)
     for c in COLUMNS:
         if c not in table.columns:
@@ -61,16 +66,29 @@ def _best(table: pl.DataFrame, column: str) -> tuple[str, float] | None:
     return row["name"], float(row[column])
 
 
-def head_to_head(table: pl.DataFrame) -> pl.DataFrame:
-    """Each model against each baseline on its measure: 'yes' when the model is better, 'no' otherwise."""
+def _signed(v: float, fmt: str) -> str:
+    return ("+" if v >= 0 else "−") + fmt.format(abs(v))
+
+
+def interval_text(row: dict, fmt: str = "{:.2f}") -> str:
+    """'+0.12 [−0.05, +0.30]' for one baseline_comparison row."""
+    if row["difference"] is None:
+        return "n/a"
+    if row["ci_low"] is None or row["ci_high"] is None:
+        return _signed(row["difference"], fmt)
+    return f"{_signed(row['difference'], fmt)} [{_signed(row['ci_low'], fmt)}, {_signed(row['ci_high'], fmt)}]"
+
+
+def head_to_head(versus: pl.DataFrame, metrics: tuple[str, ...] = ("sharpe", "macro_f1")) -> pl.DataFrame:
+    """Each model (rows) against each baseline and rule: the paired difference and its interval, per measure."""
+    if versus.is_empty():
+        return pl.DataFrame()
     rows = []
-    for name in table.filter(pl.col("kind") == "model")["name"].to_list():
-        row = {"model": name}
-        pairs = [(F1_BENCHMARK, "macro_f1")] + [(b, m) for b in SHARPE_BENCHMARKS for m in ("sharpe", "max_drawdown")]
-        for benchmark, measure in pairs:
-            ours, theirs = _value(table, name, measure), _value(table, benchmark, measure)
-            label = f"{measure} vs {benchmark}"
-            row[label] = "n/a" if ours is None or theirs is None else ("yes" if ours > theirs else "no")
+    for model in sorted(versus["model"].unique().to_list()):
+        row = {"model": model}
+        for r in versus.filter((pl.col("model") == model) & pl.col("metric").is_in(list(metrics))).sort(
+                "metric", "baseline").iter_rows(named=True):
+            row[f"{r['metric']} vs {r['baseline']}"] = interval_text(r, "{:.3f}" if r["metric"] != "sharpe" else "{:.2f}")
         rows.append(row)
     return pl.DataFrame(rows)
 
@@ -98,28 +116,52 @@ def deep_models_sentence(table: pl.DataFrame) -> str | None:
     return "Sequence models against the tabular ones: " + "; ".join(parts) + "."
 
 
-def verdict(table: pl.DataFrame) -> tuple[bool, list[str]]:
-    """(passed, sentences): one sentence per baseline the best model does not beat, plus the deep-model note."""
-    sentences = []
-    best_sharpe = _best(table, "sharpe")
-    for benchmark in SHARPE_BENCHMARKS:
-        theirs = _value(table, benchmark, "sharpe")
-        if theirs is None:
-            continue
-        if best_sharpe is None or best_sharpe[1] <= theirs:
-            best = "no model has a Sharpe ratio" if best_sharpe is None else \
-                f"the best model, {best_sharpe[0]}, has {best_sharpe[1]:.2f}"
-            sentences.append(f"No model beats {benchmark} on Sharpe: {benchmark} has {theirs:.2f}, {best}.")
-    best_f1 = _best(table, "macro_f1")
-    theirs = _value(table, F1_BENCHMARK, "macro_f1")
-    if theirs is not None and (best_f1 is None or best_f1[1] <= theirs):
-        best = "no model has a macro-F1" if best_f1 is None else f"the best model, {best_f1[0]}, has {best_f1[1]:.3f}"
-        sentences.append(f"No model beats {F1_BENCHMARK} on macro-F1: {F1_BENCHMARK} has {theirs:.3f}, {best}.")
-    passed = not sentences
+def judged_pairs(versus: pl.DataFrame, best: str) -> list[dict]:
+    """The pairs the verdict stands on: the best model against every reference on Sharpe, and against
+    persistence and majority on macro-F1 and balanced accuracy."""
+    mine = versus.filter(pl.col("model") == best)
+    sharpe = mine.filter(pl.col("metric") == "sharpe").sort("baseline")
+    classification = mine.filter(pl.col("metric").is_in(["macro_f1", "balanced_accuracy"])
+                                 & pl.col("baseline").is_in(list(CLASSIFICATION_REFERENCES))).sort("metric", "baseline")
+    return sharpe.to_dicts() + classification.to_dicts()
+
+
+def pair_sentence(best: str, row: dict) -> tuple[bool, str]:
+    """(beaten, sentence) for one pair: beaten only when the whole interval lies above zero."""
+    label = {"sharpe": "Sharpe", "macro_f1": "macro-F1", "balanced_accuracy": "balanced accuracy"}[row["metric"]]
+    fmt = "{:.2f}" if row["metric"] == "sharpe" else "{:.3f}"
+    said = interval_text(row, fmt)
+    low, high, d = row["ci_low"], row["ci_high"], row["difference"]
+    if d is None:
+        return False, f"{best} against {row['baseline']} on {label}: no value to compare."
+    if low is not None and low > 0:
+        return True, f"{best} is ahead of {row['baseline']} on {label} by {said}."
+    if high is not None and high < 0:
+        return False, f"{best} is behind {row['baseline']} on {label} by {said}."
+    side = "ahead of" if d >= 0 else "behind"
+    return False, f"{best} is {side} {row['baseline']} on {label} by {said}: not distinguishable at {LEVEL_TEXT}."
+
+
+def verdict(table: pl.DataFrame, versus: pl.DataFrame,
+            selection: list[str] | None = None) -> tuple[bool, list[str]]:
+    """(passed, sentences): which model is best of how many, one sentence per reference it is judged against, the
+    data-snooping test's sentences, and the deep-model note. Passes only when every judged interval lies above 0."""
+    best = _best(table, "sharpe")
+    candidates = table.filter(pl.col("kind") == "model").height
+    if best is None or versus.is_empty():
+        return False, ["No model has a Sharpe ratio with a paired interval: materialize backtest for this ticker."]
+    sentences = [f"The best of {candidates} models by Sharpe is {best[0]} ({best[1]:.2f})."]
+    passed = True
+    for row in judged_pairs(versus, best[0]):
+        beaten, sentence = pair_sentence(best[0], row)
+        passed &= beaten
+        sentences.append(sentence)
+    sentences += list(selection or [])
     deep = deep_models_sentence(table)
     if deep:
         sentences.append(deep)
     return passed, sentences
 
 
-__all__ = ["comparison_table", "head_to_head", "verdict", "deep_models_sentence", "is_baseline"]
+__all__ = ["comparison_table", "head_to_head", "verdict", "judged_pairs", "pair_sentence", "interval_text",
+           "deep_models_sentence", "is_baseline"]

@@ -13,11 +13,18 @@ Definitions (each the scikit-learn function where one exists):
 - brier: multiclass Brier score halved (mean over rows of Σ_k (p_k − 1[y=k])² / 2, so the binary case equals
   the usual (p − y)²) — :func:`brier`, the one definition: the audit and the forecast scoreboard call it too; log_loss (natural log, probabilities clipped by scikit-learn);
 - ece: expected calibration error of the top-class probability, 10 equal-width bins, weighted by bin size;
-- transition_count: rows whose true regime differs from the regime known at the forecast date (the persistence baseline's regime);
-  transition_recall: the share of those rows the model got right (persistence scores 0 there by construction);
-  shown, never optimized — a model that flips often scores well on it;
-- change_lead_median (pooled only, added from change_timing): the median lead/lag in sessions of the first
-  forecast of each new true regime (negative = early).
+- transition_count: rows whose true regime at the target date differs from the true regime at the forecast
+  date (`prior_regime`: the truth at the session the row was made, read from the row that targets it) — a
+  change of the true regime within the horizon, never the gap between the online and the hindsight label;
+  transition_count_into_<id> / transition_recall_into_<id>: those rows whose target regime is <id>, and the
+  share of them the model got right (with two regimes: into and out of the turbulent one); transition_recall:
+  the mean of the per-direction recalls over the directions that occur, so a constant forecaster scores 1/K
+  and only a model that calls changes both ways can beat it; shown, never optimized — a model that flips
+  often scores well on it;
+- change_lead_median, change_called_share (pooled only, added from change_timing): the median lead/lag in
+  sessions of the call of each new true regime that held (negative = early; a change never called counts as
+  a miss, so the median is NULL once more than half are missed), and the share of changes called.
+- macro_f1_lo/_hi, balanced_accuracy_lo/_hi (pooled only): the 90 % block-bootstrap interval (intervals.py).
 """
 from __future__ import annotations
 
@@ -35,6 +42,7 @@ from sklearn.metrics import (
     precision_recall_fscore_support,
 )
 
+from regime_platform.evaluation import intervals
 from regime_platform.models import BASELINES
 
 ECE_BINS = 10
@@ -115,7 +123,7 @@ def brier(y_true: np.ndarray, probabilities, k: int | None = None) -> float:
     return float(brier_score_loss(y, probs, labels=list(range(width)), scale_by_half=True))
 
 
-def classification_metrics(y_true: np.ndarray, y_pred: np.ndarray, probs: np.ndarray, known: np.ndarray,
+def classification_metrics(y_true: np.ndarray, y_pred: np.ndarray, probs: np.ndarray, prior: np.ndarray,
                            k: int) -> dict[str, float]:
     """Every metric of one set of forecasts (rows whose true regime is known). NaN where undefined."""
     y_true = np.asarray(y_true, dtype=int)
@@ -144,11 +152,27 @@ def classification_metrics(y_true: np.ndarray, y_pred: np.ndarray, probs: np.nda
         out["ece"] = expected_calibration_error(y_true, p)
     else:
         out["brier"] = out["log_loss"] = out["ece"] = float("nan")
-    known = np.asarray(known, dtype=float)
-    transition = np.isfinite(known) & (known != y_true)
+    prior = np.asarray(prior, dtype=float)
+    transition = np.isfinite(prior) & (prior != y_true)
     out["transition_count"] = float(transition.sum())
-    out["transition_recall"] = float((y_pred[transition] == y_true[transition]).mean()) if transition.any() else float("nan")
+    recalls = []
+    for c in classes:
+        into = transition & (y_true == c)
+        out[f"transition_count_into_{c}"] = float(into.sum())
+        out[f"transition_recall_into_{c}"] = float((y_pred[into] == c).mean()) if into.any() else float("nan")
+        if into.any():
+            recalls.append(out[f"transition_recall_into_{c}"])
+    out["transition_recall"] = float(np.mean(recalls)) if recalls else float("nan")
     return out
+
+
+def with_prior_regime(scored: pl.DataFrame) -> pl.DataFrame:
+    """Add `prior_regime`: the true regime at each row's forecast date, from the same model's row that targets
+    that session (NULL for the first `horizon` sessions of the out-of-sample span)."""
+    truth = (scored.select("model", "horizon", pl.col("target_date").alias("as_of"),
+                           pl.col("true_regime").alias("prior_regime"))
+             .unique(["model", "horizon", "as_of"], keep="last"))
+    return scored.join(truth, on=["model", "horizon", "as_of"], how="left")
 
 
 def scored_rows(oos: pl.DataFrame) -> pl.DataFrame:
@@ -156,10 +180,11 @@ def scored_rows(oos: pl.DataFrame) -> pl.DataFrame:
     return oos.filter(pl.col("true_regime").is_not_null() & pl.col("predicted_regime").is_not_null())
 
 
-def metrics_table(oos: pl.DataFrame, change_lead_median: dict[tuple[str, int], float] | None = None) -> pl.DataFrame:
+def metrics_table(oos: pl.DataFrame, change_summary: dict[tuple[str, int], dict[str, float]] | None = None,
+                  seed: int = intervals.SEED) -> pl.DataFrame:
     """Long rows (model, horizon, fold, metric, value) per fold and pooled (fold None), every model and horizon.
 
-    `change_lead_median` maps (model, horizon) to the median change lead from change_timing (pooled rows only).
+    `change_summary` maps (model, horizon) to the pooled change-timing metrics (change_timing.pooled_metrics).
     NaN values are stored as NULL.
     """
     scored = scored_rows(oos)
@@ -167,13 +192,14 @@ def metrics_table(oos: pl.DataFrame, change_lead_median: dict[tuple[str, int], f
         raise ValueError("market.oos_predictions holds no scored forecast (no row with a true regime): "
                          "materialize the model assets first.")
     k = n_classes(scored)
+    scored = with_prior_regime(scored)
     rows: list[dict] = []
 
     def add(model: str, horizon: int, fold: int | None, part: pl.DataFrame) -> None:
         values = classification_metrics(
             part["true_regime"].to_numpy(), part["predicted_regime"].to_numpy(),
             probability_matrix(part["probabilities"].to_list(), k),
-            part["known_regime"].cast(pl.Float64).fill_null(np.nan).to_numpy(), k)
+            part["prior_regime"].cast(pl.Float64).fill_null(np.nan).to_numpy(), k)
         for name, value in values.items():
             rows.append({"model": model, "horizon": horizon, "fold": fold, "metric": name,
                          "value": None if not np.isfinite(value) else value})
@@ -184,16 +210,31 @@ def metrics_table(oos: pl.DataFrame, change_lead_median: dict[tuple[str, int], f
         for (fold,), part in group.group_by(["fold"], maintain_order=True):
             if fold is not None:
                 add(model, int(horizon), int(fold), part)
-        if change_lead_median is not None and (model, int(horizon)) in change_lead_median:
-            value = change_lead_median[(model, int(horizon))]
-            rows.append({"model": model, "horizon": int(horizon), "fold": None, "metric": "change_lead_median",
+        for metric, value in (change_summary or {}).get((model, int(horizon)), {}).items():
+            rows.append({"model": model, "horizon": int(horizon), "fold": None, "metric": metric,
                          "value": None if value is None or not np.isfinite(value) else float(value)})
+        for metric, (low, high) in interval_bounds(group, k, seed).items():
+            rows += [{"model": model, "horizon": int(horizon), "fold": None, "metric": f"{metric}_{end}",
+                      "value": None if not np.isfinite(v) else v} for end, v in (("lo", low), ("hi", high))]
     return pl.DataFrame(rows, schema=METRIC_SCHEMA)
 
 
+def interval_bounds(scored: pl.DataFrame, k: int, seed: int = intervals.SEED) -> dict[str, tuple[float, float]]:
+    """The 90 % block-bootstrap interval of macro-F1 and balanced accuracy of one model's scored rows (date order)."""
+    rows = scored.sort("as_of")
+    if rows.height < 2:
+        return {m: (float("nan"), float("nan")) for m in intervals.CLASSIFICATION_MEASURES}
+    confusion = intervals.confusion_stack(rows["true_regime"].to_numpy(), rows["predicted_regime"].to_numpy(), k,
+                                          intervals.cached_indices(rows.height, seed))
+    resampled = intervals.classification_measures(confusion)
+    return {m: intervals.interval(resampled[m]) for m in intervals.CLASSIFICATION_MEASURES}
+
+
 def pooled_summary(metrics: pl.DataFrame, horizon: int,
-                   columns: tuple[str, ...] = ("accuracy", "balanced_accuracy", "macro_f1", "transition_recall",
-                                               "brier", "ece", "change_lead_median")) -> pl.DataFrame:
+                   columns: tuple[str, ...] = ("accuracy", "balanced_accuracy", "macro_f1", "macro_f1_lo",
+                                               "macro_f1_hi", "transition_recall", "transition_recall_into_0",
+                                               "transition_recall_into_1", "brier", "ece", "change_lead_median",
+                                               "change_called_share")) -> pl.DataFrame:
     """A model a row (pooled over folds) for one horizon, sorted by macro-F1, baselines marked with `baseline`."""
     pooled = metrics.filter(pl.col("fold").is_null() & (pl.col("horizon") == horizon) & pl.col("metric").is_in(columns))
     if pooled.is_empty():
@@ -233,20 +274,30 @@ def forecast_grid(scored: pl.DataFrame, models: list[str]) -> pl.DataFrame:
 # --- collapse: the original specification's failure mode (85 % accuracy that was one class) -------------
 
 COLLAPSE_WARN_SHARE = 0.90
-COLLAPSE_WARN_RATIO = 1.2
 COLLAPSE_ERROR_SHARE = 0.98
+COLLAPSE_RARITY = 0.5  # the other regimes forecast less than half as often as they are true
 
 
 CONSTANT_BY_DESIGN = ("majority",)
 
 
-def collapse_findings(scored: pl.DataFrame, exempt: tuple[str, ...] = CONSTANT_BY_DESIGN) -> pl.DataFrame:
-    """Per model and horizon: the most-forecast class, its share of forecasts, its true share, and a verdict.
+def collapse_verdict(forecast_share: float, true_share: float) -> str:
+    """WARN when one regime takes ≥ 90 % of the forecasts while the others are forecast less than half as often
+    as they occur (1 − share ≤ ½ (1 − true share)); ERROR when that holds at ≥ 98 %; OK otherwise.
 
-    WARN when one class takes ≥ 90 % of a model's forecasts and at least 1.2× its share of the truth;
-    ERROR at ≥ 98 % (whatever the truth), OK otherwise. The `majority` baseline forecasts one class by
-    construction and is left out (`exempt`).
-    """
+    Judged against the truth: 97 % forecast against 89 % true warns (3 % against 11 % for the rest); a model
+    that tracks a truth of 92 % with 93 % stays quiet."""
+    rare = (1.0 - forecast_share) <= COLLAPSE_RARITY * (1.0 - true_share)
+    if rare and forecast_share >= COLLAPSE_ERROR_SHARE:
+        return "ERROR"
+    if rare and forecast_share >= COLLAPSE_WARN_SHARE:
+        return "WARN"
+    return "OK"
+
+
+def collapse_findings(scored: pl.DataFrame, exempt: tuple[str, ...] = CONSTANT_BY_DESIGN) -> pl.DataFrame:
+    """Per model and horizon: the most-forecast class, its share of forecasts, its true share, and a verdict
+    (:func:`collapse_verdict`). The `majority` baseline forecasts one class by construction and is left out."""
     rows = []
     scored = scored.filter(~pl.col("model").is_in(list(exempt)))
     for (model, horizon), group in scored.group_by(["model", "horizon"], maintain_order=True):
@@ -256,14 +307,8 @@ def collapse_findings(scored: pl.DataFrame, exempt: tuple[str, ...] = CONSTANT_B
         top = int(ids[counts.argmax()])
         share = float(counts.max() / len(pred))
         true_share = float((true == top).mean())
-        if share >= COLLAPSE_ERROR_SHARE:
-            verdict = "ERROR"
-        elif share >= COLLAPSE_WARN_SHARE and share >= COLLAPSE_WARN_RATIO * true_share:
-            verdict = "WARN"
-        else:
-            verdict = "OK"
         rows.append({"model": model, "horizon": int(horizon), "top_class": top, "forecast_share": share,
-                     "true_share": true_share, "verdict": verdict})
+                     "true_share": true_share, "verdict": collapse_verdict(share, true_share)})
     return pl.DataFrame(rows, schema={"model": pl.Utf8, "horizon": pl.Int64, "top_class": pl.Int64,
                                       "forecast_share": pl.Float64, "true_share": pl.Float64, "verdict": pl.Utf8}
                         ).sort("model", "horizon")

@@ -62,14 +62,14 @@ class Labeler:
         raise NotImplementedError
 
 
-class _Standardized:
+class Standardized:
     """Mean/std of the inputs over the fit span only; optionally clipped at `clip` stds first (outliers such
     as a crash day would otherwise get a state of their own)."""
 
     def __init__(self, clip: float | None = None):
         self.clip = clip
 
-    def fit(self, X: np.ndarray) -> "_Standardized":
+    def fit(self, X: np.ndarray) -> "Standardized":
         if self.clip:
             mean, std = X.mean(axis=0), X.std(axis=0)
             self.low, self.high = mean - self.clip * std, mean + self.clip * std
@@ -106,7 +106,7 @@ class KMeansLabeler(Labeler):
 
         self._record_span(frame)
         X = self._inputs(frame)
-        self.scaler = _Standardized().fit(X)
+        self.scaler = Standardized().fit(X)
         self.model = KMeans(n_clusters=self.n_regimes, n_init=10, random_state=self.random_state)
         raw = self.model.fit_predict(self.scaler.transform(X))
         self.state_mapping = order_by_volatility(raw, log_returns(frame), self.n_regimes)
@@ -121,15 +121,23 @@ class KMeansLabeler(Labeler):
 DOWNSIDE_FLOOR = 1e-4  # 0.01 % a day: keeps log downside deviation finite on days after only gains
 
 
+def ewm_return_shape(returns: np.ndarray, half_life: float) -> tuple[np.ndarray, np.ndarray]:
+    """The exponentially weighted mean and downside deviation (floored at DOWNSIDE_FLOOR) of daily log returns
+    at one half-life, causal (row t uses returns up to t; a missing return counts as 0)."""
+    r = pl.Series(np.nan_to_num(np.asarray(returns, dtype=float), nan=0.0))
+    downside = pl.Series(np.minimum(r.to_numpy(), 0.0) ** 2)
+    mean = r.ewm_mean(half_life=half_life, adjust=False).to_numpy()
+    dd = np.maximum(np.sqrt(downside.ewm_mean(half_life=half_life, adjust=False).to_numpy()), DOWNSIDE_FLOOR)
+    return mean, dd
+
+
 def jump_features(frame: pl.DataFrame, half_lives=(5, 10, 21)) -> np.ndarray:
     """Shu, Yu & Mulvey (2024): exponentially weighted return, log downside deviation and Sortino ratio
     at several half-lives, all causal (row t uses returns up to t)."""
-    r = pl.Series(np.nan_to_num(log_returns(frame), nan=0.0))
-    downside = pl.Series(np.minimum(r.to_numpy(), 0.0) ** 2)
+    returns = log_returns(frame)
     columns = []
     for hl in half_lives:
-        mean = r.ewm_mean(half_life=hl, adjust=False).to_numpy()
-        dd = np.maximum(np.sqrt(downside.ewm_mean(half_life=hl, adjust=False).to_numpy()), DOWNSIDE_FLOOR)
+        mean, dd = ewm_return_shape(returns, hl)
         columns += [mean, np.log(dd), mean / dd]
     return np.column_stack(columns)
 
@@ -152,7 +160,7 @@ class JumpLabeler(Labeler):
 
         self._record_span(frame)
         X = jump_features(frame)
-        self.scaler = _Standardized(clip=3.0).fit(X)
+        self.scaler = Standardized(clip=3.0).fit(X)
         returns = np.nan_to_num(log_returns(frame), nan=0.0)
         self.model = JumpModel(n_components=self.n_regimes, jump_penalty=self.jump_penalty,
                                random_state=self.random_state)
@@ -189,7 +197,7 @@ class HMMLabeler(Labeler):
         from hmmlearn.hmm import GaussianHMM
 
         self._record_span(frame)
-        self.scaler = _Standardized().fit(frame.select("ret_1d", "vol_20d").to_numpy().astype(float))
+        self.scaler = Standardized().fit(frame.select("ret_1d", "vol_20d").to_numpy().astype(float))
         self.model = GaussianHMM(n_components=self.n_regimes, covariance_type="full", n_iter=self.n_iter,
                                  random_state=self.random_state)
         X = self._inputs(frame)

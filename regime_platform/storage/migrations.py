@@ -24,10 +24,20 @@ def legacy_tables(con: duckdb.DuckDBPyConnection) -> list[str]:
     return sorted(t for t in TABLES if t in present and key_columns(t) and not set(key_columns(t)) <= present[t])
 
 
+def stale_tables(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """The recomputable keyed tables that have their keys but miss a column declared since (say, intervals)."""
+    rows = con.execute("SELECT table_name, list(column_name) FROM information_schema.columns WHERE table_schema = ? "
+                       "GROUP BY table_name", [SCHEMA]).fetchall()
+    present = {name: set(columns) for name, columns in rows}
+    return sorted(t for t in TABLES if t in present and t not in KEPT and key_columns(t)
+                  and set(key_columns(t)) <= present[t] and not {c for c, _, _ in TABLES[t].columns} <= present[t])
+
+
 def upgrade_legacy_tables(con: duckdb.DuckDBPyConnection) -> list[str]:
-    """Upgrade every legacy table; returns one sentence per table changed (empty when there was nothing to do)."""
-    legacy = legacy_tables(con)
-    if not legacy:
+    """Upgrade every legacy table and drop every stale recomputable one; returns one sentence per table changed
+    (empty when there was nothing to do). A refusal comes before any change."""
+    legacy, stale = legacy_tables(con), stale_tables(con)
+    if not legacy and not stale:
         return []
     tickers = [t for (t,) in con.execute(f"SELECT DISTINCT ticker FROM {SCHEMA}.ohlcv").fetchall()] \
         if "ohlcv" not in legacy and _exists(con, "ohlcv") else []
@@ -37,6 +47,11 @@ def upgrade_legacy_tables(con: duckdb.DuckDBPyConnection) -> list[str]:
             f"market.{kept[0]} predates per-ticker keys and market.ohlcv holds {len(tickers)} tickers, so the ticker "
             f"its rows were made for is unknown: export the table, delete it, and re-run.")
     said = []
+    for table in stale:
+        with transaction(con):
+            con.execute(f"DROP TABLE {SCHEMA}.{table}")
+        said.append(f"market.{table} lacks columns added since it was written and was dropped (it is recomputed): "
+                    "re-materialize the evaluation assets.")
     for table in legacy:
         if table in KEPT:
             _rebuild_with_ticker(con, table, tickers[0])

@@ -77,6 +77,35 @@ def regime_history(con: duckdb.DuckDBPyConnection, ticker: str) -> pl.DataFrame:
                  [ticker])
 
 
+def fold_training_spans(con: duckdb.DuckDBPyConnection, ticker: str,
+                        version: str) -> dict[int, dict[int, tuple]]:
+    """horizon → {fold → (train_start, train_end)} of the test folds in market.walk_forward_folds."""
+    rows = query(con, f"SELECT horizon, fold, train_start, train_end FROM {SCHEMA}.walk_forward_folds "
+                      "WHERE ticker = ? AND targets_version = ? AND fold >= 0 AND train_start IS NOT NULL",
+                 [ticker, version])
+    out: dict[int, dict[int, tuple]] = {}
+    for horizon, fold, start, end in rows.iter_rows():
+        out.setdefault(int(horizon), {})[int(fold)] = (start, end)
+    return out
+
+
+def replace_backtest(con: duckdb.DuckDBPyConnection, ticker: str, version: str, backtest: pl.DataFrame,
+                     comparison: pl.DataFrame) -> None:
+    """Replace the backtest and the paired baseline comparison of one ticker and version, in one transaction."""
+    if backtest.is_empty() or comparison.is_empty():
+        raise ValueError("refusing to store an empty backtest or baseline comparison; nothing was changed.")
+    ensure_schema(con, ["backtest", "baseline_comparison"])
+    scope = _scope(ticker, version)
+    with transaction(con):
+        for table, frame in (("backtest", backtest), ("baseline_comparison", comparison)):
+            con.execute(f"DELETE FROM {SCHEMA}.{table} WHERE ticker = ? AND targets_version = ?", [ticker, version])
+            insert(con, table, with_scope(table, frame, scope))
+
+
+def stored_baseline_comparison(con: duckdb.DuckDBPyConnection, ticker: str, version: str) -> pl.DataFrame:
+    return read_scoped(con, "baseline_comparison", _scope(ticker, version), order="horizon, model, baseline, metric")
+
+
 def fold_risk_off_regimes(con: duckdb.DuckDBPyConnection, ticker: str, version: str) -> dict[int, dict[int, int]]:
     """horizon → {fold → risk-off regime} from market.walk_forward_folds of one ticker and targets version."""
     rows = query(con, f"SELECT horizon, fold, risk_off_regime FROM {SCHEMA}.walk_forward_folds "
@@ -117,13 +146,16 @@ def audit_confusion_counts(con: duckdb.DuckDBPyConnection, ticker: str, version:
 
 
 def audit_transition_scores(con: duckdb.DuckDBPyConnection, ticker: str, version: str) -> pl.DataFrame:
-    """model, horizon, transition_count, transition_hits (rows whose truth differs from the regime known at t)."""
+    """model, horizon, true_regime, transition_count, transition_hits: the rows whose true regime at the target
+    differs from the true regime at the forecast date (read from the same model's row that targets it)."""
     return query(con, f"""
-        SELECT model, horizon, count(*) AS transition_count,
-               sum(CASE WHEN predicted_regime = true_regime THEN 1 ELSE 0 END) AS transition_hits
-        FROM {_OOS}
-        WHERE true_regime IS NOT NULL AND predicted_regime IS NOT NULL AND known_regime IS NOT NULL
-          AND known_regime <> true_regime
+        WITH o AS (SELECT * FROM {_OOS})
+        SELECT o.model, o.horizon, o.true_regime, count(*) AS transition_count,
+               sum(CASE WHEN o.predicted_regime = o.true_regime THEN 1 ELSE 0 END) AS transition_hits
+        FROM o JOIN o AS prior
+          ON prior.model = o.model AND prior.horizon = o.horizon AND prior.target_date = o.as_of
+        WHERE o.true_regime IS NOT NULL AND o.predicted_regime IS NOT NULL AND prior.true_regime IS NOT NULL
+          AND prior.predicted_regime IS NOT NULL AND prior.true_regime <> o.true_regime
         GROUP BY ALL ORDER BY ALL""", [ticker, version])
 
 
@@ -148,12 +180,19 @@ def audit_long_signals(con: duckdb.DuckDBPyConnection, ticker: str, version: str
         ORDER BY o.model, o.horizon, o.as_of""", [risk_off_override, ticker, version, ticker, version])
 
 
-def audit_price_path(con: duckdb.DuckDBPyConnection, ticker: str, sma_window: int = 200) -> pl.DataFrame:
-    """date, daily simple return of adj_close, and whether the close is above its `sma_window`-session mean."""
+def audit_price_path(con: duckdb.DuckDBPyConnection, ticker: str, sma_window: int = 200,
+                     vol_window: int = 20) -> pl.DataFrame:
+    """date, daily simple return of adj_close, whether the close is above its `sma_window`-session mean, and the
+    sample std of the `vol_window` daily log returns ending at the date (NULL until that many exist)."""
     return query(con, f"""
-        SELECT date,
-               adj_close / lag(adj_close) OVER w - 1 AS daily_return,
-               CASE WHEN count(*) OVER s = ? AND adj_close > avg(adj_close) OVER s THEN 1 ELSE 0 END AS above_sma
-        FROM {SCHEMA}.ohlcv WHERE ticker = ?
-        WINDOW w AS (ORDER BY date), s AS (ORDER BY date ROWS BETWEEN {int(sma_window) - 1} PRECEDING AND CURRENT ROW)
-        ORDER BY date""", [sma_window, ticker])
+        WITH r AS (
+            SELECT date, adj_close, adj_close / lag(adj_close) OVER w - 1 AS daily_return,
+                   ln(adj_close / lag(adj_close) OVER w) AS log_return
+            FROM {SCHEMA}.ohlcv WHERE ticker = ? WINDOW w AS (ORDER BY date))
+        SELECT date, daily_return,
+               CASE WHEN count(*) OVER s = ? AND adj_close > avg(adj_close) OVER s THEN 1 ELSE 0 END AS above_sma,
+               CASE WHEN count(log_return) OVER v = ? THEN stddev_samp(log_return) OVER v END AS trailing_std
+        FROM r
+        WINDOW s AS (ORDER BY date ROWS BETWEEN {int(sma_window) - 1} PRECEDING AND CURRENT ROW),
+               v AS (ORDER BY date ROWS BETWEEN {int(vol_window) - 1} PRECEDING AND CURRENT ROW)
+        ORDER BY date""", [ticker, sma_window, vol_window])

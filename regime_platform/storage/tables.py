@@ -94,7 +94,14 @@ TABLES["backtest"] = Table((
     TICKER, TARGETS_VERSION, ("strategy", "VARCHAR NOT NULL", _TEXT), ("horizon", "INTEGER NOT NULL", _INT), ("start_date", "DATE", _DATE),
     ("end_date", "DATE", _DATE), ("ann_return", "DOUBLE", _DOUBLE), ("ann_vol", "DOUBLE", _DOUBLE),
     ("sharpe", "DOUBLE", _DOUBLE), ("max_drawdown", "DOUBLE", _DOUBLE), ("switches", "INTEGER", _INT),
-    ("time_in_market", "DOUBLE", _DOUBLE)))
+    ("time_in_market", "DOUBLE", _DOUBLE),
+    # 90 % block-bootstrap intervals (evaluation/intervals.py)
+    *((f"{m}_{end}", "DOUBLE", _DOUBLE) for m in ("sharpe", "ann_return", "max_drawdown") for end in ("lo", "hi"))))
+# each model against each baseline and rule, paired on the same resampled days (difference = model − baseline)
+TABLES["baseline_comparison"] = Table((
+    TICKER, TARGETS_VERSION, ("model", "VARCHAR NOT NULL", _TEXT), ("baseline", "VARCHAR NOT NULL", _TEXT),
+    ("horizon", "INTEGER NOT NULL", _INT), ("metric", "VARCHAR NOT NULL", _TEXT), ("difference", "DOUBLE", _DOUBLE),
+    ("ci_low", "DOUBLE", _DOUBLE), ("ci_high", "DOUBLE", _DOUBLE), ("share_below_zero", "DOUBLE", _DOUBLE)))
 TABLES["regime_change_timing"] = Table((
     TICKER, TARGETS_VERSION, ("model", "VARCHAR NOT NULL", _TEXT), ("horizon", "INTEGER NOT NULL", _INT), ("change_date", "DATE NOT NULL", _DATE),
     ("from_regime", "INTEGER", _INT), ("to_regime", "INTEGER", _INT), ("first_call_date", "DATE", _DATE),

@@ -88,9 +88,23 @@ def test_tables_json_and_metadata(evaluated):
     assert {"accuracy", "balanced_accuracy", "macro_f1", "brier", "log_loss", "ece", "transition_recall",
             "transition_count", "recall_0", "precision_1", "f1_0", "support_1", "change_lead_median"} <= names
     assert sorted(stored["fold"].drop_nulls().unique().to_list()) == [0, 1]
+    assert {"macro_f1_lo", "macro_f1_hi", "balanced_accuracy_lo", "change_called_share",
+            "transition_recall_into_0", "transition_recall_into_1"} <= names
     trades = resources["warehouse"].read("SELECT * FROM market.backtest")
-    assert {"buy_and_hold", "sma_200", "logistic", "persistence"} <= set(trades["strategy"])
+    assert {"buy_and_hold", "sma_200", "vol_target", "jump_signal", "logistic", "persistence"} <= set(trades["strategy"])
     assert trades["start_date"].n_unique() == 1 and trades["end_date"].n_unique() == 1  # same dates for all
+    for measure in ("sharpe", "ann_return", "max_drawdown"):  # every strategy's figure inside its interval
+        inside = trades.filter(pl.col(f"{measure}_lo").is_not_null())
+        assert inside.height == trades.height
+        assert ((inside[f"{measure}_lo"] <= inside[measure]) & (inside[measure] <= inside[f"{measure}_hi"])).all()
+    versus = resources["warehouse"].read("SELECT * FROM market.baseline_comparison")
+    models = {"logistic", "random_forest"}
+    references = {"buy_and_hold", "sma_200", "vol_target", "jump_signal", "persistence", "majority"}
+    pairs = set(versus.filter(pl.col("metric") == "sharpe").select("model", "baseline").iter_rows())
+    assert pairs == {(m, b) for m in models for b in references}  # every model × every baseline and rule
+    f1_pairs = set(versus.filter(pl.col("metric") == "macro_f1").select("model", "baseline").iter_rows())
+    assert f1_pairs == {(m, b) for m in models for b in ("persistence", "majority")}
+    assert (versus["ci_low"] <= versus["ci_high"]).all() and versus["share_below_zero"].is_between(0, 1).all()
     assert trades.filter(pl.col("strategy") == "buy_and_hold")["time_in_market"].item() > 0.99
     timing = resources["warehouse"].read("SELECT * FROM market.regime_change_timing")
     assert timing.height > 0 and set(timing["model"]) >= {"persistence", "logistic"}
@@ -127,12 +141,15 @@ def test_metrics_reproducible_fails_on_a_planted_wrong_metric(evaluated):
         replace("model_metrics", planted)
         replace("backtest", trades.with_columns(
             pl.when(pl.col("strategy") == "sma_200").then(pl.col("switches") + 1).otherwise(pl.col("switches"))
-            .alias("switches")))
+            .alias("switches"),
+            pl.when(pl.col("strategy").is_in(["vol_target", "jump_signal"])).then(pl.col("sharpe") + 0.01)
+            .otherwise(pl.col("sharpe")).alias("sharpe")))
         result = check_ticker([model_comparison, model_metrics, backtest], [metrics_reproducible], resources,
                               instance=instance)
         evaluation = result.get_asset_check_evaluations()[0]
         problems = evaluation.metadata["problems"].value
         assert not evaluation.passed and "macro_f1 of logistic" in problems and "switches of sma_200" in problems
+        assert "sharpe of vol_target" in problems and "sharpe of jump_signal" in problems
     finally:
         replace("model_metrics", stored)
         replace("backtest", trades)
@@ -202,7 +219,11 @@ def test_beats_baselines_fails_on_a_noisy_copy_of_buy_and_hold(synthetic):
         wh.replace_scoped(con, "oos_predictions", kept, scope.key)
     failed = run_check(resources, beats_baselines)
     assert not failed.passed and failed.severity == dg.AssetCheckSeverity.WARN
-    assert "No model beats buy_and_hold on Sharpe" in failed.description
+    said = re.search(r"noisy_hold is (ahead of|behind) buy_and_hold on Sharpe by [+−][0-9.]+ \[[+−][0-9.]+, "
+                     r"[+−][0-9.]+\](: not distinguishable at 90 %)?\.", failed.description)
+    assert said, failed.description  # one sentence per reference, each with its paired interval
+    assert "The best of 1 models by Sharpe is noisy_hold" in failed.description
+    assert "Hansen's SPA" in failed.description
 
 
 def test_beats_baselines_says_how_far_the_sequence_models_are_from_the_best_tabular_model():
@@ -214,11 +235,29 @@ def test_beats_baselines_says_how_far_the_sequence_models_are_from_the_best_tabu
                           "balanced_accuracy": [0.7, 0.6, 0.6, 0.5, 0.5, None],
                           "sharpe": [1.2, 1.0, 0.3, 0.2, None, 0.8], "max_drawdown": [-0.1, -0.1, -0.2, -0.2, None, -0.3],
                           "change_lead_median": [1.0, 2.0, 2.0, 3.0, None, None]})
-    passed, sentences = comparison.verdict(table)
-    assert passed and sentences == [
+    assert comparison.deep_models_sentence(table) == (
         "Sequence models against the tabular ones: on Sharpe the best tabular model is logistic (1.20): the LSTM "
         "trails it by 0.90 (0.30), the CNN trails it by 1.00 (0.20); on macro-F1 the best tabular model is logistic "
-        "(0.700): the LSTM trails it by 0.100 (0.600), the CNN reaches it (0.750, +0.050)."]
+        "(0.700): the LSTM trails it by 0.100 (0.600), the CNN reaches it (0.750, +0.050).")
+
+
+def test_the_verdict_passes_only_on_intervals_above_zero():
+    from regime_platform.evaluation import comparison
+
+    table = pl.DataFrame({"name": ["logistic", "buy_and_hold"], "kind": ["model", "rule"], "macro_f1": [0.7, None],
+                          "balanced_accuracy": [0.7, None], "sharpe": [0.9, 0.5], "max_drawdown": [-0.1, -0.3],
+                          "change_lead_median": [1.0, None]})
+
+    def versus(low):
+        return pl.DataFrame({"model": "logistic", "baseline": ["buy_and_hold", "persistence"], "horizon": 5,
+                             "metric": ["sharpe", "macro_f1"], "difference": [0.4, 0.05], "ci_low": [low, 0.01],
+                             "ci_high": [0.8, 0.09], "share_below_zero": [0.0, 0.0]})
+
+    passed, sentences = comparison.verdict(table, versus(0.1))
+    assert passed and "logistic is ahead of buy_and_hold on Sharpe by +0.40 [+0.10, +0.80]." in sentences
+    passed, sentences = comparison.verdict(table, versus(-0.2))
+    assert not passed and ("logistic is ahead of buy_and_hold on Sharpe by +0.40 [−0.20, +0.80]: not "
+                           "distinguishable at 90 %.") in sentences
 
 
 def test_backtest_run_config_sets_cost_and_risk_off_and_the_audit_follows(synthetic):

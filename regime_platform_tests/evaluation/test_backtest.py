@@ -52,9 +52,11 @@ def test_model_strategy_is_flat_in_its_folds_risk_off_regime_and_rules_share_the
     # fold 0 calls regime 1 risk-off, fold 1 calls regime 0 risk-off: flat for the first five signals only
     signals = backtest.model_signals(forecasts, {0: 1, 1: 0})
     assert signals.tolist() == [0.0] * 5 + [1.0] * 5
-    table, runs = backtest.backtest_horizon(forecasts, prices, {0: 1, 1: 0}, horizon=5)
-    assert set(table["strategy"]) == {"m", "buy_and_hold", "sma_200"}
-    assert runs["m"].dates == runs["buy_and_hold"].dates == runs["sma_200"].dates
+    result = backtest.backtest_horizon(forecasts, prices, {0: 1, 1: 0}, horizon=5)
+    table, runs = result.table, result.runs
+    assert set(table["strategy"]) == {"m", "buy_and_hold", "sma_200", "vol_target"}  # no fold spans: no jump_signal
+    assert "jump_signal is left out" in result.notes[0]
+    assert runs["m"].dates == runs["buy_and_hold"].dates == runs["sma_200"].dates == runs["vol_target"].dates
     assert table.filter(pl.col("strategy") == "sma_200")["time_in_market"].item() == pytest.approx(
         runs["buy_and_hold"].positions.mean())  # a rising price is always above its 200-session mean
     with pytest.raises(ValueError, match="risk_off_regime"):

@@ -44,5 +44,27 @@ def test_timing_table_and_median_per_model():
                   "probabilities": [1.0, 0.0], "true_regime": t, "known_regime": 0} for d, p, t in zip(days, pred, true)]
     table = change_timing.timing_table(pl.DataFrame(rows))
     assert table.height == 4
-    leads = change_timing.median_leads(table)
-    assert leads[("persistence", 1)] == 1.0 and leads[("early", 1)] == -1.0
+    leads = change_timing.pooled_metrics(table)
+    assert leads[("persistence", 1)] == {"change_lead_median": 1.0, "change_called_share": 1.0}
+    assert leads[("early", 1)] == {"change_lead_median": -1.0, "change_called_share": 1.0}
+
+
+def test_a_constant_forecaster_never_has_the_best_change_lead():
+    """The old rule scored "always calm" lead 0 on every change into calm (it took the change as the start when the
+    model never forecast the old regime) and dropped the changes it never called: the best median of all. A change
+    is now called only by a model that forecast the old regime first, and a miss ranks after every call."""
+    import polars as pl
+
+    days = [dt.date(2020, 1, 1) + dt.timedelta(days=i) for i in range(60)]
+    true = ([0] * 10 + [1] * 10) * 3
+    late = [0] * 3 + true[:-3]  # three sessions late on every change
+    rows = []
+    for model, pred in {"majority": [0] * 60, "late": late}.items():
+        rows += [{"model": model, "fold": 0, "as_of": d, "target_date": d, "horizon": 1, "predicted_regime": p,
+                  "probabilities": [1.0, 0.0], "true_regime": t, "known_regime": 0} for d, p, t in zip(days, pred, true)]
+    summary = change_timing.pooled_metrics(change_timing.timing_table(pl.DataFrame(rows)))
+    assert summary[("majority", 1)]["change_called_share"] == 0.0
+    assert np.isnan(summary[("majority", 1)]["change_lead_median"])  # every change missed: no median lead
+    assert summary[("late", 1)] == {"change_lead_median": 3.0, "change_called_share": 1.0}
+    assert change_timing.median_lead_with_misses([1, None, None]) is None
+    assert change_timing.median_lead_with_misses([-2, 4, None]) == 4.0  # the miss ranks last, not dropped

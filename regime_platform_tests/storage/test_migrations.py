@@ -59,3 +59,21 @@ def test_a_legacy_ledger_of_an_unknown_ticker_is_refused_and_left_as_it_was(tmp_
     assert con.execute("SELECT count(*) FROM market.regime_forecasts").fetchone()[0] == 1
     assert con.execute("SELECT count(*) FROM market.oos_predictions").fetchone()[0] == 1  # nothing dropped either
     con.close()
+
+
+def test_a_backtest_without_its_interval_columns_is_dropped_and_recreated(tmp_path):
+    """A keyed market.backtest written before the intervals: queries naming sharpe_lo would fail on it."""
+    con = duckdb.connect(str(tmp_path / "warehouse.duckdb"))
+    wh.ensure_schema(con)
+    con.execute("DROP TABLE market.backtest")
+    con.execute("CREATE TABLE market.backtest (ticker VARCHAR NOT NULL, targets_version VARCHAR NOT NULL, "
+                "strategy VARCHAR NOT NULL, horizon INTEGER NOT NULL, sharpe DOUBLE)")
+    con.execute("INSERT INTO market.backtest VALUES ('SPY', 'jump-h5-x', 'lstm', 5, 0.5)")
+    assert wh.stale_tables(con) == ["backtest"]
+    (said,) = wh.upgrade_legacy_tables(con)
+    assert said.startswith("market.backtest lacks columns added since it was written and was dropped")
+    columns = {c for (c,) in con.execute("SELECT column_name FROM information_schema.columns "
+                                         "WHERE table_name = 'backtest'").fetchall()}
+    assert {"sharpe_lo", "max_drawdown_hi"} <= columns
+    assert wh.upgrade_legacy_tables(con) == []
+    con.close()
