@@ -22,10 +22,11 @@ DEEP_MODELS = tuple(name for name, cls in MODELS.items() if cls.kind == "pytorch
 DEEP_NAMES = {"lstm": "LSTM", "cnn": "CNN"}
 # the models on summarized windows the sequence models must reach (the ensemble is built from both kinds)
 TABULAR_MODELS = tuple(name for name, cls in MODELS.items() if cls.kind == "scikitlearn" and not cls.composite)
-COLUMNS = ("macro_f1", "macro_f1_lo", "macro_f1_hi", "balanced_accuracy", "sharpe", "sharpe_lo", "sharpe_hi",
-           "max_drawdown", "change_lead_median", "change_called_share")
-METRICS_SHOWN = ("macro_f1", "macro_f1_lo", "macro_f1_hi", "balanced_accuracy", "change_lead_median",
-                 "change_called_share")
+COLUMNS = ("macro_f1", "macro_f1_lo", "macro_f1_hi", "balanced_accuracy", "balanced_accuracy_lo",
+           "balanced_accuracy_hi", "sharpe", "sharpe_lo", "sharpe_hi", "max_drawdown", "max_drawdown_lo",
+           "max_drawdown_hi", "change_lead_median", "change_called_share")
+METRICS_SHOWN = ("macro_f1", "macro_f1_lo", "macro_f1_hi", "balanced_accuracy", "balanced_accuracy_lo",
+                 "balanced_accuracy_hi", "change_lead_median", "change_called_share")
 CLASSIFICATION_REFERENCES = ("persistence", "majority")
 LEVEL_TEXT = "90 %"
 
@@ -38,7 +39,8 @@ def comparison_table(metrics: pl.DataFrame, backtest_rows: pl.DataFrame, horizon
     wide = (pooled.filter(pl.col("metric").is_in(list(METRICS_SHOWN)))
             .pivot(on="metric", index="model", values="value").rename({"model": "name"}))
     trades = backtest_rows.filter(pl.col("horizon") == horizon).select(
-        pl.col("strategy").alias("name"), "sharpe", "sharpe_lo", "sharpe_hi", "max_drawdown")
+        pl.col("strategy").alias("name"), "sharpe", "sharpe_lo", "sharpe_hi", "max_drawdown", "max_drawdown_lo",
+        "max_drawdown_hi")
     table = wide.join(trades, on="name", how="full", coalesce=True)
     for c in COLUMNS:
         if c not in table.columns:

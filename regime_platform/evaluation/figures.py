@@ -103,26 +103,38 @@ def forecast_vs_truth(target_dates: Sequence, truth: np.ndarray, forecasts: Mapp
 
 
 def model_comparison(table: pl.DataFrame, title: str = "") -> Figure:
-    """Four panels of horizontal bars (macro-F1, balanced accuracy, Sharpe, max drawdown): every model, both
-    baselines and the two rules on the same axes. `table`: name, macro_f1, balanced_accuracy, sharpe,
-    max_drawdown (NULL where a measure does not apply, e.g. macro-F1 of buy-and-hold)."""
+    """Four panels of horizontal bars (macro-F1, balanced accuracy, Sharpe, max drawdown): every model, the
+    baselines and the rules on the same axes, each with its 90 % interval as an error bar where `table` has
+    `<measure>_lo` / `_hi`. `table`: name, the measures (NULL where one does not apply, e.g. macro-F1 of
+    buy-and-hold)."""
     panels = [("macro_f1", "macro-F1"), ("balanced_accuracy", "balanced accuracy"), ("sharpe", "Sharpe (√252)"),
               ("max_drawdown", "max drawdown")]
     names = table["name"].to_list()
     fig, axes = plt.subplots(1, 4, figsize=(13, 0.45 * len(names) + 1.6), sharey=True)
     y = np.arange(len(names))
     for ax, (column, label) in zip(axes, panels):
-        values = np.array([np.nan if v is None else v for v in table[column].to_list()], dtype=float)
+        def column_values(name: str) -> np.ndarray:
+            if name not in table.columns:
+                return np.full(len(names), np.nan)
+            return np.array([np.nan if v is None else v for v in table[name].to_list()], dtype=float)
+
+        values, low, high = column_values(column), column_values(f"{column}_lo"), column_values(f"{column}_hi")
         colors = [model_color(n, names) for n in names]
         ax.barh(y, np.nan_to_num(values), color=colors, alpha=0.85)
-        for yi, v in zip(y, values):
-            ax.text(0 if np.isnan(v) else v, yi, " n/a" if np.isnan(v) else f" {v:.2f}", va="center",
+        has = np.isfinite(low) & np.isfinite(high) & np.isfinite(values)
+        if has.any():  # the 90 % interval as an error bar
+            ax.errorbar(values[has], y[has], xerr=[values[has] - low[has], high[has] - values[has]], fmt="none",
+                        ecolor="black", elinewidth=0.9, capsize=2.5)
+        for yi, v, lo_, hi_ in zip(y, values, low, high):
+            at = v if np.isnan(hi_) else (hi_ if v >= 0 else lo_)
+            ax.text(0 if np.isnan(v) else at, yi, " n/a" if np.isnan(v) else f" {v:.2f} ", va="center",
                     ha="left" if np.isnan(v) or v >= 0 else "right", fontsize=8)
         ax.axvline(0, color="black", lw=0.6)
         ax.set_title(label, fontsize=10)
         ax.tick_params(labelsize=8)
         ax.grid(axis="x", alpha=0.3)
-        finite = values[np.isfinite(values)]
+        finite = np.concatenate([values, low, high])
+        finite = finite[np.isfinite(finite)]
         if finite.size:
             lo, hi = min(0.0, finite.min()), max(0.0, finite.max())
             pad = 0.25 * (hi - lo or 1)
