@@ -353,12 +353,61 @@ def status(args: argparse.Namespace) -> int:
     return 0
 
 
+def evaluation(args: argparse.Namespace) -> int:
+    """Per ticker, at the configured horizon: every strategy's Sharpe, annual return and max drawdown with their
+    90 % intervals, and the beats_baselines verdict on the paired intervals."""
+    import polars as pl
+
+    from regime_platform.evaluation import comparison, intervals
+
+    settings = settings_or_exit()
+    at_horizon = pl.col("horizon") == settings.horizon
+    out = []
+    with open_warehouse(settings.warehouse_path, args.wait) as con:
+        for ticker in settings.tickers:
+            version = scope_for(settings, ticker).targets_version
+            trades = warehouse.stored_backtest(con, ticker, version).filter(at_horizon)
+            if trades.is_empty():
+                out.append({"ticker": ticker, "targets_version": version, "strategies": [], "verdict": [
+                    f"no backtest of {ticker} for targets version {version}: materialize the evaluation group."]})
+                continue
+            metrics = warehouse.stored_model_metrics(con, ticker, version, pooled_only=True)
+            versus = warehouse.stored_baseline_comparison(con, ticker, version).filter(at_horizon)
+            table = comparison.comparison_table(metrics, trades, settings.horizon)
+            _, sentences = comparison.verdict(table, versus)
+            out.append({"ticker": ticker, "targets_version": version, "horizon": settings.horizon,
+                        "strategies": trades.drop("horizon").sort("sharpe", descending=True, nulls_last=True)
+                        .to_dicts(), "verdict": sentences})
+    if args.json:
+        print(json.dumps(out, indent=2, default=str))
+        return 0
+    for block in out:
+        print(f"{block['ticker']} ({block['targets_version']}): " + intervals.method_sentence())
+        rows = [{"strategy": r["strategy"], "sharpe [90 %]": interval_cell(r, "sharpe", "{:.2f}"),
+                 "ann_return [90 %]": interval_cell(r, "ann_return", "{:.1%}"),
+                 "max_drawdown [90 %]": interval_cell(r, "max_drawdown", "{:.1%}"), "switches": r["switches"]}
+                for r in block["strategies"]]
+        print(text_table(rows) + "\n")
+        print("\n".join(block["verdict"]) + "\n")
+    return 0
+
+
+def interval_cell(row: dict, measure: str, fmt: str) -> str:
+    """'0.54 [0.21, 0.88]' (or the value alone when it has no interval)."""
+    value, low, high = row.get(measure), row.get(f"{measure}_lo"), row.get(f"{measure}_hi")
+    if value is None:
+        return "-"
+    return fmt.format(value) + ("" if low is None or high is None else f" [{fmt.format(low)}, {fmt.format(high)}]")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="regime-platform", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("run", help="materialize every asset end to end (what `make run` calls)").set_defaults(func=run)
     for name, func, text in (("forecast", forecast, "the latest forecast of every model, from the ledger"),
-                             ("status", status, "freshest partitions, failing checks and the live scoreboard")):
+                             ("status", status, "freshest partitions, failing checks and the live scoreboard"),
+                             ("evaluation", evaluation, "every strategy with its 90 % intervals and the verdict "
+                                                        "against the baselines")):
         p = sub.add_parser(name, help=text)
         p.add_argument("--json", action="store_true", help="machine-readable output")
         p.add_argument("--wait", type=float, default=LOCK_WAIT_SECONDS,

@@ -38,7 +38,7 @@ CLASSIFICATION_MEASURES = ("macro_f1", "balanced_accuracy")
 
 def method_sentence(resamples: int = RESAMPLES, block: int = MEAN_BLOCK, level: float = LEVEL) -> str:
     """The one sentence every page and report prints beside an interval."""
-    return (f"{level:.0%} intervals: stationary block bootstrap (arch), mean block {block} sessions, "
+    return (f"{level * 100:.0f} % intervals: stationary block bootstrap (arch), mean block {block} sessions, "
             f"{resamples:,} resamples; differences paired on the same resampled days.")
 
 

@@ -159,8 +159,16 @@ def with_scope(table: str, frame: pl.DataFrame, scope: dict[str, str]) -> pl.Dat
 
 
 def ensure_schema(con: duckdb.DuckDBPyConnection, tables: list[str] | None = None) -> None:
+    """Create the schema and the tables that are missing (nothing is issued when all exist, so a read-only
+    connection — the CLI's — reads a complete warehouse)."""
+    wanted = tables or list(TABLES)
+    present = {name for (name,) in con.execute(
+        "SELECT table_name FROM information_schema.tables WHERE table_schema = ?", [SCHEMA]).fetchall()}
+    missing = [name for name in wanted if name not in present]
+    if not missing:
+        return
     con.execute(f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}")
-    for name in tables or list(TABLES):
+    for name in missing:
         con.execute(f"CREATE TABLE IF NOT EXISTS {SCHEMA}.{name} ({TABLES[name].ddl()})")
 
 
