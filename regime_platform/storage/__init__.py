@@ -25,6 +25,7 @@ from regime_platform.storage.explanations import (  # noqa: F401
     replace_feature_attributions,
     replace_regime_profiles,
 )
+from regime_platform.storage.export import EXPORTS, export_tables  # noqa: F401
 from regime_platform.storage.files import (  # noqa: F401
     atomic_path,
     read_json,
@@ -35,6 +36,8 @@ from regime_platform.storage.files import (  # noqa: F401
 from regime_platform.storage.ledger import (  # noqa: F401
     apply_scores,
     freshest_dates,
+    headline_inputs,
+    headline_oos,
     labels_for_scoring,
     ledger_counts,
     ledger_inputs,
@@ -47,6 +50,7 @@ from regime_platform.storage.ledger import (  # noqa: F401
     write_forecasts,
 )
 from regime_platform.storage.migrations import (  # noqa: F401
+    add_new_columns,
     legacy_tables,
     upgrade_legacy_tables,
 )
@@ -174,6 +178,11 @@ __all__ = [
     "transaction",
     "unlabelled_sessions",
     "upgrade_legacy_tables",
+    "headline_inputs",
+    "headline_oos",
+    "add_new_columns",
+    "EXPORTS",
+    "export_tables",
     "walk_forward_predictions",
     "with_scope",
     "write_bytes_atomic",
