@@ -1,4 +1,4 @@
-"""`regime-platform run | forecast | status`: run the platform, read the ledger, see what is fresh.
+"""`regime-platform run | forecast | status | export`: run the platform, read the ledger, see what is fresh.
 
 `run` materializes every asset end to end in the Dagster instance that `make ui` shows. It first asks the source chain which sessions it can serve, then materializes REGIME_START … the last
 closed session served: one run for the daily-partitioned assets (a single-run backfill), then one run for
@@ -22,7 +22,7 @@ from pathlib import Path
 from regime_platform import calendar
 from regime_platform import storage as warehouse
 from regime_platform.features.compute import model_feature_set
-from regime_platform.forecasting import ledger
+from regime_platform.forecasting import headline, ledger
 from regime_platform.ingestion.sources import (
     SAMPLE_LAST,
     SourceError,
@@ -232,6 +232,10 @@ def run(_args: argparse.Namespace) -> int:
         f"{', '.join(sorted(set(plan.sources.values())))}. Open the UI with `make ui` to inspect it.")
     if plan.failed:
         say("not served: " + " ".join(plan.failed.values()))
+    with open_warehouse(settings.warehouse_path) as con:  # the last word: today's answer, one line per ticker
+        heads, problems = answers(settings, con)
+    for sentence in [h.line() for h in heads] + problems:
+        say(f"today: {sentence}")
     return 0
 
 
@@ -265,7 +269,7 @@ def open_warehouse(path: Path, wait: float = LOCK_WAIT_SECONDS):
         con.close()
 
 
-def text_table(rows: list[dict], columns: list[str] | None = None) -> str:
+def text_table(rows: list[dict], columns: list[str] | None = None, digits: int = 3) -> str:
     if not rows:
         return "(none)"
     columns = columns or list(rows[0])
@@ -273,7 +277,9 @@ def text_table(rows: list[dict], columns: list[str] | None = None) -> str:
     def cell(v) -> str:
         if v is None:
             return "-"
-        return f"{v:.3f}" if isinstance(v, float) else str(v)
+        if isinstance(v, list):
+            return "[" + ", ".join(cell(x) for x in v) + "]"
+        return f"{v:.{digits}f}" if isinstance(v, float) else str(v)
 
     cells = [[cell(r.get(c)) for c in columns] for r in rows]
     widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(columns)]
@@ -288,37 +294,62 @@ def settings_or_exit() -> Settings:
         raise SystemExit(str(exc)) from exc
 
 
-HEADLINE_MODEL = "ensemble"  # the line per ticker names this model's forecast (the other models follow in the table)
+def answers(settings: Settings, con) -> tuple[list[headline.Headline], list[str]]:
+    """Today's one-line answer of every ticker the ledger holds, and a sentence for each it cannot answer."""
+    heads, problems = [], []
+    for ticker in warehouse.ledger_tickers(con):
+        try:
+            heads.append(headline.today(ticker, warehouse.headline_inputs(con, ticker), settings.headline_model,
+                                        settings.horizon))
+        except headline.HeadlineError as exc:
+            problems.append(str(exc))
+    return heads, problems
 
 
-def headline(row: dict, source: str | None) -> str:
-    """One line a person reads: ticker, session, the headline model's forecast, its probability, the price source."""
-    shown = f"{source} (the bundled offline sample)" if source and is_sample(source) else (source or "unknown")
-    return (f"{row['ticker']} after the close of {row['as_of']}: {row['model']} forecasts {row['regime_name']} for "
-            f"{row['target_date']} (p = {row['probability']:.2f}); prices from {shown}.")
+FORMATS = ("table", "csv", "json")
+TABLE_COLUMNS = ["ticker", "model", "as_of", "target_date", "regime", "probability", "probabilities", "known_regime",
+                 "model_version", "status"]
+CSV_COLUMNS = ["ticker", "model", "baseline", "as_of", "horizon", "target_date", "regime", "probability",
+               "probabilities", "known_regime", "model_version", "price_source", "status", "realized_regime"]
 
 
 def forecast(args: argparse.Namespace) -> int:
+    import csv
+
     settings = settings_or_exit()
+    fmt = "json" if args.json else args.format
     with open_warehouse(settings.warehouse_path, args.wait) as con:
         stored = warehouse.read_ledger(con)
         tickers = sorted(set(stored["ticker"].to_list()))
-        latest = ledger.latest_forecasts(stored, {t: names_by_id(warehouse.stored_regime_names(con, t))
-                                                  for t in tickers})
-    rows = ledger.jsonable(latest)
-    sources = {r["ticker"]: r["price_source"] for r in ledger.jsonable(
-        stored.sort("as_of").group_by("ticker", maintain_order=True).last())}
-    heads = [next((r for r in rows if r["ticker"] == t and r["model"] == HEADLINE_MODEL),
-                  next(r for r in rows if r["ticker"] == t)) for t in tickers]
-    if args.json:
-        print(json.dumps({"headline": [dict(r, price_source=sources.get(r["ticker"])) for r in heads],
-                          "forecasts": rows}, indent=2))
+        names = {t: names_by_id(warehouse.stored_regime_names(con, t)) for t in tickers}
+        heads, problems = answers(settings, con)
+    rows = ledger.jsonable(headline.history_table(stored, names, args.history, settings.headline_model))
+    if fmt == "json":
+        print(json.dumps({"headline": [h.as_dict() for h in heads], "not_answered": problems, "forecasts": rows},
+                         indent=2))
+    elif fmt == "csv":
+        writer = csv.DictWriter(sys.stdout, fieldnames=CSV_COLUMNS, extrasaction="ignore", lineterminator="\n")
+        writer.writeheader()
+        for row in rows:
+            writer.writerow(row | {"probabilities": json.dumps(row["probabilities"])})
     elif not rows:
         print("the ledger is empty: materialize regime_forecasts for the last closed session (`make run` does).")
     else:
-        print("\n".join(headline(r, sources.get(r["ticker"])) for r in heads) + "\n")
-        print(text_table(rows, ["ticker", "model", "as_of", "target_date", "regime_name", "probability",
-                                "model_version", "status"]))
+        print("\n".join([h.line() for h in heads] + problems) + "\n")
+        shown = [r | {"model": r["model"] + (" (baseline)" if r["baseline"] else "")} for r in rows]
+        print(text_table(shown, TABLE_COLUMNS, digits=2))
+    return 0
+
+
+def export(args: argparse.Namespace) -> int:
+    settings = settings_or_exit()
+    with open_warehouse(settings.warehouse_path, args.wait) as con:
+        written = warehouse.export_tables(con, Path(args.directory))
+    if not written:
+        print("the warehouse holds neither a ledger nor out-of-sample rows yet: run `make run` first.")
+        return 1
+    for path, rows in written:
+        print(f"{path}  ({rows} rows)")
     return 0
 
 
@@ -404,12 +435,23 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="regime-platform", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("run", help="materialize every asset end to end (what `make run` calls)").set_defaults(func=run)
-    for name, func, text in (("forecast", forecast, "the latest forecast of every model, from the ledger"),
+    for name, func, text in (("forecast", forecast, "today's regime in one line per ticker, then every model's "
+                                                    "forecast, from the ledger"),
                              ("status", status, "freshest partitions, failing checks and the live scoreboard"),
                              ("evaluation", evaluation, "every strategy with its 90 % intervals and the verdict "
-                                                        "against the baselines")):
+                                                        "against the baselines"),
+                             ("export", export, "write the ledger and the out-of-sample rows to DIR as Parquet and "
+                                                "CSV")):
         p = sub.add_parser(name, help=text)
-        p.add_argument("--json", action="store_true", help="machine-readable output")
+        if name == "export":
+            p.add_argument("directory", metavar="DIR", help="where to write the files (created if missing)")
+        else:
+            p.add_argument("--json", action="store_true", help="machine-readable output"
+                           + (" (the same as --format json)" if name == "forecast" else ""))
+        if name == "forecast":
+            p.add_argument("--history", type=int, default=1, metavar="N",
+                           help="the last N sessions of every model (default %(default)s: the newest)")
+            p.add_argument("--format", choices=FORMATS, default="table", help="table (default), csv or json")
         p.add_argument("--wait", type=float, default=LOCK_WAIT_SECONDS,
                        help="seconds to wait while a run holds the DuckDB file (default %(default)s)")
         p.set_defaults(func=func)

@@ -87,7 +87,8 @@ def setting(default: Any, env: str, doc: str, parse: Callable[[str, str], Any], 
             secret: bool = False, alias: str | None = None) -> Any:
     """A settings field: its default, environment variable (and an older one-value spelling), meaning and parser."""
     return field(default=default, repr=not secret,
-                 metadata={"env": env, "doc": doc, "parse": parse, "load_time_only": load_time_only, "alias": alias})
+                 metadata={"env": env, "doc": doc, "parse": parse, "load_time_only": load_time_only, "alias": alias,
+                           "secret": secret})
 
 
 @dataclass(frozen=True)
@@ -136,6 +137,14 @@ class Settings:
     inner_score: str = setting("macro_f1", "REGIME_INNER_SCORE",
                                "what the inner validation maximizes on the tail: `macro_f1` | `sharpe` (the backtest "
                                "convention on the tail, flat in the span's risk-off regime)", _lower)
+    headline_model: str = setting("ensemble", "REGIME_HEADLINE_MODEL",
+                                  "the model whose forecast is today's one-line answer (`forecast`, the end of `run`, "
+                                  "the ledger's page, alerts); default the ensemble, fixed in advance: the mean of the "
+                                  "members, never the best model picked after the fact", _lower)
+    alert_webhook: str | None = setting(None, "REGIME_ALERT_WEBHOOK",
+                                        "URL the alert sensor posts a JSON message to when the headline forecast's "
+                                        "regime changes (unset = no alerts; read at tick time, never shown in the UI)",
+                                        _text, secret=True)
     stooq_api_key: str | None = setting(None, "STOOQ_API_KEY", "Stooq's API key", _text, secret=True)
     ohlcv_csv: Path | None = setting(None, "REGIME_OHLCV_CSV", "your OHLCV file for `REGIME_SOURCE=csv`", _path)
 

@@ -126,6 +126,10 @@ def test_run_end_to_end_offline_then_a_second_ticker_added_later(tmp_path):
     out = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=1800)  # a hang guard
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     assert "done: SPY 2016-01-04 … 2018-12-31 from sample:^GSPC" in out.stdout
+    # the last word is today's answer, one line per ticker, the offline sample said plainly
+    last = out.stdout.strip().splitlines()[-1]
+    assert last.startswith("[regime-platform] today: SPY 2018-12-31: known regime ") and " forecasts " in last
+    assert "ensemble forecasts" in last and "position " in last and "OFFLINE sample: ^GSPC standing in for SPY" in last
     con = duckdb.connect(str(tmp_path / "data" / "warehouse.duckdb"), read_only=True)
     n, distinct, source = con.execute(
         "SELECT count(*), count(DISTINCT date), min(source) FROM market.ohlcv").fetchone()
@@ -151,6 +155,8 @@ def test_run_end_to_end_offline_then_a_second_ticker_added_later(tmp_path):
     assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
     assert "SPY already stored 2016-01-04 … 2018-12-31: left as they are; building QQQ." in again.stdout
     assert "done: QQQ 2016-01-04 … 2018-12-31 from sample:^GSPC, sample:^IXIC" in again.stdout
+    answers = [line for line in again.stdout.splitlines() if line.startswith("[regime-platform] today: ")]
+    assert [a.split()[2] for a in answers] == ["QQQ", "SPY"] and "^IXIC standing in for QQQ" in answers[0]
     assert spy_fingerprint(tmp_path / "data") == before
     con = duckdb.connect(str(tmp_path / "data" / "warehouse.duckdb"), read_only=True)
     per_ticker = dict(con.execute("SELECT ticker, count(DISTINCT model) FROM market.oos_predictions GROUP BY 1").fetchall())

@@ -22,6 +22,7 @@ CHANGED = {
     "epochs": ("3", 3), "max_folds": ("2", 2), "class_weighting": ("0", False), "oversampling": ("smote", "smote"),
     "seed": ("7", 7), "min_dwell": ("5", 5), "inner_validation": ("0", False), "inner_score": ("Sharpe", "sharpe"),
     "features": ("scale_free", "scale_free"), "feature_selection": ("1", True), "calibration": ("NONE", "none"),
+    "headline_model": ("Logistic", "logistic"), "alert_webhook": ("http://127.0.0.1:9/hook", "http://127.0.0.1:9/hook"),
     "stooq_api_key": ("k3y", "k3y"), "ohlcv_csv": ("/tmp/bars.csv", Path("/tmp/bars.csv")),
 }
 
@@ -106,3 +107,20 @@ def test_a_labels_file_that_does_not_name_its_ticker_is_refused_with_several_tic
 def test_a_bad_value_names_its_variable(env, needle):
     with pytest.raises(SettingsError, match=re.escape(needle)):
         Settings.from_env(env)
+
+
+def test_a_secret_setting_reaches_the_resource_as_an_env_var_not_its_value(monkeypatch):
+    """The webhook URL (and the Stooq key) may carry a token: the resource holds dg.EnvVar, resolved at launch/tick
+    time, so the UI's resource config never displays it."""
+    monkeypatch.setenv("REGIME_ALERT_WEBHOOK", "https://hooks.example/T0KEN")
+    resource = RegimeSettings.from_env()
+    assert isinstance(resource.alert_webhook, dg.EnvVar) and resource.alert_webhook.env_var_name == "REGIME_ALERT_WEBHOOK"
+    assert "T0KEN" not in repr(resource.alert_webhook)
+    seen = {}
+
+    @dg.asset
+    def probe(settings: RegimeSettings):
+        seen["url"] = settings.settings().alert_webhook
+
+    assert dg.materialize([probe], resources={"settings": resource}).success
+    assert seen["url"] == "https://hooks.example/T0KEN"

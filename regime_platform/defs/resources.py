@@ -56,8 +56,12 @@ class _SettingsResource(dg.ConfigurableResource):
     @classmethod
     def from_env(cls) -> "RegimeSettings":
         s = Settings.from_env()
-        return cls(**{f.name: _to_config(getattr(s, f.name)) for f in _run_config_fields()}
-                   | {"data_dir": str(s.data_dir.resolve())})
+        values = {f.name: _to_config(getattr(s, f.name)) for f in _run_config_fields()}
+        # a secret (an API key, a webhook URL that may carry a token) goes in as dg.EnvVar: resolved at launch or tick
+        # time and never displayed in the UI's resource config (DESIGN §6)
+        secrets = {f.name: dg.EnvVar(f.metadata["env"]) for f in _run_config_fields()
+                   if f.metadata["secret"] and getattr(s, f.name) is not None}
+        return cls(**values | secrets | {"data_dir": str(s.data_dir.resolve())})
 
     def settings(self) -> Settings:
         values = {f.name: getattr(self, f.name) for f in _run_config_fields()}

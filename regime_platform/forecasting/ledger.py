@@ -8,7 +8,6 @@ The scoreboard compares the live record with the same model's pooled walk-forwar
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol, Sequence
@@ -22,7 +21,9 @@ from regime_platform import storage as warehouse
 # the one Brier score (halved, multi-class) lives with every other metric's definition; evaluation imports nothing
 # from forecasting, so this sibling edge cannot close a cycle
 from regime_platform.evaluation.metrics import brier
+from regime_platform.labels.assign import KnownRegime  # noqa: F401  (forecast_rows takes it)
 from regime_platform.labels.names import regime_name
+from regime_platform.labels.version import labels_version  # noqa: F401  (the ledger's name for it)
 from regime_platform.modeling.decision import next_decision
 
 PENDING, SCORED = "pending", "scored"
@@ -80,19 +81,21 @@ def not_closed_refusal(as_of: dt.date, now: dt.datetime | None = None) -> str | 
 
 
 def forecast_rows(ticker: str, models: Sequence[Forecaster], as_of: dt.date, features: pl.DataFrame,
-                  known_regime: int | None, price_source: str,
+                  known: KnownRegime | int | None, price_source: str,
                   history: Mapping[str, pl.DataFrame] | None = None) -> pl.DataFrame:
     """One pending ledger row of ``ticker`` per model for session `as_of`.
 
     `features` holds the stored feature rows up to and including `as_of` (date-ordered, at least the
-    longest window); `known_regime` is the regime known after the close of `as_of` (what was knowable then).
-    `history[model]`: that model's previous ledger rows (as_of-ordered; at least its ``min_dwell - 1`` last), from
-    which a model with a minimum dwell continues its decision rule (`decision.next_decision`); without them its
-    first forecast is the plain argmax.
+    longest window); `known` is the regime known after the close of `as_of` (what was knowable then) and the labels
+    version it came from — both stored in the row. `history[model]`: that model's previous ledger rows (as_of-ordered,
+    with model_version; at least its ``min_dwell - 1`` last), from which a model with a minimum dwell continues its
+    decision rule (:func:`decide`); the row's `decision_note` says whether it continued or restarted, and why.
     """
     if features.is_empty() or features["date"].max() != as_of:
         raise LedgerError(f"market.features has no {ticker} row for {as_of}: materialize ohlcv and features for it "
                           "first.")
+    if isinstance(known, int):
+        known = KnownRegime(known, "unrecorded")
     rows: list[dict[str, Any]] = []
     for model in models:
         refusal = in_sample_refusal(model, as_of)
@@ -106,35 +109,56 @@ def forecast_rows(ticker: str, models: Sequence[Forecaster], as_of: dt.date, fea
         if not np.isfinite(X).all():
             raise LedgerError(f"the {model.window}-session window ending {as_of} has missing features "
                               "(warm-up or a gap): forecast a later session.")
-        probabilities = np.asarray(model.forecast_last(X, known_regime), dtype=np.float64)
+        probabilities = np.asarray(model.forecast_last(X, known.regime if known else None), dtype=np.float64)
+        decision, note = decide(model, as_of, probabilities, (history or {}).get(model.name))
         rows.append({
             "ticker": ticker, "as_of": as_of, "target_date": target_session(as_of, model.horizon), "horizon": model.horizon,
-            "model": model.name, "predicted_regime": decide(model, probabilities, (history or {}).get(model.name)),
+            "model": model.name, "predicted_regime": decision,
             "probabilities": [float(p) for p in probabilities], "model_version": model.model_version,
             "price_source": price_source, "status": PENDING, "realized_regime": None, "labels_version": None,
+            "known_regime": known.regime if known else None,
+            "known_labels_version": known.labels_version if known else None, "decision_note": note,
         })
     return pl.DataFrame(rows, schema=LEDGER_SCHEMA)
 
 
-def decide(model: Forecaster, probabilities: np.ndarray, history: pl.DataFrame | None) -> int:
-    """Today's decision: the argmax, or with ``model.min_dwell`` > 1 the decision rule continued from the model's
-    previous ledger rows (their stored decision and the argmax of their probabilities)."""
+def continuation(history: pl.DataFrame | None, as_of: dt.date, model_version: str) -> tuple[pl.DataFrame, str | None]:
+    """The stored rows the dwell rule may continue from: the newest run of rows on consecutive sessions ending at the
+    session just before `as_of`, all made by `model_version`. Returns (rows, None) or (no rows, why it restarts)."""
+    previous = calendar.previous_session(as_of)
+    if history is None or history.is_empty():
+        return pl.DataFrame(), f"no stored row for the previous session {previous}"
+    ordered = history.sort("as_of")
+    dates, versions = ordered["as_of"].to_list(), ordered["model_version"].to_list()
+    if dates[-1] != previous:
+        return pl.DataFrame(), f"the newest stored row is of {dates[-1]}, not of the previous session {previous}"
+    if versions[-1] != model_version:
+        return pl.DataFrame(), f"the previous session's row was made by another model version, {versions[-1]}"
+    keep, expected = 0, previous
+    for d, v in zip(reversed(dates), reversed(versions)):
+        if d != expected or v != model_version:
+            break
+        keep, expected = keep + 1, calendar.previous_session(d)
+    return ordered.tail(keep), None
+
+
+def decide(model: Forecaster, as_of: dt.date, probabilities: np.ndarray,
+           history: pl.DataFrame | None) -> tuple[int, str | None]:
+    """Today's decision and how it was made: the argmax (note None), or with ``model.min_dwell`` > 1 the decision
+    rule continued from the model's stored rows of the consecutive sessions just before (their stored decision and the
+    argmax of their probabilities) — only over rows of the same model version; otherwise the rule restarts at
+    today's argmax, and the note says why."""
     today = int(np.argmax(probabilities))
     dwell = int(getattr(model, "min_dwell", 1) or 1)
-    if dwell <= 1 or history is None or history.is_empty():
-        return today
-    recent = [int(np.argmax(p)) for p in history["probabilities"].to_list()[-(dwell - 1):]] + [today]
-    return next_decision(int(history["predicted_regime"][-1]), recent, dwell)
-
-
-def labels_version(labels: pl.DataFrame) -> str:
-    """`<labeler>-<last labelled date>-<hash8>`: the hash covers every (date, regime) the labels assign."""
-    if labels.is_empty():
-        return "none"
-    ordered = labels.sort("date")
-    blob = "\n".join(f"{d},{r}" for d, r in zip(ordered["date"].to_list(), ordered["regime"].to_list()))
-    labeler = str(ordered["labeler"][0]) if "labeler" in ordered.columns else "labels"
-    return f"{labeler}-{ordered['date'][-1]}-{hashlib.sha256(blob.encode()).hexdigest()[:8]}"
+    if dwell <= 1:
+        return today, None
+    rows, why = continuation(history, as_of, model.model_version)
+    if why:
+        return today, f"dwell {dwell}: restarted at today's argmax ({why})"
+    recent = [int(np.argmax(p)) for p in rows["probabilities"].to_list()[-(dwell - 1):]] + [today]
+    decision = next_decision(int(rows["predicted_regime"][-1]), recent, dwell)
+    return decision, (f"dwell {dwell}: continued from {rows.height} stored row(s) {rows['as_of'][0]} … "
+                      f"{rows['as_of'][-1]}")
 
 
 def score_pending(pending: pl.DataFrame, labels: pl.DataFrame, version: str) -> pl.DataFrame:

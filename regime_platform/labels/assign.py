@@ -12,6 +12,7 @@ from regime_platform import storage as warehouse
 from regime_platform.labels.labelers import labelable, make_labeler
 from regime_platform.labels.profile import RegimeProfile, regime_profile
 from regime_platform.labels.user_file import read_user_labels
+from regime_platform.labels.version import labels_version
 
 TABLE_SCHEMA = warehouse.body_schema("regime_labels")  # storage adds the ticker key
 
@@ -82,13 +83,35 @@ def assign(frame: pl.DataFrame, user_labels_path, labeler: str, label_lag: int =
     return assign_generated(frame, labeler)
 
 
-def known_regime_at(frame: pl.DataFrame, user_labels_path, labeler: str, label_lag: int, as_of: dt.date) -> int | None:
-    """The regime known after the close of ``as_of`` from data through ``as_of`` only — what a daily run stores:
-    the `known_regime` at ``as_of`` of :func:`assign` over the sessions up to ``as_of`` (a generated labeler fit
-    through it, its online label there; a user's file, its label ``label_lag`` sessions earlier). None when the
-    labels do not reach ``as_of``."""
+@dataclass(frozen=True)
+class KnownRegime:
+    """The regime known after the close of a session, and the version of the labels it came from."""
+
+    regime: int
+    labels_version: str
+
+
+def known_regime_at(frame: pl.DataFrame, user_labels_path, labeler: str, label_lag: int,
+                    as_of: dt.date) -> KnownRegime | None:
+    """The regime known after the close of ``as_of`` from data through ``as_of`` only — what a daily run stores,
+    and what a range or a re-run recomputes for each of its sessions (never the stored labels, which may have been
+    fit after ``as_of``): a generated labeler fit on the sessions up to ``as_of``, its online label there; a user's
+    file, its label ``label_lag`` sessions before ``as_of`` (the file needs to reach only that session). None when
+    the labels do not reach it."""
     through = frame.filter(pl.col("date") <= as_of)
     if through.is_empty():
         return None
-    row = assign(through, user_labels_path, labeler, label_lag).table.filter(pl.col("date") == as_of)
-    return None if row.is_empty() or row["known_regime"][0] is None else int(row["known_regime"][0])
+    if Path(user_labels_path).exists():
+        sessions = through["date"].to_list()
+        if sessions[-1] != as_of or len(sessions) <= label_lag:
+            return None
+        known_at = sessions[-1 - label_lag]
+        user = read_user_labels(Path(user_labels_path), sessions=sessions)
+        used = user.filter(pl.col("date") <= known_at).with_columns(pl.lit("user").alias("labeler"))
+        row = used.filter(pl.col("date") == known_at)
+        return None if row.is_empty() else KnownRegime(int(row["regime"][0]), labels_version(used))
+    table = assign_generated(through, labeler).table
+    row = table.filter(pl.col("date") == as_of)
+    if row.is_empty() or row["known_regime"][0] is None:
+        return None
+    return KnownRegime(int(row["known_regime"][0]), labels_version(table))

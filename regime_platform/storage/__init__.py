@@ -25,6 +25,7 @@ from regime_platform.storage.explanations import (  # noqa: F401
     replace_feature_attributions,
     replace_regime_profiles,
 )
+from regime_platform.storage.export import EXPORTS, export_tables  # noqa: F401
 from regime_platform.storage.files import (  # noqa: F401
     atomic_path,
     read_json,
@@ -35,6 +36,8 @@ from regime_platform.storage.files import (  # noqa: F401
 from regime_platform.storage.ledger import (  # noqa: F401
     apply_scores,
     freshest_dates,
+    headline_inputs,
+    headline_oos,
     labels_for_scoring,
     ledger_counts,
     ledger_inputs,
@@ -47,8 +50,8 @@ from regime_platform.storage.ledger import (  # noqa: F401
     write_forecasts,
 )
 from regime_platform.storage.migrations import (  # noqa: F401
+    add_new_columns,
     legacy_tables,
-    stale_tables,
     upgrade_legacy_tables,
 )
 from regime_platform.storage.prices import (  # noqa: F401
@@ -138,7 +141,6 @@ __all__ = [
     "ledger_inputs",
     "ledger_tickers",
     "legacy_tables",
-    "stale_tables",
     "ohlcv_dates_before",
     "ohlcv_row",
     "pending_forecasts",
@@ -182,6 +184,11 @@ __all__ = [
     "transaction",
     "unlabelled_sessions",
     "upgrade_legacy_tables",
+    "headline_inputs",
+    "headline_oos",
+    "add_new_columns",
+    "EXPORTS",
+    "export_tables",
     "walk_forward_predictions",
     "with_scope",
     "write_bytes_atomic",

@@ -6,8 +6,8 @@ from __future__ import annotations
 import duckdb
 import polars as pl
 
-from regime_platform.storage.db import query, replace_scoped, table_exists, transaction
-from regime_platform.storage.tables import LEDGER_SCHEMA, SCHEMA
+from regime_platform.storage.db import insert, query, table_exists, transaction
+from regime_platform.storage.tables import LEDGER_SCHEMA, SCHEMA, ensure_schema, with_scope
 
 
 def ledger_inputs(con: duckdb.DuckDBPyConnection, ticker: str, as_of, sessions: int) -> tuple[pl.DataFrame, str | None]:
@@ -21,19 +21,38 @@ def ledger_inputs(con: duckdb.DuckDBPyConnection, ticker: str, as_of, sessions: 
     return features, (source[0] if source else None)
 
 
-def write_forecasts(con: duckdb.DuckDBPyConnection, ticker: str, as_of, rows: pl.DataFrame) -> int:
-    """Replace ``ticker``'s ledger rows of session `as_of` with `rows`, in one transaction (other tickers' rows of
-    the session are not touched)."""
-    return replace_scoped(con, "regime_forecasts", rows.drop("ticker", strict=False), {"ticker": ticker},
-                          "as_of = ?", [as_of])
+def write_forecasts(con: duckdb.DuckDBPyConnection, ticker: str, as_of, rows: pl.DataFrame) -> pl.DataFrame:
+    """Write ``ticker``'s ledger `rows` of session `as_of`, replacing exactly the stored rows of the same (ticker,
+    as_of, horizon, model) that are still pending, in one transaction. A scored row is never rewritten or deleted:
+    its new row is dropped. Returns the keys (model, horizon, status) of the stored rows that were kept."""
+    if rows.is_empty():
+        raise ValueError(f"refusing to write an empty set of ledger rows for {ticker} {as_of}; nothing was changed.")
+    ensure_schema(con, ["regime_forecasts"])
+    keys = rows.select("model", "horizon").unique()
+    con.register("_keys", keys.to_arrow())
+    try:
+        with transaction(con):
+            kept = con.execute(
+                "SELECT f.model, f.horizon, f.status FROM market.regime_forecasts f JOIN _keys k USING (model, horizon) "
+                "WHERE f.ticker = ? AND f.as_of = ? AND f.status <> 'pending' ORDER BY f.model, f.horizon",
+                [ticker, as_of]).pl()
+            con.execute("DELETE FROM market.regime_forecasts f USING _keys k WHERE f.ticker = ? AND f.as_of = ? "
+                        "AND f.model = k.model AND f.horizon = k.horizon AND f.status = 'pending'", [ticker, as_of])
+            fresh = rows.join(kept.select("model", "horizon"), on=["model", "horizon"], how="anti")
+            if fresh.height:
+                insert(con, "regime_forecasts", with_scope("regime_forecasts", fresh.filter(pl.col("as_of") == as_of),
+                                                           {"ticker": ticker}))
+    finally:
+        con.unregister("_keys")
+    return kept
 
 
 def recent_forecasts(con: duckdb.DuckDBPyConnection, ticker: str, model: str, horizon: int, before,
                      n: int) -> pl.DataFrame:
     """The ledger's last ``n`` rows of one ticker, model and horizon made before session ``before`` (as_of-ordered):
-    what the decision rule needs to continue from (predicted_regime, probabilities)."""
+    what the decision rule needs to continue from (as_of, predicted_regime, probabilities, model_version)."""
     return con.execute(
-        "SELECT * FROM (SELECT as_of, predicted_regime, probabilities FROM market.regime_forecasts "
+        "SELECT * FROM (SELECT as_of, predicted_regime, probabilities, model_version FROM market.regime_forecasts "
         "WHERE ticker = ? AND model = ? AND horizon = ? AND as_of < ? ORDER BY as_of DESC LIMIT ?) ORDER BY as_of",
         [ticker, model, horizon, before, n]).pl()
 
@@ -120,3 +139,26 @@ def freshest_dates(con: duckdb.DuckDBPyConnection, ticker: str) -> dict[str, obj
             continue
         out[table] = con.execute(f"SELECT max({column}) FROM {SCHEMA}.{table} WHERE ticker = ?", [ticker]).fetchone()[0]
     return out
+
+
+def headline_inputs(con: duckdb.DuckDBPyConnection, ticker: str) -> dict[str, pl.DataFrame]:
+    """What today's one-line answer of ``ticker`` reads: its ledger rows, the regime known at each labelled session
+    (date, known_regime), its labels (date, regime, regime_name) and prices (date, adj_close)."""
+    labels = (con.execute("SELECT date, regime, known_regime, regime_name FROM market.regime_labels WHERE ticker = ? "
+                          "ORDER BY date", [ticker]).pl() if table_exists(con, "regime_labels")
+              else pl.DataFrame(schema={"date": pl.Date, "regime": pl.Int32, "known_regime": pl.Int32,
+                                        "regime_name": pl.Utf8}))
+    prices = (con.execute("SELECT date, adj_close FROM market.ohlcv WHERE ticker = ? ORDER BY date", [ticker]).pl()
+              if table_exists(con, "ohlcv") else pl.DataFrame(schema={"date": pl.Date, "adj_close": pl.Float64}))
+    return {"ledger": read_ledger(con, ticker), "labels": labels, "prices": prices}
+
+
+def headline_oos(con: duckdb.DuckDBPyConnection, ticker: str, targets_version: str, model: str, horizon: int,
+                 since) -> pl.DataFrame:
+    """The walk-forward out-of-sample forecasts of one model from ``since`` on (as_of, predicted_regime,
+    probabilities): what the page's plot draws before the ledger begins."""
+    if not table_exists(con, "oos_predictions"):
+        return pl.DataFrame(schema={"as_of": pl.Date, "predicted_regime": pl.Int32, "probabilities": pl.List(pl.Float64)})
+    return con.execute("SELECT as_of, predicted_regime, probabilities FROM market.oos_predictions WHERE ticker = ? "
+                       "AND targets_version = ? AND model = ? AND horizon = ? AND as_of >= ? ORDER BY as_of",
+                       [ticker, targets_version, model, horizon, since]).pl()

@@ -24,21 +24,31 @@ def legacy_tables(con: duckdb.DuckDBPyConnection) -> list[str]:
     return sorted(t for t in TABLES if t in present and key_columns(t) and not set(key_columns(t)) <= present[t])
 
 
-def stale_tables(con: duckdb.DuckDBPyConnection) -> list[str]:
-    """The recomputable keyed tables that have their keys but miss a column declared since (say, intervals)."""
+def add_new_columns(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """Add the nullable columns declared since a table was created (e.g. the ledger's `known_regime`); old rows get
+    NULL there — honest: what they were made from was not recorded. One sentence per table changed."""
     rows = con.execute("SELECT table_name, list(column_name) FROM information_schema.columns WHERE table_schema = ? "
                        "GROUP BY table_name", [SCHEMA]).fetchall()
-    present = {name: set(columns) for name, columns in rows}
-    return sorted(t for t in TABLES if t in present and t not in KEPT and key_columns(t)
-                  and set(key_columns(t)) <= present[t] and not {c for c, _, _ in TABLES[t].columns} <= present[t])
+    said = []
+    for name, present in rows:
+        if name not in TABLES:
+            continue
+        missing = [(c, sql) for c, sql, _ in TABLES[name].columns if c not in present and "NOT NULL" not in sql]
+        if not missing:
+            continue
+        with transaction(con):
+            for column, sql in missing:
+                con.execute(f"ALTER TABLE {SCHEMA}.{name} ADD COLUMN {column} {sql}")
+        said.append(f"market.{name} gained the column(s) {', '.join(c for c, _ in missing)}; its stored rows have NULL "
+                    "there.")
+    return said
 
 
 def upgrade_legacy_tables(con: duckdb.DuckDBPyConnection) -> list[str]:
-    """Upgrade every legacy table and drop every stale recomputable one; returns one sentence per table changed
-    (empty when there was nothing to do). A refusal comes before any change."""
-    legacy, stale = legacy_tables(con), stale_tables(con)
-    if not legacy and not stale:
-        return []
+    """Upgrade every legacy table; returns one sentence per table changed (empty when there was nothing to do)."""
+    legacy = legacy_tables(con)
+    if not legacy:
+        return add_new_columns(con)
     tickers = [t for (t,) in con.execute(f"SELECT DISTINCT ticker FROM {SCHEMA}.ohlcv").fetchall()] \
         if "ohlcv" not in legacy and _exists(con, "ohlcv") else []
     kept = [t for t in legacy if t in KEPT]
@@ -47,11 +57,6 @@ def upgrade_legacy_tables(con: duckdb.DuckDBPyConnection) -> list[str]:
             f"market.{kept[0]} predates per-ticker keys and market.ohlcv holds {len(tickers)} tickers, so the ticker "
             f"its rows were made for is unknown: export the table, delete it, and re-run.")
     said = []
-    for table in stale:
-        with transaction(con):
-            con.execute(f"DROP TABLE {SCHEMA}.{table}")
-        said.append(f"market.{table} lacks columns added since it was written and was dropped (it is recomputed): "
-                    "re-materialize the evaluation assets.")
     for table in legacy:
         if table in KEPT:
             _rebuild_with_ticker(con, table, tickers[0])
@@ -63,7 +68,7 @@ def upgrade_legacy_tables(con: duckdb.DuckDBPyConnection) -> list[str]:
             said.append(f"market.{table} predates the ticker and targets-version keys and was dropped (it is "
                         "recomputed): re-materialize the modeling and evaluation assets.")
     ensure_schema(con)
-    return said
+    return said + add_new_columns(con)
 
 
 def _exists(con: duckdb.DuckDBPyConnection, table: str) -> bool:
@@ -73,7 +78,9 @@ def _exists(con: duckdb.DuckDBPyConnection, table: str) -> bool:
 
 def _rebuild_with_ticker(con: duckdb.DuckDBPyConnection, table: str, ticker: str) -> None:
     old = f"{table}_before_ticker_keys"
-    columns = [name for name, _, _ in TABLES[table].columns if name != "ticker"]
+    present = {r[0] for r in con.execute("SELECT column_name FROM information_schema.columns WHERE table_schema = ? "
+                                         "AND table_name = ?", [SCHEMA, table]).fetchall()}
+    columns = [name for name, _, _ in TABLES[table].columns if name != "ticker" and name in present]
     with transaction(con):
         con.execute(f"ALTER TABLE {SCHEMA}.{table} RENAME TO {old}")
         con.execute(f"CREATE TABLE {SCHEMA}.{table} ({TABLES[table].ddl()})")

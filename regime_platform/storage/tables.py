@@ -112,7 +112,12 @@ TABLES["regime_forecasts"] = Table((
     ("model", "VARCHAR NOT NULL", _TEXT), ("predicted_regime", "INTEGER NOT NULL", _INT),
     ("probabilities", "DOUBLE[] NOT NULL", pl.List(pl.Float64)), ("model_version", "VARCHAR NOT NULL", _TEXT),
     ("price_source", "VARCHAR", _TEXT), ("status", "VARCHAR NOT NULL", _TEXT), ("realized_regime", "INTEGER", _INT),
-    ("labels_version", "VARCHAR", _TEXT)), "PRIMARY KEY (ticker, as_of, model, horizon)")
+    ("labels_version", "VARCHAR", _TEXT), ("known_regime", "INTEGER", _INT), ("known_labels_version", "VARCHAR", _TEXT),
+    ("decision_note", "VARCHAR", _TEXT)), "PRIMARY KEY (ticker, as_of, model, horizon)")
+# known_regime / known_labels_version: the non-price input each row was made from — the regime known after the close
+# of as_of and the version of the labels (fit through as_of, or a user's file read up to as_of − lag) it came from;
+# labels_version: the labels that scored the row. decision_note: how the minimum-dwell rule was applied (continued
+# from the stored rows of the previous sessions, or restarted and why); NULL for a plain argmax.
 TABLES["feature_attributions"] = Table((
     TICKER, TARGETS_VERSION, ("model", "VARCHAR NOT NULL", _TEXT), ("method", "VARCHAR NOT NULL", _TEXT), ("regime", "INTEGER", _INT),
     ("feature", "VARCHAR", _TEXT), ("lag", "INTEGER", _INT), ("value", "DOUBLE", _DOUBLE),

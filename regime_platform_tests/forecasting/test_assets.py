@@ -3,11 +3,13 @@
 The bundled sample (S&P 500, to 2018-12-31) is served one session at a time, 2018-12-17 … 2018-12-31, across the
 Christmas holiday, exactly as the daily job would: ohlcv → features → regime_forecasts, with the SPY labels refit
 each day too so that rows get scored as their targets become labelled. The models are fit once on data up to
-2018-12-14 (a reduced configuration), so every ledger row is out of sample.
+2018-12-14 (a reduced configuration, every model with a minimum dwell of 3 sessions), so every ledger row is out of
+sample and every model continues its dwell rule from the ledger.
 """
 from __future__ import annotations
 
 import datetime as dt
+import shutil
 
 import dagster as dg
 import polars as pl
@@ -23,9 +25,12 @@ from regime_platform.defs.modeling.assets import model_assets, walk_forward_targ
 from regime_platform.evaluation import metrics
 from regime_platform.forecasting import ledger
 from regime_platform.modeling.targets_version import scope_for
+from regime_platform.models import BASELINES
 from regime_platform_tests.conftest import materialize_ticker, platform_resources, ticker_instance
 
 DAYS = calendar.sessions(dt.date(2018, 12, 17), dt.date(2018, 12, 31))
+DWELL = 3
+DWELLED = [m for m in FORECAST_MODELS if m not in BASELINES]  # the baselines keep the plain argmax
 
 
 def forecast(resources, day: dt.date, raise_on_error: bool = True):
@@ -37,7 +42,7 @@ def forecast(resources, day: dt.date, raise_on_error: bool = True):
 @pytest.fixture(scope="module")
 def replay(tmp_path_factory):
     root = tmp_path_factory.mktemp("ledger")
-    resources = platform_resources(root, epochs=2, max_folds=2)
+    resources = platform_resources(root, epochs=2, max_folds=2, min_dwell=DWELL)
     tags = {"dagster/asset_partition_range_start": "2012-01-03", "dagster/asset_partition_range_end": "2018-12-14"}
     assert dg.materialize([ohlcv, features], resources=resources, tags=tags).success
     assert materialize_ticker([regime_labels], resources).success
@@ -71,8 +76,15 @@ def test_one_ledger_row_per_model_per_day(replay):
     assert rows.filter(pl.col("as_of") == dt.date(2018, 12, 19))["target_date"].unique().to_list() == [dt.date(2018, 12, 27)]
     for r in rows.iter_rows(named=True):
         assert abs(sum(r["probabilities"]) - 1) < 1e-6
-        assert r["predicted_regime"] == max(range(len(r["probabilities"])), key=r["probabilities"].__getitem__)
         assert r["model_version"].startswith(r["model"] + "-")
+        # the non-price input it was made from: the regime known at as_of and the labels (fit through as_of) it came from
+        assert r["known_regime"] in (0, 1) and r["known_labels_version"].startswith(f"jump-{r['as_of']}-")
+    dwelled = rows.filter(pl.col("model").is_in(DWELLED))
+    assert rows.filter(~pl.col("model").is_in(DWELLED))["decision_note"].null_count() == len(DAYS) * len(BASELINES)
+    first = dwelled.filter(pl.col("as_of") == DAYS[0])["decision_note"].to_list()
+    assert first and all(n == f"dwell {DWELL}: restarted at today's argmax (no stored row for the previous session 2018-12-14)"
+               for n in first)
+    assert all(n.startswith(f"dwell {DWELL}: continued from ") for n in dwelled.filter(pl.col("as_of") > DAYS[0])["decision_note"])
 
 
 def test_realized_regimes_fill_in_from_the_labels_that_scored_them(replay):
@@ -158,3 +170,94 @@ def test_a_models_recent_ledger_rows_are_what_its_decision_rule_continues_from(r
     stored = resources["warehouse"].read("SELECT as_of, predicted_regime FROM market.regime_forecasts "
                                          "WHERE model = 'logistic' ORDER BY as_of")
     assert recent["predicted_regime"].to_list() == stored["predicted_regime"].to_list()[3:6]
+
+
+def copy_of(root, tmp_path):
+    """A copy of the replayed warehouse and artifacts, so a test may change the ledger without touching the others."""
+    shutil.copytree(root, tmp_path / "copy")
+    return platform_resources(tmp_path / "copy", epochs=2, max_folds=2, min_dwell=DWELL)
+
+
+def test_the_ledger_continues_the_dwell_rule_from_its_stored_rows(replay):
+    """Replayed day by day, each model's stored decisions are the dwell rule run over its stored probabilities."""
+    from regime_platform.modeling.decision import apply_min_dwell
+
+    rows = replay[0]["warehouse"].read("SELECT * FROM market.regime_forecasts ORDER BY model, as_of")
+    for model in FORECAST_MODELS:
+        mine = rows.filter(pl.col("model") == model)
+        dwell = DWELL if model in DWELLED else 1
+        assert mine["predicted_regime"].to_list() == apply_min_dwell(mine["probabilities"].to_list(), dwell).tolist()
+
+
+def test_a_planted_streak_is_continued_and_a_broken_one_restarts(replay, tmp_path):
+    """Plant the two sessions before the last: decision ``held`` while the argmax was also ``held``; today's argmax is
+    ``a``. Continued, the rule keeps ``held`` (a streak of one); restarted it would say ``a``."""
+    resources = copy_of(replay[1], tmp_path)
+    rows = resources["warehouse"].read("SELECT model, probabilities FROM market.regime_forecasts WHERE as_of = ? "
+                                       "AND model IN ?", [DAYS[-1], DWELLED])
+    argmax = {m: max(range(len(p)), key=p.__getitem__) for m, p in rows.iter_rows()}
+    with resources["warehouse"].connect() as con:
+        for model, a in argmax.items():
+            held = 1 - a
+            con.execute("UPDATE market.regime_forecasts SET predicted_regime = ?, probabilities = ? WHERE model = ? "
+                        "AND as_of IN (?, ?)", [held, [0.9, 0.1] if held == 0 else [0.1, 0.9], model, DAYS[-3], DAYS[-2]])
+    assert forecast(resources, DAYS[-1]).success
+    today = resources["warehouse"].read("SELECT model, predicted_regime, decision_note FROM market.regime_forecasts "
+                                        "WHERE as_of = ? AND model IN ?", [DAYS[-1], DWELLED])
+    for model, decided, note in today.iter_rows():
+        assert decided == 1 - argmax[model], model
+        assert note.startswith(f"dwell {DWELL}: continued from ")
+    # the previous session's row made by another model version: the rule restarts at today's argmax, and says so
+    with resources["warehouse"].connect() as con:
+        con.execute("UPDATE market.regime_forecasts SET model_version = 'retired-version' WHERE as_of = ? AND model IN ?",
+                    [DAYS[-2], DWELLED])
+    assert forecast(resources, DAYS[-1]).success
+    today = resources["warehouse"].read("SELECT model, predicted_regime, decision_note FROM market.regime_forecasts "
+                                        "WHERE as_of = ? AND model IN ?", [DAYS[-1], DWELLED])
+    for model, decided, note in today.iter_rows():
+        assert decided == argmax[model] and "another model version, retired-version" in note, model
+
+
+def test_rerunning_a_scored_session_keeps_its_scores_and_says_so(replay):
+    resources = replay[0]
+    query = "SELECT * FROM market.regime_forecasts WHERE as_of = ? ORDER BY model"
+    before = resources["warehouse"].read(query, [DAYS[0]])
+    assert (before["status"] == "scored").all()
+    result = forecast(resources, DAYS[0])
+    assert result.success
+    assert resources["warehouse"].read(query, [DAYS[0]]).equals(before)
+    kept = result.asset_materializations_for_node("regime_forecasts")[0].metadata["scored_rows_kept"].value
+    assert f"SPY {DAYS[0]}: kept the {len(FORECAST_MODELS)} scored row(s)" in kept and "never rescored" in kept
+
+
+def test_a_range_run_computes_the_known_regime_as_of_each_session(replay, tmp_path):
+    """Forecast the ten sessions again as one range on a copy whose ledger is empty: the labels stored now were fit
+    through 2018-12-31, after most of them, yet each row's known regime (and its labels version) is what that
+    session's own daily run stored."""
+    daily = replay[0]["warehouse"].read("SELECT as_of, model, known_regime, known_labels_version, predicted_regime "
+                                        "FROM market.regime_forecasts ORDER BY as_of, model")
+    resources = copy_of(replay[1], tmp_path)
+    with resources["warehouse"].connect() as con:
+        con.execute("DELETE FROM market.regime_forecasts")
+    tags = {"dagster/asset_partition_range_start": DAYS[0].isoformat(),
+            "dagster/asset_partition_range_end": DAYS[-1].isoformat()}
+    assert dg.materialize([*model_assets, regime_forecasts], selection=[regime_forecasts.key], tags=tags,
+                          resources=resources, instance=ticker_instance("SPY")).success
+    ranged = resources["warehouse"].read("SELECT as_of, model, known_regime, known_labels_version, predicted_regime "
+                                         "FROM market.regime_forecasts ORDER BY as_of, model")
+    assert ranged.equals(daily)
+    assert daily["known_labels_version"].n_unique() == len(DAYS)  # one fit per session, none of today's
+
+
+def test_the_page_leads_with_todays_answer_and_the_change_check(replay):
+    resources, root, _, results = replay
+    meta = results[-1].asset_materializations_for_node("regime_forecasts")[0].metadata
+    assert list(meta)[:2] == ["today", "today_plot/SPY"]
+    line = meta["today"].value
+    assert line.startswith("SPY 2018-12-31: known regime ") and "ensemble forecasts " in line and " for 2019-01-08 (t+5) p=" in line
+    assert "runner-up " in line and "position " in line and "OFFLINE sample: ^GSPC standing in for SPY" in line
+    table = meta["models"].value.splitlines()
+    assert table[4].startswith("| ensemble |") and table[-1].startswith("| persistence (baseline) |")
+    assert (root / "artifacts" / "regime_forecasts" / "SPY" / "today.png").exists()
+    checks = {c.check_name: c for r in results for c in r.get_asset_check_evaluations() if c.check_name == "regime_changed"}
+    assert checks["regime_changed"].severity == dg.AssetCheckSeverity.WARN

@@ -47,11 +47,13 @@ def test_target_session_skips_holidays_and_weekends():
 
 def test_forecast_rows_use_the_last_window_and_the_known_regime():
     model = FakeModel()
-    rows = ledger.forecast_rows("SPY", [model], D(2018, 12, 17), features(D(2018, 12, 17)), 1, "sample:^GSPC")
+    known = ledger.KnownRegime(1, "jump-2018-12-17-abcd0123")
+    rows = ledger.forecast_rows("SPY", [model], D(2018, 12, 17), features(D(2018, 12, 17)), known, "sample:^GSPC")
     assert rows.row(0, named=True) | {"probabilities": None} == {
         "ticker": "SPY", "as_of": D(2018, 12, 17), "target_date": D(2018, 12, 24), "horizon": 5, "model": "fake",
         "predicted_regime": 1, "probabilities": None, "model_version": model.model_version,
-        "price_source": "sample:^GSPC", "status": "pending", "realized_regime": None, "labels_version": None}
+        "price_source": "sample:^GSPC", "status": "pending", "realized_regime": None, "labels_version": None,
+        "known_regime": 1, "known_labels_version": "jump-2018-12-17-abcd0123", "decision_note": None}
     assert model.seen[0].shape == (3, 2) and model.seen[1] == 1
 
 
@@ -155,3 +157,36 @@ def test_scoreboard_walk_forward_brier_is_model_metrics_pooled_brier():
     assert board["wf_brier"] == pytest.approx(pooled["value"].item(), rel=1e-12)
     # and the live figure is the same score: (0.5² + 0.7² + 0.2²) / 2 for the one scored row
     assert board["live_brier"] == pytest.approx((0.25 + 0.49 + 0.04) / 2)
+
+
+def stored(rows: list[tuple[dt.date, int, list[float], str]]) -> pl.DataFrame:
+    return pl.DataFrame([{"as_of": d, "predicted_regime": r, "probabilities": p, "model_version": v} for d, r, p, v in rows],
+                        schema={"as_of": pl.Date, "predicted_regime": pl.Int64, "probabilities": pl.List(pl.Float64),
+                                "model_version": pl.Utf8})
+
+
+def test_the_dwell_rule_continues_only_over_consecutive_sessions_of_the_same_version():
+    """Dwell 3: yesterday and the day before stored decision 0 with argmax 1; today's argmax is 1 again, so the rule
+    flips to 1 — only when those rows are the two sessions just before and of the same model version."""
+    model = FakeModel(min_dwell=3)  # forecasts [0.3, 0.7]: argmax 1
+    today = D(2018, 12, 19)
+    v = model.model_version
+    history = stored([(D(2018, 12, 17), 0, [0.4, 0.6], v), (D(2018, 12, 18), 0, [0.4, 0.6], v)])
+    assert ledger.decide(model, today, np.array([0.3, 0.7]), history)[0] == 1
+    # one stored row of argmax 1 only: the streak is 2 < 3, the decision stays 0 (continued, not restarted)
+    decision, note = ledger.decide(model, today, np.array([0.3, 0.7]), history.with_columns(
+        pl.Series("probabilities", [[0.9, 0.1], [0.4, 0.6]])))
+    assert decision == 0 and note.startswith("dwell 3: continued from 2 stored row(s) 2018-12-17 … 2018-12-18")
+    held = history.with_columns(pl.Series("probabilities", [[0.9, 0.1], [0.4, 0.6]]))
+    # a gap (no row for 2018-12-18): restart at today's argmax, said in the note
+    decision, note = ledger.decide(model, D(2018, 12, 20), np.array([0.3, 0.7]), held)
+    assert decision == 1 and "restarted" in note and "not of the previous session 2018-12-19" in note
+    # another model version yesterday: restart
+    other = held.with_columns(pl.Series("model_version", [v, "fake-2018-12-18-11111111"]))
+    decision, note = ledger.decide(model, today, np.array([0.3, 0.7]), other)
+    assert decision == 1 and "another model version, fake-2018-12-18-11111111" in note
+    # a version change further back only shortens the run continued from
+    older = held.with_columns(pl.Series("model_version", ["fake-old", v]))
+    decision, note = ledger.decide(model, today, np.array([0.3, 0.7]), older)
+    assert decision == 0 and "continued from 1 stored row(s) 2018-12-18 … 2018-12-18" in note
+    assert ledger.decide(FakeModel(), today, np.array([0.3, 0.7]), held) == (1, None)  # dwell 1: the argmax

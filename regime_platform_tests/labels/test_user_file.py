@@ -121,3 +121,26 @@ def test_every_problem_is_reported_at_once(tmp_path):
     with pytest.raises(LabelFileError) as err:
         read_user_labels(write(tmp_path, header, rows))
     assert "line 3" in str(err.value) and "line 7" in str(err.value)
+
+
+def test_with_a_label_lag_the_regime_known_at_t_needs_the_file_only_up_to_t_minus_lag(tmp_path):
+    """REGIME_LABEL_LAG=3: the regime known after the close of t is the file's label 3 sessions earlier, so a file
+    that ends at t − 3 is enough; one that ends at t − 4 is not."""
+    import datetime as dt
+
+    import polars as pl
+
+    from regime_platform import calendar
+    from regime_platform.labels import known_regime_at
+
+    days = calendar.sessions(dt.date(2018, 11, 1), dt.date(2018, 12, 31))
+    t = days[-1]
+    frame = pl.DataFrame({"date": days})
+    path = tmp_path / "regime_labels.csv"
+    labelled = days[:-3]  # through t − 3
+    path.write_text("Date,regime\n" + "".join(f"{d},{int(i >= len(labelled) - 1)}\n" for i, d in enumerate(labelled)))
+    known = known_regime_at(frame, path, "jump", 3, t)
+    assert known.regime == 1 and known.labels_version.startswith(f"user-{days[-4]}-")
+    assert known_regime_at(frame, path, "jump", 0, t) is None  # with no lag it would need today's label
+    path.write_text("Date,regime\n" + "".join(f"{d},{i % 2}\n" for i, d in enumerate(days[:-4])))
+    assert known_regime_at(frame, path, "jump", 3, t) is None

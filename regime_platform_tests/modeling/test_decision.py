@@ -82,8 +82,9 @@ def test_the_ledger_applies_a_models_dwell_from_its_stored_history():
 
     model = FakeModel(min_dwell=3)  # says regime 1 (0.7) today
     as_of = D(2018, 12, 17)
+    # the two sessions before (Thursday and Friday), made by the same model version
     history = pl.DataFrame({"as_of": [as_of - dt.timedelta(days=d) for d in (4, 3)], "predicted_regime": [0, 0],
-                            "probabilities": [[0.8, 0.2], [0.4, 0.6]]})
+                            "probabilities": [[0.8, 0.2], [0.4, 0.6]], "model_version": [model.model_version] * 2})
     row = ledger.forecast_rows("SPY", [model], as_of, features(as_of), 0, "x", {"fake": history})
     assert row["predicted_regime"][0] == 0  # regime 1 led two sessions, not three: the decision stays
     assert row["probabilities"][0].to_list() == [0.3, 0.7]  # probabilities untouched

@@ -1,6 +1,8 @@
 """forecasting: the daily forecast ledger (market.regime_forecasts, every ticker's rows in one session partition)
 and its live scoreboard."""
 
+import datetime as dt
+
 import dagster as dg
 import polars as pl
 
@@ -11,7 +13,7 @@ from regime_platform.defs.metadata import bullets, every_ticker_check, every_tic
 from regime_platform.defs.partitions import session_partitions
 from regime_platform.defs.resources import RegimeSettings, Warehouse, artifact_directory
 from regime_platform.forecasting import figures as ledger_plots
-from regime_platform.forecasting import ledger
+from regime_platform.forecasting import headline, ledger
 from regime_platform.modeling.targets_version import scope_for
 from regime_platform.models import MODELS
 
@@ -46,6 +48,56 @@ def production_models(models: dict, ticker: str, scope) -> list:
     return chosen
 
 
+REGIME_CHANGED = "regime_changed"
+
+
+def headline_metadata(warehouse: Warehouse, settings: RegimeSettings, tickers: list[str], sessions: list,
+                      log) -> tuple[dict, list[dict]]:
+    """The page's first entries — today's one line per ticker, the plot, the models' table — and every change of the
+    headline model's forecast over ``sessions`` (the `regime_changed` check and the alert sensor read them)."""
+    s = settings.settings()
+    lines, tables, plots, changes, failed = [], [], {}, [], []
+    for ticker in tickers:
+        with warehouse.connect() as con:
+            inputs = wh.headline_inputs(con, ticker)
+            since = sessions[-1] - dt.timedelta(days=365 * headline.PLOT_YEARS)
+            oos = wh.headline_oos(con, ticker, scope_for(s, ticker).targets_version, s.headline_model, s.horizon, since)
+        try:
+            today = headline.today(ticker, inputs, s.headline_model, s.horizon)
+        except headline.HeadlineError as exc:
+            failed.append(str(exc))
+            log.warning(str(exc))
+            continue
+        names = labels.names_by_id(inputs["labels"])
+        risk_off = headline.risk_off_of(inputs["labels"], inputs["prices"])
+        lines.append(today.line())
+        tables.append(f"**{ticker}** (the headline model first, baselines last)\n\n" + markdown_table(
+            headline.model_table(inputs["ledger"], names, s.headline_model, s.horizon), float_digits=2))
+        changes += headline.changes(inputs["ledger"], s.headline_model, sessions, names)
+        frame = headline.plot_frame(oos, inputs["ledger"], s.headline_model, risk_off, since)
+        prices = inputs["prices"].filter(pl.col("date") >= since)
+        fig = ledger_plots.headline_figure(
+            prices, frame, names, risk_off, f"{ticker}: {s.headline_model}'s forecast of the regime {s.horizon} sessions ahead "
+            f"(walk-forward out-of-sample, then the ledger)\nprices: {today.source}")
+        shown = figures.show(fig)
+        path = wh.write_bytes_atomic(artifact_directory(settings, "regime_forecasts", ticker) / "today.png", shown.file)
+        plots[f"today_plot/{ticker}"] = dg.MetadataValue.md(shown.markdown(f"{ticker} today"))
+        plots[f"today_plot_png/{ticker}"] = dg.MetadataValue.path(str(path))
+    metadata = {"today": dg.MetadataValue.md("\n\n".join(lines + failed) or "no forecast"), **plots,
+                "models": dg.MetadataValue.md("\n\n".join(tables) or "none"),
+                "regime_changes": dg.MetadataValue.json(changes)}
+    return metadata, changes
+
+
+def regime_changed_result(changes: list[dict], model: str) -> dg.AssetCheckResult:
+    said = [f"{c['ticker']} {c['session']}: {model} now forecasts {c['new_regime']} (p={c['probability']:.2f}), "
+            f"{c['old_regime']} on {c['previous_session']}" for c in changes]
+    return dg.AssetCheckResult(
+        check_name=REGIME_CHANGED, passed=not changes, severity=dg.AssetCheckSeverity.WARN,
+        description=("; ".join(said) + ".") if said else f"{model}'s forecast regime is the previous session's.",
+        metadata={"changes": dg.MetadataValue.json(changes)})
+
+
 @dg.asset(
     group_name="forecasting",
     partitions_def=session_partitions,
@@ -56,11 +108,16 @@ def production_models(models: dict, ticker: str, scope) -> list:
     pool="duckdb",
     kinds={"duckdb"},
     check_specs=[every_ticker_check("every_ticker_forecast", "regime_forecasts",
-                                    "without ledger rows for the sessions of this run")],
+                                    "without ledger rows for the sessions of this run"),
+                 dg.AssetCheckSpec(REGIME_CHANGED, asset="regime_forecasts",
+                                   description="WARN when the headline model's (REGIME_HEADLINE_MODEL) forecast regime "
+                                               "differs from its previous session's; the alert sensor posts it.")],
     description="The forecast ledger: after the close of session t, every ticker's production models and both "
-                "baselines write their probabilities for t+h (pending until the ticker's labels cover t+h, then "
-                "scored). The regime known at t is computed from data through t. Re-running a day replaces its "
-                "rows; a session not yet closed, or a model fit on data after t, is refused.",
+                "baselines write their probabilities for t+h with the regime known at t and the labels it came from "
+                "(computed from data through t, for every session of a range); pending until the ticker's labels "
+                "cover t+h, then scored. Re-running a day replaces its pending rows and keeps its scored ones; a "
+                "session not yet closed, or a model fit on data after t, is refused. First on the page: today's "
+                "regime in one line per ticker.",
 )
 def regime_forecasts(context: dg.AssetExecutionContext, config: TickerSelection, warehouse: Warehouse,
                      settings: RegimeSettings, **models) -> dg.MaterializeResult:
@@ -70,7 +127,10 @@ def regime_forecasts(context: dg.AssetExecutionContext, config: TickerSelection,
     refusal = ledger.not_closed_refusal(sessions[-1])
     if refusal:
         raise ledger.LedgerError(refusal)
-    written, failed, known_now, sources = [], {}, {}, {}
+    if s.headline_model not in FORECAST_MODELS:
+        raise ledger.LedgerError(f"REGIME_HEADLINE_MODEL={s.headline_model} is not a model of the ledger: set it to "
+                                 f"one of {', '.join(FORECAST_MODELS)}.")
+    written, failed, known_now, sources, kept = [], {}, {}, {}, []
     for ticker in selected_tickers(config, settings):
         scope = scope_for(s, ticker)
         try:
@@ -88,18 +148,26 @@ def regime_forecasts(context: dg.AssetExecutionContext, config: TickerSelection,
                 if price_source is None:
                     raise ledger.LedgerError(f"market.ohlcv has no {ticker} close for {as_of}: materialize ohlcv and "
                                              "features for that session first (the daily job does them in one run).")
+                # as of this session, never from the stored labels (they may have been fit after it)
                 known = labels.known_regime_at(frame, s.user_labels_path(ticker), scope.labeler, s.label_lag, as_of)
                 if known is None:
-                    raise ledger.LedgerError(f"no regime of {ticker} is known at {as_of} (the persistence baseline "
-                                             f"needs it): your labels file {s.user_labels_path(ticker)} must cover it.")
+                    raise ledger.LedgerError(
+                        f"no regime of {ticker} is known at {as_of} (the persistence baseline needs it): your labels "
+                        f"file {s.user_labels_path(ticker)} must reach {s.label_lag} session(s) before {as_of} "
+                        f"(REGIME_LABEL_LAG={s.label_lag}).")
                 with warehouse.connect() as con:  # models with a minimum dwell continue their rule from the ledger
                     history = {m.name: wh.recent_forecasts(con, ticker, m.name, m.horizon, as_of, m.min_dwell)
                                for m in production if m.min_dwell > 1}
                 rows = ledger.forecast_rows(ticker, production, as_of, features, known, price_source, history)
                 with warehouse.connect() as con:
-                    wh.write_forecasts(con, ticker, as_of, rows)
+                    stayed = wh.write_forecasts(con, ticker, as_of, rows)
+                if stayed.height:
+                    kept.append(f"{ticker} {as_of}: kept the {stayed.height} scored row(s) of "
+                                f"{', '.join(stayed['model'].to_list())} as stored (a scored forecast is never "
+                                "rescored or rewritten); the pending ones were replaced.")
+                    context.log.info(kept[-1])
                 written.append(rows)
-                known_now[ticker], sources[ticker] = known, price_source
+                known_now[ticker], sources[ticker] = known.regime, price_source
         except ledger.LedgerError as exc:
             failed[ticker] = f"{ticker}: {exc}"
             context.log.error(f"no forecast: {failed[ticker]}")
@@ -108,15 +176,20 @@ def regime_forecasts(context: dg.AssetExecutionContext, config: TickerSelection,
     with warehouse.connect() as con:
         newly_scored, versions = score_ledger(con)
         pending, total = wh.ledger_counts(con)
+    answer, changes = headline_metadata(warehouse, settings, sorted(known_now), sessions, context.log)
+    for line in answer["today"].value.split("\n\n"):
+        context.log.info(f"today: {line}")
     last = pl.concat(written).filter(pl.col("as_of") == sessions[-1])
     shown = last.select("ticker", "model", "target_date", "predicted_regime",
-                        pl.col("probabilities").list.eval(pl.element().round(3)).cast(pl.List(pl.Utf8))
-                        .list.join(", ").alias("probabilities"), "model_version")
+                        pl.col("probabilities").list.eval(pl.element().round(2)).cast(pl.List(pl.Utf8))
+                        .list.join(", ").alias("probabilities"), "known_regime", "model_version", "decision_note")
     return dg.MaterializeResult(metadata={
+        **answer,
         "as_of": str(sessions[-1]) if len(sessions) == 1 else f"{sessions[0]} … {sessions[-1]}",
         "tickers": ", ".join(sorted(known_now)),
         "target_date": str(last["target_date"][0]),
         "rows_written": sum(r.height for r in written),
+        "scored_rows_kept": bullets(kept),
         "price_source": dg.MetadataValue.json(sources),
         "known_regime_at_as_of": dg.MetadataValue.json(known_now),
         "forecasts": dg.MetadataValue.md(markdown_table(shown)),
@@ -125,7 +198,8 @@ def regime_forecasts(context: dg.AssetExecutionContext, config: TickerSelection,
         "labels_version": dg.MetadataValue.json(versions),
         "pending_rows": int(pending),
         "dagster/row_count": int(total),
-    }, check_results=[every_ticker_result("every_ticker_forecast", failed, sorted(known_now), "forecast")])
+    }, check_results=[every_ticker_result("every_ticker_forecast", failed, sorted(known_now), "forecast"),
+                      regime_changed_result(changes, s.headline_model)])
 
 
 @dg.asset(
