@@ -118,11 +118,12 @@ def choose(
     if cannot_choose:
         return InnerChoice({}, fallback, None, int(span.fit_t.size), int(span.val_t.size), note=cannot_choose)
     W_fit, W_val = span.windows(span.fit_t), span.windows(span.val_t)
-    candidates, best = [], None
+    candidates, best, n_fit = [], None, 0
     for cap in grid or [{}]:
         params = {**model_params, **cap}
         extra = {"X_val": W_val, "y_val": y_val} if MODELS[name].early_stopping or MODELS[name].composite else {}
         model = make_model(name, **params).fit(W_fit, y_fit, n_classes=span.n_classes, **extra)
+        n_fit = int(model.fit_info["n_fit"])  # what the candidates were fit on, as their fits counted it
         proba = model.predict_proba(W_val, known_regime=np.full(len(W_val), -1))
         for k in dwells:
             decided = apply_min_dwell(proba, k)
@@ -131,7 +132,7 @@ def choose(
             if best is None or score > best[0]:
                 best = (score, cap, k)
     score, cap, k = best
-    return InnerChoice(dict(cap), int(k), float(score), int(span.fit_t.size), int(span.val_t.size), candidates,
+    return InnerChoice(dict(cap), int(k), float(score), n_fit, int(span.val_t.size), candidates,
                        scored_by="sharpe" if economic else "macro_f1")
 
 

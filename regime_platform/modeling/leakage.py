@@ -9,7 +9,11 @@ such as ``first_test_t`` are cross-checked, never trusted. Checks:
   (session indices of ``train_end`` / ``test_start`` in ``dates``); ``train_target_end`` = session t + h;
 * scaler fit range ⊆ the training sessions: ``scaler_fit_end ≤ train_end`` and ``scaler_fit_start`` not
   before the first training window's first session;
-* validation tail inside the training span (``validation_end ≤ train_end``);
+* validation tail inside the training span (``validation_end ≤ train_end``) and embargoed from the part fit on
+  before it like a test span from its training span: ``(V - w + 1) - (f + h) >= w + h`` for the last sample f fit on
+  (``epoch_selection_fit_end``) and the first tail sample V (``validation_start``), and every probe fit on the
+  samples before the tail (epoch selection, inner-validation candidates) counted exactly that part's
+  ``n_epoch_selection_fit`` samples in its own fit;
 * labeler fit range ≤ ``train_target_end`` (for a user's labels the fit range must be None);
 * window, horizon and labeler are read from each record: every record must name them, and they are
   cross-checked against the stored labels (``stored_labeler``: a user's file ⇔ ``user_labels``);
@@ -135,10 +139,11 @@ def verify_fold_records(
             elif features is not None and rec.get("scaler") and rec.get("features"):
                 problems.extend(_scaler_problems(name, rec, sc_s, sc_e, features))
 
-        # validation tail inside training
+        # validation tail inside training, embargoed from the part fit on before it
         v_e = _date(rec.get("validation_end"))
         if v_e is not None and tr_e is not None and v_e > tr_e:
             problems.append(f"{name}: validation tail ends {v_e}, past train_end {tr_e}")
+        problems.extend(_tail_embargo_problems(name, rec, w, h, index, dates))
 
         # labeler range
         lb_s, lb_e = _date(rec.get("labeler_fit_start")), _date(rec.get("labeler_fit_end"))
@@ -176,6 +181,38 @@ def verify_fold_records(
 
     if feature_causality_check is not None:
         problems.extend(feature_causality_check())
+    return problems
+
+
+def _tail_embargo_problems(name: str, rec: dict[str, Any], w: int, h: int, index: dict[dt.date, int],
+                           dates: list[dt.date]) -> list[str]:
+    """The inner validation tail is embargoed from the samples fit before it, and the probes fit on exactly those."""
+    v_s, f_e = _date(rec.get("validation_start")), _date(rec.get("epoch_selection_fit_end"))
+    if v_s is None:
+        return []  # no tail: nothing was chosen on one
+    if f_e is None:
+        return [f"{name}: the validation tail starts {v_s} but the end of the part fit before it "
+                "(epoch_selection_fit_end) is not recorded; re-materialize the model"]
+    if v_s not in index or f_e not in index:
+        return [f"{name}: validation_start {v_s} or epoch_selection_fit_end {f_e} is not a session in the date list"]
+    i_v, i_f = index[v_s], index[f_e]
+    problems = []
+    gap = (i_v - w + 1) - (i_f + h)
+    if gap < w + h:
+        problems.append(
+            f"{name}: validation tail embargo too short — {gap} sessions between the last target fit before the tail "
+            f"({dates[min(i_f + h, len(dates) - 1)]}, session {i_f + h}) and the first tail window (starts "
+            f"{dates[max(i_v - w + 1, 0)]}); need ≥ {w + h}, so the tail the epochs, capacity, dwell and temperature "
+            "are chosen on overlaps what the probes learnt from")
+    n_part = rec.get("n_epoch_selection_fit")
+    for model, info in (rec.get("models") or {}).items():
+        measured = {"epoch selection": info.get("n_epoch_selection_fit"),
+                    "inner validation": (info.get("inner_validation") or {}).get("n_fit")
+                    if (info.get("inner_validation") or {}).get("candidates") else None}
+        for what, n in measured.items():
+            if n is not None and n_part is not None and int(n) != int(n_part):
+                problems.append(f"{name}: {model}'s {what} fit counted {n} samples, but the part before the tail "
+                                f"holds {n_part}: it was fit on other rows than the record says")
     return problems
 
 

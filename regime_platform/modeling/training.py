@@ -14,8 +14,10 @@ epoch with the lowest tail loss, and is then refit from scratch, with the same s
 sample for exactly that many epochs. A refit rather than continued training: continuing would show the
 early samples to the network about twice as often as the tail, the most recent and most relevant part; a
 refit gives a model that differs from the probe only in having seen more (and more recent) data. Models
-without early stopping fit on every training sample the embargo allows. ``fit_info["n_fit"]`` says how
-many samples the returned model was fit on.
+without early stopping fit on every training sample the embargo allows (:func:`final_fit_samples`).
+``fit_info["n_fit"]`` says how many samples the returned model was fit on, as the fit itself counted them (the rows
+scikit-learn's ``fit`` received, the samples the torch loop iterated in its last epoch: see
+:class:`regime_platform.models.RegimeModel`), never copied from the span, so a fit on fewer rows shows.
 """
 from __future__ import annotations
 
@@ -230,6 +232,12 @@ def select_span_features(
     return subset, prepare_span(subset, span.train_t, labels, config, where), chosen.record()
 
 
+def final_fit_samples(span: TrainingSpan) -> tuple[np.ndarray, np.ndarray]:
+    """The samples (and targets) a returned model is fit on: every training sample the embargo allows, the
+    early-stopping tail included (the tail only chooses epochs, capacity, dwell and temperature)."""
+    return span.train_t, span.y_train
+
+
 def fit_model(
     name: str, params: Mapping[str, Any], span: TrainingSpan, config: TrainingConfig, log: Log = None
 ) -> RegimeModel:
@@ -241,10 +249,9 @@ def fit_model(
         member_config = replace(config, calibration="temperature")
         members = [fit_model(m, {}, span, member_config, log=prefixed(log, f"member {m}"))
                    for m in ensemble.member_names()]
-        ensemble.assemble(members, span.n_classes)
-        ensemble.fit_info["n_fit"] = int(span.train_t.size)
-        return ensemble
-    W_train = span.windows(span.train_t)
+        return ensemble.assemble(members, span.n_classes)
+    final_t, y_final = final_fit_samples(span)
+    W_train = span.windows(final_t)
     K = span.n_classes
     probe = None
     if MODELS[name].early_stopping and span.val_t.size:
@@ -254,15 +261,14 @@ def fit_model(
         epochs = int(probe.fit_info["best_epoch"])
         if log:
             log(f"{epochs} epochs chosen on the {span.val_t.size}-sample tail; refitting on all "
-                f"{span.train_t.size} training samples")
+                f"{final_t.size} training samples")
         model = make_model(name, **{**mparams, "epochs": epochs}).fit(
-            W_train, span.y_train, n_classes=K, log=prefixed(log, "refit on the whole span"))
+            W_train, y_final, n_classes=K, log=prefixed(log, "refit on the whole span"))
         model.fit_info.update(
-            epochs_selected=epochs, n_epoch_selection_fit=int(span.fit_t.size), n_validation=int(span.val_t.size),
-            best_val_loss=probe.fit_info.get("best_val_loss"))
+            epochs_selected=epochs, n_epoch_selection_fit=int(probe.fit_info["n_fit"]),
+            n_validation=int(span.val_t.size), best_val_loss=probe.fit_info.get("best_val_loss"))
     else:
-        model = make_model(name, **mparams).fit(W_train, span.y_train, n_classes=K, log=log)
-    model.fit_info["n_fit"] = int(span.train_t.size)
+        model = make_model(name, **mparams).fit(W_train, y_final, n_classes=K, log=log)
     if config.calibration == "temperature" and not MODELS[name].is_baseline:
         calibration = calibrate_on_tail(name, mparams, span, probe)
         model.temperature = calibration.temperature

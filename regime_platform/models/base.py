@@ -82,7 +82,19 @@ class RegimeModel:
         self.window, self.n_features = int(X.shape[1]), int(X.shape[2])
         self.fit_info = {"n_train": int(X.shape[0]), "n_val": 0 if X_val is None else int(X_val.shape[0])}
         self._fit(X, y, X_val, y_val, log)
+        self.fit_info["n_fit"] = self._fitted_samples()
         return self
+
+    def _fitted_samples(self) -> int:
+        """How many training samples the fit saw, read from the fit itself: ``n_fit_rows`` (the rows the estimator's
+        own ``fit`` received, or the torch loop iterated in its last epoch, or a baseline counted) less
+        ``n_oversampled`` (rows oversampling added). A model built from other models (the ensemble) sets ``n_fit``."""
+        if "n_fit" in self.fit_info:
+            return int(self.fit_info["n_fit"])
+        if "n_fit_rows" not in self.fit_info:
+            raise RuntimeError(f"{self.name}: its fit did not record n_fit_rows, the rows it was fit on; record them "
+                               "in _fit where the estimator or training loop sees them.")
+        return int(self.fit_info["n_fit_rows"]) - int(self.fit_info.get("n_oversampled", 0))
 
     def predict_proba(self, X: np.ndarray, *, known_regime: np.ndarray | None = None) -> np.ndarray:
         if self.n_classes is None:
@@ -157,11 +169,6 @@ def _check_X(X: np.ndarray) -> np.ndarray:
 
 def class_counts(y: np.ndarray, n_classes: int) -> np.ndarray:
     return np.bincount(np.asarray(y, dtype=np.int64), minlength=n_classes)[:n_classes]
-
-
-def class_shares(y: np.ndarray, n_classes: int) -> np.ndarray:
-    counts = class_counts(y, n_classes).astype(np.float64)
-    return counts / counts.sum()
 
 
 def balanced_class_weights(y: np.ndarray, n_classes: int) -> np.ndarray:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from regime_platform.models.base import RegimeModel, class_shares
+from regime_platform.models.base import RegimeModel, class_counts
 
 
 class _SharesModel(RegimeModel):
@@ -24,8 +24,10 @@ class _SharesModel(RegimeModel):
     defaults = {"seed": 0}
 
     def _fit(self, X, y, X_val, y_val, log) -> None:
-        self.shares_ = class_shares(y, self.n_classes)
+        counts = class_counts(y, self.n_classes)
+        self.shares_ = counts / counts.sum()
         self.fit_info["class_shares"] = [float(v) for v in self.shares_]
+        self.fit_info["n_fit_rows"] = int(counts.sum())  # the targets its shares were counted from
 
     def _load_state(self, directory: Path, cfg: dict) -> None:
         self.shares_ = np.asarray(cfg["fit_info"]["class_shares"], dtype=np.float64)

@@ -19,6 +19,12 @@ from regime_platform.models.registry import MODELS, accepted_params, load_model,
 SHARED = ("class_weighting", "oversampling", "seed")
 
 
+def member_fit_sizes(members: list[RegimeModel]) -> dict:
+    """Each member's measured fit size, and the ensemble's ``n_fit``: the fewest samples any member was fit on."""
+    sizes = {m.name: int(m.fit_info["n_fit"]) for m in members}
+    return {"member_n_fit": sizes, "n_fit": min(sizes.values())}
+
+
 class EnsembleModel(RegimeModel):
     name = "ensemble"
     kind = "scikitlearn"
@@ -41,7 +47,7 @@ class EnsembleModel(RegimeModel):
             extra = {"X_val": X_val, "y_val": y_val} if X_val is not None else {}
             self.members_.append(make_model(m, **accepted_params(m, shared)).fit(X, y, n_classes=self.n_classes,
                                                                                   **extra))
-        self.fit_info["members"] = [m.name for m in self.members_]
+        self.fit_info.update(members=[m.name for m in self.members_], **member_fit_sizes(self.members_))
 
     def assemble(self, members: list[RegimeModel], n_classes: int) -> "EnsembleModel":
         """Join members fitted by the training code (same span, same windows) into this ensemble."""
@@ -51,7 +57,8 @@ class EnsembleModel(RegimeModel):
         self.members_ = list(members)
         self.n_classes, self.window, self.n_features = int(n_classes), members[0].window, members[0].n_features
         self.fit_info = {"members": names, "member_temperatures": {m.name: m.temperature for m in members},
-                         "member_epochs": {m.name: m.fit_info.get("epochs") for m in members}}
+                         "member_epochs": {m.name: m.fit_info.get("epochs") for m in members},
+                         **member_fit_sizes(members)}
         return self
 
     def _predict_proba(self, X, known_regime) -> np.ndarray:

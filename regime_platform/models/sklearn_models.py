@@ -39,6 +39,14 @@ def summary_feature_names(feature_names: list[str]) -> list[str]:
     ]
 
 
+def fit_counting_rows(estimator, Z: np.ndarray, y: np.ndarray):
+    """``estimator.fit(Z, y)`` and the number of rows that ``fit`` call received — counted at the estimator's own call,
+    so the training records read what scikit-learn fit on, not what a caller meant to hand it. Where the fitted
+    estimator keeps its own count (a forest's ``_n_samples``) that count is returned instead."""
+    fitted = estimator.fit(Z, y)
+    return fitted, int(getattr(fitted, "_n_samples", None) or np.shape(Z)[0])
+
+
 class _SklearnModel(RegimeModel):
     kind = "scikitlearn"
 
@@ -47,11 +55,12 @@ class _SklearnModel(RegimeModel):
 
     def _fit(self, X, y, X_val, y_val, log) -> None:
         Z = summarize_windows(X)
+        n_given = len(y)
         Z, y = oversample(Z, y, self.params["oversampling"], self.params["seed"], log)
-        self.estimator_ = self._estimator().fit(Z, y)
-        self.fit_info["n_fit_rows"] = int(len(y))
+        self.estimator_, rows = fit_counting_rows(self._estimator(), Z, y)
+        self.fit_info.update(n_fit_rows=rows, n_oversampled=int(len(y) - n_given))
         if log:
-            log(f"fitted on {len(y)} rows × {Z.shape[1]} summary features")
+            log(f"fitted on {rows} rows × {Z.shape[1]} summary features")
 
     def _predict_proba(self, X, known_regime) -> np.ndarray:
         est = self.estimator_

@@ -93,6 +93,7 @@ class _TorchModel(RegimeModel):
         K = self.n_classes
 
         Xf, yf = oversample(X, y, p["oversampling"], p["seed"], log)
+        n_oversampled = int(len(yf) - len(y))
         if p["class_weighting"]:
             w = balanced_class_weights(yf, K)
             w[w == 0] = 1.0  # a class absent from training: weight irrelevant there, keeps val loss finite
@@ -110,10 +111,11 @@ class _TorchModel(RegimeModel):
         n, bs = len(yf), int(p["batch_size"])
         best_loss, best_epoch, best_state, bad = math.inf, 0, None, 0
         history: list[dict] = []
+        seen = 0  # samples the last epoch iterated: what the training records read as the fit size
         for epoch in range(1, int(p["epochs"]) + 1):
             self.net_.train()
             order = rng.permutation(n)
-            total = 0.0
+            total, seen = 0.0, 0
             for start in range(0, n, bs):
                 b = torch.from_numpy(order[start : start + bs])
                 opt.zero_grad()
@@ -123,6 +125,7 @@ class _TorchModel(RegimeModel):
                     nn.utils.clip_grad_norm_(self.net_.parameters(), p["grad_clip"])
                 opt.step()
                 total += float(loss.item()) * len(b)
+                seen += len(b)
             train_loss = total / n
             entry = {"epoch": epoch, "train_loss": train_loss}
             if has_val:
@@ -156,6 +159,8 @@ class _TorchModel(RegimeModel):
             early_stopped=bool(has_val and len(history) < int(p["epochs"])),
             class_weights=[float(v) for v in w],
             history=history,
+            n_fit_rows=seen,
+            n_oversampled=n_oversampled,
         )
 
     def _predict_proba(self, X, known_regime) -> np.ndarray:

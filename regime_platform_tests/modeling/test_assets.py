@@ -99,8 +99,14 @@ class LeakyScaler(SessionScaler):
         return super().fit(X, np.arange(window - 1, len(X)), window, **kwargs)
 
 
+def tail_without_embargo(train_t, fraction=0.15, gap=None, **kwargs):
+    """The early-stopping tail as the real code carves it, but the part fit before it runs right up to it."""
+    fit_t, val_t = folds.validation_tail(train_t, fraction, gap, **kwargs)
+    return (train_t[train_t < val_t[0]] if val_t.size else fit_t), val_t
+
+
 @pytest.mark.parametrize("leak", ["scaler fit on all rows", "labeler refit on the test year",
-                                  "embargo one session short"])
+                                  "embargo one session short", "validation tail without an embargo"])
 def test_no_leakage_fails_on_a_real_leak_in_the_training_code(trained, monkeypatch, leak):
     """Each leak is injected into the real training code; the model asset runs and no_leakage must fail."""
     resources, root = trained
@@ -112,10 +118,13 @@ def test_no_leakage_fails_on_a_real_leak_in_the_training_code(trained, monkeypat
         monkeypatch.setattr(RefitLabels, "fold_labels",
                             lambda self, train_end, test_end=None: honest(self, test_end or train_end, test_end))
         needle = "labeler fit to"
-    else:
+    elif leak == "embargo one session short":
         honest_bound = folds.embargo_last_train_t
         monkeypatch.setattr(folds, "embargo_last_train_t", lambda T, w, h: honest_bound(T, w, h) + 1)
         needle = "embargo too short"
+    else:
+        monkeypatch.setattr("regime_platform.modeling.training.validation_tail", tail_without_embargo)
+        needle = "validation tail embargo too short"
     passed, problems = _problems(_materialize_with_check(resources, "logistic_model"))
     assert not passed and needle in problems, problems
     monkeypatch.undo()

@@ -86,6 +86,22 @@ def test_embargo_one_session_short_is_reported(clean):
     assert len(problems) == 1 and "embargo too short" in problems[0] and "34 sessions" in problems[0]
 
 
+def test_a_validation_tail_not_embargoed_from_the_part_fit_before_it_is_reported(clean):
+    dates, records = clean
+    assert all(rec["validation_start"] and rec["epoch_selection_fit_end"] for rec in records)
+    bad = copy.deepcopy(records)
+    # the last sample fit before the tail at V − 68 instead of V − 69: one session short of the folds' embargo
+    bad[1]["epoch_selection_fit_end"] = _shift(dates, bad[1]["validation_start"], -68)
+    problems = _problems(dates, bad)
+    assert len(problems) == 1 and f"fold {bad[1]['fold']}:" in problems[0] and "validation tail embargo too short — 34 sessions" \
+        in problems[0], problems
+    # a probe that counted another number of samples than the part before the tail holds was fit on other rows
+    miscounted = copy.deepcopy(records)
+    miscounted[0]["models"]["majority"]["n_epoch_selection_fit"] = records[0]["n_epoch_selection_fit"] + 1
+    problems = _problems(dates, miscounted)
+    assert len(problems) == 1 and "majority's epoch selection fit counted" in problems[0], problems
+
+
 def test_scaler_fit_past_train_end_is_reported(clean):
     dates, records = clean
     bad = copy.deepcopy(records)

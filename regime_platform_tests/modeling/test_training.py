@@ -1,9 +1,11 @@
 import datetime as dt
+from dataclasses import replace
 
 import numpy as np
 import polars as pl
 import pytest
 
+from regime_platform.modeling import training
 from regime_platform.modeling.leakage import verify_fold_records
 from regime_platform.modeling.production import ProductionModel, fit_final
 from regime_platform.modeling.scaling import SessionScaler
@@ -241,24 +243,44 @@ def test_fold_records_json_round_trip(tmp_path):
     assert verify_fold_records(records, dates) == []
 
 
+def fit_size_problems(fold_records) -> list[str]:
+    """Every model of every fold fit on all its fold's training samples, by the count its own fit measured (the rows
+    scikit-learn received, the samples the torch loop iterated, the targets a baseline counted)."""
+    return [f"fold {rec['fold']} {name}: fit on {info['n_fit']} of {rec['n_train']} training samples"
+            for rec in fold_records for name, info in rec["models"].items() if info["n_fit"] != rec["n_train"]]
+
+
 def test_models_fit_on_every_training_sample_and_sequence_models_refit_after_choosing_epochs():
     """Point 1 of the correctness issue: nothing fits on the span minus the early-stopping tail alone."""
     dates, X, names, r = synthetic()
     res = walk_forward(dates, X, names, refit_targets(dates, r), {"lstm": FAST["lstm"], "random_forest":
                        FAST["random_forest"], "logistic": {}}, TINY)
+    assert fit_size_problems(res.fold_records) == []  # every training sample the embargo allows
     for rec in res.fold_records:
         assert rec["n_validation"] > 0 and rec["n_epoch_selection_fit"] < rec["n_train"] - rec["n_validation"]
-        for name, info in rec["models"].items():
-            assert info["n_fit"] == rec["n_train"], name  # every training sample the embargo allows
+        assert set(rec["models"]) == {"lstm", "random_forest", "logistic", "majority", "persistence"}
         lstm = rec["models"]["lstm"]
-        assert lstm["n_epoch_selection_fit"] == rec["n_epoch_selection_fit"]
+        assert lstm["n_epoch_selection_fit"] == rec["n_epoch_selection_fit"]  # the probe's own count
         assert 1 <= lstm["epochs_selected"] <= TINY.epochs and lstm["epochs"] == lstm["epochs_selected"]
         assert rec["models"]["random_forest"]["epochs_selected"] is None
     # the majority baseline's shares are those of the whole training span, not of the span minus its tail
     maj = fit_final(dates, X, names, refit_targets(dates, r), [], TINY)[0]
-    assert maj.name == "majority" and maj.model.fit_info["n_fit"] == maj.model.fit_info["n_train"]
     counts = np.array([maj.class_counts[c] for c in range(2)], dtype=float)
+    assert maj.name == "majority" and maj.model.fit_info["n_fit"] == counts.sum()
     np.testing.assert_allclose(maj.model.shares_, counts / counts.sum())
+
+
+def test_the_fit_size_test_fails_when_the_final_fit_drops_the_tail(monkeypatch):
+    """The old bug planted in the real training code — the returned model fit on the span minus its early-stopping
+    tail — must fail ``fit_size_problems`` for every model: the count comes from the fit, not from the span."""
+    monkeypatch.setattr(training, "final_fit_samples", lambda span: (span.fit_t, span.y_fit))
+    dates, X, names, r = synthetic()
+    res = walk_forward(dates, X, names, refit_targets(dates, r), {"lstm": FAST["lstm"], "random_forest":
+                       FAST["random_forest"], "logistic": {}}, replace(TINY, max_folds=1))
+    problems = fit_size_problems(res.fold_records)
+    rec = res.fold_records[0]
+    assert {p.split(": ")[0] for p in problems} == {f"fold {rec['fold']} {m}" for m in rec["models"]}, problems
+    assert all(f"fit on {rec['n_epoch_selection_fit']} of {rec['n_train']}" in p for p in problems)
 
 
 def test_a_class_present_only_in_the_tail_warns_and_does_not_crash():
