@@ -23,6 +23,7 @@ from regime_platform.modeling.targets import PRODUCTION_FOLD, stored_fold_target
 from regime_platform.modeling.training import TrainingConfig
 from regime_platform.modeling.walk_forward_targets import compute_walk_forward_targets
 from regime_platform.models import MODELS
+from regime_platform.storage.files import to_jsonable
 
 # One asset per registered model (regime_platform.models.MODELS, in its order): registry name → kind shown in the UI.
 MODEL_ASSETS = {name: cls.kind for name, cls in MODELS.items()}
@@ -185,8 +186,8 @@ def build_model_asset(model: str, kind: str) -> tuple[dg.AssetsDefinition, dg.As
             "oos_accuracy": result.pooled_accuracy(),
             "production_fit_samples": final.model.fit_info["n_fit"],
             "features": ", ".join(final.feature_names),
-            "calibration": dg.MetadataValue.json(final.model.fit_info.get("calibration")
-                                                 or final.model.fit_info.get("member_temperatures") or {}),
+            "calibration": dg.MetadataValue.json(to_jsonable(final.model.fit_info.get("calibration")
+                                                             or final.model.fit_info.get("member_temperatures") or {})),
             "ledger_min_dwell": final.min_dwell,
             "epochs_final": final.model.fit_info.get("epochs"),
             "training_settings": dg.MetadataValue.json(config.reproducibility()),
@@ -199,9 +200,11 @@ def build_model_asset(model: str, kind: str) -> tuple[dg.AssetsDefinition, dg.As
 
     @ticker_check(asset=_model, name="no_leakage", blocking=True,
                   description="Verifies the fold records of the ticker's current targets version: chronology, "
-                              "embargo, scaler (recomputed) and labeler fit ranges inside training, window, horizon "
-                              "and labeler against the stored labels, every stored out-of-sample row inside a "
-                              "verified test span, and feature causality by recomputation from truncated prices.")
+                              "embargo, scaler (recomputed) and labeler fit ranges inside training, the inner "
+                              "validation tail embargoed from the part fit before it, calibration and feature "
+                              "selection reading only that tail, window, horizon and labeler against the stored "
+                              "labels, every stored out-of-sample row inside a verified test span, and feature "
+                              "causality by recomputation from truncated prices.")
     def _no_leakage(context: dg.AssetCheckExecutionContext, warehouse: Warehouse,
                     settings: RegimeSettings) -> dg.AssetCheckResult:
         scope = ticker_scope(context, settings)
