@@ -26,7 +26,8 @@ such as ``first_test_t`` are cross-checked, never trusted. Checks:
   (``features``: a frame with ``date`` and the feature columns), so a record cannot claim a range it was
   not fit on;
 * plus whatever ``feature_causality_check()`` reports (recomputing features on truncated prices is done
-  by the caller).
+  by the caller). The check also recomputes ``known_regime`` at sampled dates
+  (:mod:`regime_platform.modeling.known_regime`).
 
 Returns human-readable problems; an empty list means clean.
 """

@@ -55,6 +55,7 @@ def test_model_asset_writes_oos_rows_artifacts_and_passes_no_leakage(trained, na
     assert result.success
     check = result.get_asset_check_evaluations()[0]
     assert check.passed, check.metadata["problems"].value
+    assert check.metadata["known_regime_dates_recomputed"].value >= 4  # first and last fold, changes and last day
     meta = result.asset_materializations_for_node(name)[0].metadata
     assert meta["folds"].value == 2 and meta["oos_predictions"].value > 400
     model = name.removesuffix("_model")
@@ -107,6 +108,11 @@ def tail_without_embargo(train_t, fraction=0.15, gap=None, **kwargs):
     return (train_t[train_t < val_t[0]] if val_t.size else fit_t), val_t
 
 
+def hindsight_as_known(labels):
+    """A fold's labels with its smoothed hindsight path (it sees the days after t) stored as the regime known at t."""
+    return replace(labels, known_regime=labels.test_regime)
+
+
 def over_the_whole_span(span):
     """The span with its 'tail' widened to every training sample: a step that should read the tail reads them all."""
     return replace(span, val_t=span.train_t, y_val=span.y_train)
@@ -114,7 +120,7 @@ def over_the_whole_span(span):
 
 @pytest.mark.parametrize("leak", ["scaler fit on all rows", "labeler refit on the test year",
                                   "embargo one session short", "validation tail without an embargo",
-                                  "temperature fit on the training rows"])
+                                  "temperature fit on the training rows", "known_regime from the hindsight labels"])
 def test_no_leakage_fails_on_a_real_leak_in_the_training_code(trained, monkeypatch, leak):
     """Each leak is injected into the real training code; the model asset runs and no_leakage must fail."""
     resources, root = trained
@@ -133,6 +139,11 @@ def test_no_leakage_fails_on_a_real_leak_in_the_training_code(trained, monkeypat
     elif leak == "validation tail without an embargo":
         monkeypatch.setattr("regime_platform.modeling.training.validation_tail", tail_without_embargo)
         needle = "validation tail embargo too short"
+    elif leak == "known_regime from the hindsight labels":
+        honest = RefitLabels.fold_labels
+        monkeypatch.setattr(RefitLabels, "fold_labels", lambda self, train_end, test_end=None: hindsight_as_known(
+            honest(self, train_end, test_end)))
+        needle = "run online through that date only"
     else:
         honest_calibration = training.calibrate_on_tail
         monkeypatch.setattr(training, "calibrate_on_tail", lambda name, mparams, span, probe: honest_calibration(
