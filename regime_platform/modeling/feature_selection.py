@@ -1,11 +1,13 @@
-"""Per-fold feature selection on the training span (REGIME_FEATURE_SELECTION=1).
+"""Per-fold feature selection on the training span's embargoed tail (REGIME_FEATURE_SELECTION=1).
 
-Relevance with little redundancy, decided on one fold's training samples only: every candidate feature's value at
-each training sample's last session (scaled with the fold's scaler) is ranked by its mutual information with the
-training targets (scikit-learn's ``mutual_info_classif``, seeded); walking down that ranking, a feature is kept
-unless its absolute correlation with a feature already kept reaches ``max_correlation`` over the same rows, until
-``max_features`` are kept. Nothing after the fold's last training target is read, so a test year cannot shape the
-choice. The record says what was kept, what was dropped and why. Pure numpy/scikit-learn, no Dagster.
+Relevance with little redundancy, decided on the samples of one fold's validation tail only (the caller,
+:func:`regime_platform.modeling.training.select_span_features`, hands them in; the tail every other in-span choice is
+made on): every candidate feature's value at each tail sample's last session (scaled with the fold's scaler) is
+ranked by its mutual information with the tail's targets (scikit-learn's ``mutual_info_classif``, seeded); walking
+down that ranking, a feature is kept unless its absolute correlation with a feature already kept reaches
+``max_correlation`` over the same rows, until ``max_features`` are kept. Nothing after the fold's last training target
+is read, so a test year cannot shape the choice. The record says what was kept, what was dropped and why, and the
+caller adds which samples were read (``no_leakage`` checks they lie in the tail). Pure numpy/scikit-learn, no Dagster.
 """
 from __future__ import annotations
 
@@ -29,15 +31,15 @@ class FeatureSelection:
     def record(self) -> dict[str, Any]:
         return {"selected": self.selected, "relevance": self.relevance, "redundant": self.redundant,
                 "n_samples": self.n_samples, "max_features": MAX_FEATURES, "max_correlation": MAX_CORRELATION,
-                "rule": "mutual information with the training targets, then drop |correlation| >= max_correlation"}
+                "rule": "mutual information with the validation tail's targets, then drop |correlation| >= max_correlation"}
 
 
 def select_features(
     last_rows: np.ndarray, y: np.ndarray, names: list[str], *, max_features: int = MAX_FEATURES,
     max_correlation: float = MAX_CORRELATION, seed: int = 0,
 ) -> FeatureSelection:
-    """Choose features from ``last_rows`` (n_training_samples, n_candidates): each training sample's features at
-    its own session t, and ``y`` its target. See the module docstring."""
+    """Choose features from ``last_rows`` (n_samples, n_candidates): each sample's features at its own session t,
+    and ``y`` its target. See the module docstring."""
     last_rows = np.asarray(last_rows, dtype=np.float64)
     y = np.asarray(y)
     if last_rows.shape != (y.size, len(names)):

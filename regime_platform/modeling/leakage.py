@@ -14,6 +14,10 @@ such as ``first_test_t`` are cross-checked, never trusted. Checks:
   (``epoch_selection_fit_end``) and the first tail sample V (``validation_start``), and every probe fit on the
   samples before the tail (epoch selection, inner-validation candidates) counted exactly that part's
   ``n_epoch_selection_fit`` samples in its own fit;
+* calibration and feature selection read only the validation tail: the samples each records it read
+  (``rows_start`` … ``rows_end`` of every model's and ensemble member's ``calibration``, and of the fold's
+  ``feature_selection``) lie inside ``validation_start`` … ``validation_end``, and with temperature calibration every
+  non-baseline model records its calibration;
 * labeler fit range ≤ ``train_target_end`` (for a user's labels the fit range must be None);
 * window, horizon and labeler are read from each record: every record must name them, and they are
   cross-checked against the stored labels (``stored_labeler``: a user's file ⇔ ``user_labels``);
@@ -22,7 +26,8 @@ such as ``first_test_t`` are cross-checked, never trusted. Checks:
   (``features``: a frame with ``date`` and the feature columns), so a record cannot claim a range it was
   not fit on;
 * plus whatever ``feature_causality_check()`` reports (recomputing features on truncated prices is done
-  by the caller).
+  by the caller). The check also recomputes ``known_regime`` at sampled dates
+  (:mod:`regime_platform.modeling.known_regime`).
 
 Returns human-readable problems; an empty list means clean.
 """
@@ -31,6 +36,8 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
+
+from regime_platform.models import MODELS
 
 
 def _date(value: Any) -> dt.date | None:
@@ -144,6 +151,7 @@ def verify_fold_records(
         if v_e is not None and tr_e is not None and v_e > tr_e:
             problems.append(f"{name}: validation tail ends {v_e}, past train_end {tr_e}")
         problems.extend(_tail_embargo_problems(name, rec, w, h, index, dates))
+        problems.extend(_tail_read_problems(name, rec))
 
         # labeler range
         lb_s, lb_e = _date(rec.get("labeler_fit_start")), _date(rec.get("labeler_fit_end"))
@@ -213,6 +221,44 @@ def _tail_embargo_problems(name: str, rec: dict[str, Any], w: int, h: int, index
             if n is not None and n_part is not None and int(n) != int(n_part):
                 problems.append(f"{name}: {model}'s {what} fit counted {n} samples, but the part before the tail "
                                 f"holds {n_part}: it was fit on other rows than the record says")
+    return problems
+
+
+def _tail_read_problems(name: str, rec: dict[str, Any]) -> list[str]:
+    """Calibration and feature selection read samples inside the validation tail only, by their own records."""
+    v_s, v_e = _date(rec.get("validation_start")), _date(rec.get("validation_end"))
+    problems: list[str] = []
+    reads: list[tuple[str, dict[str, Any]]] = []
+    if rec.get("feature_selection"):
+        reads.append(("feature selection", rec["feature_selection"]))
+    for model, info in (rec.get("models") or {}).items():
+        spec = MODELS.get(model)
+        members = info.get("member_calibration")
+        if spec is not None and spec.composite:
+            calibrations = {f"{model} member {m}": c for m, c in (members or {}).items()}
+            if not calibrations:
+                problems.append(f"{name}: {model} records no member calibration; re-materialize the model")
+        else:
+            calibrations = {model: info.get("calibration")}
+        for who, calibration in calibrations.items():
+            if calibration:
+                reads.append((f"{who}'s calibration", calibration))
+            elif rec.get("calibration") == "temperature" and spec is not None and not spec.is_baseline:
+                problems.append(f"{name}: {who} records no calibration although REGIME_CALIBRATION=temperature; "
+                                "re-materialize the model")
+    for what, read in reads:
+        if "n_rows" not in read:
+            problems.append(f"{name}: {what} does not record the samples it read; re-materialize the model")
+            continue
+        if not read["n_rows"]:
+            continue  # it read nothing (no tail, or the tail could not choose): nothing can have leaked
+        r_s, r_e = _date(read.get("rows_start")), _date(read.get("rows_end"))
+        if v_s is None or v_e is None:
+            problems.append(f"{name}: {what} read {read['n_rows']} samples ({r_s} … {r_e}) although the training span "
+                            "has no validation tail")
+        elif r_s is None or r_e is None or r_s < v_s or r_e > v_e:
+            problems.append(f"{name}: {what} read samples {r_s} … {r_e}, outside the validation tail {v_s} … {v_e}: "
+                            "it was fit on rows a model trained on (or on later ones), not on the held-out tail")
     return problems
 
 

@@ -211,7 +211,8 @@ def fit_final(
     span = prepare_span(samples, sample_t, labels, config, "production fit")
     samples, span, selection = select_span_features(samples, span, labels, config, "production fit")
     if selection and log:
-        log(f"production fit: features chosen on the training span: {', '.join(selection['selected'])}")
+        log(f"production fit: features chosen on the training span's tail: {', '.join(selection['selected'])}"
+            + (f" ({selection['note']})" if selection.get("note") else ""))
     for msg in sum(span.class_messages(), []):
         if log:
             log(msg)

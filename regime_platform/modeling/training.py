@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from regime_platform.labels.class_balance import ClassBalance, class_balance
-from regime_platform.modeling.feature_selection import select_features
+from regime_platform.modeling.feature_selection import FeatureSelection, select_features
 from regime_platform.modeling.folds import validation_tail
 from regime_platform.modeling.scaling import SessionScaler
 from regime_platform.modeling.sequences import complete_rows, gather_windows, sample_indices, targets_at
@@ -175,9 +175,17 @@ class TrainingSpan:
     balance: ClassBalance  # of y_train, exactly the samples the returned models fit on
     scaler: SessionScaler
     Xs: np.ndarray  # every session, scaled with the span's scaler
+    dates: list[dt.date]  # every session (what the indices above point into)
 
     def windows(self, t_idx: np.ndarray) -> np.ndarray:
         return gather_windows(self.Xs, t_idx, self.window)
+
+    def rows_read(self, t_idx: np.ndarray) -> dict[str, Any]:
+        """What a record says about the samples a step read: the first and last sample's session and how many."""
+        if not t_idx.size:
+            return {"rows_start": None, "rows_end": None, "n_rows": 0}
+        return {"rows_start": self.dates[int(t_idx[0])], "rows_end": self.dates[int(t_idx[-1])],
+                "n_rows": int(t_idx.size)}
 
     def class_messages(self) -> tuple[list[str], list[str]]:
         warnings, missing = self.balance.problems(self.where, "training samples")
@@ -215,21 +223,30 @@ def prepare_span(
         train_t=train_t, y_train=y_train,
         fit_t=fit_t, y_fit=targets_at(fit_t, h, labels.train_regime),
         val_t=val_t, y_val=targets_at(val_t, h, labels.train_regime),
-        balance=balance, scaler=scaler, Xs=scaler.transform(samples.X),
+        balance=balance, scaler=scaler, Xs=scaler.transform(samples.X), dates=samples.dates,
     )
 
 
 def select_span_features(
     samples: Samples, span: TrainingSpan, labels: FoldLabels, config: TrainingConfig, where: str
 ) -> tuple[Samples, TrainingSpan, dict[str, Any] | None]:
-    """With ``config.feature_selection``: choose the inputs on this training span alone
-    (:mod:`regime_platform.modeling.feature_selection`) and rebuild the span on them (scaler refit on the chosen columns).
-    Otherwise the samples and span unchanged and no record."""
+    """With ``config.feature_selection``: choose the inputs on this training span's embargoed tail alone, as every other
+    choice inside a span is made (epochs, capacity, dwell, temperature; :mod:`regime_platform.modeling.feature_selection`),
+    and rebuild the span on them (scaler refit on the chosen columns); the record says which samples were read. A span
+    without a tail, or whose tail targets hold one regime (mutual information cannot rank anything then), keeps every
+    candidate and the record says why. Without ``config.feature_selection``: the samples and span unchanged, no record."""
     if not config.feature_selection:
         return samples, span, None
-    chosen = select_features(span.Xs[span.train_t], span.y_train, samples.feature_names, seed=config.seed)
+    rows = span.val_t
+    if not rows.size or np.unique(span.y_val).size < 2:
+        why = ("the training span is too short for a validation tail" if not rows.size else
+               f"the validation tail's targets hold regime {int(span.y_val[0])} only")
+        kept = FeatureSelection(list(samples.feature_names), {}, {}, 0).record()
+        return samples, span, {**kept, **span.rows_read(rows[:0]), "note": f"{why}: every candidate kept"}
+    chosen = select_features(span.Xs[rows], span.y_val, samples.feature_names, seed=config.seed)
     subset = samples.subset(chosen.selected)
-    return subset, prepare_span(subset, span.train_t, labels, config, where), chosen.record()
+    record = {**chosen.record(), **span.rows_read(rows), "note": ""}
+    return subset, prepare_span(subset, span.train_t, labels, config, where), record
 
 
 def final_fit_samples(span: TrainingSpan) -> tuple[np.ndarray, np.ndarray]:
@@ -282,17 +299,18 @@ def fit_model(
 def calibrate_on_tail(name: str, mparams: Mapping[str, Any], span: TrainingSpan,
                       probe: RegimeModel | None) -> Calibration:
     """The temperature of ``name`` fit on the tail's predictions of a probe trained on the samples before the tail
-    (the epoch-selection probe when there is one; otherwise one more fit)."""
-    if not span.val_t.size:
+    (the epoch-selection probe when there is one; otherwise one more fit). The result records the samples read."""
+    rows, y_rows = span.val_t, span.y_val
+    if not rows.size:
         return fit_temperature(np.empty((0, span.n_classes)), np.empty(0, dtype=np.int64))
     if probe is None:
         if np.unique(span.y_fit).size < 2:
-            return Calibration(1.0, int(span.val_t.size), None, None,
+            return Calibration(1.0, int(rows.size), None, None,
                                "the samples before the tail hold one regime: temperature left at 1")
         probe = make_model(name, **mparams).fit(span.windows(span.fit_t), span.y_fit, n_classes=span.n_classes)
-    W_val = span.windows(span.val_t)
-    proba = probe.predict_proba(W_val, known_regime=np.full(len(W_val), -1))
-    return fit_temperature(proba, span.y_val)
+    W_rows = span.windows(rows)
+    proba = probe.predict_proba(W_rows, known_regime=np.full(len(W_rows), -1))
+    return replace(fit_temperature(proba, y_rows), **span.rows_read(rows))
 
 
 def prefixed(log: Log, prefix: str) -> Log:

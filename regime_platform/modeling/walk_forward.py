@@ -183,7 +183,8 @@ def walk_forward(
             raise ValueError(f"{where}: a test label is ≥ n_classes={K}")
         fold_samples, span, selection = select_span_features(samples, span, labels, config, where)
         if selection and log:
-            log(f"{where}: features chosen on the training span: {', '.join(selection['selected'])}")
+            log(f"{where}: features chosen on the training span's tail: {', '.join(selection['selected'])}"
+                + (f" ({selection['note']})" if selection.get("note") else ""))
         class_warnings, class_errors = span.class_messages()
         for msg in class_warnings + class_errors:
             warn(msg)
@@ -206,7 +207,9 @@ def walk_forward(
             seconds = time.perf_counter() - t0
             info = {"min_dwell": dwell, "inner_validation": inner, "seconds": round(seconds, 3), "n_fit": model.fit_info["n_fit"],
                     "epochs": model.fit_info.get("epochs"), "epochs_selected": model.fit_info.get("epochs_selected"),
-                    "n_epoch_selection_fit": model.fit_info.get("n_epoch_selection_fit"), "params": model.params}
+                    "n_epoch_selection_fit": model.fit_info.get("n_epoch_selection_fit"), "params": model.params,
+                    "calibration": model.fit_info.get("calibration"),
+                    "member_calibration": model.fit_info.get("member_calibration")}
             model_info[name] = info
             timings.append({"model": name, "fold": fold.fold, "seconds": seconds, "epochs": info["epochs"],
                             "n_fit": info["n_fit"], "n_val": int(span.val_t.size), "n_test": int(test_t.size)})

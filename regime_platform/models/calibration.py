@@ -47,11 +47,16 @@ class Calibration:
     log_loss_before: float | None
     log_loss_after: float | None
     note: str = ""
+    # the samples whose probabilities the temperature was fit on, as the caller read them (first, last, how many);
+    # no_leakage checks they lie inside the training span's validation tail
+    rows_start: Any = None
+    rows_end: Any = None
+    n_rows: int = 0
 
     def record(self) -> dict[str, Any]:
         return {"method": "temperature", "temperature": self.temperature, "n_validation": self.n_validation,
                 "tail_log_loss_before": self.log_loss_before, "tail_log_loss_after": self.log_loss_after,
-                "note": self.note}
+                "note": self.note, "rows_start": self.rows_start, "rows_end": self.rows_end, "n_rows": self.n_rows}
 
 
 def fit_temperature(proba: np.ndarray, y: np.ndarray) -> Calibration:

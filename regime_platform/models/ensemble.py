@@ -58,6 +58,7 @@ class EnsembleModel(RegimeModel):
         self.n_classes, self.window, self.n_features = int(n_classes), members[0].window, members[0].n_features
         self.fit_info = {"members": names, "member_temperatures": {m.name: m.temperature for m in members},
                          "member_epochs": {m.name: m.fit_info.get("epochs") for m in members},
+                         "member_calibration": {m.name: m.fit_info.get("calibration") for m in members},
                          **member_fit_sizes(members)}
         return self
 

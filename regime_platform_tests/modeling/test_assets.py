@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import dagster as dg
 import numpy as np
@@ -12,8 +13,9 @@ from regime_platform.defs.features.assets import features
 from regime_platform.defs.ingestion.assets import ohlcv
 from regime_platform.defs.labels.assets import regime_labels
 from regime_platform.defs.modeling.assets import model_assets, no_leakage_checks, walk_forward_targets
-from regime_platform.modeling import folds
+from regime_platform.modeling import folds, training
 from regime_platform.modeling import production as production_module
+from regime_platform.modeling import walk_forward as walk_forward_module
 from regime_platform.modeling.scaling import SessionScaler
 from regime_platform.modeling.targets import RefitLabels
 from regime_platform_tests.conftest import check_ticker, load_artifact, materialize_ticker, platform_resources
@@ -53,6 +55,7 @@ def test_model_asset_writes_oos_rows_artifacts_and_passes_no_leakage(trained, na
     assert result.success
     check = result.get_asset_check_evaluations()[0]
     assert check.passed, check.metadata["problems"].value
+    assert check.metadata["known_regime_dates_recomputed"].value >= 4  # first and last fold, changes and last day
     meta = result.asset_materializations_for_node(name)[0].metadata
     assert meta["folds"].value == 2 and meta["oos_predictions"].value > 400
     model = name.removesuffix("_model")
@@ -105,8 +108,19 @@ def tail_without_embargo(train_t, fraction=0.15, gap=None, **kwargs):
     return (train_t[train_t < val_t[0]] if val_t.size else fit_t), val_t
 
 
+def hindsight_as_known(labels):
+    """A fold's labels with its smoothed hindsight path (it sees the days after t) stored as the regime known at t."""
+    return replace(labels, known_regime=labels.test_regime)
+
+
+def over_the_whole_span(span):
+    """The span with its 'tail' widened to every training sample: a step that should read the tail reads them all."""
+    return replace(span, val_t=span.train_t, y_val=span.y_train)
+
+
 @pytest.mark.parametrize("leak", ["scaler fit on all rows", "labeler refit on the test year",
-                                  "embargo one session short", "validation tail without an embargo"])
+                                  "embargo one session short", "validation tail without an embargo",
+                                  "temperature fit on the training rows", "known_regime from the hindsight labels"])
 def test_no_leakage_fails_on_a_real_leak_in_the_training_code(trained, monkeypatch, leak):
     """Each leak is injected into the real training code; the model asset runs and no_leakage must fail."""
     resources, root = trained
@@ -122,14 +136,51 @@ def test_no_leakage_fails_on_a_real_leak_in_the_training_code(trained, monkeypat
         honest_bound = folds.embargo_last_train_t
         monkeypatch.setattr(folds, "embargo_last_train_t", lambda T, w, h: honest_bound(T, w, h) + 1)
         needle = "embargo too short"
-    else:
+    elif leak == "validation tail without an embargo":
         monkeypatch.setattr("regime_platform.modeling.training.validation_tail", tail_without_embargo)
         needle = "validation tail embargo too short"
+    elif leak == "known_regime from the hindsight labels":
+        honest = RefitLabels.fold_labels
+        monkeypatch.setattr(RefitLabels, "fold_labels", lambda self, train_end, test_end=None: hindsight_as_known(
+            honest(self, train_end, test_end)))
+        needle = "run online through that date only"
+    else:
+        honest_calibration = training.calibrate_on_tail
+        monkeypatch.setattr(training, "calibrate_on_tail", lambda name, mparams, span, probe: honest_calibration(
+            name, mparams, over_the_whole_span(span), probe))
+        needle = "logistic's calibration read samples"
     passed, problems = _problems(_materialize_with_check(resources, "logistic_model"))
     assert not passed and needle in problems, problems
     monkeypatch.undo()
     passed, problems = _problems(_materialize_with_check(resources, "logistic_model"))
     assert passed, problems
+
+
+def test_no_leakage_fails_when_feature_selection_reads_past_the_tail(trained, monkeypatch):
+    """REGIME_FEATURE_SELECTION=1 through the logistic asset: the choice reads the training span's tail only and
+    no_leakage passes; planted to read the whole training span (as it once did), no_leakage fails."""
+    resources, root = trained
+    selecting = {**resources, "settings": type(resources["settings"])(
+        data_dir=resources["settings"].data_dir, source="sample", epochs=2, max_folds=2, feature_selection=True)}
+    passed, problems = _problems(_materialize_with_check(selecting, "logistic_model"))
+    assert passed, problems
+    reads = [rec["feature_selection"] | {"tail": (rec["validation_start"], rec["validation_end"], rec["n_validation"]),
+                                         "features": rec["features"]}
+             for rec in json.loads(folds_file(root, "logistic_model", selecting).read_text())["folds"]]
+    for read in reads:
+        assert read["selected"] == read["features"]
+        if read["n_rows"]:  # the samples it read are exactly the fold's validation tail …
+            assert (read["rows_start"], read["rows_end"], read["n_rows"]) == read["tail"]
+        else:  # … or none, when the tail's targets hold one regime: every candidate kept
+            assert "hold regime" in read["note"] and "every candidate kept" in read["note"]
+    assert any(read["n_rows"] for read in reads)  # else the planted fault below could not show
+    honest_selection = walk_forward_module.select_span_features
+    monkeypatch.setattr(walk_forward_module, "select_span_features", lambda samples, span, *args: honest_selection(
+        samples, over_the_whole_span(span), *args))
+    passed, problems = _problems(_materialize_with_check(selecting, "logistic_model"))
+    assert not passed and "feature selection read samples" in problems, problems
+    monkeypatch.undo()
+    assert materialize_ticker([MODELS["logistic_model"]], resources).success  # back to the default settings
 
 
 def test_no_leakage_fails_in_one_sentence_on_missing_records_and_foreign_rows(trained):

@@ -59,7 +59,9 @@ def test_fit_model_calibrates_on_the_tail_and_the_ensemble_averages_calibrated_m
     cfg = replace(TINY, calibration="temperature")
     W_test = span.windows(span.train_t[-200:])
     rf = fit_model("random_forest", FAST["random_forest"], span, cfg)
-    assert rf.fit_info["calibration"]["n_validation"] == span.val_t.size > 0
+    assert rf.fit_info["calibration"]["n_validation"] == span.val_t.size == rf.fit_info["calibration"]["n_rows"] > 0
+    assert (rf.fit_info["calibration"]["rows_start"], rf.fit_info["calibration"]["rows_end"]) == (
+        span.dates[span.val_t[0]], span.dates[span.val_t[-1]])  # the tail, and only the tail
     raw = fit_model("random_forest", FAST["random_forest"], span, replace(cfg, calibration="none"))
     assert raw.temperature == 1.0 and "calibration" not in raw.fit_info
     assert rf.temperature != 1.0
@@ -104,13 +106,21 @@ def test_feature_selection_keeps_the_relevant_and_drops_a_near_duplicate():
     assert len(chosen.selected) == 2
 
 
-def test_per_fold_feature_selection_reads_only_the_training_span():
+def test_per_fold_feature_selection_reads_only_the_training_spans_tail():
     dates, X, names, r = synthetic(1800)
     cfg = TrainingConfig(window=W, horizon=H, max_folds=2, seed=0, feature_selection=True)
     res = walk_forward(dates, X, names, refit_targets(dates, r), ["logistic"], cfg, include_baselines=False)
     rec = res.fold_records[-1]
     assert rec["feature_selection"]["selected"] == rec["features"]
     assert set(rec["features"]) <= set(names)
+    for fold in res.fold_records:  # the samples it read are exactly the fold's validation tail …
+        read = fold["feature_selection"]
+        if read["n_rows"]:
+            assert (read["rows_start"], read["rows_end"], read["n_rows"]) == (
+                fold["validation_start"], fold["validation_end"], fold["n_validation"])
+        else:  # … or, when the tail's targets hold one regime (fold 0 here), nothing: every candidate kept
+            assert "hold regime 0 only: every candidate kept" in read["note"] and fold["features"] == names
+    assert [bool(fold["feature_selection"]["n_rows"]) for fold in res.fold_records] == [False, True]
     # plant nonsense after the fold's training span: every fold's choice stays the same
     last_target = max(dt.date.fromisoformat(str(x["train_target_end"])[:10]) for x in res.fold_records[:1])
     cut = dates.index(last_target) + 1

@@ -102,6 +102,38 @@ def test_a_validation_tail_not_embargoed_from_the_part_fit_before_it_is_reported
     assert len(problems) == 1 and "majority's epoch selection fit counted" in problems[0], problems
 
 
+def test_calibration_and_feature_selection_outside_the_validation_tail_are_reported():
+    """Real records of a calibrated logistic with per-fold feature selection: each records the samples it read, inside
+    the tail; moved outside it (or not recorded) they are reported."""
+    n = 2400
+    rng = np.random.default_rng(4)
+    dates = weekdays(dt.date(2000, 1, 3), n)
+    X = rng.normal(size=(n, 3))
+    targets = RefitLabels(pl.DataFrame({"date": dates, "a": X[:, 0]}), QuantileLabeler)
+    config = TrainingConfig(window=W, horizon=H, max_folds=2, feature_selection=True, calibration="temperature")
+    records = walk_forward(dates, X, ["a", "b", "c"], targets, ["logistic"], config).fold_records_json()
+    assert verify_fold_records(records, dates) == []
+    for rec in records:
+        for read in (rec["feature_selection"], rec["models"]["logistic"]["calibration"]):
+            assert (read["rows_start"], read["rows_end"], read["n_rows"]) == (
+                rec["validation_start"], rec["validation_end"], rec["n_validation"])
+    early = copy.deepcopy(records)  # feature selection that read the whole training span, as it used to
+    early[0]["feature_selection"]["rows_start"] = early[0]["train_start"]
+    problems = verify_fold_records(early, dates)
+    assert len(problems) == 1 and "feature selection read samples" in problems[0] and "outside the validation tail" \
+        in problems[0], problems
+    late = copy.deepcopy(records)  # a temperature fit on samples past the tail: the test span
+    late[1]["models"]["logistic"]["calibration"]["rows_end"] = late[1]["test_start"]
+    problems = verify_fold_records(late, dates)
+    assert len(problems) == 1 and "logistic's calibration read samples" in problems[0], problems
+    unrecorded = copy.deepcopy(records)
+    unrecorded[0]["models"]["logistic"]["calibration"] = None
+    del unrecorded[1]["feature_selection"]["n_rows"]
+    problems = verify_fold_records(unrecorded, dates)
+    assert len(problems) == 2 and "logistic records no calibration" in problems[0] and \
+        "feature selection does not record the samples it read" in problems[1], problems
+
+
 def test_scaler_fit_past_train_end_is_reported(clean):
     dates, records = clean
     bad = copy.deepcopy(records)

@@ -18,11 +18,12 @@ from regime_platform.defs.resources import RegimeSettings, Warehouse, artifact_d
 from regime_platform.defs.scope import TickerScope, ticker_scope
 from regime_platform.features import causality
 from regime_platform.features.compute import MODEL_FEATURES, model_feature_set
-from regime_platform.modeling import leakage, production, walk_forward
+from regime_platform.modeling import known_regime, leakage, production, walk_forward
 from regime_platform.modeling.targets import PRODUCTION_FOLD, stored_fold_targets, walk_forward_labels
 from regime_platform.modeling.training import TrainingConfig
 from regime_platform.modeling.walk_forward_targets import compute_walk_forward_targets
 from regime_platform.models import MODELS
+from regime_platform.storage.files import to_jsonable
 
 # One asset per registered model (regime_platform.models.MODELS, in its order): registry name → kind shown in the UI.
 MODEL_ASSETS = {name: cls.kind for name, cls in MODELS.items()}
@@ -124,19 +125,24 @@ def folds_path(settings: RegimeSettings, asset_name: str, scope: TickerScope) ->
 
 @dataclass
 class LeakageEvidence:
-    """What `no_leakage` verifies fold records against: stored features, prices, this model's rows, labels."""
+    """What `no_leakage` verifies fold records against: stored features, prices, this model's rows, labels, and
+    what the regime known at a date is recomputed from."""
 
     features: pl.DataFrame
     prices: pl.DataFrame
     oos: pl.DataFrame
     labeler: str | None
+    known: known_regime.KnownRegimeInputs
 
 
 def read_leakage_evidence(warehouse: Warehouse, scope: TickerScope, model: str) -> LeakageEvidence:
     with warehouse.connect() as con:
         return LeakageEvidence(wh.read_features(con, scope.ticker), wh.read_prices(con, scope.ticker),
                                wh.read_oos_predictions(con, scope.ticker, scope.targets_version, model),
-                               wh.stored_labeler(con, scope.ticker))
+                               wh.stored_labeler(con, scope.ticker),
+                               known_regime.KnownRegimeInputs(wh.read_labeler_frame(con, scope.ticker),
+                                                              wh.read_regime_labels(con, scope.ticker),
+                                                              scope.settings.label_lag))
 
 
 def build_model_asset(model: str, kind: str) -> tuple[dg.AssetsDefinition, dg.AssetChecksDefinition]:
@@ -185,8 +191,8 @@ def build_model_asset(model: str, kind: str) -> tuple[dg.AssetsDefinition, dg.As
             "oos_accuracy": result.pooled_accuracy(),
             "production_fit_samples": final.model.fit_info["n_fit"],
             "features": ", ".join(final.feature_names),
-            "calibration": dg.MetadataValue.json(final.model.fit_info.get("calibration")
-                                                 or final.model.fit_info.get("member_temperatures") or {}),
+            "calibration": dg.MetadataValue.json(to_jsonable(final.model.fit_info.get("calibration")
+                                                             or final.model.fit_info.get("member_temperatures") or {})),
             "ledger_min_dwell": final.min_dwell,
             "epochs_final": final.model.fit_info.get("epochs"),
             "training_settings": dg.MetadataValue.json(config.reproducibility()),
@@ -199,16 +205,19 @@ def build_model_asset(model: str, kind: str) -> tuple[dg.AssetsDefinition, dg.As
 
     @ticker_check(asset=_model, name="no_leakage", blocking=True,
                   description="Verifies the fold records of the ticker's current targets version: chronology, "
-                              "embargo, scaler (recomputed) and labeler fit ranges inside training, window, horizon "
-                              "and labeler against the stored labels, every stored out-of-sample row inside a "
-                              "verified test span, and feature causality by recomputation from truncated prices.")
+                              "embargo, scaler (recomputed) and labeler fit ranges inside training, the inner "
+                              "validation tail embargoed from the part fit before it, calibration and feature "
+                              "selection reading only that tail, window, horizon and labeler against the stored "
+                              "labels, every stored out-of-sample row inside a verified test span, known_regime "
+                              "recomputed at sampled dates from the fold's labeler run through each date only, and "
+                              "feature causality by recomputation from truncated prices.")
     def _no_leakage(context: dg.AssetCheckExecutionContext, warehouse: Warehouse,
                     settings: RegimeSettings) -> dg.AssetCheckResult:
         scope = ticker_scope(context, settings)
         evidence = read_leakage_evidence(warehouse, scope, model)
         dates = evidence.features["date"].to_list()
         problems: list[str] = []
-        records, sample_dates = [], set()
+        records, sample_dates, known_checked = [], set(), 0
         path = folds_path(settings, asset_name, scope)
         if not path.exists():
             problems.append(f"{path} is missing: materialize {asset_name} for {scope.ticker}")
@@ -220,6 +229,8 @@ def build_model_asset(model: str, kind: str) -> tuple[dg.AssetsDefinition, dg.As
             problems += leakage.verify_fold_records(records, dates, stored_labeler=evidence.labeler,
                                                     allowed_features=MODEL_FEATURES, features=evidence.features)
             problems += leakage.verify_oos_rows(records, evidence.oos, dates)  # every row of the version
+            known_problems, known_checked = known_regime.verify_known_regime(records, evidence.oos, evidence.known)
+            problems += known_problems
         problems += causality.causality_problems(evidence.prices, evidence.features, sorted(sample_dates))
         return dg.AssetCheckResult(passed=not problems, metadata={
             "ticker": scope.ticker,
@@ -228,6 +239,7 @@ def build_model_asset(model: str, kind: str) -> tuple[dg.AssetsDefinition, dg.As
             "folds_checked": len(records),
             "oos_rows_checked": evidence.oos.height,
             "feature_dates_recomputed": len(sample_dates),
+            "known_regime_dates_recomputed": known_checked,
             "problems": bullets(problems),
         })
 
