@@ -76,12 +76,9 @@ def stored_spans(settings: Settings) -> dict[str, tuple[dt.date, dt.date]]:
         raise SystemExit(f"cannot open {path} ({exc}): another process (a running `make ui` run?) holds it; "
                          "wait for that run to finish and try again.") from exc
     try:
-        rows = con.execute("SELECT ticker, min(date), max(date) FROM market.ohlcv GROUP BY ticker").fetchall()
-    except duckdb.CatalogException:
-        return {}
+        return warehouse.ohlcv_spans(con)
     finally:
         con.close()
-    return {t: (lo, hi) for t, lo, hi in rows}
 
 
 def plan_range(settings: Settings) -> Plan:

@@ -28,20 +28,11 @@ import numpy as np
 import polars as pl
 
 from regime_platform.labels.labelers import labelable, make_labeler
+from regime_platform.modeling.leakage import as_date
 from regime_platform.modeling.sequences import as_label_array
 
 FOLDS_SAMPLED = 2  # the first and the last fold: the shortest and the longest labeler fit
 DATES_PER_FOLD = 6
-
-
-def _date(value: Any) -> dt.date | None:
-    if value is None:
-        return None
-    if isinstance(value, dt.datetime):
-        return value.date()
-    if isinstance(value, dt.date):
-        return value
-    return dt.date.fromisoformat(str(value)[:10])
 
 
 @dataclass
@@ -114,7 +105,7 @@ def verify_known_regime(records: Sequence[dict[str, Any]], oos: pl.DataFrame, in
                 return None if i is None or i < inputs.label_lag else regimes[i - inputs.label_lag]
             source = f"the label {inputs.label_lag} sessions earlier in market.regime_labels"
         else:
-            fit_start, fit_end = _date(rec.get("labeler_fit_start")), _date(rec.get("labeler_fit_end"))
+            fit_start, fit_end = as_date(rec.get("labeler_fit_start")), as_date(rec.get("labeler_fit_end"))
             if fit_start is None or fit_end is None:
                 problems.append(f"{name}: the labeler fit range is not recorded, so known_regime cannot be recomputed; "
                                 "re-materialize the model")

@@ -40,7 +40,8 @@ from typing import Any
 from regime_platform.models import MODELS
 
 
-def _date(value: Any) -> dt.date | None:
+def as_date(value: Any) -> dt.date | None:
+    """A stored date value (date, datetime or ISO text) as a date; None stays None."""
     if value is None:
         return None
     if isinstance(value, dt.datetime):
@@ -63,7 +64,7 @@ def verify_fold_records(
     feature_causality_check: Callable[[], list[str]] | None = None,
 ) -> list[str]:
     problems: list[str] = []
-    dates = [_date(d) for d in dates]
+    dates = [as_date(d) for d in dates]
     index = {d: i for i, d in enumerate(dates)}
     allowed = set(allowed_features) if allowed_features is not None else None
 
@@ -94,9 +95,9 @@ def verify_fold_records(
             elif not user_labels and rec.get("labeler") != stored_labeler:
                 problems.append(f"{name}: labeler {rec.get('labeler')!r} differs from the stored labels' "
                                 f"{stored_labeler!r}: re-materialize the model")
-        tr_s, tr_e = _date(rec.get("train_start")), _date(rec.get("train_end"))
-        te_s, te_e = _date(rec.get("test_start")), _date(rec.get("test_end"))
-        tte = _date(rec.get("train_target_end"))
+        tr_s, tr_e = as_date(rec.get("train_start")), as_date(rec.get("train_end"))
+        te_s, te_e = as_date(rec.get("test_start")), as_date(rec.get("test_end"))
+        tte = as_date(rec.get("train_target_end"))
         i_trs, i_tre = idx(name, "train_start", tr_s), idx(name, "train_end", tr_e)
         i_tes = idx(name, "test_start", te_s)
         idx(name, "test_end", te_e)  # records a problem when test_end is not a session
@@ -131,7 +132,7 @@ def verify_fold_records(
                     problems.append(f"{name}: stored {field}={rec[field]} but the dates give {expected}")
 
         # scaler range ⊆ training sessions
-        sc_s, sc_e = _date(rec.get("scaler_fit_start")), _date(rec.get("scaler_fit_end"))
+        sc_s, sc_e = as_date(rec.get("scaler_fit_start")), as_date(rec.get("scaler_fit_end"))
         if sc_s is None or sc_e is None:
             problems.append(f"{name}: scaler fit range is not recorded")
         else:
@@ -147,14 +148,14 @@ def verify_fold_records(
                 problems.extend(_scaler_problems(name, rec, sc_s, sc_e, features))
 
         # validation tail inside training, embargoed from the part fit on before it
-        v_e = _date(rec.get("validation_end"))
+        v_e = as_date(rec.get("validation_end"))
         if v_e is not None and tr_e is not None and v_e > tr_e:
             problems.append(f"{name}: validation tail ends {v_e}, past train_end {tr_e}")
         problems.extend(_tail_embargo_problems(name, rec, w, h, index, dates))
         problems.extend(_tail_read_problems(name, rec))
 
         # labeler range
-        lb_s, lb_e = _date(rec.get("labeler_fit_start")), _date(rec.get("labeler_fit_end"))
+        lb_s, lb_e = as_date(rec.get("labeler_fit_start")), as_date(rec.get("labeler_fit_end"))
         if user_labels:
             if lb_s is not None or lb_e is not None:
                 problems.append(f"{name}: a user's labels file has no labeler fit range, yet one is recorded")
@@ -180,7 +181,7 @@ def verify_fold_records(
             pname = f"fold {prev.get('fold')}"
             if rec.get("fold") is not None and prev.get("fold") is not None and rec["fold"] <= prev["fold"]:
                 problems.append(f"{name} comes after {pname}: folds are not in increasing order")
-            p_ts, p_te = _date(prev.get("test_start")), _date(prev.get("test_end"))
+            p_ts, p_te = as_date(prev.get("test_start")), as_date(prev.get("test_end"))
             if p_ts is not None and te_s is not None and te_s <= p_ts:
                 problems.append(f"{name} tests from {te_s}, not after {pname} (from {p_ts}): folds are unordered")
             if p_te is not None and te_s is not None and te_s <= p_te:
@@ -195,7 +196,7 @@ def verify_fold_records(
 def _tail_embargo_problems(name: str, rec: dict[str, Any], w: int, h: int, index: dict[dt.date, int],
                            dates: list[dt.date]) -> list[str]:
     """The inner validation tail is embargoed from the samples fit before it, and the probes fit on exactly those."""
-    v_s, f_e = _date(rec.get("validation_start")), _date(rec.get("epoch_selection_fit_end"))
+    v_s, f_e = as_date(rec.get("validation_start")), as_date(rec.get("epoch_selection_fit_end"))
     if v_s is None:
         return []  # no tail: nothing was chosen on one
     if f_e is None:
@@ -226,7 +227,7 @@ def _tail_embargo_problems(name: str, rec: dict[str, Any], w: int, h: int, index
 
 def _tail_read_problems(name: str, rec: dict[str, Any]) -> list[str]:
     """Calibration and feature selection read samples inside the validation tail only, by their own records."""
-    v_s, v_e = _date(rec.get("validation_start")), _date(rec.get("validation_end"))
+    v_s, v_e = as_date(rec.get("validation_start")), as_date(rec.get("validation_end"))
     problems: list[str] = []
     reads: list[tuple[str, dict[str, Any]]] = []
     if rec.get("feature_selection"):
@@ -252,7 +253,7 @@ def _tail_read_problems(name: str, rec: dict[str, Any]) -> list[str]:
             continue
         if not read["n_rows"]:
             continue  # it read nothing (no tail, or the tail could not choose): nothing can have leaked
-        r_s, r_e = _date(read.get("rows_start")), _date(read.get("rows_end"))
+        r_s, r_e = as_date(read.get("rows_start")), as_date(read.get("rows_end"))
         if v_s is None or v_e is None:
             problems.append(f"{name}: {what} read {read['n_rows']} samples ({r_s} … {r_e}) although the training span "
                             "has no validation tail")
@@ -290,9 +291,9 @@ def verify_oos_rows(records: Sequence[dict[str, Any]], oos: Any, dates: Sequence
 
     if oos is None or oos.is_empty():
         return ["market.oos_predictions holds no rows for this model: materialize it"]
-    dates = [_date(d) for d in dates]
+    dates = [as_date(d) for d in dates]
     index = {d: i for i, d in enumerate(dates)}
-    spans = {(int(r["horizon"]), int(r["fold"])): (_date(r["test_start"]), _date(r["test_end"]))
+    spans = {(int(r["horizon"]), int(r["fold"])): (as_date(r["test_start"]), as_date(r["test_end"]))
              for r in records if r.get("horizon") is not None and r.get("fold") is not None}
     problems: list[str] = []
     for (horizon, fold), group in oos.group_by(["horizon", "fold"], maintain_order=True):

@@ -58,6 +58,7 @@ from regime_platform.storage.prices import (  # noqa: F401
     count_rows,
     ohlcv_dates_before,
     ohlcv_row,
+    ohlcv_spans,
     read_features,
     read_labeler_frame,
     read_ohlcv,
@@ -112,6 +113,7 @@ from regime_platform.storage.tables import (  # noqa: F401
 )
 
 __all__ = [
+    "ohlcv_spans",
     "clear_scoped",
     "body_schema",
     "FEATURE_COLUMNS",

@@ -119,3 +119,12 @@ def unlabelled_sessions(con: duckdb.DuckDBPyConnection, ticker: str) -> pl.DataF
                       f"SELECT f.date FROM {SCHEMA}.features f, span WHERE f.ticker = ? AND f.date BETWEEN span.lo "
                       f"AND span.hi AND NOT EXISTS (SELECT 1 FROM {SCHEMA}.regime_labels l WHERE l.ticker = f.ticker "
                       "AND l.date = f.date) ORDER BY f.date", [ticker, ticker])
+
+
+def ohlcv_spans(con: duckdb.DuckDBPyConnection) -> dict[str, tuple[dt.date, dt.date]]:
+    """ticker → (first, last) stored session of market.ohlcv (empty when the table does not exist yet)."""
+    try:
+        rows = con.execute(f"SELECT ticker, min(date), max(date) FROM {SCHEMA}.ohlcv GROUP BY ticker").fetchall()
+    except duckdb.CatalogException:
+        return {}
+    return {t: (lo, hi) for t, lo, hi in rows}

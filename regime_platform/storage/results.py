@@ -26,12 +26,19 @@ def replace_oos_predictions(con: duckdb.DuckDBPyConnection, ticker: str, version
 def replace_walk_forward_targets(con: duckdb.DuckDBPyConnection, ticker: str, version: str, folds: pl.DataFrame,
                                  fold_labels: pl.DataFrame) -> None:
     """Replace the folds and fold labels of one ticker and targets version, both in one transaction."""
-    if folds.is_empty() or fold_labels.is_empty():
-        raise ValueError("refusing to store walk-forward targets without folds; nothing was changed.")
-    ensure_schema(con, ["walk_forward_folds", "fold_labels"])
+    _replace_together(con, ticker, version, {"walk_forward_folds": folds, "fold_labels": fold_labels},
+                      "walk-forward targets without folds")
+
+
+def _replace_together(con: duckdb.DuckDBPyConnection, ticker: str, version: str, frames: dict[str, pl.DataFrame],
+                      refused: str) -> None:
+    """Replace one ticker and version's rows of several tables in one transaction (none may be empty)."""
+    if any(frame.is_empty() for frame in frames.values()):
+        raise ValueError(f"refusing to store {refused}; nothing was changed.")
+    ensure_schema(con, list(frames))
     scope = _scope(ticker, version)
     with transaction(con):
-        for table, frame in (("walk_forward_folds", folds), ("fold_labels", fold_labels)):
+        for table, frame in frames.items():
             con.execute(f"DELETE FROM {SCHEMA}.{table} WHERE ticker = ? AND targets_version = ?", [ticker, version])
             insert(con, table, with_scope(table, frame, scope))
 
@@ -92,14 +99,8 @@ def fold_training_spans(con: duckdb.DuckDBPyConnection, ticker: str,
 def replace_backtest(con: duckdb.DuckDBPyConnection, ticker: str, version: str, backtest: pl.DataFrame,
                      comparison: pl.DataFrame) -> None:
     """Replace the backtest and the paired baseline comparison of one ticker and version, in one transaction."""
-    if backtest.is_empty() or comparison.is_empty():
-        raise ValueError("refusing to store an empty backtest or baseline comparison; nothing was changed.")
-    ensure_schema(con, ["backtest", "baseline_comparison"])
-    scope = _scope(ticker, version)
-    with transaction(con):
-        for table, frame in (("backtest", backtest), ("baseline_comparison", comparison)):
-            con.execute(f"DELETE FROM {SCHEMA}.{table} WHERE ticker = ? AND targets_version = ?", [ticker, version])
-            insert(con, table, with_scope(table, frame, scope))
+    _replace_together(con, ticker, version, {"backtest": backtest, "baseline_comparison": comparison},
+                      "an empty backtest or baseline comparison")
 
 
 def stored_baseline_comparison(con: duckdb.DuckDBPyConnection, ticker: str, version: str) -> pl.DataFrame:
