@@ -1,4 +1,4 @@
-"""`regime-platform run | forecast | status | export`: run the platform, read the ledger, see what is fresh.
+"""`regime-platform run | forecast | status | evaluation | export`: run the platform, read the ledger and the results.
 
 `run` materializes every asset end to end in the Dagster instance that `make ui` shows. It first asks the source chain which sessions it can serve, then materializes REGIME_START … the last
 closed session served: one run for the daily-partitioned assets (a single-run backfill), then one run for
@@ -9,13 +9,11 @@ fetched. `forecast` and `status` only read the warehouse (and the Dagster instan
 from __future__ import annotations
 
 import argparse
-import contextlib
 import datetime as dt
 import json
 import os
 import subprocess
 import sys
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,13 +21,7 @@ from regime_platform import calendar
 from regime_platform import storage as warehouse
 from regime_platform.features.compute import model_feature_set
 from regime_platform.forecasting import headline, ledger
-from regime_platform.ingestion.sources import (
-    SAMPLE_LAST,
-    SourceError,
-    build_chain,
-    is_sample,
-    sample_stand_in,
-)
+from regime_platform.ingestion.sources import SAMPLE_LAST, SourceError, build_chain, is_sample, sample_stand_in
 from regime_platform.labels.names import names_by_id
 from regime_platform.modeling.targets_version import scope_for
 from regime_platform.settings import Settings, SettingsError
@@ -65,20 +57,10 @@ class Plan:
 
 def stored_spans(settings: Settings) -> dict[str, tuple[dt.date, dt.date]]:
     """ticker → (first, last) stored session, read without holding the file open."""
-    path = settings.warehouse_path
-    if not path.exists():
+    if not settings.warehouse_path.exists():
         return {}
-    import duckdb
-
-    try:
-        con = duckdb.connect(str(path), read_only=True)
-    except duckdb.Error as exc:
-        raise SystemExit(f"cannot open {path} ({exc}): another process (a running `make ui` run?) holds it; "
-                         "wait for that run to finish and try again.") from exc
-    try:
+    with warehouse.read_only(settings.warehouse_path, wait=0) as con:
         return warehouse.ohlcv_spans(con)
-    finally:
-        con.close()
 
 
 def plan_range(settings: Settings) -> Plan:
@@ -229,7 +211,7 @@ def run(_args: argparse.Namespace) -> int:
         f"{', '.join(sorted(set(plan.sources.values())))}. Open the UI with `make ui` to inspect it.")
     if plan.failed:
         say("not served: " + " ".join(plan.failed.values()))
-    with open_warehouse(settings.warehouse_path) as con:  # the last word: today's answer, one line per ticker
+    with warehouse.read_only(settings.warehouse_path) as con:  # the last word: today's answer, one line per ticker
         heads, problems = answers(settings, con)
     for sentence in [h.line() for h in heads] + problems:
         say(f"today: {sentence}")
@@ -239,31 +221,6 @@ def run(_args: argparse.Namespace) -> int:
 # ---- forecast / status: read-only views for people who live in a terminal ----------------------------------
 
 LOCK_WAIT_SECONDS = 10.0
-
-
-@contextlib.contextmanager
-def open_warehouse(path: Path, wait: float = LOCK_WAIT_SECONDS):
-    """A read-only connection; while a run holds the file, retry for `wait` seconds, then say so in one sentence."""
-    import duckdb
-
-    if not path.exists():
-        raise SystemExit(f"no warehouse at {path}: run `make run` first (or set REGIME_DATA_DIR to your data dir).")
-    deadline = time.monotonic() + wait
-    while True:
-        try:
-            con = duckdb.connect(str(path), read_only=True)
-            break
-        except duckdb.IOException as exc:
-            if "lock" not in str(exc).lower():
-                raise
-            if time.monotonic() >= deadline:
-                raise SystemExit(f"the warehouse {path} is locked by another process (a Dagster run is writing "
-                                 f"it); waited {wait:g} s — try again when that run finishes.") from None
-            time.sleep(0.25)
-    try:
-        yield con
-    finally:
-        con.close()
 
 
 def text_table(rows: list[dict], columns: list[str] | None = None, digits: int = 3) -> str:
@@ -315,7 +272,7 @@ def forecast(args: argparse.Namespace) -> int:
 
     settings = settings_or_exit()
     fmt = "json" if args.json else args.format
-    with open_warehouse(settings.warehouse_path, args.wait) as con:
+    with warehouse.read_only(settings.warehouse_path, args.wait) as con:
         stored = warehouse.read_ledger(con)
         tickers = sorted(set(stored["ticker"].to_list()))
         names = {t: names_by_id(warehouse.stored_regime_names(con, t)) for t in tickers}
@@ -340,7 +297,7 @@ def forecast(args: argparse.Namespace) -> int:
 
 def export(args: argparse.Namespace) -> int:
     settings = settings_or_exit()
-    with open_warehouse(settings.warehouse_path, args.wait) as con:
+    with warehouse.read_only(settings.warehouse_path, args.wait) as con:
         written = warehouse.export_tables(con, Path(args.directory))
     if not written:
         print("the warehouse holds neither a ledger nor out-of-sample rows yet: run `make run` first.")
@@ -353,7 +310,7 @@ def export(args: argparse.Namespace) -> int:
 def status(args: argparse.Namespace) -> int:
     settings = settings_or_exit()
 
-    with open_warehouse(settings.warehouse_path, args.wait) as con:
+    with warehouse.read_only(settings.warehouse_path, args.wait) as con:
         fresh = {t: warehouse.freshest_dates(con, t) for t in settings.tickers}
         stored = warehouse.read_ledger(con)
         versions = {t: scope_for(settings, t).targets_version for t in sorted(set(stored["ticker"].to_list()))}
@@ -382,50 +339,24 @@ def status(args: argparse.Namespace) -> int:
 
 
 def evaluation(args: argparse.Namespace) -> int:
-    """Per ticker, at the configured horizon: every strategy's Sharpe, annual return and max drawdown with their
-    90 % intervals, and the beats_baselines verdict on the paired intervals."""
-    import polars as pl
-
-    from regime_platform.evaluation import comparison, intervals
+    """Per ticker, at the configured horizon: every strategy with its 90 % intervals, and the verdict."""
+    from regime_platform.evaluation import report
 
     settings = settings_or_exit()
-    at_horizon = pl.col("horizon") == settings.horizon
-    out = []
-    with open_warehouse(settings.warehouse_path, args.wait) as con:
-        for ticker in settings.tickers:
-            version = scope_for(settings, ticker).targets_version
-            trades = warehouse.stored_backtest(con, ticker, version).filter(at_horizon)
-            if trades.is_empty():
-                out.append({"ticker": ticker, "targets_version": version, "strategies": [], "verdict": [
-                    f"no backtest of {ticker} for targets version {version}: materialize the evaluation group."]})
-                continue
-            metrics = warehouse.stored_model_metrics(con, ticker, version, pooled_only=True)
-            versus = warehouse.stored_baseline_comparison(con, ticker, version).filter(at_horizon)
-            table = comparison.comparison_table(metrics, trades, settings.horizon)
-            _, sentences = comparison.verdict(table, versus)
-            out.append({"ticker": ticker, "targets_version": version, "horizon": settings.horizon,
-                        "strategies": trades.drop("horizon").sort("sharpe", descending=True, nulls_last=True)
-                        .to_dicts(), "verdict": sentences})
+    with warehouse.read_only(settings.warehouse_path, args.wait) as con:
+        blocks = [report.ticker_evaluation(ticker, version, settings.horizon,
+                                           warehouse.stored_backtest(con, ticker, version),
+                                           warehouse.stored_model_metrics(con, ticker, version, pooled_only=True),
+                                           warehouse.stored_baseline_comparison(con, ticker, version))
+                  for ticker in settings.tickers for version in [scope_for(settings, ticker).targets_version]]
     if args.json:
-        print(json.dumps(out, indent=2, default=str))
+        print(json.dumps(blocks, indent=2, default=str))
         return 0
-    for block in out:
-        print(f"{block['ticker']} ({block['targets_version']}): " + intervals.method_sentence())
-        rows = [{"strategy": r["strategy"], "sharpe [90 %]": interval_cell(r, "sharpe", "{:.2f}"),
-                 "ann_return [90 %]": interval_cell(r, "ann_return", "{:.1%}"),
-                 "max_drawdown [90 %]": interval_cell(r, "max_drawdown", "{:.1%}"), "switches": r["switches"]}
-                for r in block["strategies"]]
-        print(text_table(rows) + "\n")
+    for block in blocks:
+        print(f"{block['ticker']} ({block['targets_version']}): {report.METHOD}")
+        print(text_table(report.strategy_rows(block)) + "\n")
         print("\n".join(block["verdict"]) + "\n")
     return 0
-
-
-def interval_cell(row: dict, measure: str, fmt: str) -> str:
-    """'0.54 [0.21, 0.88]' (or the value alone when it has no interval)."""
-    value, low, high = row.get(measure), row.get(f"{measure}_lo"), row.get(f"{measure}_hi")
-    if value is None:
-        return "-"
-    return fmt.format(value) + ("" if low is None or high is None else f" [{fmt.format(low)}, {fmt.format(high)}]")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -453,7 +384,10 @@ def main(argv: list[str] | None = None) -> int:
                        help="seconds to wait while a run holds the DuckDB file (default %(default)s)")
         p.set_defaults(func=func)
     args = parser.parse_args(argv)
-    return args.func(args)
+    try:
+        return args.func(args)
+    except warehouse.WarehouseUnavailable as exc:  # missing, or held by a run past the wait: one sentence
+        raise SystemExit(str(exc)) from None
 
 
 if __name__ == "__main__":

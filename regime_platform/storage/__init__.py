@@ -10,9 +10,11 @@
 Callers use the package (``from regime_platform import storage``); the names below are the whole interface.
 """
 from regime_platform.storage.db import (  # noqa: F401
+    WarehouseUnavailable,
     clear_scoped,
     insert,
     query,
+    read_only,
     read_scoped,
     replace_rows,
     replace_scoped,
@@ -113,6 +115,8 @@ from regime_platform.storage.tables import (  # noqa: F401
 )
 
 __all__ = [
+    "WarehouseUnavailable",
+    "read_only",
     "ohlcv_spans",
     "clear_scoped",
     "body_schema",

@@ -6,7 +6,9 @@ dagster_duckdb.DuckDBResource) and hands it to these functions.
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import duckdb
 import polars as pl
@@ -98,3 +100,32 @@ def table_exists(con: duckdb.DuckDBPyConnection, table: str) -> bool:
     return bool(con.execute(
         "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ?",
         [SCHEMA, table]).fetchone()[0])
+
+
+class WarehouseUnavailable(RuntimeError):
+    """The warehouse file is missing, or another process holds it past the wait: one sentence says which."""
+
+
+@contextlib.contextmanager
+def read_only(path: Path, wait: float) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A read-only connection; while a run holds the file, retry for `wait` seconds, then say so in one sentence."""
+    if not path.exists():
+        raise WarehouseUnavailable(f"no warehouse at {path}: run `make run` first (or set REGIME_DATA_DIR to your "
+                                   "data dir).")
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            con = duckdb.connect(str(path), read_only=True)
+            break
+        except duckdb.IOException as exc:
+            if "lock" not in str(exc).lower():
+                raise
+            if time.monotonic() >= deadline:
+                raise WarehouseUnavailable(f"the warehouse {path} is locked by another process (a Dagster run is "
+                                           f"writing it); waited {wait:g} s — try again when that run finishes.") \
+                    from None
+            time.sleep(0.25)
+    try:
+        yield con
+    finally:
+        con.close()

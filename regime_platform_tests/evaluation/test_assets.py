@@ -14,13 +14,12 @@ import pytest
 from regime_platform import storage as wh
 from regime_platform.defs.evaluation.assets import (
     backtest,
-    beats_baselines,
-    metrics_reproducible,
     model_comparison,
     model_metrics,
     not_collapsed,
     regime_change_timing,
 )
+from regime_platform.defs.evaluation.checks import beats_baselines, metrics_reproducible
 from regime_platform.defs.features.assets import features
 from regime_platform.defs.ingestion.assets import ohlcv
 from regime_platform.defs.labels.assets import regime_labels
