@@ -211,7 +211,7 @@ def run(_args: argparse.Namespace) -> int:
         f"{', '.join(sorted(set(plan.sources.values())))}. Open the UI with `make ui` to inspect it.")
     if plan.failed:
         say("not served: " + " ".join(plan.failed.values()))
-    with warehouse.read_only(settings.warehouse_path) as con:  # the last word: today's answer, one line per ticker
+    with warehouse.read_only(settings.warehouse_path, LOCK_WAIT_SECONDS) as con:  # the last word: today's answer, one line per ticker
         heads, problems = answers(settings, con)
     for sentence in [h.line() for h in heads] + problems:
         say(f"today: {sentence}")
