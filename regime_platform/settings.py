@@ -22,6 +22,10 @@ OVERSAMPLING = ("none", "random", "smote")
 HORIZONS = (1, 5, 21)
 INNER_SCORES = ("macro_f1", "sharpe")
 CALIBRATIONS = ("none", "temperature")
+# The first XNYS session the trading calendar knows (calendar.CALENDAR_START): partitions cannot start earlier.
+EARLIEST_START = dt.date(1990, 1, 2)
+# numpy's and scikit-learn's seeds are unsigned 32-bit integers.
+MAX_SEED = 2**32 - 1
 
 
 class SettingsError(ValueError):
@@ -81,6 +85,18 @@ def _date(raw: str, env: str) -> dt.date:
         return dt.date.fromisoformat(raw)
     except ValueError:
         raise SettingsError(f"{env}={raw!r} is not a date; use YYYY-MM-DD, e.g. 2000-01-03.") from None
+
+
+def check_start(start: dt.date, today: dt.date | None = None) -> dt.date:
+    """REGIME_START within what the calendar and the sources can serve: from EARLIEST_START to today."""
+    today = today or dt.date.today()
+    if start < EARLIEST_START:
+        raise SettingsError(f"REGIME_START={start} is before {EARLIEST_START}, the first session the trading calendar "
+                            f"knows; choose a date from {EARLIEST_START} to today.")
+    if start > today:
+        raise SettingsError(f"REGIME_START={start} is in the future, so no session from it has closed; choose a date "
+                            f"from {EARLIEST_START} to today ({today}).")
+    return start
 
 
 def setting(default: Any, env: str, doc: str, parse: Callable[[str, str], Any], *, load_time_only: bool = False,
@@ -172,9 +188,12 @@ class Settings:
         """Only ``REGIME_START``: what the partitions need when the definitions load."""
         environ = os.environ if environ is None else environ
         raw = (environ.get("REGIME_START") or "").strip()
-        return _date(raw, "REGIME_START") if raw else cls.start
+        return check_start(_date(raw, "REGIME_START")) if raw else cls.start
 
     def validate(self) -> None:
+        check_start(self.start)
+        if not 0 <= self.seed <= MAX_SEED:
+            raise SettingsError(f"REGIME_SEED={self.seed} is out of range; use a whole number from 0 to {MAX_SEED}.")
         if self.source not in SOURCES:
             raise SettingsError(f"REGIME_SOURCE={self.source!r} is unknown; use one of {', '.join(SOURCES)}.")
         if self.labeler not in LABELERS:

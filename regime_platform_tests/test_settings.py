@@ -103,6 +103,12 @@ def test_a_labels_file_that_does_not_name_its_ticker_is_refused_with_several_tic
     ({"REGIME_START": "2001-13-01"}, "REGIME_START='2001-13-01' is not a date"),
     ({"REGIME_TICKERS": "SPY,QQ Q"}, "REGIME_TICKERS='SPY,QQ Q': 'QQ Q' is not a ticker symbol"),
     ({"REGIME_TICKERS": " , "}, "REGIME_TICKERS=',' names no ticker"),
+    ({"REGIME_START": "1989-12-29"}, "REGIME_START=1989-12-29 is before 1990-01-02, the first session the trading "
+                                     "calendar knows"),
+    ({"REGIME_START": (dt.date.today() + dt.timedelta(days=1)).isoformat()}, "is in the future, so no session"),
+    ({"REGIME_START": "2099-01-02"}, "REGIME_START=2099-01-02 is in the future"),
+    ({"REGIME_SEED": "-1"}, "REGIME_SEED=-1 is out of range; use a whole number from 0 to 4294967295"),
+    ({"REGIME_SEED": str(2**32)}, "REGIME_SEED=4294967296 is out of range"),
 ])
 def test_a_bad_value_names_its_variable(env, needle):
     with pytest.raises(SettingsError, match=re.escape(needle)):
@@ -124,3 +130,31 @@ def test_a_secret_setting_reaches_the_resource_as_an_env_var_not_its_value(monke
 
     assert dg.materialize([probe], resources={"settings": resource}).success
     assert seen["url"] == "https://hooks.example/T0KEN"
+
+
+def test_the_earliest_start_is_the_calendars_first_session():
+    from regime_platform import calendar
+    from regime_platform.settings import EARLIEST_START
+
+    assert calendar.first_day() == EARLIEST_START
+    assert Settings.from_env({"REGIME_START": EARLIEST_START.isoformat()}).start == EARLIEST_START
+    assert Settings.from_env({"REGIME_START": dt.date.today().isoformat()}).start == dt.date.today()
+
+
+@pytest.mark.parametrize("start, needle", [
+    ("1985-06-03", "regime_platform.settings.SettingsError: REGIME_START=1985-06-03 is before 1990-01-02"),
+    ("2090-01-03", "regime_platform.settings.SettingsError: REGIME_START=2090-01-03 is in the future"),
+])
+def test_a_start_out_of_range_fails_the_definitions_load_with_one_sentence(start, needle):
+    """REGIME_START is read when the partitions are built (definitions load): before the check, a date outside the
+    calendar raised IndexError there."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "REGIME_START": start}
+    proc = subprocess.run([sys.executable, "-c", "import regime_platform.defs.partitions"], env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode != 0
+    assert proc.stderr.strip().splitlines()[-1].startswith(needle), proc.stderr[-800:]
+    assert "IndexError" not in proc.stderr
