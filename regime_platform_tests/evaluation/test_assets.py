@@ -289,6 +289,21 @@ def test_backtest_says_what_to_do_without_a_risk_off_regime(synthetic):
     assert "market.walk_forward_folds" in failure and "risk_off_regime" in failure
 
 
+@pytest.mark.parametrize("regime", [2, -1])
+def test_a_risk_off_regime_that_does_not_exist_fails_in_one_sentence_and_stores_nothing(synthetic, regime):
+    """Before the check, a risk-off regime no model forecasts made every model buy-and-hold, silently."""
+    resources, store, n = synthetic
+    store({})
+    run_config = {"ops": {"backtest": {"config": {"risk_off_regime": regime}}}}
+    result = materialize_ticker([backtest], resources, raise_on_error=False, run_config=run_config)
+    assert not result.success
+    failure = result.get_step_failure_events()[0].event_specific_data.error.cause.message
+    assert failure.startswith(f"ValueError: the backtest's run config risk_off_regime={regime} is not a regime of "
+                              "SPY"), failure
+    assert "whose forecasts have regimes 0 … 1; set one of those" in failure
+    assert resources["warehouse"].read("SELECT count(*) AS n FROM market.backtest")["n"][0] == 0
+
+
 def test_evaluation_never_pools_two_labelers(evaluated):
     """Switching REGIME_LABELER and re-materializing the labels, the targets and one model leaves the other models'
     rows under the old targets version: evaluation refuses in one sentence naming them, and with the old settings

@@ -239,6 +239,11 @@ def backtest(context: dg.AssetExecutionContext, config: BacktestConfig, warehous
         spans = wh.fold_training_spans(con, scope.ticker, scope.targets_version)
     horizons = sorted(oos["horizon"].unique().to_list())
     if config.risk_off_regime is not None:
+        regimes = int(oos["probabilities"].list.len().max())  # index = regime id: the regimes the models forecast
+        if not 0 <= config.risk_off_regime < regimes:  # else every model would be buy-and-hold without a word
+            raise ValueError(f"the backtest's run config risk_off_regime={config.risk_off_regime} is not a regime of "
+                             f"{scope.describe()}, whose forecasts have regimes 0 … {regimes - 1}; set one of those "
+                             "or leave it empty for each fold's own.")
         risk_off = {h: config.risk_off_regime for h in horizons}
     else:
         missing = [h for h in horizons if h not in fold_risk_off]
