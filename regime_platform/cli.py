@@ -17,7 +17,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from regime_platform import calendar
+from regime_platform import calendar, env_file
 from regime_platform import storage as warehouse
 from regime_platform.features.compute import model_feature_set
 from regime_platform.forecasting import headline, ledger
@@ -384,6 +384,7 @@ def main(argv: list[str] | None = None) -> int:
                        help="seconds to wait while a run holds the DuckDB file (default %(default)s)")
         p.set_defaults(func=func)
     args = parser.parse_args(argv)
+    env_file.apply()  # .env as the dagster commands read it: the planner and the runs it starts agree
     try:
         return args.func(args)
     except warehouse.WarehouseUnavailable as exc:  # missing, or held by a run past the wait: one sentence
