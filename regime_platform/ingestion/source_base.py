@@ -18,7 +18,18 @@ T = TypeVar("T")
 
 
 class SourceError(RuntimeError):
-    """A source could not serve the request; the message says what happened and what to do."""
+    """A source could not serve the request; the message says what happened and what to do.
+
+    ``transient`` says whether asking again later may succeed: the ohlcv asset's RetryPolicy retries only those."""
+
+    transient = False
+
+
+class TransientSourceError(SourceError):
+    """A fault that asking again later may cure: a timeout, a refused connection, a failed DNS lookup, a truncated
+    answer, HTTP 429 or 5xx. Unknown tickers, missing keys, quota pages and malformed data are permanent."""
+
+    transient = True
 
 
 # One source's answer for a list of tickers: each requested ticker → its bars, or why it could not be served.

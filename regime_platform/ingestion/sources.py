@@ -24,6 +24,7 @@ from regime_platform.ingestion.source_base import (
     OHLCV_COLUMNS,
     Answers,
     SourceError,
+    TransientSourceError,
     each,
     keep_closed_sessions,
     normalize,
@@ -35,7 +36,7 @@ from regime_platform.ingestion.yfinance_source import YFinanceSource
 __all__ = [
     "OHLCV_COLUMNS", "SAMPLE_FIRST", "SAMPLE_LAST", "SAMPLE_SERIES", "STOOQ_KEY_HELP", "Answers", "CsvSource",
     "Fetched", "OhlcvSource", "SampleSeries", "SampleSource", "SourceChain", "SourceError", "StooqSource",
-    "YFinanceSource", "build_chain", "each", "is_sample", "keep_closed_sessions", "normalize", "sample_series",
+    "TransientSourceError", "YFinanceSource", "build_chain", "each", "is_sample", "keep_closed_sessions", "normalize", "sample_series",
     "sample_stand_in", "served_as", "unwrap",
 ]
 
@@ -176,6 +177,11 @@ def _ask(source, many: str, one: str, tickers: list[str], *args) -> dict:
             SourceError(f"{source.name} gave no answer for {t}; this is a bug, please report it.") for t in tickers}
 
 
+def unserved(transient: bool, sentence: str) -> SourceError:
+    """A ticker no source served: transient when one of the sources failed transiently."""
+    return (TransientSourceError if transient else SourceError)(sentence)
+
+
 @dataclass
 class SourceChain:
     """Try each source in order; every fallback is a warning the caller logs and shows. For a list of tickers each
@@ -184,10 +190,14 @@ class SourceChain:
     sources: list
 
     def _in_turn(self, tickers: Sequence[str], many: str, one: str, args: tuple,
-                 take: Callable) -> tuple[dict[str, tuple], dict[str, list[str]]]:
-        """(ticker → (served_as, take(...)) for the tickers served; ticker → warnings of the sources that failed)."""
+                 take: Callable) -> tuple[dict[str, tuple], dict[str, list[str]], set[str]]:
+        """(ticker → (served_as, take(...)) for the tickers served; ticker → warnings of the sources that failed;
+        the tickers some source failed for transiently, which a retry later may serve).
+        The warnings are the callers' to say (the asset's log, the CLI): here they are logged at DEBUG only, so
+        that each failure is said once."""
         warnings: dict[str, list[str]] = {t: [] for t in dict.fromkeys(tickers)}
         served: dict[str, tuple] = {}
+        transient: set[str] = set()
         for source in self.sources:
             pending = [t for t in warnings if t not in served]
             if not pending:
@@ -199,8 +209,10 @@ class SourceChain:
                     served[ticker] = (served_as(source, ticker), value)
                 except SourceError as exc:
                     warnings[ticker].append(f"{source.name} failed: {exc}")
-                    log.warning("%s failed for %s: %s", source.name, ticker, exc)
-        return served, warnings
+                    if exc.transient:
+                        transient.add(ticker)
+                    log.debug("%s failed for %s: %s", source.name, ticker, exc)
+        return served, warnings, transient
 
     def fetch_many(self, tickers: Sequence[str], start: dt.date, end: dt.date,
                    now: dt.datetime | None = None) -> dict[str, Fetched | SourceError]:
@@ -212,9 +224,9 @@ class SourceChain:
                 raise SourceError(f"{source.name} has no closed session of {ticker} between {start} and {end}.")
             return frame
 
-        served, warnings = self._in_turn(tickers, "fetch_many", "fetch", (start, end), closed)
+        served, warnings, transient = self._in_turn(tickers, "fetch_many", "fetch", (start, end), closed)
         return {t: Fetched(served[t][1], served[t][0], said) if t in served else
-                SourceError(f"no source could serve {t} {start}…{end}: " + " | ".join(said))
+                unserved(t in transient, f"no source could serve {t} {start}…{end}: " + " | ".join(said))
                 for t, said in warnings.items()}
 
     def fetch(self, ticker: str, start: dt.date, end: dt.date, now: dt.datetime | None = None) -> Fetched:
@@ -223,9 +235,10 @@ class SourceChain:
     def last_sessions(self, tickers: Sequence[str]) -> dict[str, tuple[str, dt.date, list[str]] | SourceError]:
         """Every requested ticker → (serving source, newest closed session it serves, warnings of the sources that
         failed), or a SourceError naming the ticker and what each source said."""
-        served, warnings = self._in_turn(tickers, "last_sessions", "last_session", (), lambda s, t, day: day)
+        served, warnings, transient = self._in_turn(tickers, "last_sessions", "last_session", (),
+                                                    lambda s, t, day: day)
         return {t: (*served[t], said) if t in served else
-                SourceError(f"no source can serve {t}: " + " | ".join(said))
+                unserved(t in transient, f"no source can serve {t}: " + " | ".join(said))
                 for t, said in warnings.items()}
 
     def last_session(self, ticker: str) -> tuple[str, dt.date, list[str]]:

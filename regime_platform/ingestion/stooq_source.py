@@ -8,7 +8,14 @@ from typing import Callable, Sequence
 
 import polars as pl
 
-from regime_platform.ingestion.source_base import Answers, SourceError, each, keep_closed_sessions, normalize
+from regime_platform.ingestion.source_base import (
+    Answers,
+    SourceError,
+    TransientSourceError,
+    each,
+    keep_closed_sessions,
+    normalize,
+)
 
 STOOQ_KEY_HELP = ("Stooq needs a free API key since 2026: get one at stooq.com (account settings) "
                   "and set STOOQ_API_KEY in the environment or in .env.")
@@ -16,6 +23,10 @@ STOOQ_KEY_HELP = ("Stooq needs a free API key since 2026: get one at stooq.com (
 
 class StooqDown(SourceError):
     """Stooq itself cannot serve anyone (no or invalid key, daily limit, unreachable): asking again is pointless."""
+
+
+class StooqUnreachable(StooqDown, TransientSourceError):
+    """Stooq could not be reached or did not answer in time: pointless for the other tickers now, worth a retry."""
 
 
 @dataclass
@@ -41,9 +52,21 @@ class StooqSource:
                   "d2": end.strftime("%Y%m%d"), "apikey": self.api_key}
         try:
             resp = requests.get(self.base_url, params=params, timeout=self.timeout)
-        except requests.RequestException as exc:
-            raise StooqDown(f"Stooq could not be reached ({type(exc).__name__}): check the network.") from exc
+        except requests.RequestException as exc:  # never quoted: its text carries the URL, and the URL the key
+            raise StooqUnreachable(f"Stooq could not be reached ({self._why(exc)}); check the network or try again "
+                                   "later.") from None
         return self.parse(resp.status_code, resp.text, ticker)
+
+    def _why(self, exc: Exception) -> str:
+        import requests
+
+        if isinstance(exc, requests.Timeout):
+            return f"no answer within {self.timeout:g} s"
+        if isinstance(exc, requests.exceptions.ChunkedEncodingError):
+            return "the answer was cut off"
+        if isinstance(exc, requests.ConnectionError):
+            return "no connection: the DNS lookup failed or the connection was refused"
+        return type(exc).__name__
 
     def fetch_many(self, tickers: Sequence[str], start: dt.date, end: dt.date) -> Answers:
         """One request per ticker, in order: Stooq's CSV API takes one symbol per request. A ticker's own failure
@@ -69,7 +92,7 @@ class StooqSource:
 
         def once(ticker: str):
             if down:
-                raise StooqDown(str(down[0]))
+                raise type(down[0])(str(down[0]))  # the same reason, transient or not
             try:
                 return ask(ticker)
             except StooqDown as exc:
@@ -81,8 +104,12 @@ class StooqSource:
     def parse(self, status: int, body: str, ticker: str) -> pl.DataFrame:
         text = body.lstrip("\ufeff").strip()
         lowered = text[:2000].lower()
+        if status == 429 or status >= 500:  # rate-limited or a server fault: worth asking again later
+            raise TransientSourceError(f"Stooq answered HTTP {status} for {ticker}; try again later or use another "
+                                       "source.")
         if status != 200:
-            raise SourceError(f"Stooq answered HTTP {status} for {ticker}; try again later or use another source.")
+            raise SourceError(f"Stooq answered HTTP {status} for {ticker}; check REGIME_TICKERS and STOOQ_API_KEY "
+                              "or use another source.")
         if "daily hits limit" in lowered or "exceeded the daily" in lowered:
             raise StooqDown("Stooq refused: the API key's daily hits limit is exceeded; wait until tomorrow "
                             "or set REGIME_SOURCE to another source.")

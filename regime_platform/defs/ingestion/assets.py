@@ -12,7 +12,12 @@ from regime_platform.defs.metadata import bullets, every_ticker_check, every_tic
 from regime_platform.defs.partitions import daily_asset
 from regime_platform.defs.resources import RegimeSettings, Warehouse
 from regime_platform.ingestion import bars as ingest
-from regime_platform.ingestion.sources import SourceError, is_sample, sample_stand_in
+from regime_platform.ingestion.sources import SourceError, TransientSourceError, is_sample, sample_stand_in
+
+# A transient source fault (a timeout, a refused connection, a failed DNS lookup, HTTP 429 or 5xx) that leaves no
+# ticker served is retried after about 10 s, 30 s and 70 s (exponential backoff, ± 10 s of jitter); a permanent one
+# (an unknown ticker, a missing key, malformed data) fails at once, as dg.Failure(allow_retries=False).
+SOURCE_RETRY = dg.RetryPolicy(max_retries=3, delay=10, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS)
 
 
 class TickerSelection(dg.Config):
@@ -57,10 +62,11 @@ def ingest_bars(log: dg.DagsterLogManager, warehouse: Warehouse, settings: Regim
              f"({', '.join(f'{t} {m}' for t, m in modes.items())})")
 
     fetched = settings.source_chain().fetch_many(list(plans), fetch_start, end) if plans else {}
-    now, written, sources = dt.datetime.now(), {}, {}
+    now, written, sources, transient = dt.datetime.now(), {}, {}, []
     for ticker, answer in fetched.items():
         if isinstance(answer, SourceError):
             failed[ticker] = str(answer)
+            transient += [ticker] if answer.transient else []
             continue
         for warning in answer.warnings:
             log.warning(f"source fallback for {ticker}: {warning}")
@@ -77,8 +83,11 @@ def ingest_bars(log: dg.DagsterLogManager, warehouse: Warehouse, settings: Regim
         written[ticker], sources[ticker] = (result.rows, result.revisions), answer.source
     for sentence in failed.values():
         log.error(f"not ingested: {sentence}")
-    if not written:
-        raise SourceError(" ".join(failed.values()) or f"no ticker to ingest for {start} … {end}.")
+    if not written:  # nothing stored; a transient fault is retried (SOURCE_RETRY), a permanent one is not
+        sentence = " ".join(failed.values()) or f"no ticker to ingest for {start} … {end}."
+        if transient:
+            raise TransientSourceError(sentence)
+        raise dg.Failure(description=sentence, allow_retries=False)
 
     with warehouse.connect() as con:
         wh.write_ohlcv(con, start, end, written)
@@ -108,6 +117,7 @@ def ingest_bars(log: dg.DagsterLogManager, warehouse: Warehouse, settings: Regim
 @daily_asset(
     group_name="ingestion",
     kinds={"duckdb", "polars"},
+    retry_policy=SOURCE_RETRY,
     check_specs=[every_ticker_check("every_ticker_served", "ohlcv",
                                     "that no source could serve for the partitions of this run")],
     description="Daily OHLCV bars of every ticker in REGIME_TICKERS (yfinance → Stooq → bundled sample, one request "
