@@ -117,6 +117,26 @@ def test_freshness_check_goes_red_on_a_missed_session_and_green_once_it_lands(as
         assert run_freshness_check(instance, asset).passed
 
 
+@pytest.mark.parametrize("asset", automation.FRESH_ASSETS)
+def test_freshness_is_not_due_while_the_offline_sample_serves(asset):
+    """Offline, ohlcv is served by the bundled sample, which ends 2018-12-31: no session since can land, so the check
+    says so and passes instead of failing ERROR on every offline run (and `status` listing it as failing)."""
+    due = calendar.due_session(dt.datetime.now(dt.timezone.utc))
+    with dg.instance_for_test() as instance:
+        instance.report_runless_asset_event(dg.AssetMaterialization(
+            asset_key="ohlcv", partition="2018-12-31", metadata={"is_sample": True, "source": "sample:^GSPC"}))
+        evaluation = run_freshness_check(instance, asset)
+        assert evaluation.passed and evaluation.severity == dg.AssetCheckSeverity.WARN
+        assert evaluation.description.startswith(f"not due: serving the offline sample, which ends 2018-12-31, so "
+                                                 f"session {due} cannot be materialized; go online")
+        assert evaluation.metadata["not_due"].value == "serving the offline sample"
+        # online again: a live ohlcv materialization makes the missed session overdue once more
+        instance.report_runless_asset_event(dg.AssetMaterialization(
+            asset_key="ohlcv", partition=(due - dt.timedelta(days=7)).isoformat(), metadata={"is_sample": False}))
+        again = run_freshness_check(instance, asset)
+        assert not again.passed and again.severity == dg.AssetCheckSeverity.ERROR and "overdue" in again.description
+
+
 def test_freshness_sensor_requests_the_checks_once_per_due_session(defs):
     with dg.instance_for_test() as instance:
         sensor = defs.get_sensor_def("freshness_sensor")

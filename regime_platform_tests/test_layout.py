@@ -73,3 +73,13 @@ def test_the_dagster_check_sees_a_dagster_import():
     assert _dagster_imports(ast.parse("def f():\n    from dagster_duckdb import DuckDBResource\n")) == ["dagster_duckdb"]
     assert _dagster_imports(ast.parse("import dagster as dg")) == ["dagster"]
     assert _dagster_imports(ast.parse("import dagsterish\nfrom .dagster import x")) == []
+
+
+def test_no_module_imports_a_private_dagster_module():
+    """Only Dagster's public API (``dagster``, ``dagster_duckdb``, …): a ``dagster._…`` module may change in any
+    release."""
+    private = {str(f.relative_to(PACKAGE)): [n for n in _dagster_imports(ast.parse(f.read_text()))
+                                             if any(part.startswith("_") for part in n.split(".")[1:])]
+               for f in SOURCES}
+    assert not {k: v for k, v in private.items() if v}, private
+    assert _dagster_imports(ast.parse("from dagster._core.events import DagsterEventType")) == ["dagster._core.events"]

@@ -7,7 +7,6 @@ import os
 from pathlib import Path
 
 import dagster as dg
-from dagster._core.events import DagsterEventType
 
 
 def instance_view() -> dict:
@@ -25,7 +24,7 @@ def instance_view() -> dict:
                            "last_materialized": dt.datetime.fromtimestamp(event.timestamp, dt.timezone.utc)
                            .strftime("%Y-%m-%d %H:%M UTC") if event else None})
         records = instance.get_event_records(
-            dg.EventRecordsFilter(event_type=DagsterEventType.ASSET_CHECK_EVALUATION), limit=2000, ascending=False)
+            dg.EventRecordsFilter(event_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION), limit=2000, ascending=False)
         seen = set()
         for record in records:
             evaluation = record.event_log_entry.dagster_event.event_specific_data
