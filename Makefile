@@ -2,10 +2,12 @@
 SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
-export DAGSTER_HOME := $(CURDIR)/.dagster
+# A DAGSTER_HOME you set (an absolute path) wins; otherwise the project's own .dagster/.
+DAGSTER_HOME ?= $(CURDIR)/.dagster
+export DAGSTER_HOME
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: run test ui bench venv clean-data
+.PHONY: run test ui bench venv clean-data dagster-home
 
 $(VENV)/.installed: pyproject.toml
 	@test -x $(PY) || python3.11 -m venv $(VENV) || python3 -m venv $(VENV)
@@ -17,18 +19,25 @@ $(VENV)/.installed: pyproject.toml
 
 venv: $(VENV)/.installed
 
-$(DAGSTER_HOME)/dagster.yaml: dagster.yaml.template
+# Copied from the template only when missing: a dagster.yaml you edited is never overwritten; when the template is
+# newer, say so once per command and keep yours.
+$(DAGSTER_HOME)/dagster.yaml:
 	@mkdir -p $(DAGSTER_HOME)
 	cp dagster.yaml.template $@
 
-run: venv $(DAGSTER_HOME)/dagster.yaml
+dagster-home: $(DAGSTER_HOME)/dagster.yaml
+	@if [ dagster.yaml.template -nt $(DAGSTER_HOME)/dagster.yaml ]; then echo "note: dagster.yaml.template is newer \
+	than $(DAGSTER_HOME)/dagster.yaml, which is kept as it is; compare them (diff dagster.yaml.template \
+	$(DAGSTER_HOME)/dagster.yaml) and copy over what you need."; fi
+
+run: venv dagster-home
 	$(VENV)/bin/regime-platform run
 
-test: venv $(DAGSTER_HOME)/dagster.yaml
+test: venv dagster-home
 	$(VENV)/bin/ruff check regime_platform regime_platform_tests benchmarks
 	$(VENV)/bin/pytest
 
-ui: venv $(DAGSTER_HOME)/dagster.yaml
+ui: venv dagster-home
 	$(VENV)/bin/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
 
 bench: venv
