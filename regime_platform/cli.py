@@ -12,7 +12,6 @@ import argparse
 import datetime as dt
 import json
 import os
-import subprocess
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +23,7 @@ from regime_platform.forecasting import headline, ledger
 from regime_platform.ingestion.sources import SAMPLE_LAST, SourceError, build_chain, is_sample, sample_stand_in
 from regime_platform.labels.names import names_by_id
 from regime_platform.modeling.targets_version import scope_for
+from regime_platform.runs import IN_PROCESS, materialize, run_config
 from regime_platform.settings import Settings, SettingsError
 
 # The runs, in order: the daily-partitioned assets over REGIME_START … the last closed session served (one single-run
@@ -49,6 +49,7 @@ class Plan:
     sources: dict[str, str]
     build: list[str]
     failed: dict[str, str] = field(default_factory=dict)
+    warned: list[str] = field(default_factory=list)  # the sources' failures said while planning: not said again
 
     @property
     def tickers(self) -> list[str]:
@@ -65,7 +66,7 @@ def stored_spans(settings: Settings) -> dict[str, tuple[dt.date, dt.date]]:
 
 def plan_range(settings: Settings) -> Plan:
     chain = build_chain(settings.source, stooq_api_key=settings.stooq_api_key, ohlcv_csv=settings.ohlcv_csv)
-    served, failed = {}, {}
+    served, failed, warned = {}, {}, []
     for ticker, answer in chain.last_sessions(settings.tickers).items():  # one request per source for the list
         if isinstance(answer, SourceError):
             failed[ticker] = str(answer)
@@ -73,6 +74,7 @@ def plan_range(settings: Settings) -> Plan:
         source, last_served, warnings = answer
         for warning in warnings:
             say(f"warning ({ticker}): {warning}")
+            warned.append(warning)
         served[ticker] = (source, last_served)
     for sentence in failed.values():
         say(f"not served, left out: {sentence}")
@@ -110,7 +112,7 @@ def plan_range(settings: Settings) -> Plan:
         if is_sample(source):
             say(f"OFFLINE: serving the bundled sample — {sample_stand_in(ticker)}; {first} … {last} "
                 f"planned; rows say source={source}.")
-    return Plan(first, last, sources, build, failed)
+    return Plan(first, last, sources, build, failed, warned)
 
 
 def register_tickers(tickers: list[str]) -> None:
@@ -125,47 +127,6 @@ def register_tickers(tickers: list[str]) -> None:
         if new:
             instance.add_dynamic_partitions(ticker_partitions.name, new)
             say(f"registered ticker partition(s) {', '.join(new)}")
-
-
-def run_config(tickers: list[str] | None = None, assets: tuple[str, ...] = ()) -> str:
-    """Every step in the command's own process (below), and the tickers of the daily assets when not all."""
-    config: dict = {"execution": {"config": {"in_process": {}}}}
-    if tickers is not None:
-        config["ops"] = {asset: {"config": {"tickers": tickers}} for asset in assets}
-    return json.dumps(config)
-
-
-# Every step in the command's own process: the default multiprocess executor starts a fresh Python (torch, dagster,
-# the definitions) for each of the run's ~40 steps, about 16 s each on 2 cores — most of a short run — and the
-# steps cannot run side by side anyway (one writer on the DuckDB file). Runs launched from the UI keep the default.
-IN_PROCESS = run_config()
-
-
-def materialize(selection: str, partition_range: tuple[str, str] | None, config: str = IN_PROCESS) -> None:
-    cmd = [sys.executable, "-m", "dagster", "asset", "materialize", "-m", "regime_platform.definitions",
-           "--select", selection, "--config-json", config]
-    if partition_range and partition_range[0] == partition_range[1]:
-        cmd += ["--partition", str(partition_range[0])]
-    elif partition_range:
-        cmd += ["--partition-range", f"{partition_range[0]}...{partition_range[1]}"]
-    env = {**os.environ, "PYTHONWARNINGS": "ignore"}  # library deprecation chatter is not the user's business
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    for line in proc.stdout:
-        if shown(line):
-            print(line, end="", flush=True)
-    if proc.wait() != 0:
-        raise SystemExit(f"materializing {selection!r} failed (exit {proc.returncode}); the run's logs are above "
-                         "and in the Dagster UI (`make ui`, Runs).")
-
-
-# Dagster logs two DEBUG events per partition; a person wants the INFO/WARNING lines and the step outcomes.
-_KEEP_DEBUG = ("STEP_SUCCESS", "STEP_FAILURE", "RUN_SUCCESS", "RUN_FAILURE", "ASSET_CHECK_EVALUATION")
-
-
-def shown(line: str) -> bool:
-    if " - DEBUG - " not in line:
-        return True
-    return any(event in line for event in _KEEP_DEBUG)
 
 
 def run_steps(plan: Plan) -> list[tuple[str, str, tuple[str, str] | None, str]]:
@@ -206,7 +167,7 @@ def run(_args: argparse.Namespace) -> int:
             if selection == LEDGER:
                 say(f"forecast ledger: {plan.last} only; earlier sessions would be forecast by a model fit after them "
                     "(in-sample), so the ledger starts today and grows one session a day.")
-            materialize(selection, partitions, config)
+            materialize(selection, partitions, config, said=plan.warned)
     say(f"done: {', '.join(plan.build)} {plan.first} … {plan.last} from "
         f"{', '.join(sorted(set(plan.sources.values())))}. Open the UI with `make ui` to inspect it.")
     if plan.failed:

@@ -1,0 +1,58 @@
+"""The `dagster asset materialize` subprocesses that `regime-platform run` drives, and what of their log it shows.
+
+Each run is the real Dagster command, recorded in the instance `make ui` shows; its lines are echoed, minus the
+per-partition DEBUG events and minus a warning the planner has already said (each failure said once).
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Collection
+
+
+def run_config(tickers: list[str] | None = None, assets: tuple[str, ...] = ()) -> str:
+    """Every step in the command's own process (below), and the tickers of the daily assets when not all."""
+    config: dict = {"execution": {"config": {"in_process": {}}}}
+    if tickers is not None:
+        config["ops"] = {asset: {"config": {"tickers": tickers}} for asset in assets}
+    return json.dumps(config)
+
+
+# Every step in the command's own process: the default multiprocess executor starts a fresh Python (torch, dagster,
+# the definitions) for each of the run's ~40 steps, about 16 s each on 2 cores — most of a short run — and the
+# steps cannot run side by side anyway (one writer on the DuckDB file). Runs launched from the UI keep the default.
+IN_PROCESS = run_config()
+
+
+def materialize(selection: str, partition_range: tuple[str, str] | None, config: str = IN_PROCESS,
+                said: Collection[str] = ()) -> None:
+    """One `dagster asset materialize` of ``selection``; its log echoed but for the lines repeating ``said``."""
+    cmd = [sys.executable, "-m", "dagster", "asset", "materialize", "-m", "regime_platform.definitions",
+           "--select", selection, "--config-json", config]
+    if partition_range and partition_range[0] == partition_range[1]:
+        cmd += ["--partition", str(partition_range[0])]
+    elif partition_range:
+        cmd += ["--partition-range", f"{partition_range[0]}...{partition_range[1]}"]
+    env = {**os.environ, "PYTHONWARNINGS": "ignore"}  # library deprecation chatter is not the user's business
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    for line in proc.stdout:
+        if shown(line, said):
+            print(line, end="", flush=True)
+    if proc.wait() != 0:
+        raise SystemExit(f"materializing {selection!r} failed (exit {proc.returncode}); the run's logs are above "
+                         "and in the Dagster UI (`make ui`, Runs).")
+
+
+# Dagster logs two DEBUG events per partition; a person wants the INFO/WARNING lines and the step outcomes.
+_KEEP_DEBUG = ("STEP_SUCCESS", "STEP_FAILURE", "RUN_SUCCESS", "RUN_FAILURE", "ASSET_CHECK_EVALUATION")
+
+
+def shown(line: str, said: Collection[str] = ()) -> bool:
+    """Whether to echo a line of the run's log: not a per-partition DEBUG event, nor a warning already said."""
+    if " - WARNING - " in line and any(sentence in line for sentence in said):
+        return False  # the planner said this source failure a moment ago; the UI's run log still has it
+    if " - DEBUG - " not in line:
+        return True
+    return any(event in line for event in _KEEP_DEBUG)
