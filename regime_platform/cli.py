@@ -155,6 +155,10 @@ def run(_args: argparse.Namespace) -> int:
         model_feature_set(settings.features)  # a bad REGIME_FEATURES stops here, before any download
     except SettingsError as exc:
         raise SystemExit(str(exc)) from exc
+    problem = warehouse.unwritable(settings.data_dir)
+    if problem:  # before any download: the run could store nothing
+        raise SystemExit(f"REGIME_DATA_DIR={settings.data_dir} cannot be written ({problem}); set REGIME_DATA_DIR to "
+                         "a directory you can write.")
     plan = plan_range(settings)
     say(f"materializing {', '.join(plan.build)} {plan.first} … {plan.last} "
         f"({len(calendar.sessions(plan.first, plan.last))} sessions) from "

@@ -65,3 +65,17 @@ def test_the_readers_use_the_data_dir_of_dotenv(tmp_path, monkeypatch, capsys):
     with pytest.raises(SystemExit) as stopped:
         cli.main(["forecast", "--json", "--wait", "0"])
     assert str(data / "warehouse.duckdb") in str(stopped.value)
+
+
+def test_a_data_dir_that_cannot_be_written_stops_run_before_any_work(tmp_path, monkeypatch):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("not a directory")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("REGIME_SOURCE", "sample")
+    monkeypatch.setenv("REGIME_DATA_DIR", str(blocker / "data"))
+    with pytest.raises(SystemExit) as stopped:
+        cli.main(["run"])
+    assert str(stopped.value) == (f"REGIME_DATA_DIR={blocker / 'data'} cannot be written ({blocker} is not a "
+                                  "directory); set REGIME_DATA_DIR to a directory you can write.")
+    assert not (tmp_path / "home").exists()

@@ -32,6 +32,7 @@ from regime_platform.storage.files import (  # noqa: F401
     atomic_path,
     read_json,
     to_jsonable,
+    unwritable,
     write_bytes_atomic,
     write_json_atomic,
 )
@@ -190,6 +191,7 @@ __all__ = [
     "transaction",
     "unlabelled_sessions",
     "upgrade_legacy_tables",
+    "unwritable",
     "headline_inputs",
     "headline_oos",
     "add_new_columns",

@@ -36,6 +36,20 @@ def _json_default(obj: Any) -> Any:
     raise TypeError(f"{type(obj).__name__} is not JSON serializable")
 
 
+def unwritable(directory: Path) -> str | None:
+    """Why ``directory`` cannot hold the platform's files, in a few words; None when it can. Nothing is created: the
+    nearest existing ancestor is probed with a temporary file, removed at once."""
+    existing = next(p for p in [directory.absolute(), *directory.absolute().parents] if p.exists())
+    if not existing.is_dir():
+        return f"{existing} is not a directory"
+    try:
+        with tempfile.NamedTemporaryFile(dir=existing, prefix=".write-test-"):
+            pass
+    except OSError as exc:
+        return exc.strerror or type(exc).__name__
+    return None
+
+
 def to_jsonable(obj: Any) -> Any:
     """Round-trip ``obj`` through JSON (dates → ISO strings, numpy scalars → Python numbers)."""
     return json.loads(json.dumps(obj, default=_json_default))
