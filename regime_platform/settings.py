@@ -239,6 +239,10 @@ class Settings:
         be told apart between several)."""
         own = self.regimes_dir / f"regime_labels_{ticker}.csv"
         shared = self.regimes_dir / "regime_labels.csv"
+        for path in (own, shared):
+            if path.exists() and not path.is_file():
+                raise SettingsError(f"{path} is a directory, not a labels file: remove it, or put your labels there as a "
+                                    "CSV file (columns Date, regime).")
         if own.exists() or not shared.exists():
             return own
         if len(self.tickers) > 1:

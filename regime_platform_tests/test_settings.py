@@ -158,3 +158,9 @@ def test_a_start_out_of_range_fails_the_definitions_load_with_one_sentence(start
     assert proc.returncode != 0
     assert proc.stderr.strip().splitlines()[-1].startswith(needle), proc.stderr[-800:]
     assert "IndexError" not in proc.stderr
+
+
+def test_a_labels_path_that_is_a_directory_is_refused_in_one_sentence(tmp_path):
+    (tmp_path / "regimes" / "regime_labels_SPY.csv").mkdir(parents=True)  # read as a file, it raised IsADirectoryError
+    with pytest.raises(SettingsError, match=r"regime_labels_SPY\.csv is a directory, not a labels file: remove it"):
+        Settings(data_dir=tmp_path).user_labels_path("SPY")
