@@ -46,6 +46,33 @@ def test_daily_schedule_requests_the_closed_session_or_nothing(defs, when, expec
     assert [r.partition_key for r in data.run_requests or []] == expected
 
 
+def test_daily_schedule_asks_again_for_a_session_whose_run_failed(defs):
+    """The run of 2024-11-26 failed (its retries spent): its run_key is used, so the tick of the 27th asks for it
+    again under a new key, beside the 27th itself; the 25th, which succeeded, is not asked for."""
+    from regime_platform.defs.resources import RegimeSettings
+
+    @dg.op
+    def fails():
+        raise RuntimeError("planted: the vendor was down")
+
+    @dg.op
+    def works():
+        return 1
+
+    schedule = defs.get_schedule_def("daily_forecast_schedule")
+    with dg.instance_for_test() as instance:
+        for session, op in (("2024-11-25", works), ("2024-11-26", fails)):
+            dg.GraphDefinition(name=f"daily_{op.name}", node_defs=[op]).to_job().execute_in_process(
+                instance=instance, raise_on_error=False,
+                tags={"dagster/schedule_name": "daily_forecast_schedule", "dagster/partition": session})
+        with dg.build_schedule_context(instance=instance, repository_def=defs.get_repository_def(),
+                                       scheduled_execution_time=dt.datetime(2024, 11, 27, 18, 0, tzinfo=NY),
+                                       resources={"settings": RegimeSettings()}) as context:
+            requests = schedule.evaluate_tick(context).run_requests
+    assert [(r.partition_key, r.run_key) for r in requests] == [("2024-11-27", "2024-11-27"),
+                                                                ("2024-11-26", "2024-11-26-again-2024-11-27")]
+
+
 def test_daily_job_runs_the_session_chain_in_one_run(defs):
     job = defs.resolve_job_def("daily_forecast_job")
     keys = {k.to_user_string() for k in job.asset_layer.executable_asset_keys}

@@ -36,7 +36,25 @@ def daily_schedule(context: dg.ScheduleEvaluationContext):
     day = context.scheduled_execution_time.astimezone(calendar.NEW_YORK).date()
     if not calendar.is_session(day):
         return dg.SkipReason(f"{day} is not an XNYS session (holiday): nothing to forecast.")
-    return dg.RunRequest(run_key=day.isoformat(), partition_key=day.isoformat())
+    # a session whose run failed (its retries spent) would never be asked for again: its run_key is used
+    again = [dg.RunRequest(run_key=f"{s}-again-{day}", partition_key=s.isoformat(), tags={"regime/again_after": str(day)})
+             for s in failed_sessions(context.instance, day)]
+    return [dg.RunRequest(run_key=day.isoformat(), partition_key=day.isoformat()), *again]
+
+
+AGAIN_SESSIONS = 5  # how many sessions back the daily schedule re-requests a session whose last run failed
+
+
+def failed_sessions(instance: dg.DagsterInstance, day: dt.date) -> list[dt.date]:
+    """The sessions among the AGAIN_SESSIONS before ``day`` whose latest run from the daily schedule failed."""
+    recent = calendar.sessions(day - dt.timedelta(days=3 * AGAIN_SESSIONS), day)[:-1][-AGAIN_SESSIONS:]
+    failed = []
+    for session in recent:
+        runs = instance.get_runs(filters=dg.RunsFilter(tags={"dagster/schedule_name": "daily_forecast_schedule",
+                                                            "dagster/partition": session.isoformat()}), limit=1)
+        if runs and runs[0].status == dg.DagsterRunStatus.FAILURE:
+            failed.append(session)
+    return failed
 
 
 # One ticker per run: its labels, every model (walk-forward and production), evaluation and explainability.
