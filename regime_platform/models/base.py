@@ -10,6 +10,7 @@ training targets still gets a (zero) probability column, so every model returns 
 """
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -24,6 +25,13 @@ Log = Callable[[str], None] | None
 
 OVERSAMPLING = ("none", "random", "smote")
 CONFIG_FILE = "config.json"
+
+
+def damaged(name: str, directory: Path, exc: Exception) -> ValueError:
+    """One sentence for a model whose files cannot be loaded as saved."""
+    why = (str(exc).splitlines() or [""])[0][:160]
+    return ValueError(f"the {name} model in {directory} cannot be loaded, its files are damaged, tampered with or of "
+                      f"another model ({type(exc).__name__}: {why}); re-materialize its asset to write it afresh.")
 
 
 class RegimeModel:
@@ -125,20 +133,29 @@ class RegimeModel:
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         files = self._save_state(directory)
-        files.append(write_json_atomic(directory / CONFIG_FILE, self.config()))
+        # each state file's checksum, so that a truncated or tampered file is refused when loaded
+        digests = {f.name: hashlib.sha256(f.read_bytes()).hexdigest() for f in files}
+        files.append(write_json_atomic(directory / CONFIG_FILE, self.config() | {"sha256": digests}))
         return files
 
     @classmethod
     def load(cls, directory: Path) -> "RegimeModel":
+        """The model saved in ``directory``; a truncated, tampered or foreign file is refused in one sentence."""
         directory = Path(directory)
-        cfg = read_json(directory / CONFIG_FILE)
-        if cfg.get("name") != cls.name:
-            raise ValueError(f"{directory} holds a {cfg.get('name')!r} model, not {cls.name!r}")
-        model = cls(**cfg["params"])
-        model.n_classes, model.n_features, model.window = cfg["n_classes"], cfg["n_features"], cfg["window"]
-        model.fit_info = cfg.get("fit_info") or {}
-        model.temperature = float(cfg.get("temperature", 1.0))
-        model._load_state(directory, cfg)
+        try:
+            cfg = read_json(directory / CONFIG_FILE)
+            if cfg.get("name") != cls.name:
+                raise ValueError(f"{directory} holds a {cfg.get('name')!r} model, not {cls.name!r}")
+            for name, digest in (cfg.get("sha256") or {}).items():
+                if hashlib.sha256((directory / name).read_bytes()).hexdigest() != digest:
+                    raise ValueError(f"{name} does not match the checksum recorded when it was saved")
+            model = cls(**cfg["params"])
+            model.n_classes, model.n_features, model.window = cfg["n_classes"], cfg["n_features"], cfg["window"]
+            model.fit_info = cfg.get("fit_info") or {}
+            model.temperature = float(cfg.get("temperature", 1.0))
+            model._load_state(directory, cfg)
+        except Exception as exc:  # nothing in them is executed (JSON, weights_only torch, skops' trusted types)
+            raise damaged(cls.name, directory, exc) from exc
         return model
 
     # ---- to implement -----------------------------------------------------------------------------

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from regime_platform.models.base import CONFIG_FILE, RegimeModel
+from regime_platform.models.base import CONFIG_FILE, RegimeModel, damaged
 from regime_platform.storage.files import read_json
 
 MODELS: dict[str, type[RegimeModel]] = {}  # filled by regime_platform.models, in declaration order
@@ -24,5 +24,8 @@ def accepted_params(name: str, params: dict) -> dict:
 
 
 def load_model(directory: str | Path) -> RegimeModel:
-    cfg = read_json(Path(directory) / CONFIG_FILE)
-    return MODELS[cfg["name"]].load(Path(directory))
+    try:
+        cls = MODELS[read_json(Path(directory) / CONFIG_FILE)["name"]]
+    except Exception as exc:
+        raise damaged("saved", Path(directory), exc) from exc
+    return cls.load(Path(directory))

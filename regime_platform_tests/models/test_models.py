@@ -37,6 +37,32 @@ def test_save_load_round_trip_gives_identical_probabilities(name, tmp_path):
     np.testing.assert_array_equal(again.predict_proba(X[500:], known_regime=known[500:]), p)
 
 
+@pytest.mark.parametrize("name, damage", [
+    ("logistic", "truncate"), ("lstm", "truncate"), ("logistic", "tamper"), ("lstm", "tamper"), ("logistic", "config"),
+])
+def test_a_truncated_or_tampered_model_file_is_refused_in_one_sentence(name, damage, tmp_path):
+    X, y = _data(n=200)
+    model = make_model(name, **FAST.get(name, {})).fit(X[:150], y[:150], n_classes=2, X_val=X[150:], y_val=y[150:])
+    files = model.save(tmp_path / name)
+    state = next(f for f in files if f.name != "config.json")
+    if damage == "truncate":
+        state.write_bytes(state.read_bytes()[: state.stat().st_size // 2])
+    elif damage == "tamper":
+        data = bytearray(state.read_bytes())
+        data[len(data) // 3: len(data) // 3 + 64] = b"\x00" * 64
+        state.write_bytes(bytes(data))
+    else:
+        (tmp_path / name / "config.json").write_text('{"name": "logistic", "params": ')
+    with pytest.raises(ValueError) as refused:
+        load_model(tmp_path / name)
+    said = str(refused.value)
+    name = "saved" if damage == "config" else name  # the config names the model: without it, which is unknown
+    assert said.startswith(f"the {name} model in {state.parent} cannot be loaded, its files are damaged, "
+                           "tampered with or of another model (") and said.endswith("re-materialize its asset to "
+                                                                                    "write it afresh.")
+    assert "\n" not in said
+
+
 def test_torch_models_log_each_epoch_and_stop_early():
     X, y = _data()
     lines = []

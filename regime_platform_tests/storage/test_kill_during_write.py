@@ -39,13 +39,13 @@ while True:
 """
 
 
-@pytest.mark.slow  # about 10 kills of a fresh Python: 15-30 s
+@pytest.mark.slow  # 8 kills of a fresh Python: 15-20 s
 def test_a_kill_at_any_moment_leaves_one_whole_generation(tmp_path):
     script = tmp_path / "writer.py"
     script.write_text(WRITER)
     rng = random.Random(29)
     generations = set()
-    for _ in range(10):
+    for _ in range(8):
         proc = subprocess.Popen([sys.executable, str(script), str(tmp_path)], stdout=subprocess.PIPE, text=True)
         assert proc.stdout.readline().strip() == "ready"
         time.sleep(rng.uniform(0.05, 1.5))
@@ -63,4 +63,4 @@ def test_a_kill_at_any_moment_leaves_one_whole_generation(tmp_path):
             data = artifact.read_bytes()
             assert len(data) == 200_000 and data.count(data[:1]) == len(data)
         generations.add(spy[3])
-    assert len(generations) >= 5  # the writer got through generations between kills: they hit a busy writer
+    assert len(generations) >= 4  # the writer got through generations between kills: they hit a busy writer
