@@ -134,7 +134,8 @@ class RegimeModel:
         directory.mkdir(parents=True, exist_ok=True)
         files = self._save_state(directory)
         # each state file's checksum, so that a truncated or tampered file is refused when loaded
-        digests = {f.name: hashlib.sha256(f.read_bytes()).hexdigest() for f in files}
+        digests = {Path(f).relative_to(directory).as_posix(): hashlib.sha256(Path(f).read_bytes()).hexdigest()
+                   for f in files}
         files.append(write_json_atomic(directory / CONFIG_FILE, self.config() | {"sha256": digests}))
         return files
 

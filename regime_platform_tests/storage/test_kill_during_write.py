@@ -20,6 +20,7 @@ import pytest
 ROWS = 200_000  # big enough that most of the writer's time is inside the transaction
 WRITER = f"""
 import sys, polars as pl, duckdb
+from pathlib import Path
 from regime_platform import storage as wh
 root = Path(sys.argv[1])
 con = duckdb.connect(str(root / "warehouse.duckdb"))
