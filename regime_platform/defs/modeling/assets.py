@@ -97,19 +97,22 @@ def walk_forward_targets(context: dg.AssetExecutionContext, warehouse: Warehouse
     s = scope.settings
     inputs = read_model_inputs(warehouse, scope)
     started = time.perf_counter()
+    settle = s.settle_sessions_for(inputs.labeler)  # the truth's rule, DESIGN §3a
     result = compute_walk_forward_targets(
-        inputs.dates, inputs.X, inputs.feature_names, walk_forward_labels(inputs.frame, inputs.stored_labels),
+        inputs.dates, inputs.X, inputs.feature_names, walk_forward_labels(inputs.frame, inputs.stored_labels, settle),
         TrainingConfig.from_settings(s), labeler=inputs.labeler, returns=inputs.returns, log=context.log.info)
     with warehouse.connect() as con:
         wh.replace_walk_forward_targets(con, scope.ticker, scope.targets_version, result.fold_table, result.label_rows)
     shown = result.fold_table.filter(pl.col("fold") != PRODUCTION_FOLD).select(
-        "fold", "test_year", "train_end", "test_start", "test_end", "labeler_fit_start", "labeler_fit_end",
+        "fold", "test_year", "train_end", "test_start", "test_end", "labeler_fit_start", "labeler_fit_end", "truth_fit_end",
         "state_mapping", "risk_off_regime")
     return dg.MaterializeResult(metadata={
         "ticker": scope.ticker,
         "targets_version": scope.targets_version,
         "labeler": inputs.labeler,
         "horizon": s.horizon,
+        "settle_sessions": settle,
+        "unsettled_test_targets": sum(result.unsettled.values()),
         "folds": len(result.folds),
         "single_split": bool(result.folds and result.folds[0].single_split),
         "label_rows": result.label_rows.height,
