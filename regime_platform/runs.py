@@ -22,7 +22,8 @@ def run_config(tickers: list[str] | None = None, assets: tuple[str, ...] = ()) -
 
 # Every step in the command's own process: the default multiprocess executor starts a fresh Python (torch, dagster,
 # the definitions) for each of the run's ~40 steps, about 16 s each on 2 cores — most of a short run — and the
-# steps cannot run side by side anyway (one writer on the DuckDB file). Runs launched from the UI keep the default.
+# steps cannot run side by side anyway (one writer on the DuckDB file). The definitions' executor does the same for runs
+# launched from the UI (definitions.py); this config only says it explicitly.
 IN_PROCESS = run_config()
 
 

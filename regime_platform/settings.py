@@ -18,6 +18,9 @@ from typing import Any
 
 SOURCES = ("auto", "yfinance", "stooq", "csv", "sample")
 LABELERS = ("jump", "kmeans", "hmm", "drawdown")
+# S of DESIGN §3a per labeler: sessions after d before the label at d counts as settled. Measured on the sample by
+# benchmarks/bench_label_settling.py (the share of dates whose label still changes after S; see docs/concepts.md).
+SETTLE_SESSIONS = {"jump": 42, "kmeans": 0, "hmm": 10, "drawdown": 252}
 OVERSAMPLING = ("none", "random", "smote")
 HORIZONS = (1, 5, 21)
 INNER_SCORES = ("macro_f1", "sharpe")
@@ -69,6 +72,10 @@ def _int(raw: str, env: str) -> int:
 
 def _int_or_all(raw: str, env: str) -> int | None:
     return _int(raw, env) or None  # 0 = every fold
+
+
+def _int_or_none(raw: str, env: str) -> int | None:
+    return _int(raw, env) if raw.strip() else None
 
 
 def _bool(raw: str, env: str) -> bool:
@@ -123,6 +130,12 @@ class Settings:
     labeler: str = setting("jump", "REGIME_LABELER",
                            "`jump` | `kmeans` | `hmm` | `drawdown` (ignored when your labels file exists)", _lower)
     label_lag: int = setting(0, "REGIME_LABEL_LAG", "sessions after which a user's label counts as known", _int)
+    settle_sessions: int | None = setting(None, "REGIME_SETTLE_SESSIONS",
+                                          "sessions a generated label must have after it before it scores a forecast "
+                                          "(the walk-forward's and the ledger's one truth, DESIGN §3a); unset = the "
+                                          "labeler's measured default (" + ", ".join(f"{k} {v}" for k, v in SETTLE_SESSIONS.items())
+                                          + ")",
+                                          _int_or_none)
     epochs: int = setting(30, "REGIME_EPOCHS",
                           "most epochs of the LSTM and CNN (early stopping on the training tail picks fewer)", _int)
     max_folds: int | None = setting(None, "REGIME_MAX_FOLDS",
@@ -161,6 +174,8 @@ class Settings:
                                         "URL the alert sensor posts a JSON message to when the headline forecast's "
                                         "regime changes (unset = no alerts; read at tick time, never shown in the UI)",
                                         _text, secret=True)
+    ui_url: str = setting("http://127.0.0.1:3000", "REGIME_UI_URL",
+                          "the Dagster UI's address, which the alerts link to (where `make ui` serves by default)", _text)
     stooq_api_key: str | None = setting(None, "STOOQ_API_KEY", "Stooq's API key", _text, secret=True)
     ohlcv_csv: Path | None = setting(None, "REGIME_OHLCV_CSV", "your OHLCV file for `REGIME_SOURCE=csv`", _path)
 
@@ -220,6 +235,16 @@ class Settings:
                                 f"{', '.join(CALIBRATIONS)}.")
         if self.label_lag < 0:
             raise SettingsError(f"REGIME_LABEL_LAG={self.label_lag} is negative; use 0 or more sessions.")
+        if self.settle_sessions is not None and not 0 <= self.settle_sessions <= 1260:
+            raise SettingsError(f"REGIME_SETTLE_SESSIONS={self.settle_sessions} is out of range; use 0…1260 sessions, "
+                                "or unset it for the labeler's measured default.")
+
+    def settle_sessions_for(self, labeler: str) -> int:
+        """S of DESIGN §3a for ``labeler``: 0 for a user's file (its label at d is the truth), else
+        REGIME_SETTLE_SESSIONS or the labeler's measured default (benchmarks/bench_label_settling.py)."""
+        if labeler == "user":
+            return 0
+        return self.settle_sessions if self.settle_sessions is not None else SETTLE_SESSIONS[labeler]
 
     @property
     def warehouse_path(self) -> Path:

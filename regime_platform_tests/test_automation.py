@@ -172,3 +172,17 @@ def test_freshness_sensor_requests_the_checks_once_per_due_session(defs):
         due = calendar.due_session(dt.datetime.now(dt.timezone.utc))
         assert request.run_key == f"freshness-{due}"
         assert {k.asset_key.to_user_string() for k in request.asset_check_keys} == set(automation.FRESH_ASSETS)
+
+
+def test_every_job_runs_its_steps_in_process_unless_its_config_asks_for_multiprocess():
+    """One writer on the warehouse: a run launched from the UI (no execution config) runs in process, as `make run`
+    does, instead of starting a Python per step; multiprocess stays a choice in the launchpad."""
+    from regime_platform.definitions import defs
+
+    jobs = defs().resolve_all_job_defs()
+    assert {j.name for j in jobs} >= {"__ASSET_JOB", "daily_forecast_job", "weekly_retrain_job"}
+    for job in jobs:
+        assert job.executor_def.name == "in_process_by_default", job.name
+        assert list(dg.validate_run_config(job, {})["execution"]["in_process_by_default"]) == ["in_process"]
+    chosen = dg.validate_run_config(jobs[0], {"execution": {"config": {"multiprocess": {}}}})
+    assert list(chosen["execution"]["in_process_by_default"]) == ["multiprocess"]

@@ -19,11 +19,12 @@ CHANGED = {
     "data_dir": ("/tmp/regime-elsewhere", Path("/tmp/regime-elsewhere")),
     "source": ("sample", "sample"), "tickers": ("qqq, spy", ("QQQ", "SPY")), "start": ("2001-01-02", dt.date(2001, 1, 2)),
     "horizon": ("21", 21), "window": ("60", 60), "labeler": ("HMM", "hmm"), "label_lag": ("21", 21),
+    "settle_sessions": ("10", 10),
     "epochs": ("3", 3), "max_folds": ("2", 2), "class_weighting": ("0", False), "oversampling": ("smote", "smote"),
     "seed": ("7", 7), "min_dwell": ("5", 5), "inner_validation": ("0", False), "inner_score": ("Sharpe", "sharpe"),
     "features": ("scale_free", "scale_free"), "feature_selection": ("1", True), "calibration": ("NONE", "none"),
     "headline_model": ("Logistic", "logistic"), "alert_webhook": ("http://127.0.0.1:9/hook", "http://127.0.0.1:9/hook"),
-    "stooq_api_key": ("k3y", "k3y"), "ohlcv_csv": ("/tmp/bars.csv", Path("/tmp/bars.csv")),
+    "ui_url": ("http://10.0.0.5:3000", "http://10.0.0.5:3000"), "stooq_api_key": ("k3y", "k3y"), "ohlcv_csv": ("/tmp/bars.csv", Path("/tmp/bars.csv")),
 }
 
 

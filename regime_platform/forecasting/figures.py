@@ -13,7 +13,7 @@ def live_record_figure(record: pl.DataFrame, board: pl.DataFrame):
     """Each ticker's models' running hit rate over their scored forecasts, the walk-forward hit rate dashed beside."""
     fig, ax = plt.subplots(figsize=(8, 4))
     if record.is_empty():
-        ax.text(0.5, 0.5, "no scored forecasts yet: rows are scored once the labels cover their target date",
+        ax.text(0.5, 0.5, "no scored forecasts yet: a row is scored once the label at its target date has settled",
                 ha="center", va="center", fontsize=9, transform=ax.transAxes)
     several = record["ticker"].n_unique() > 1 if record.height else False
     for i, (ticker, model) in enumerate(sorted(record.select("ticker", "model").unique().rows())):

@@ -1,8 +1,9 @@
 """The forecast ledger: the forecasts actually made each trading day, scored later against what happened.
 
 Plain Python (no Dagster). A ledger row is one model's probabilities, made after the close of session
-`as_of`, for the regime of session `target_date` = as_of + h sessions. It is `pending` until the labels
-cover `target_date`, then `scored` with the realized regime and the version of the labels that scored it.
+`as_of`, for the regime of session `target_date` = as_of + h sessions. It is `pending` until the label at
+`target_date` has settled (DESIGN §3a: the walk-forward's truth), then `scored` with the realized regime and the
+version of the labels that scored it — once, never rescored.
 The scoreboard compares the live record with the same model's pooled walk-forward (out-of-sample) figures.
 """
 from __future__ import annotations
@@ -161,14 +162,25 @@ def decide(model: Forecaster, as_of: dt.date, probabilities: np.ndarray,
                       f"{rows['as_of'][-1]}")
 
 
-def score_pending(pending: pl.DataFrame, labels: pl.DataFrame, version: str) -> pl.DataFrame:
-    """The pending rows whose target date the labels now cover, with their realized regime.
+def settled_truth(labels: pl.DataFrame, settle: int) -> pl.DataFrame:
+    """The labels that may score a forecast — the one truth of the ledger and the walk-forward (DESIGN §3a): a user's
+    file's label at every date; a generated labeler's only at dates with at least ``settle`` later sessions in its
+    fit (the newest ``settle`` labels may still change as the fit end moves on, so their rows stay pending)."""
+    ordered = labels.sort("date")
+    if settle <= 0 or ordered.is_empty() or ordered["labeler"][0] == "user":
+        return ordered
+    return ordered.head(max(0, ordered.height - settle))
 
-    ``pending`` and ``labels`` are one ticker's. Returns (ticker, as_of, model, horizon, realized_regime,
-    labels_version); rows still in the future are left out.
+
+def score_pending(pending: pl.DataFrame, labels: pl.DataFrame, version: str, settle: int = 0) -> pl.DataFrame:
+    """The pending rows whose target date's label has settled (:func:`settled_truth`), with their realized regime.
+
+    ``pending`` and ``labels`` (date, regime, labeler) are one ticker's. Returns (ticker, as_of, model, horizon,
+    realized_regime, labels_version); rows whose target has not settled are left out.
     """
     keys = pending.select("ticker", "as_of", "model", "horizon", "target_date")
-    truth = labels.select(pl.col("date").alias("target_date"), pl.col("regime").cast(pl.Int32).alias("realized_regime"))
+    truth = settled_truth(labels, settle).select(pl.col("date").alias("target_date"),
+                                                 pl.col("regime").cast(pl.Int32).alias("realized_regime"))
     return (keys.join(truth, on="target_date", how="inner")
             .select("ticker", "as_of", "model", "horizon", "realized_regime")
             .with_columns(pl.lit(version).alias("labels_version")))

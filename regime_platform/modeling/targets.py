@@ -4,8 +4,10 @@
   ``label_lag`` sessions earlier, no labeler fit range.
 * :class:`RefitLabels` — a generated labeler refit on each fold's training span: training targets are
   ``predict`` over the training span only (appending later rows can flip the last labels of a smoothed
-  path), test targets ``predict`` over training + test span, ``known_regime`` = ``predict_online``; the fit
-  range and the labeler's mapping from its raw states to the stored ids are recorded.
+  path), test targets the *settled* label (DESIGN §3a): ``predict`` over training + test span + the ``settle``
+  sessions after it (truth only, never inputs), and none for a date with fewer than ``settle`` sessions after
+  it in the data; ``known_regime`` = ``predict_online``; the fit range and the labeler's mapping from its raw
+  states to the stored ids are recorded.
 
 Both return a :class:`FoldLabels` aligned to the session list: int arrays with -1 = no label.
 """
@@ -30,7 +32,7 @@ class FoldLabels:
 
     dates: list[dt.date]
     train_regime: np.ndarray  # hindsight `predict` over the training span only; -1 outside it
-    test_regime: np.ndarray  # `predict` over training + later span
+    test_regime: np.ndarray  # the settled label: `predict` over a span reaching `settle` sessions past each date
     known_regime: np.ndarray  # causal assignment at each date
     n_classes: int
     fit_start: dt.date | None  # None for a user's file
@@ -38,6 +40,7 @@ class FoldLabels:
     labeler: str = "user"
     regime_names: list[str] | None = None
     state_mapping: dict[int, int] = field(default_factory=dict)  # refit labeler: raw state → stored id
+    truth_fit_end: dt.date | None = None  # the last session the test targets' labeler saw (truth only, DESIGN §3a)
 
     def __post_init__(self) -> None:
         self.dates = list(self.dates)
@@ -65,6 +68,7 @@ class FoldLabels:
         return FoldLabels(
             dates, take(self.train_regime), take(self.test_regime), take(self.known_regime),
             self.n_classes, self.fit_start, self.fit_end, self.labeler, self.regime_names, self.state_mapping,
+            self.truth_fit_end,
         )
 
 
@@ -143,7 +147,8 @@ class RefitLabels:
 
     user_labels = False
 
-    def __init__(self, frame: pl.DataFrame, make_labeler: Callable[[], Any], *, name: str | None = None) -> None:
+    def __init__(self, frame: pl.DataFrame, make_labeler: Callable[[], Any], *, name: str | None = None,
+                 settle: int = 0) -> None:
         if "date" not in frame.columns:
             raise ValueError("the labeler frame needs a `date` column")
         frame = frame.sort("date")
@@ -152,6 +157,7 @@ class RefitLabels:
         self.frame = frame
         self.make_labeler = make_labeler
         self.name = name
+        self.settle = int(settle)
         self.dates = frame["date"].to_list()
 
     def labelled_dates(self) -> list[dt.date]:
@@ -161,8 +167,12 @@ class RefitLabels:
         train_frame = self.frame.filter(pl.col("date") <= train_target_end)
         if train_frame.height == 0:
             raise ValueError(f"no labeler rows on or before {train_target_end}")
-        span = self.frame if test_target_end is None else self.frame.filter(pl.col("date") <= test_target_end)
         labeler = self.make_labeler().fit(train_frame)
+        if test_target_end is None:  # the production fit: one labeler on everything
+            span, truth = self.frame, labeler
+        else:  # the truth: a labeler refit through the test span and the `settle` sessions after it — never an input
+            span = self.frame.head(self.frame.filter(pl.col("date") <= test_target_end).height + self.settle)
+            truth = self.make_labeler().fit(span)
         n = len(self.dates)
 
         def padded(values: Any, length: int) -> np.ndarray:
@@ -175,10 +185,13 @@ class RefitLabels:
 
         K = int(labeler.n_regimes)
         names = getattr(labeler, "regime_names", None)
+        settled = padded(truth.predict(span), span.height)
+        if self.settle:  # a date with fewer than `settle` sessions after it in the truth's fit has not settled
+            settled[max(0, span.height - self.settle):span.height] = MISSING
         return FoldLabels(
             self.dates,
             padded(labeler.predict(train_frame), train_frame.height),
-            padded(labeler.predict(span), span.height),
+            settled,
             padded(labeler.predict_online(span), span.height),
             K,
             train_frame["date"][0],
@@ -186,6 +199,7 @@ class RefitLabels:
             self.name or getattr(labeler, "name", type(labeler).__name__),
             list(names) if names is not None else None,
             {int(k): int(v) for k, v in (getattr(labeler, "state_mapping", None) or {}).items()},
+            span["date"][-1],
         )
 
 
@@ -209,6 +223,7 @@ class WalkForwardTargets:
     user_labels: bool
     fold_table: pl.DataFrame
     label_rows: pl.DataFrame
+    unsettled: dict[int, int] = field(default_factory=dict)  # fold → test targets left unscored (not yet settled)
 
 
 class StoredFoldTargets:
@@ -269,7 +284,7 @@ def labels_from_rows(dates: Sequence[dt.date], rows: pl.DataFrame, meta: dict[st
     mapping = {int(k): int(v) for k, v in json.loads(meta.get("state_mapping") or "{}").items()}
     return FoldLabels(list(dates), arrays["train_regime"], arrays["test_regime"], arrays["known_regime"],
                       int(meta["n_classes"]), meta.get("labeler_fit_start"), meta.get("labeler_fit_end"),
-                      meta["labeler"], None, mapping)
+                      meta["labeler"], None, mapping, meta.get("truth_fit_end"))
 
 
 def stored_fold_targets(dates: Sequence[dt.date], folds: pl.DataFrame, rows: pl.DataFrame) -> StoredFoldTargets:
@@ -290,9 +305,10 @@ def stored_fold_targets(dates: Sequence[dt.date], folds: pl.DataFrame, rows: pl.
     return StoredFoldTargets(dates, by_end, production, user_labels=production.labeler == "user")
 
 
-def walk_forward_labels(frame: pl.DataFrame, stored: pl.DataFrame):
+def walk_forward_labels(frame: pl.DataFrame, stored: pl.DataFrame, settle: int = 0):
     """How the walk-forward gets each fold's labels, following what ``market.regime_labels`` holds: a user's file
-    is taken as given in every fold; a generated labeler is refit inside each fold on its training span.
+    is taken as given in every fold; a generated labeler is refit inside each fold on its training span, its test
+    targets settled ``settle`` sessions (``Settings.settle_sessions_for``).
 
     ``frame``: the labeler frame (date, features, adj_close); ``stored``: ``market.regime_labels``.
     """
@@ -305,5 +321,5 @@ def walk_forward_labels(frame: pl.DataFrame, stored: pl.DataFrame):
                            aligned["known_regime"].fill_null(-1).to_numpy(),
                            n_classes=configured_regimes("user", stored["regime"]))
     usable = labelable(frame, make_labeler(labeler))
-    return RefitLabels(usable, lambda: make_labeler(labeler), name=labeler)
+    return RefitLabels(usable, lambda: make_labeler(labeler), name=labeler, settle=settle)
 

@@ -15,7 +15,7 @@ from typing import Any
 from regime_platform.labels.user_file import file_fingerprint
 from regime_platform.settings import Settings
 
-TARGET_SHAPING_SETTINGS = ("window", "label_lag", "max_folds", "features", "start")
+TARGET_SHAPING_SETTINGS = ("window", "label_lag", "max_folds", "features", "start", "settle_sessions")
 
 
 def targets_version(labeler: str, horizon: int, shaping: dict[str, Any], labels_file_sha256: str | None = None) -> str:
@@ -55,4 +55,5 @@ def scope_for(settings: Settings, ticker: str) -> TickerScope:
     shaping = {name: getattr(settings, name) for name in TARGET_SHAPING_SETTINGS}
     if labeler != "user":
         shaping["label_lag"] = 0  # only a user's file reads the label lag
+    shaping["settle_sessions"] = settings.settle_sessions_for(labeler)  # the truth's rule (0 for a user's file)
     return TickerScope(ticker, targets_version(labeler, settings.horizon, shaping, sha), labeler, settings)

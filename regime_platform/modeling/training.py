@@ -35,6 +35,7 @@ from regime_platform.modeling.scaling import SessionScaler
 from regime_platform.modeling.sequences import complete_rows, gather_windows, sample_indices, targets_at
 from regime_platform.modeling.targets import FoldLabels, FoldTargets
 from regime_platform.models import BASELINES, MODELS, RegimeModel, accepted_params, make_model
+from regime_platform.models.base import LeveledLog
 from regime_platform.models.calibration import Calibration, fit_temperature
 from regime_platform.settings import Settings
 
@@ -316,4 +317,6 @@ def calibrate_on_tail(name: str, mparams: Mapping[str, Any], span: TrainingSpan,
 def prefixed(log: Log, prefix: str) -> Log:
     if log is None:
         return None
+    if isinstance(log, LeveledLog):
+        return log.prefixed(prefix)
     return lambda msg: log(f"{prefix}: {msg}")

@@ -279,12 +279,15 @@ def fold_record(
         "n_epoch_selection_fit": int(span.fit_t.size) if val_t.size else 0,
         "n_validation": int(val_t.size),
         "n_test": int(test_t.size),
+        # test sessions whose target had not settled (too few later sessions in the data, DESIGN §3a): unscored
+        "n_test_unsettled": int(fold.test_t.size - test_t.size),
         "scaler_fit_start": span.scaler.fit_start,
         "scaler_fit_end": span.scaler.fit_end,
         "scaler": {"mean": span.scaler.to_dict()["mean"], "std": span.scaler.to_dict()["std"]},
         "labeler": labels.labeler,
         "labeler_fit_start": labels.fit_start,
         "labeler_fit_end": labels.fit_end,
+        "truth_fit_end": labels.truth_fit_end,  # the test targets' labeler (truth only, never an input)
         "state_mapping": {str(k): v for k, v in labels.state_mapping.items()},
         "user_labels": bool(targets.user_labels),
         "n_classes": labels.n_classes,

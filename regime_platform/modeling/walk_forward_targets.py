@@ -58,7 +58,7 @@ def compute_walk_forward_targets(
     labelled = set(targets.labelled_dates())
     last_labelled = max(d for d in dates if d in labelled)
     production = targets.fold_labels(last_labelled, None).align(dates)
-    fold_labels, table, rows = [], [], []
+    fold_labels, table, rows, unsettled = [], [], [], {}
     for fold in [*folds, None]:
         if fold is None:
             labels, number, train_t = production, PRODUCTION_FOLD, samples.sample_t
@@ -67,9 +67,12 @@ def compute_walk_forward_targets(
             labels = targets.fold_labels(fold.train_target_end, fold.test_target_end).align(dates)
             number, train_t = fold.fold, fold.train_t
             fold_labels.append(labels)
+            unsettled[fold.fold] = int((targets_at(fold.test_t, h, labels.test_regime) < 0).sum())
             if log:
                 log(f"fold {fold.fold} ({fold.test_year or 'single split'}): labels by `{labels.labeler}` fit "
-                    f"{labels.fit_start or '—'} … {labels.fit_end or '—'} in {time.perf_counter() - t0:.1f} s")
+                    f"{labels.fit_start or '—'} … {labels.fit_end or '—'} in {time.perf_counter() - t0:.1f} s"
+                    + (f"; {unsettled[fold.fold]} test target(s) not yet settled, left unscored"
+                       if unsettled[fold.fold] else ""))
         y = targets_at(train_t, h, labels.train_regime)
         train_t = train_t[y >= 0]
         means = regime_mean_returns(returns, labels.train_regime, int(train_t[0]), int(train_t[-1]) + h,
@@ -83,6 +86,7 @@ def compute_walk_forward_targets(
             "test_start": fold.test_start if fold else None, "test_end": fold.test_end if fold else None,
             "test_target_end": fold.test_target_end if fold else None,
             "labeler_fit_start": labels.fit_start, "labeler_fit_end": labels.fit_end,
+            "truth_fit_end": labels.truth_fit_end,
             "n_classes": labels.n_classes,
             "state_mapping": json.dumps({str(k): v for k, v in labels.state_mapping.items()}, sort_keys=True),
             "regime_mean_returns": [means.get(c) for c in range(labels.n_classes)] if means else None,
@@ -91,4 +95,4 @@ def compute_walk_forward_targets(
         rows.append(label_rows(labeler, h, number, labels))
     fold_table = pl.DataFrame(table, schema=storage.body_schema("walk_forward_folds"))  # storage adds the keys
     return WalkForwardTargets(labeler, h, folds, fold_labels, production, bool(targets.user_labels), fold_table,
-                              pl.concat(rows))
+                              pl.concat(rows), unsettled)

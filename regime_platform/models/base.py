@@ -23,6 +23,30 @@ from regime_platform.storage.files import read_json, write_json_atomic
 
 Log = Callable[[str], None] | None
 
+
+class LeveledLog:
+    """A log with two levels, so a person waiting sees the fold summaries and not every epoch: calling it says a
+    line at INFO (``info``); ``debug`` takes the per-epoch lines (the Dagster assets pass ``context.log.debug``)."""
+
+    def __init__(self, info: Callable[[str], None], debug: Callable[[str], None] | None = None) -> None:
+        self.info, self._debug = info, debug
+
+    def __call__(self, msg: str) -> None:
+        self.info(msg)
+
+    def debug(self, msg: str) -> None:
+        if self._debug is not None:
+            self._debug(msg)
+
+    def prefixed(self, prefix: str) -> "LeveledLog":
+        return LeveledLog(lambda m: self.info(f"{prefix}: {m}"),
+                        (lambda m: self._debug(f"{prefix}: {m}")) if self._debug is not None else None)
+
+
+def detail(log: Log) -> Log:
+    """Where a per-epoch line goes: a :class:`LeveledLog`'s debug level, else the plain callable itself."""
+    return log.debug if isinstance(log, LeveledLog) else log
+
 OVERSAMPLING = ("none", "random", "smote")
 CONFIG_FILE = "config.json"
 

@@ -25,7 +25,7 @@ import torch
 from sklearn.metrics import f1_score
 from torch import nn
 
-from regime_platform.models.base import RegimeModel, balanced_class_weights, oversample
+from regime_platform.models.base import RegimeModel, balanced_class_weights, detail, oversample
 from regime_platform.storage.files import atomic_path
 
 STATE_FILE = "model.pt"
@@ -142,11 +142,11 @@ class _TorchModel(RegimeModel):
                 else:
                     bad += 1
             history.append(entry)
-            if log:
+            if log:  # per epoch: at DEBUG when the log has levels (fold summaries stay at INFO)
                 msg = f"epoch {epoch}/{p['epochs']}: train loss {train_loss:.4f}"
                 if has_val:
                     msg += f", val loss {entry['val_loss']:.4f}, val macro-F1 {entry['val_macro_f1']:.3f}"
-                log(msg)
+                detail(log)(msg)
             if has_val and bad >= int(p["patience"]):
                 break
         if best_state is not None:

@@ -78,7 +78,9 @@ TABLES: dict[str, Table] = {
         ("train_target_end", "DATE", _DATE), ("test_start", "DATE", _DATE), ("test_end", "DATE", _DATE),
         ("test_target_end", "DATE", _DATE), ("labeler_fit_start", "DATE", _DATE), ("labeler_fit_end", "DATE", _DATE),
         ("n_classes", "INTEGER", _INT), ("state_mapping", "VARCHAR", _TEXT),
-        ("regime_mean_returns", "DOUBLE[]", pl.List(pl.Float64)), ("risk_off_regime", "INTEGER", _INT))),
+        ("regime_mean_returns", "DOUBLE[]", pl.List(pl.Float64)), ("risk_off_regime", "INTEGER", _INT),
+        # the test targets' labeler saw sessions up to here: the test span + REGIME_SETTLE_SESSIONS (truth only)
+        ("truth_fit_end", "DATE", _DATE))),
     # every fold's targets: hindsight labels of the training span, of training + test span, and the causal ones
     "fold_labels": Table((
         TICKER, TARGETS_VERSION, ("labeler", "VARCHAR NOT NULL", _TEXT), ("horizon", "INTEGER NOT NULL", _INT), ("fold", "INTEGER NOT NULL", _INT),

@@ -55,9 +55,9 @@ def report(instance, changes: list[dict]) -> None:
         asset_key="regime_forecasts", metadata={"regime_changes": dg.MetadataValue.json(changes)}))
 
 
-def tick(instance, url: str | None, cursor: str | None):
+def tick(instance, url: str | None, cursor: str | None, **settings):
     context = dg.build_sensor_context(instance=instance, cursor=cursor,
-                                      resources={"settings": RegimeSettings(alert_webhook=url)})
+                                      resources={"settings": RegimeSettings(alert_webhook=url, **settings)})
     result = regime_alert_sensor(context)
     return result, context.cursor
 
@@ -82,8 +82,9 @@ def test_exactly_one_message_per_change(webhook, monkeypatch):
         result, cursor = tick(instance, url, cursor)  # nothing new: nothing posted
         assert len(state["received"]) == 1
         report(instance, [change("2018-12-24", "turbulent", "calm", 0.6)])
-        tick(instance, url, cursor)
+        tick(instance, url, cursor, ui_url="https://dagster.example.org/")  # the link follows REGIME_UI_URL
         assert [m["new_regime"] for m in state["received"]] == ["turbulent", "calm"]
+        assert state["received"][1]["link"] == "https://dagster.example.org/assets/regime_forecasts?partition=2018-12-24"
 
 
 def test_a_webhook_that_keeps_failing_is_retried_next_tick_without_duplicates(webhook, monkeypatch):

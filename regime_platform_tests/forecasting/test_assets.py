@@ -30,6 +30,8 @@ from regime_platform_tests.conftest import materialize_ticker, platform_resource
 
 DAYS = calendar.sessions(dt.date(2018, 12, 17), dt.date(2018, 12, 31))
 DWELL = 3
+SETTLE = 2  # a target scores once the labels were fit through 2 sessions after it (the default waits weeks)
+SCORED_DAYS = 3  # of the ten days' forecasts (h = 5), those whose target has SETTLE later sessions by 2018-12-31
 DWELLED = [m for m in FORECAST_MODELS if m not in BASELINES]  # the baselines keep the plain argmax
 
 
@@ -42,7 +44,7 @@ def forecast(resources, day: dt.date, raise_on_error: bool = True):
 @pytest.fixture(scope="module")
 def replay(tmp_path_factory):
     root = tmp_path_factory.mktemp("ledger")
-    resources = platform_resources(root, epochs=2, max_folds=2, min_dwell=DWELL)
+    resources = platform_resources(root, epochs=2, max_folds=2, min_dwell=DWELL, settle_sessions=SETTLE)
     tags = {"dagster/asset_partition_range_start": "2012-01-03", "dagster/asset_partition_range_end": "2018-12-14"}
     assert dg.materialize([ohlcv, features], resources=resources, tags=tags).success
     assert materialize_ticker([regime_labels], resources).success
@@ -91,9 +93,10 @@ def test_realized_regimes_fill_in_from_the_labels_that_scored_them(replay):
     resources, _, snapshots, _ = replay
     rows = resources["warehouse"].read("SELECT * FROM market.regime_forecasts")
     scored = rows.filter(pl.col("status") == "scored")
-    # targets up to 2018-12-31 are labelled by the end: the forecasts of 12-17 … 12-21; later ones stay pending
-    assert sorted(scored["as_of"].unique().to_list()) == DAYS[:5]
-    assert scored.height == 5 * len(FORECAST_MODELS)
+    # labels through 2018-12-31 settle the targets up to 12-27 (two sessions before): the forecasts of 12-17 … 12-19
+    # (targets 12-24, 12-26, 12-27); the others stay pending
+    assert sorted(scored["as_of"].unique().to_list()) == DAYS[:SCORED_DAYS]
+    assert scored.height == SCORED_DAYS * len(FORECAST_MODELS)
     pending = rows.filter(pl.col("status") == "pending")
     assert pending["realized_regime"].null_count() == pending.height and pending["labels_version"].null_count() == pending.height
     for r in scored.iter_rows(named=True):
@@ -112,9 +115,9 @@ def test_scoreboard_equals_a_hand_computed_hit_rate(replay):
         mine = [r for r in rows.iter_rows(named=True) if r["model"] == model]
         hits = sum(1 for r in mine if r["predicted_regime"] == r["realized_regime"])
         assert meta[f"live_hit_rate/SPY/{model}"].value == pytest.approx(hits / len(mine))
-        assert len(mine) == 5
-    n = 5 * len(FORECAST_MODELS)  # five days scored, five pending, per model
-    assert meta["scored_rows"].value == n and meta["pending_rows"].value == n
+        assert len(mine) == SCORED_DAYS
+    scored, pending = SCORED_DAYS * len(FORECAST_MODELS), (len(DAYS) - SCORED_DAYS) * len(FORECAST_MODELS)
+    assert meta["scored_rows"].value == scored and meta["pending_rows"].value == pending
     assert "wf_hit_rate" in meta["scoreboard"].value
     image = meta["live_record"].value
     assert image.startswith("![live record](data:image/png;base64,") and len(image) < 210_000
@@ -126,7 +129,7 @@ def test_scoreboard_equals_a_hand_computed_hit_rate(replay):
     board = {row["model"]: row for row in meta["scoreboard_json"].value}
     assert board["majority"]["wf_hit_rate"] == pytest.approx(expected)
     assert board["majority"]["wf_predictions"] == oos.height
-    assert (board["majority"]["scored"], board["majority"]["pending"]) == (5, 5)
+    assert (board["majority"]["scored"], board["majority"]["pending"]) == (SCORED_DAYS, len(DAYS) - SCORED_DAYS)
     # the walk-forward Brier is model_metrics' pooled Brier over the same stored rows (one definition, halved)
     version = scope_for(resources["settings"].settings(), "SPY").targets_version
     with resources["warehouse"].connect() as con:
@@ -175,7 +178,7 @@ def test_a_models_recent_ledger_rows_are_what_its_decision_rule_continues_from(r
 def copy_of(root, tmp_path):
     """A copy of the replayed warehouse and artifacts, so a test may change the ledger without touching the others."""
     shutil.copytree(root, tmp_path / "copy")
-    return platform_resources(tmp_path / "copy", epochs=2, max_folds=2, min_dwell=DWELL)
+    return platform_resources(tmp_path / "copy", epochs=2, max_folds=2, min_dwell=DWELL, settle_sessions=SETTLE)
 
 
 def test_the_ledger_continues_the_dwell_rule_from_its_stored_rows(replay):

@@ -98,6 +98,19 @@ def test_scoring_takes_only_covered_targets_and_records_the_labels_version():
                                   "labels_version": version}]
 
 
+def test_a_generated_label_scores_only_once_it_has_settled_and_a_users_label_at_once():
+    """DESIGN §3a: the label at d scores a forecast once the labels' fit saw S sessions after d."""
+    days = [D(2018, 12, 17), D(2018, 12, 18), D(2018, 12, 19), D(2018, 12, 20), D(2018, 12, 21), D(2018, 12, 24)]
+    pending = pl.DataFrame({"ticker": "SPY", "as_of": days[:4], "model": "m", "horizon": 2, "target_date": days[2:]})
+    generated = pl.DataFrame({"date": days, "regime": [0, 0, 1, 1, 0, 0], "labeler": "jump"})
+    assert ledger.settled_truth(generated, 2)["date"].to_list() == days[:4]
+    scored = ledger.score_pending(pending, generated, "v", settle=2)
+    assert scored["as_of"].to_list() == days[:2] and scored["realized_regime"].to_list() == [1, 1]
+    assert ledger.score_pending(pending, generated, "v", settle=6).is_empty()
+    user = generated.with_columns(labeler=pl.lit("user"))  # a user's file: its label at d is the truth, settled
+    assert ledger.score_pending(pending, user, "v", settle=2)["as_of"].to_list() == days[:4]
+
+
 def test_scoreboard_math_by_hand():
     predicted, realized = np.array([0, 1, 1, 0]), np.array([0, 1, 0, 0])
     assert ledger.hit_rate(predicted, realized) == 0.75

@@ -9,6 +9,7 @@ from regime_platform.modeling import training
 from regime_platform.modeling.leakage import verify_fold_records
 from regime_platform.modeling.production import ProductionModel, fit_final
 from regime_platform.modeling.scaling import SessionScaler
+from regime_platform.modeling.sequences import as_label_array
 from regime_platform.modeling.targets import FoldLabels, GivenLabels, RefitLabels
 from regime_platform.modeling.training import TrainingConfig
 from regime_platform.modeling.walk_forward import OOS_SCHEMA, read_fold_records, walk_forward
@@ -179,8 +180,15 @@ def test_refit_labels_fit_range_and_train_span_targets():
     assert isinstance(fl, FoldLabels) and fl.fit_end == end and fl.fit_start == dates[0]
     assert (fl.train_regime[1201:] == -1).all() and (fl.train_regime[100:1190] >= 0).all()
     assert (fl.test_regime[1501:] == -1).all() and (fl.test_regime[1200:1490] >= 0).all()
-    # training targets come from the training span alone: near its end they may differ from the full path
-    assert (fl.train_regime[:1190] == fl.test_regime[:1190]).all()
+    # training targets come from the training span's fit alone; the test targets (the truth) from a labeler refit
+    # through the test span (DESIGN §3a), which never reaches the inputs
+    frame = pl.DataFrame({"date": dates, "r": r})
+    train_fit = VolThresholdLabeler().fit(frame.head(1201))
+    truth_fit = VolThresholdLabeler().fit(frame.head(1501))
+    assert (fl.train_regime[:1201] == as_label_array(train_fit.predict(frame.head(1201)))).all()
+    assert (fl.test_regime[:1501] == as_label_array(truth_fit.predict(frame.head(1501)))).all()
+    assert (fl.known_regime[:1501] == as_label_array(train_fit.predict_online(frame.head(1501)))).all()
+    assert fl.truth_fit_end == dates[1500] and truth_fit.threshold != train_fit.threshold
 
 
 def test_single_split_and_class_balance_are_reported():

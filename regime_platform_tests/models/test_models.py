@@ -76,6 +76,21 @@ def test_torch_models_log_each_epoch_and_stop_early():
     assert m.fit_info["epochs"] < 60 and m.fit_info["early_stopped"]
 
 
+def test_epoch_lines_go_to_debug_when_the_log_has_levels():
+    """What the model assets pass (LeveledLog(context.log.info, context.log.debug)): a person waiting sees the fold
+    summaries at INFO, not 30 epoch lines per fit; the epochs are there at DEBUG."""
+    from regime_platform.modeling.training import prefixed
+    from regime_platform.models.base import LeveledLog
+
+    X, y = _data()
+    info, debug = [], []
+    log = prefixed(LeveledLog(info.append, debug.append), "fold 3 lstm")
+    make_model("lstm", epochs=2, hidden=16).fit(X[:450], y[:450], n_classes=2, X_val=X[450:], y_val=y[450:], log=log)
+    assert info == [] and len(debug) == 2 and all(s.startswith("fold 3 lstm: epoch ") for s in debug)
+    log("fit on 450 samples")
+    assert info == ["fold 3 lstm: fit on 450 samples"]
+
+
 def test_torch_training_is_deterministic():
     X, y = _data()
     p1 = make_model("cnn", epochs=2, channels=8).fit(X[:450], y[:450], n_classes=2).predict_proba(X[450:])

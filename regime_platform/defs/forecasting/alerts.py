@@ -8,7 +8,7 @@ from regime_platform.defs.resources import RegimeSettings
 from regime_platform.forecasting import alerts
 
 LEDGER = dg.AssetKey("regime_forecasts")
-UI_ASSET_URL = "http://127.0.0.1:3000/assets/regime_forecasts"  # where `make ui` serves the asset's page
+ASSET_PAGE = "assets/regime_forecasts"  # the ledger's page under the UI's address (REGIME_UI_URL)
 BATCH = 100
 
 
@@ -17,7 +17,8 @@ BATCH = 100
                        "REGIME_ALERT_WEBHOOK when the headline forecast's regime changes; retried with backoff, never "
                        "twice for the same change, silent when the setting is unset.")
 def regime_alert_sensor(context: dg.SensorEvaluationContext, settings: RegimeSettings):
-    url = settings.settings().alert_webhook
+    s = settings.settings()
+    url = s.alert_webhook
     if not url:
         return dg.SkipReason("REGIME_ALERT_WEBHOOK is unset: no alert is sent (set it to a webhook URL to get one).")
     cursor = alerts.Cursor.parse(context.cursor)
@@ -30,7 +31,7 @@ def regime_alert_sensor(context: dg.SensorEvaluationContext, settings: RegimeSet
             key = alerts.change_key(change)
             if key in cursor.sent:
                 continue
-            link = f"{UI_ASSET_URL}?partition={change['session']}"
+            link = f"{s.ui_url.rstrip('/')}/{ASSET_PAGE}?partition={change['session']}"
             try:
                 alerts.post(url, alerts.message(change, link))
             except alerts.AlertError as exc:

@@ -22,14 +22,16 @@ FORECAST_MODELS = list(MODELS)
 EXTRA_ROWS = 5  # feature rows read beyond the longest window, so a short gap shows as a clear error
 
 
-def score_ledger(con) -> tuple[int, dict[str, str]]:
-    """Score every pending row whose target date its ticker's stored labels now cover; returns (rows scored,
-    ticker → labels version)."""
+def score_ledger(con, settings) -> tuple[int, dict[str, str]]:
+    """Score every pending row whose target's label has settled in its ticker's stored labels (S sessions after it
+    for a generated labeler, DESIGN §3a); returns (rows scored, ticker → labels version)."""
     scored, versions = 0, {}
     for ticker in wh.ledger_tickers(con):
         truth = wh.labels_for_scoring(con, ticker)
         versions[ticker] = ledger.labels_version(truth)
-        scored += wh.apply_scores(con, ledger.score_pending(wh.pending_forecasts(con, ticker), truth, versions[ticker]))
+        settle = settings.settle_sessions_for(truth["labeler"][0]) if truth.height else 0
+        scored += wh.apply_scores(con, ledger.score_pending(wh.pending_forecasts(con, ticker), truth, versions[ticker],
+                                                            settle))
     return scored, versions
 
 
@@ -114,8 +116,9 @@ def regime_changed_result(changes: list[dict], model: str) -> dg.AssetCheckResul
                                                "differs from its previous session's; the alert sensor posts it.")],
     description="The forecast ledger: after the close of session t, every ticker's production models and both "
                 "baselines write their probabilities for t+h with the regime known at t and the labels it came from "
-                "(computed from data through t, for every session of a range); pending until the ticker's labels "
-                "cover t+h, then scored. Re-running a day replaces its pending rows and keeps its scored ones; a "
+                "(computed from data through t, for every session of a range); pending until the label at t+h has "
+                "settled (REGIME_SETTLE_SESSIONS later sessions for a generated labeler), then scored once. Re-running "
+                "a day replaces its pending rows and keeps its scored ones; a "
                 "session not yet closed, or a model fit on data after t, is refused. First on the page: today's "
                 "regime in one line per ticker.",
 )
@@ -174,7 +177,7 @@ def regime_forecasts(context: dg.AssetExecutionContext, config: TickerSelection,
     if not written:
         raise ledger.LedgerError(" ".join(failed.values()))
     with warehouse.connect() as con:
-        newly_scored, versions = score_ledger(con)
+        newly_scored, versions = score_ledger(con, s)
         pending, total = wh.ledger_counts(con)
     answer, changes = headline_metadata(warehouse, settings, sorted(known_now), sessions, context.log)
     for line in answer["today"].value.split("\n\n"):
@@ -215,7 +218,7 @@ def forecast_scoreboard(context: dg.AssetExecutionContext, warehouse: Warehouse,
                         settings: RegimeSettings) -> dg.MaterializeResult:
     s = settings.settings()
     with warehouse.connect() as con:
-        newly_scored, versions = score_ledger(con)
+        newly_scored, versions = score_ledger(con, s)
         ledger_rows = wh.read_ledger(con)
         tickers = sorted(set(ledger_rows["ticker"].to_list()))
         oos = wh.read_oos_pooled(con, {t: scope_for(s, t).targets_version for t in tickers})

@@ -23,6 +23,7 @@ from regime_platform.modeling.targets import PRODUCTION_FOLD, stored_fold_target
 from regime_platform.modeling.training import TrainingConfig
 from regime_platform.modeling.walk_forward_targets import compute_walk_forward_targets
 from regime_platform.models import MODELS
+from regime_platform.models.base import LeveledLog
 from regime_platform.storage.files import to_jsonable
 
 # One asset per registered model (regime_platform.models.MODELS, in its order): registry name → kind shown in the UI.
@@ -97,25 +98,33 @@ def walk_forward_targets(context: dg.AssetExecutionContext, warehouse: Warehouse
     s = scope.settings
     inputs = read_model_inputs(warehouse, scope)
     started = time.perf_counter()
+    settle = s.settle_sessions_for(inputs.labeler)  # the truth's rule, DESIGN §3a
     result = compute_walk_forward_targets(
-        inputs.dates, inputs.X, inputs.feature_names, walk_forward_labels(inputs.frame, inputs.stored_labels),
-        TrainingConfig.from_settings(s), labeler=inputs.labeler, returns=inputs.returns, log=context.log.info)
+        inputs.dates, inputs.X, inputs.feature_names, walk_forward_labels(inputs.frame, inputs.stored_labels, settle),
+        TrainingConfig.from_settings(s), labeler=inputs.labeler, returns=inputs.returns, log=step_log(context))
     with warehouse.connect() as con:
         wh.replace_walk_forward_targets(con, scope.ticker, scope.targets_version, result.fold_table, result.label_rows)
     shown = result.fold_table.filter(pl.col("fold") != PRODUCTION_FOLD).select(
-        "fold", "test_year", "train_end", "test_start", "test_end", "labeler_fit_start", "labeler_fit_end",
+        "fold", "test_year", "train_end", "test_start", "test_end", "labeler_fit_start", "labeler_fit_end", "truth_fit_end",
         "state_mapping", "risk_off_regime")
     return dg.MaterializeResult(metadata={
         "ticker": scope.ticker,
         "targets_version": scope.targets_version,
         "labeler": inputs.labeler,
         "horizon": s.horizon,
+        "settle_sessions": settle,
+        "unsettled_test_targets": sum(result.unsettled.values()),
         "folds": len(result.folds),
         "single_split": bool(result.folds and result.folds[0].single_split),
         "label_rows": result.label_rows.height,
         "wall_seconds": round(time.perf_counter() - started, 1),
         "fold_table": dg.MetadataValue.md(markdown_table(shown)),
     })
+
+
+def step_log(context) -> LeveledLog:
+    """Fold summaries at INFO, per-epoch lines at DEBUG (the UI's log level filter shows them)."""
+    return LeveledLog(context.log.info, context.log.debug)
 
 
 def folds_path(settings: RegimeSettings, asset_name: str, scope: TickerScope) -> Path:
@@ -168,7 +177,7 @@ def build_model_asset(model: str, kind: str) -> tuple[dg.AssetsDefinition, dg.As
         started = time.perf_counter()
         result = walk_forward.walk_forward(
             inputs.dates, inputs.X, inputs.feature_names, targets, [model], config, returns=inputs.returns,
-            include_baselines=False, log=context.log.info,
+            include_baselines=False, log=step_log(context),
             progress=lambda done, total, what: context.log.info(f"[{done}/{total}] {what}"))
         for warning in result.warnings:
             context.log.warning(warning)
@@ -178,7 +187,7 @@ def build_model_asset(model: str, kind: str) -> tuple[dg.AssetsDefinition, dg.As
         with warehouse.connect() as con:
             wh.replace_oos_predictions(con, scope.ticker, scope.targets_version, model, oos)
         final = production.fit_final(inputs.dates, inputs.X, inputs.feature_names, targets, [model], config,
-                                     returns=inputs.returns, include_baselines=False, log=context.log.info)[0]
+                                     returns=inputs.returns, include_baselines=False, log=step_log(context))[0]
         final.ticker, final.targets_version = scope.ticker, scope.targets_version
         context.add_output_metadata({
             "ticker": scope.ticker,
