@@ -22,6 +22,8 @@ OVERSAMPLING = ("none", "random", "smote")
 HORIZONS = (1, 5, 21)
 INNER_SCORES = ("macro_f1", "sharpe")
 CALIBRATIONS = ("none", "temperature")
+MACRO_INPUTS = ("off", "auto")
+DEFAULT_MACRO_SERIES = ("VIXCLS", "T10Y2Y", "BAMLH0A0HYM2", "BAA", "AAA", "DTB3")
 
 
 class SettingsError(ValueError):
@@ -50,6 +52,16 @@ def parse_tickers(raw: str, env: str) -> tuple[str, ...]:
     if not tickers:
         raise SettingsError(f"{env}={raw!r} names no ticker; give a comma list such as SPY,QQQ.")
     return tuple(tickers)
+
+
+def parse_series(raw: str, env: str) -> tuple[str, ...]:
+    """A comma list of FRED series ids (upper case letters, digits and '_', e.g. VIXCLS,BAA)."""
+    names = tuple(dict.fromkeys(p.strip().upper() for p in raw.split(",") if p.strip()))
+    bad = [n for n in names if not re.fullmatch(r"[A-Z0-9_]{1,30}", n)]
+    if bad or not names:
+        raise SettingsError(f"{env}={raw!r}: {bad[0] if bad else 'no series'!r} is not a FRED series id; give a comma "
+                            "list such as VIXCLS,BAA,AAA.")
+    return names
 
 
 def _path(raw: str, env: str) -> Path:
@@ -145,6 +157,15 @@ class Settings:
                                         "URL the alert sensor posts a JSON message to when the headline forecast's "
                                         "regime changes (unset = no alerts; read at tick time, never shown in the UI)",
                                         _text, secret=True)
+    macro_series: tuple[str, ...] = setting(DEFAULT_MACRO_SERIES, "REGIME_MACRO_SERIES",
+                                            "FRED series the `macro` asset stores in market.macro (through "
+                                            "pandas-datareader; offline the bundled AAA, BAA and VIX)", parse_series)
+    macro_lag: int = setting(1, "REGIME_MACRO_LAG",
+                             "sessions after its date a daily macro value becomes usable (monthly values: the first "
+                             "session after the month plus the series' stated publication lag)", _int)
+    macro: str = setting("off", "REGIME_MACRO",
+                         "`off` | `auto`: add the macro features that cover the labelled span (VIX z-score, term "
+                         "and credit spreads, point in time) to the model inputs", _lower)
     stooq_api_key: str | None = setting(None, "STOOQ_API_KEY", "Stooq's API key", _text, secret=True)
     ohlcv_csv: Path | None = setting(None, "REGIME_OHLCV_CSV", "your OHLCV file for `REGIME_SOURCE=csv`", _path)
 
@@ -201,6 +222,10 @@ class Settings:
                                 f"{', '.join(CALIBRATIONS)}.")
         if self.label_lag < 0:
             raise SettingsError(f"REGIME_LABEL_LAG={self.label_lag} is negative; use 0 or more sessions.")
+        if self.macro not in MACRO_INPUTS:
+            raise SettingsError(f"REGIME_MACRO={self.macro!r} is unknown; use one of {', '.join(MACRO_INPUTS)}.")
+        if self.macro_lag < 0:
+            raise SettingsError(f"REGIME_MACRO_LAG={self.macro_lag} is negative; use 0 or more sessions (default 1).")
 
     @property
     def warehouse_path(self) -> Path:
