@@ -25,6 +25,15 @@ class MacroSourceError(RuntimeError):
     """A series could not be read (network, an HTML page instead of CSV, an unknown id): one sentence says which."""
 
 
+class SourceUnreachable(MacroSourceError):
+    """No answer at all (DNS, connection, timeout): the other series of that source are not tried."""
+
+
+def _unreachable(exc: Exception) -> bool:
+    """pandas-datareader's RemoteDataError carries the requests exception when no response came back at all."""
+    return "\nException:\n" in str(exc) or type(exc).__name__ in ("ConnectionError", "Timeout", "ReadTimeout")
+
+
 @dataclass(frozen=True)
 class MacroSeries:
     """One series: how often it is observed, what one value means, and how long after its period it is published."""
@@ -88,8 +97,9 @@ def fred_frame(name: str, start: dt.date, end: dt.date, reader: Callable | None 
         frame = make(name, start=pd.Timestamp(start), end=pd.Timestamp(end), retry_count=1, pause=0.1,
                      timeout=20).read()
     except Exception as exc:  # the reader raises RemoteDataError, OSError, parser errors, TypeError on HTML
-        raise MacroSourceError(f"FRED could not serve {name} ({type(exc).__name__}: {str(exc).splitlines()[0][:160]}):"
-                               " nothing of it was stored; check the network or set REGIME_SOURCE=sample.") from None
+        kind = SourceUnreachable if _unreachable(exc) else MacroSourceError
+        raise kind(f"FRED could not serve {name} ({type(exc).__name__}: {str(exc).splitlines()[0][:160]}):"
+                   " nothing of it was stored; check the network or set REGIME_SOURCE=sample.") from None
     return _checked(frame, name, "FRED")
 
 
@@ -165,9 +175,15 @@ def fetch_series(names: list[str], start: dt.date, end: dt.date, mode: str, *, f
     online = mode != "sample"
     wanted = list(dict.fromkeys([*names, CASH_SERIES_ONLINE if online else CASH_SERIES_OFFLINE]))
     failures: dict[str, str] = {}
+    unreachable: SourceUnreachable | None = None
     for name in wanted:
         if not online:
             break
+        if unreachable is not None and name != CASH_SERIES_ONLINE:  # FRED gave no answer at all: ask it no more
+            failures[name] = (f"FRED was not asked for {name}: it could not be reached for {unreachable.args[1]} a "
+                              "moment ago; check the network or set REGIME_SOURCE=sample.")
+            out[name] = MacroSourceError(failures[name])
+            continue
         try:
             pdf = famafrench_daily_rf(start, end, famafrench) if name == CASH_SERIES_ONLINE else \
                 fred_frame(name, start, end, fred)
@@ -175,6 +191,8 @@ def fetch_series(names: list[str], start: dt.date, end: dt.date, mode: str, *, f
         except MacroSourceError as exc:
             failures[name] = str(exc)
             out[name] = exc
+            if isinstance(exc, SourceUnreachable) and name != CASH_SERIES_ONLINE:
+                unreachable = SourceUnreachable(str(exc), name)
     if mode in ("auto", "sample"):
         offline = [n for n in wanted if n not in out or isinstance(out[n], MacroSourceError)]
         if online and CASH_SERIES_ONLINE in failures:
@@ -193,5 +211,6 @@ def fetch_series(names: list[str], start: dt.date, end: dt.date, mode: str, *, f
 
 
 __all__ = ["CATALOG", "CASH_SERIES_OFFLINE", "CASH_SERIES_ONLINE", "MacroAnswer", "MacroSeries", "MacroSourceError",
+           "SourceUnreachable",
            "SAMPLE_SOURCES", "famafrench_daily_rf", "fetch_series", "fred_frame", "is_sample", "sample_frame",
            "series_info"]

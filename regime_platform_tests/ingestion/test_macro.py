@@ -166,3 +166,19 @@ def test_a_planted_look_ahead_fails_the_check_and_a_bad_fetch_changes_nothing(re
         con.execute("UPDATE market.macro SET usable_from = '2018-10-11' WHERE series = 'VIXCLS' AND date = '2018-10-10'")
         after = wh.read_macro(con)
     assert after.sort("series", "date").equals(before)
+
+
+def test_an_unreachable_fred_is_asked_once_and_auto_serves_the_sample_saying_why(monkeypatch):
+    from pandas_datareader.famafrench import FamaFrenchReader
+    from pandas_datareader.fred import FredReader
+
+    asked = []
+    closed = property(lambda self: asked.append(self.symbols) or "http://127.0.0.1:9/graph.csv")  # nothing listens
+    monkeypatch.setattr(FredReader, "url", closed)
+    monkeypatch.setattr(FamaFrenchReader, "url", property(lambda self: "http://127.0.0.1:9/ff.zip"))
+    answers = sources.fetch_series(["VIXCLS", "BAA", "T10Y2Y"], D(2018, 1, 1), D(2018, 12, 31), "auto")
+    assert asked == ["VIXCLS"]
+    assert answers["VIXCLS"].source == "sample:arch.data.vix" and "SAMPLE" in answers["VIXCLS"].warnings[0]
+    assert "FRED was not asked for BAA" in answers["BAA"].warnings[0]
+    assert isinstance(answers["T10Y2Y"], sources.MacroSourceError)
+    assert answers["FF_RF"].source == "sample:arch.data.frenchdata" and "FF_RF_D" not in answers
