@@ -11,6 +11,7 @@ import dagster as dg
 import polars as pl
 import pytest
 
+from regime_platform import calendar
 from regime_platform import storage as wh
 from regime_platform.defs.ingestion.macro import macro, macro_quality
 from regime_platform.ingestion import macro as rules
@@ -182,3 +183,51 @@ def test_an_unreachable_fred_is_asked_once_and_auto_serves_the_sample_saying_why
     assert "FRED was not asked for BAA" in answers["BAA"].warnings[0]
     assert isinstance(answers["T10Y2Y"], sources.MacroSourceError)
     assert answers["FF_RF"].source == "sample:arch.data.frenchdata" and "FF_RF_D" not in answers
+
+
+def famafrench_zip(days: list[dt.date]) -> bytes:
+    """A Fama–French daily factors file as the library serves it: a zipped CSV, notes, then the table."""
+    import io
+    import zipfile
+
+    lines = "\r\n".join(f"{d:%Y%m%d},   0.10,  -0.05,   0.02,   0.0{i % 10}" for i, d in enumerate(days))
+    text = ("This file was created using the 201812 CRSP database.\r\n\r\n"
+            "       ,Mkt-RF,SMB,HML,RF\r\n" + lines + "\r\n\r\n Copyright 2019 Kenneth R. French\r\n")
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as zf:
+        zf.writestr("F-F_Research_Data_Factors_daily.CSV", text)
+    return buffer.getvalue()
+
+
+def test_the_famafrench_daily_rf_is_read_through_the_real_reader(monkeypatch):
+    from pandas_datareader.famafrench import FamaFrenchReader
+
+    days = calendar.sessions(D(2018, 10, 1), D(2018, 12, 31))
+    body = famafrench_zip(days)
+
+    class Zip(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802
+            self.send_response(200)
+            self.send_header("Content-Type", "application/zip")
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Zip)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    monkeypatch.setattr(FamaFrenchReader, "url", property(lambda self: f"http://127.0.0.1:{server.server_port}/ff.zip"))
+    try:
+        frame = sources.famafrench_daily_rf(D(2018, 11, 1), D(2018, 12, 31))
+    finally:
+        server.shutdown()
+    assert list(frame["date"])[0] == D(2018, 11, 1) and list(frame["date"])[-1] == D(2018, 12, 31)
+    first = days.index(D(2018, 11, 1))
+    assert frame["value"].iloc[0] == pytest.approx((first % 10) / 100)  # percent a day, as published
+
+
+@pytest.mark.network
+def test_fred_serves_vixcls_online():
+    frame = sources.fred_frame("VIXCLS", D(2018, 1, 1), D(2018, 1, 31))
+    assert 15 <= len(frame) <= 22 and frame["value"].between(5, 80).all()
