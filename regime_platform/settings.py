@@ -29,6 +29,8 @@ CALIBRATIONS = ("none", "temperature")
 EARLIEST_START = dt.date(1990, 1, 2)
 # numpy's and scikit-learn's seeds are unsigned 32-bit integers.
 MAX_SEED = 2**32 - 1
+MACRO_INPUTS = ("off", "auto")
+DEFAULT_MACRO_SERIES = ("VIXCLS", "T10Y2Y", "BAMLH0A0HYM2", "BAA", "AAA", "DTB3")
 
 
 class SettingsError(ValueError):
@@ -57,6 +59,16 @@ def parse_tickers(raw: str, env: str) -> tuple[str, ...]:
     if not tickers:
         raise SettingsError(f"{env}={raw!r} names no ticker; give a comma list such as SPY,QQQ.")
     return tuple(tickers)
+
+
+def parse_series(raw: str, env: str) -> tuple[str, ...]:
+    """A comma list of FRED series ids (upper case letters, digits and '_', e.g. VIXCLS,BAA)."""
+    names = tuple(dict.fromkeys(p.strip().upper() for p in raw.split(",") if p.strip()))
+    bad = [n for n in names if not re.fullmatch(r"[A-Z0-9_]{1,30}", n)]
+    if bad or not names:
+        raise SettingsError(f"{env}={raw!r}: {bad[0] if bad else 'no series'!r} is not a FRED series id; give a comma "
+                            "list such as VIXCLS,BAA,AAA.")
+    return names
 
 
 def _path(raw: str, env: str) -> Path:
@@ -176,6 +188,15 @@ class Settings:
                                         _text, secret=True)
     ui_url: str = setting("http://127.0.0.1:3000", "REGIME_UI_URL",
                           "the Dagster UI's address, which the alerts link to (where `make ui` serves by default)", _text)
+    macro_series: tuple[str, ...] = setting(DEFAULT_MACRO_SERIES, "REGIME_MACRO_SERIES",
+                                            "FRED series the `macro` asset stores in market.macro (through "
+                                            "pandas-datareader; offline the bundled AAA, BAA and VIX)", parse_series)
+    macro_lag: int = setting(1, "REGIME_MACRO_LAG",
+                             "sessions after its date a daily macro value becomes usable (monthly values: the first "
+                             "session after the month plus the series' stated publication lag)", _int)
+    macro: str = setting("off", "REGIME_MACRO",
+                         "`off` | `auto`: add the macro features that cover the labelled span (VIX z-score, term "
+                         "and credit spreads, point in time) to the model inputs", _lower)
     stooq_api_key: str | None = setting(None, "STOOQ_API_KEY", "Stooq's API key", _text, secret=True)
     ohlcv_csv: Path | None = setting(None, "REGIME_OHLCV_CSV", "your OHLCV file for `REGIME_SOURCE=csv`", _path)
 
@@ -238,6 +259,10 @@ class Settings:
         if self.settle_sessions is not None and not 0 <= self.settle_sessions <= 1260:
             raise SettingsError(f"REGIME_SETTLE_SESSIONS={self.settle_sessions} is out of range; use 0…1260 sessions, "
                                 "or unset it for the labeler's measured default.")
+        if self.macro not in MACRO_INPUTS:
+            raise SettingsError(f"REGIME_MACRO={self.macro!r} is unknown; use one of {', '.join(MACRO_INPUTS)}.")
+        if self.macro_lag < 0:
+            raise SettingsError(f"REGIME_MACRO_LAG={self.macro_lag} is negative; use 0 or more sessions (default 1).")
 
     def settle_sessions_for(self, labeler: str) -> int:
         """S of DESIGN §3a for ``labeler``: 0 for a user's file (its label at d is the truth), else

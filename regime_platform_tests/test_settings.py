@@ -24,7 +24,9 @@ CHANGED = {
     "seed": ("7", 7), "min_dwell": ("5", 5), "inner_validation": ("0", False), "inner_score": ("Sharpe", "sharpe"),
     "features": ("scale_free", "scale_free"), "feature_selection": ("1", True), "calibration": ("NONE", "none"),
     "headline_model": ("Logistic", "logistic"), "alert_webhook": ("http://127.0.0.1:9/hook", "http://127.0.0.1:9/hook"),
-    "ui_url": ("http://10.0.0.5:3000", "http://10.0.0.5:3000"), "stooq_api_key": ("k3y", "k3y"), "ohlcv_csv": ("/tmp/bars.csv", Path("/tmp/bars.csv")),
+    "ui_url": ("http://10.0.0.5:3000", "http://10.0.0.5:3000"),
+    "macro_series": ("vixcls, baa", ("VIXCLS", "BAA")), "macro_lag": ("2", 2), "macro": ("AUTO", "auto"),
+    "stooq_api_key": ("k3y", "k3y"), "ohlcv_csv": ("/tmp/bars.csv", Path("/tmp/bars.csv")),
 }
 
 

@@ -16,7 +16,7 @@ from regime_platform import storage as warehouse
 from regime_platform.defs.partitions import REGIME_START
 from regime_platform.features.compute import model_feature_set
 from regime_platform.ingestion.sources import SourceChain, build_chain
-from regime_platform.settings import Settings, parse_tickers, setting_fields
+from regime_platform.settings import Settings, parse_series, parse_tickers, setting_fields
 from regime_platform.storage.files import read_json, write_json_atomic
 
 
@@ -68,6 +68,9 @@ class _SettingsResource(dg.ConfigurableResource):
         for name in ("data_dir", "ohlcv_csv"):
             values[name] = Path(values[name]) if values[name] else None
         values["tickers"] = _tickers(values["tickers"])
+        series = values["macro_series"]
+        values["macro_series"] = parse_series(series if isinstance(series, str) else ",".join(series),
+                                              "resources.settings.config.macro_series")
         s = Settings(start=REGIME_START, **values)
         s.validate()
         model_feature_set(s.features)  # REGIME_FEATURES names real, scale-free columns (SettingsError otherwise)

@@ -1,7 +1,8 @@
 """An economic backtest of the regime forecasts against buy-and-hold and the rules research already offers.
 
 The trading convention (a signal after the close of t sets the position from the close of t+1 to t+2, 10 bp per
-unit of turnover, Sharpe without a risk-free rate) is written once, in :mod:`regime_platform.evaluation.strategy`.
+unit of turnover, the flat part earning the stored cash rate, Sharpe in excess of it) is written once, in
+:mod:`regime_platform.evaluation.strategy`; the cash rate in :mod:`regime_platform.evaluation.cash`.
 
 Strategies: a model is flat when its forecast is its fold's risk-off regime (the regime with the lowest mean
 daily return in that fold's training span) and long otherwise; `buy_and_hold` is always long; `sma_200` is
@@ -19,6 +20,7 @@ import numpy as np
 import polars as pl
 
 from regime_platform.evaluation import anchors, intervals
+from regime_platform.evaluation.cash import CashRate
 from regime_platform.evaluation.strategy import DEFAULT_COST_BP, StrategyRun, performance, run_signals
 
 SMA_WINDOW = 200
@@ -80,14 +82,16 @@ class HorizonBacktest:
     jump_fits: list[anchors.JumpFit] = field(default_factory=list)
     resampled: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    cash_sentence: str = "a flat position earns 0 %: no cash rate was given."
 
 
 def backtest_horizon(forecasts: pl.DataFrame, prices: pl.DataFrame, risk_off: Mapping[int, int] | int,
                      horizon: int, cost_bp: float = DEFAULT_COST_BP,
                      spans: Mapping[int, tuple[dt.date, dt.date]] | None = None,
-                     seed: int = intervals.SEED) -> HorizonBacktest:
+                     seed: int = intervals.SEED, cash: CashRate | None = None) -> HorizonBacktest:
     """Every model of one horizon plus buy_and_hold, sma_200, vol_target and (given the folds' training `spans`)
-    jump_signal, on the same dates, each measure with its 90 % interval.
+    jump_signal, on the same dates, each measure with its 90 % interval; the flat part of every position earns
+    `cash` (its sessions = the price dates; None: 0 %) and Sharpe is in excess of it.
 
     `forecasts`: model, fold, as_of, predicted_regime (one horizon). `prices`: date, adj_close (every session).
     The dates are the forecast dates common to every model.
@@ -120,9 +124,16 @@ def backtest_horizon(forecasts: pl.DataFrame, prices: pl.DataFrame, risk_off: Ma
             notes.append(f"jump_signal is left out at h = {horizon}: {short}")
     else:
         notes.append(f"jump_signal is left out at h = {horizon}: no fold training spans were given.")
-    runs = {name: run_signals(name, price_dates, adj_close, dates, s, cost_bp) for name, s in signals.items()}
-    indices = intervals.cached_indices(len(next(iter(runs.values())).net_returns), seed)
-    bounds, resampled = intervals.strategy_intervals({n: r.net_returns for n, r in runs.items()}, indices)
+    if cash is not None and cash.dates != price_dates:
+        raise ValueError("the cash rate was computed for other sessions than market.ohlcv holds; recompute it from "
+                         "the same prices.")
+    daily_cash = None if cash is None else cash.daily
+    runs = {name: run_signals(name, price_dates, adj_close, dates, s, cost_bp, daily_cash)
+            for name, s in signals.items()}
+    first_run = next(iter(runs.values()))
+    indices = intervals.cached_indices(len(first_run.net_returns), seed)
+    bounds, resampled = intervals.strategy_intervals({n: r.net_returns for n, r in runs.items()}, indices,
+                                                     cash=first_run.cash)
     rows = []
     for name, run in runs.items():
         row = performance(run) | {"horizon": horizon}
@@ -132,13 +143,15 @@ def backtest_horizon(forecasts: pl.DataFrame, prices: pl.DataFrame, risk_off: Ma
     table = (pl.DataFrame(rows, schema=BACKTEST_SCHEMA).select(list(BACKTEST_SCHEMA))
              .with_columns([pl.col(c).fill_nan(None) for c in BACKTEST_SCHEMA if BACKTEST_SCHEMA[c] == pl.Float64])
              .sort("sharpe", descending=True, nulls_last=True))  # a strategy that never moves has no Sharpe ratio
-    return HorizonBacktest(horizon, table, runs, dates, signals, fits, resampled, notes)
+    said = cash.sentence(first_run.dates[0], first_run.dates[-1]) if cash is not None else \
+        HorizonBacktest.cash_sentence
+    return HorizonBacktest(horizon, table, runs, dates, signals, fits, resampled, notes, said)
 
 
 def backtest_all(oos: pl.DataFrame, prices: pl.DataFrame, risk_off_by_horizon: Mapping[int, Mapping[int, int] | int],
                  cost_bp: float = DEFAULT_COST_BP,
                  spans_by_horizon: Mapping[int, Mapping[int, tuple[dt.date, dt.date]]] | None = None,
-                 seed: int = intervals.SEED) -> dict[int, HorizonBacktest]:
+                 seed: int = intervals.SEED, cash: CashRate | None = None) -> dict[int, HorizonBacktest]:
     """backtest_horizon for every horizon in `oos`; `risk_off_by_horizon[h]` is a fold mapping or one id."""
     out = {}
     for h in sorted(oos["horizon"].unique().to_list()):
@@ -147,7 +160,7 @@ def backtest_all(oos: pl.DataFrame, prices: pl.DataFrame, risk_off_by_horizon: M
                              "horizon; re-materialize the model assets or set risk_off_regime in run config.")
         spans = None if spans_by_horizon is None else spans_by_horizon.get(h)
         out[int(h)] = backtest_horizon(oos.filter(pl.col("horizon") == h), prices, risk_off_by_horizon[h], int(h),
-                                       cost_bp, spans, seed)
+                                       cost_bp, spans, seed, cash)
     return out
 
 

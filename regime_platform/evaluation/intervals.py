@@ -59,16 +59,18 @@ def cached_indices(n: int, seed: int = SEED) -> np.ndarray:
     return resampled_indices(n, seed=seed)
 
 
-def strategy_measures(returns: np.ndarray) -> dict[str, np.ndarray]:
+def strategy_measures(returns: np.ndarray, cash: np.ndarray | None = None) -> dict[str, np.ndarray]:
     """Sharpe, ann_return and max_drawdown of each row of net daily returns (the conventions of backtest.performance).
 
-    `returns`: (..., n). Sharpe = mean / std (ddof=1) × √252; ann_return geometric over 252 sessions;
-    max_drawdown the worst equity / running peak − 1, the peak starting at 1."""
+    `returns`: (..., n); `cash`: the cash return of the same sessions (None: 0 %). Sharpe = mean / std (ddof=1) of
+    returns − cash × √252; ann_return geometric over 252 sessions; max_drawdown the worst equity / running peak − 1,
+    the peak starting at 1."""
     r = np.atleast_2d(np.asarray(returns, dtype=float))
     n = r.shape[-1]
-    std = r.std(axis=-1, ddof=1)
+    excess = r if cash is None else r - np.atleast_2d(np.asarray(cash, dtype=float))
+    std = excess.std(axis=-1, ddof=1)
     with np.errstate(divide="ignore", invalid="ignore"):
-        sharpe = np.where(std > 0, r.mean(axis=-1) / std * SQRT_SESSIONS_PER_YEAR, np.nan)
+        sharpe = np.where(std > 0, excess.mean(axis=-1) / std * SQRT_SESSIONS_PER_YEAR, np.nan)
     log_equity = np.cumsum(np.log1p(r), axis=-1)
     ann_return = np.expm1(log_equity[..., -1] * SESSIONS_PER_YEAR / n)
     peak = np.maximum(np.maximum.accumulate(log_equity, axis=-1), 0.0)
@@ -141,12 +143,14 @@ def paired_difference(sample_model: float, sample_baseline: float, resampled_mod
     return PairedDifference(float(sample_model - sample_baseline), low, high, below)
 
 
-def strategy_intervals(runs: Mapping[str, np.ndarray], indices: np.ndarray,
-                       level: float = LEVEL) -> tuple[dict[str, dict[str, tuple[float, float]]], dict]:
-    """For each strategy's net returns (same sessions): the interval of each measure, and the resampled values.
+def strategy_intervals(runs: Mapping[str, np.ndarray], indices: np.ndarray, level: float = LEVEL,
+                       cash: np.ndarray | None = None) -> tuple[dict[str, dict[str, tuple[float, float]]], dict]:
+    """For each strategy's net returns (same sessions): the interval of each measure, and the resampled values; the
+    cash returns of those sessions (None: 0 %) are resampled on the same days, for Sharpe in excess of cash.
 
     Returns ({strategy: {measure: (lo, hi)}}, {strategy: {measure: resampled array}})."""
-    resampled = {name: strategy_measures(np.asarray(r, dtype=float)[indices]) for name, r in runs.items()}
+    drawn_cash = None if cash is None else np.asarray(cash, dtype=float)[indices]
+    resampled = {name: strategy_measures(np.asarray(r, dtype=float)[indices], drawn_cash) for name, r in runs.items()}
     bounds = {name: {m: interval(values[m], level) for m in STRATEGY_MEASURES} for name, values in resampled.items()}
     return bounds, resampled
 

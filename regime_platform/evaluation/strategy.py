@@ -6,8 +6,9 @@ to act. So the return of session d (close d−1 → close d, simple return of ad
 of session d−2. The daily return series runs from the session after the first signal date to two sessions after
 the last (or the last stored price); on its first session no strategy holds a position. Turnover (the change
 of position at a close, including the first entry; a switch from 1 to 0 is one unit) costs `cost_bp` basis
-points of equity per unit (10 by default). Sharpe = mean / std (ddof=1) of the net daily returns × √252, no
-risk-free rate; ann_return is geometric over 252 sessions a year; max_drawdown is the worst equity / running
+points of equity per unit (10 by default). The flat part of a position (1 − exposure) earns the day's cash return
+(evaluation/cash.py; 0 when none is stored). Sharpe = mean / std (ddof=1) of the net daily returns in excess of
+cash × √252; ann_return is geometric over 252 sessions a year; max_drawdown is the worst equity / running
 peak − 1 (≤ 0); time_in_market the mean exposure; switches the total turnover in full switches,
 rounded (exact for a long/flat strategy). Pure numpy, no Dagster.
 """
@@ -32,6 +33,12 @@ class StrategyRun:
     positions: np.ndarray
     net_returns: np.ndarray
     equity: np.ndarray
+    cash: np.ndarray | None = None  # the cash return of each return date (None: 0 %)
+
+    @property
+    def excess_returns(self) -> np.ndarray:
+        """Net returns minus the cash rate: what Sharpe is computed on."""
+        return self.net_returns if self.cash is None else self.net_returns - self.cash
 
     @property
     def drawdown(self) -> np.ndarray:
@@ -39,11 +46,13 @@ class StrategyRun:
 
 
 def run_signals(strategy: str, price_dates: list[dt.date], adj_close: np.ndarray, signal_dates: list[dt.date],
-                signals: np.ndarray, cost_bp: float = DEFAULT_COST_BP) -> StrategyRun:
+                signals: np.ndarray, cost_bp: float = DEFAULT_COST_BP,
+                cash: np.ndarray | None = None) -> StrategyRun:
     """Turn signals (decided after the close of each signal date) into the next-next-session positions and P&L.
 
     `price_dates` / `adj_close`: every stored session, sorted. A signal date missing in between keeps the
-    previous position (no new information, no trade).
+    previous position (no new information, no trade). `cash`: the cash return of each session of `price_dates`
+    (earned by the flat part of the position over that session), None = 0 %.
     """
     index = {d: i for i, d in enumerate(price_dates)}
     missing = [d for d in signal_dates if d not in index]
@@ -67,22 +76,26 @@ def run_signals(strategy: str, price_dates: list[dt.date], adj_close: np.ndarray
     prices = np.asarray(adj_close, dtype=float)
     daily = prices[ret_idx] / prices[ret_idx - 1] - 1.0
     switches = np.abs(np.diff(np.concatenate([[0.0], positions])))
-    net = positions * daily - switches * cost_bp / 10_000.0
-    return StrategyRun(strategy, [price_dates[j] for j in ret_idx], positions, net, np.cumprod(1.0 + net))
+    earned = np.zeros(len(ret_idx)) if cash is None else np.asarray(cash, dtype=float)[ret_idx]
+    net = positions * daily + (1.0 - positions) * earned - switches * cost_bp / 10_000.0
+    return StrategyRun(strategy, [price_dates[j] for j in ret_idx], positions, net, np.cumprod(1.0 + net),
+                       None if cash is None else earned)
 
 
 def performance(run: StrategyRun) -> dict:
-    """ann_return, ann_vol, sharpe, max_drawdown, switches, time_in_market of one strategy run."""
-    r = run.net_returns
+    """ann_return, ann_vol, sharpe (in excess of cash), max_drawdown, switches, time_in_market of one strategy run."""
+    r, excess = run.net_returns, run.excess_returns
     n = len(r)
     std = float(np.std(r, ddof=1)) if n > 1 else float("nan")
+    excess_std = float(np.std(excess, ddof=1)) if n > 1 else float("nan")
     return {
         "strategy": run.strategy,
         "start_date": run.dates[0],
         "end_date": run.dates[-1],
         "ann_return": float(run.equity[-1] ** (SESSIONS_PER_YEAR / n) - 1.0),
         "ann_vol": std * SQRT_SESSIONS_PER_YEAR,
-        "sharpe": float(np.mean(r) / std * SQRT_SESSIONS_PER_YEAR) if std and np.isfinite(std) and std > 0 else float("nan"),
+        "sharpe": float(np.mean(excess) / excess_std * SQRT_SESSIONS_PER_YEAR)
+        if excess_std and np.isfinite(excess_std) and excess_std > 0 else float("nan"),
         "max_drawdown": float(run.drawdown.min()),
         "switches": int(round(float(np.abs(np.diff(np.concatenate([[0.0], run.positions]))).sum()))),
         "time_in_market": float(run.positions.mean()),

@@ -22,7 +22,10 @@ def targets_version(labeler: str, horizon: int, shaping: dict[str, Any], labels_
     """``<labeler>-h<horizon>-<hash8>``, the hash over ``shaping`` (the TARGET_SHAPING_SETTINGS) and, for a user's
     file, its content."""
     blob = json.dumps({"labeler": labeler, "horizon": int(horizon), "labels_file": labels_file_sha256,
-                       **{k: shaping[k] for k in TARGET_SHAPING_SETTINGS}}, sort_keys=True, default=str)
+                       **{k: shaping[k] for k in TARGET_SHAPING_SETTINGS},
+                       # the macro inputs shape what a model learns from; `off` (the default) keeps earlier versions
+                       **({"macro": shaping["macro"]} if shaping.get("macro", "off") != "off" else {})},
+                      sort_keys=True, default=str)
     return f"{labeler}-h{int(horizon)}-{hashlib.sha256(blob.encode()).hexdigest()[:8]}"
 
 
@@ -52,7 +55,7 @@ def scope_for(settings: Settings, ticker: str) -> TickerScope:
     """The scope of ``ticker`` under ``settings``."""
     sha = file_fingerprint(settings.user_labels_path(ticker))
     labeler = "user" if sha else settings.labeler
-    shaping = {name: getattr(settings, name) for name in TARGET_SHAPING_SETTINGS}
+    shaping = {name: getattr(settings, name) for name in (*TARGET_SHAPING_SETTINGS, "macro")}
     if labeler != "user":
         shaping["label_lag"] = 0  # only a user's file reads the label lag
     shaping["settle_sessions"] = settings.settle_sessions_for(labeler)  # the truth's rule (0 for a user's file)

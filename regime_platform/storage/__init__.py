@@ -2,7 +2,7 @@
 
 - :mod:`~regime_platform.storage.tables`: every table declared once (``Table``), the feature columns;
 - :mod:`~regime_platform.storage.db`: one transaction per write, reads as polars frames;
-- :mod:`~regime_platform.storage.prices`, :mod:`~regime_platform.storage.results`,
+- :mod:`~regime_platform.storage.prices`, :mod:`~regime_platform.storage.macro`, :mod:`~regime_platform.storage.results`,
   :mod:`~regime_platform.storage.ledger`, :mod:`~regime_platform.storage.explanations`: the named queries by group;
 - :mod:`~regime_platform.storage.files`: atomic files (JSON, bytes, models); :mod:`~regime_platform.storage.reports`:
   the artifact an evaluation or explainability asset writes.
@@ -52,6 +52,7 @@ from regime_platform.storage.ledger import (  # noqa: F401
     stored_regime_names,
     write_forecasts,
 )
+from regime_platform.storage.macro import macro_summary, read_macro, write_macro  # noqa: F401
 from regime_platform.storage.migrations import (  # noqa: F401
     add_new_columns,
     legacy_tables,
@@ -204,4 +205,7 @@ __all__ = [
     "write_forecasts",
     "write_json_atomic",
     "write_ohlcv",
+    "macro_summary",
+    "read_macro",
+    "write_macro",
 ]

@@ -109,6 +109,12 @@ TABLES["regime_change_timing"] = Table((
     ("from_regime", "INTEGER", _INT), ("to_regime", "INTEGER", _INT), ("first_call_date", "DATE", _DATE),
     ("first_lead_sessions", "INTEGER", _INT), ("call_date", "DATE", _DATE), ("lead_sessions", "INTEGER", _INT),
     ("flipped_back", "BOOLEAN", pl.Boolean)))
+# FRED / Fama–French series (DESIGN §2, §3a): usable_from = the first session at whose close the value may be used;
+# filled_from = the date a short gap's value was carried from (NULL for an observed value).
+TABLES["macro"] = Table((
+    ("date", "DATE NOT NULL", _DATE), ("series", "VARCHAR NOT NULL", _TEXT), ("value", "DOUBLE NOT NULL", _DOUBLE),
+    ("usable_from", "DATE NOT NULL", _DATE), ("filled_from", "DATE", _DATE), ("source", "VARCHAR NOT NULL", _TEXT),
+    ("ingested_at", "TIMESTAMP NOT NULL", pl.Datetime("us"))), "PRIMARY KEY (series, date)")
 TABLES["regime_forecasts"] = Table((
     TICKER, ("as_of", "DATE NOT NULL", _DATE), ("target_date", "DATE NOT NULL", _DATE), ("horizon", "INTEGER NOT NULL", _INT),
     ("model", "VARCHAR NOT NULL", _TEXT), ("predicted_regime", "INTEGER NOT NULL", _INT),

@@ -12,13 +12,14 @@ import numpy as np
 import polars as pl
 
 from regime_platform import storage as wh
+from regime_platform.defs.ingestion.macro import macro
 from regime_platform.defs.metadata import markdown_table, report_figure
 from regime_platform.defs.modeling.assets import model_assets
 from regime_platform.defs.partitions import ticker_asset, ticker_check
 from regime_platform.defs.resources import RegimeSettings, Warehouse, artifact_directory
 from regime_platform.defs.scope import TickerScope, ticker_scope
 from regime_platform.evaluation import backtest as bt
-from regime_platform.evaluation import change_timing, comparison, intervals, metrics, paired
+from regime_platform.evaluation import cash, change_timing, comparison, intervals, metrics, paired
 from regime_platform.evaluation import figures as plots
 from regime_platform.evaluation.horizon import headline_horizon
 from regime_platform.evaluation.versions import pooling_refusal
@@ -216,11 +217,12 @@ class BacktestConfig(dg.Config):
 
 @ticker_asset(
     group_name=GROUP,
-    deps=model_assets,
+    deps=[*model_assets, dg.AssetDep(macro, partition_mapping=dg.AllPartitionMapping())],
     io_manager_key="artifacts",
     kinds={"duckdb"},
     description="Economic backtest, one convention for all (the forecast after the close of t sets the position "
-                "from the close of t+1 to t+2; 10 bp per unit of turnover, run config): each model flat when it "
+                "from the close of t+1 to t+2; 10 bp per unit of turnover, run config; the flat part earns the "
+                "stored cash rate, point in time, and Sharpe is in excess of it): each model flat when it "
                 "forecasts its fold's risk-off regime, long otherwise, against buy_and_hold, sma_200, vol_target "
                 "and jump_signal (the statistical jump model's own online state, fit inside each fold's training "
                 "span) on the same dates, each measure with its 90 % block-bootstrap interval — into "
@@ -237,6 +239,8 @@ def backtest(context: dg.AssetExecutionContext, config: BacktestConfig, warehous
         labeler = wh.stored_labeler(con, scope.ticker)
         fold_risk_off = wh.fold_risk_off_regimes(con, scope.ticker, scope.targets_version)
         spans = wh.fold_training_spans(con, scope.ticker, scope.targets_version)
+        cash_rows = wh.read_macro(con, list(cash.CASH_SERIES))
+    prices = prices.sort("date")
     horizons = sorted(oos["horizon"].unique().to_list())
     if config.risk_off_regime is not None:
         regimes = int(oos["probabilities"].list.len().max())  # index = regime id: the regimes the models forecast
@@ -253,11 +257,12 @@ def backtest(context: dg.AssetExecutionContext, config: BacktestConfig, warehous
                              "per fold), or set risk_off_regime in the backtest asset's run config.")
         risk_off = fold_risk_off
     seed = settings.settings().seed
-    backtests = bt.backtest_all(oos, prices, risk_off, config.cost_bp, spans, seed)
+    backtests = bt.backtest_all(oos, prices, risk_off, config.cost_bp, spans, seed,
+                                cash.cash_returns(cash_rows, prices["date"].to_list()))
     table = bt.backtest_table(backtests)
     versus = paired.comparison_table(backtests, oos, seed)
     selection = {h: intervals.superior_predictive_ability(
-        bt.BUY_AND_HOLD, {n: r.net_returns for n, r in b.runs.items()}, [n for n in b.runs if paired.is_model(n)],
+        bt.BUY_AND_HOLD, {n: r.excess_returns for n, r in b.runs.items()}, [n for n in b.runs if paired.is_model(n)],
         seed=seed) for h, b in backtests.items()}
     with warehouse.connect() as con:
         wh.replace_backtest(con, scope.ticker, scope.targets_version, table, versus)
@@ -270,7 +275,7 @@ def backtest(context: dg.AssetExecutionContext, config: BacktestConfig, warehous
     report = Report(documents={"backtest": {
         "headline_horizon": h, "cost_bp": config.cost_bp, "risk_off_regime_override": config.risk_off_regime,
         "labeler": labeler, "risk_off_by_fold": {str(k): v for k, v in risk_off.items()},
-        "intervals": intervals.method_sentence(),
+        "intervals": intervals.method_sentence(), "cash_rate": headline.cash_sentence,
         "selection": {str(k): None if v is None else {"benchmark": v.benchmark, "candidates": v.candidates,
                                                       "best": v.best, "pvalue": v.pvalue, "sentence": v.sentence()}
                       for k, v in selection.items()},
@@ -294,9 +299,10 @@ def backtest(context: dg.AssetExecutionContext, config: BacktestConfig, warehous
         "horizon": h, "cost_bp": float(config.cost_bp),
         "span": f"{shown['start_date'].min()} … {shown['end_date'].max()}",
         "risk_off_regime": risk_text,
+        "cash_rate": headline.cash_sentence,
         "table": dg.MetadataValue.md(
-            "Sorted by Sharpe; baselines and rules marked; every strategy over the span above; a flat position "
-            "earns 0 % (no cash rate is stored). " + intervals.method_sentence() + "\n\n" + markdown_table(
+            "Sorted by Sharpe; baselines and rules marked; every strategy over the span above; "
+            + headline.cash_sentence + " " + intervals.method_sentence() + "\n\n" + markdown_table(
                 mark_baselines(shown.drop("start_date", "end_date"), "strategy"), 3)),
         "versus_baselines": dg.MetadataValue.md(
             "Each model minus each baseline and rule, paired (difference [90 % interval]); above zero is better on "

@@ -17,6 +17,7 @@ from regime_platform.defs.scope import TickerScope, ticker_scope
 from regime_platform.explainability import figures as plots
 from regime_platform.explainability import regime_profiles as profiles
 from regime_platform.explainability.attributions import RECENT_SESSIONS
+from regime_platform.features import macro as macro_inputs
 from regime_platform.features.compute import MODEL_FEATURES
 from regime_platform.labels import names_by_id, regime_label
 from regime_platform.modeling import production
@@ -48,6 +49,9 @@ class RegimeProfileConfig(dg.Config):
 def _sessions(warehouse: Warehouse, scope: TickerScope) -> pl.DataFrame:
     with warehouse.connect() as con:
         sessions = wh.explanation_sessions(con, scope.ticker)
+        if scope.settings.macro != "off":  # the macro features a model may have been fit on, point in time
+            sessions = macro_inputs.with_macro(sessions, wh.read_macro(con, macro_inputs.MACRO_SERIES),
+                                               macro_inputs.MACRO_FEATURES)
     if sessions.filter(pl.col("regime").is_not_null()).is_empty():
         raise ValueError(f"market.regime_labels or market.features has no rows of {scope.ticker}: materialize "
                          f"regime_labels for {scope.ticker} first.")

@@ -9,6 +9,7 @@ from regime_platform.defs.metadata import bullets, markdown_table, preview_md
 from regime_platform.defs.partitions import daily_asset
 from regime_platform.defs.resources import RegimeSettings, Warehouse
 from regime_platform.features import causality
+from regime_platform.features import macro as macro_features
 from regime_platform.features.compute import FEATURE_COLUMNS, LOOKBACK_SESSIONS, features_for_range
 
 CAUSALITY_SPREAD, CAUSALITY_LATEST = 15, 5  # dates over the whole history, and the newest, the check recomputes
@@ -69,9 +70,12 @@ def features(context: dg.AssetExecutionContext, config: TickerSelection, warehou
                 description=f"Per ticker: recomputes {CAUSALITY_SPREAD} stored rows spread over the whole history "
                             f"and the {CAUSALITY_LATEST} newest from prices truncated at each date, and compares them "
                             "with what is stored and with a recompute that sees later prices (1e-12 relative, same "
-                            "NULLs).")
+                            "NULLs); the macro features of the same dates from the market.macro rows usable by then "
+                            "(usable_from recomputed by the point-in-time rule).")
 def features_causal(warehouse: Warehouse, settings: RegimeSettings) -> dg.AssetCheckResult:
     problems, checked = [], {}
+    with warehouse.connect() as con:
+        macro_rows = wh.read_macro(con, macro_features.MACRO_SERIES)
     for ticker in settings.settings().tickers:
         with warehouse.connect() as con:
             stored = wh.read_features(con, ticker)
@@ -80,10 +84,13 @@ def features_causal(warehouse: Warehouse, settings: RegimeSettings) -> dg.AssetC
             continue
         dates = causality.spread_dates(stored["date"].to_list(), CAUSALITY_SPREAD, CAUSALITY_LATEST)
         problems += [f"{ticker}: {p}" for p in causality.causality_problems(prices, stored, dates)]
+        problems += [f"{ticker}: {p}" for p in macro_features.causality_problems(
+            macro_rows, stored["date"].to_list(), dates, settings.settings().macro_lag)]
         checked[ticker] = ", ".join(str(d) for d in dates)
     if not checked:
         return dg.AssetCheckResult(passed=False, metadata={"problem": "no stored features: materialize features"})
     return dg.AssetCheckResult(passed=not problems, metadata={
         "dates_checked": dg.MetadataValue.md("\n".join(f"- {t}: {d}" for t, d in checked.items())),
+        "macro_rows_checked": macro_rows.height,
         "problems": bullets(problems),
     })

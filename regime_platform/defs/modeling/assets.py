@@ -17,6 +17,7 @@ from regime_platform.defs.partitions import ticker_asset, ticker_check
 from regime_platform.defs.resources import RegimeSettings, Warehouse, artifact_directory
 from regime_platform.defs.scope import TickerScope, ticker_scope
 from regime_platform.features import causality
+from regime_platform.features import macro as macro_inputs
 from regime_platform.features.compute import MODEL_FEATURES, model_feature_set
 from regime_platform.modeling import known_regime, leakage, production, walk_forward
 from regime_platform.modeling.targets import PRODUCTION_FOLD, stored_fold_targets, walk_forward_labels
@@ -36,7 +37,8 @@ class ModelInputs:
 
     frame: pl.DataFrame
     stored_labels: pl.DataFrame
-    feature_names: list[str]  # REGIME_FEATURES
+    feature_names: list[str]  # REGIME_FEATURES, then the macro features REGIME_MACRO=auto adds
+    macro_notes: list[str] | None = None  # why a macro feature was left out (REGIME_MACRO=auto)
 
     @property
     def dates(self) -> list[dt.date]:
@@ -58,9 +60,15 @@ class ModelInputs:
 def read_model_inputs(warehouse: Warehouse, scope: TickerScope) -> ModelInputs:
     """The ticker's sessions, features and stored labels; refuses labels made by another labeler than the settings
     ask for (the targets would not be the version every table is keyed by)."""
+    names = model_feature_set(scope.settings.features)
     with warehouse.connect() as con:
-        inputs = ModelInputs(wh.read_labeler_frame(con, scope.ticker), wh.read_regime_labels(con, scope.ticker),
-                             model_feature_set(scope.settings.features))
+        frame, labels = wh.read_labeler_frame(con, scope.ticker), wh.read_regime_labels(con, scope.ticker)
+        macro_rows = wh.read_macro(con, macro_inputs.MACRO_SERIES) if scope.settings.macro != "off" else None
+    notes = None
+    if macro_rows is not None:  # point in time: each session reads the market.macro rows usable at its close
+        frame, added, notes = macro_inputs.model_inputs(frame, macro_rows, names)
+        names = names + added
+    inputs = ModelInputs(frame, labels, names, notes)
     if inputs.stored_labels.is_empty():
         raise ValueError(f"market.regime_labels has no rows of {scope.ticker}: materialize regime_labels for "
                          f"{scope.ticker} first.")
@@ -116,6 +124,9 @@ def walk_forward_targets(context: dg.AssetExecutionContext, warehouse: Warehouse
         "unsettled_test_targets": sum(result.unsettled.values()),
         "folds": len(result.folds),
         "single_split": bool(result.folds and result.folds[0].single_split),
+        "features": ", ".join(inputs.feature_names),
+        "macro_inputs": bullets(inputs.macro_notes or [], "REGIME_MACRO=off" if inputs.macro_notes is None else
+                                "every macro feature covers the span"),
         "label_rows": result.label_rows.height,
         "wall_seconds": round(time.perf_counter() - started, 1),
         "fold_table": dg.MetadataValue.md(markdown_table(shown)),
@@ -142,6 +153,7 @@ class LeakageEvidence:
     oos: pl.DataFrame
     labeler: str | None
     known: known_regime.KnownRegimeInputs
+    macro: pl.DataFrame  # the stored market.macro rows the macro features read
 
 
 def read_leakage_evidence(warehouse: Warehouse, scope: TickerScope, model: str) -> LeakageEvidence:
@@ -151,7 +163,8 @@ def read_leakage_evidence(warehouse: Warehouse, scope: TickerScope, model: str) 
                                wh.stored_labeler(con, scope.ticker),
                                known_regime.KnownRegimeInputs(wh.read_labeler_frame(con, scope.ticker),
                                                               wh.read_regime_labels(con, scope.ticker),
-                                                              scope.settings.label_lag))
+                                                              scope.settings.label_lag),
+                               wh.read_macro(con, macro_inputs.MACRO_SERIES))
 
 
 def build_model_asset(model: str, kind: str) -> tuple[dg.AssetsDefinition, dg.AssetChecksDefinition]:
@@ -235,8 +248,15 @@ def build_model_asset(model: str, kind: str) -> tuple[dg.AssetsDefinition, dg.As
             # the last training session and the first test session of every fold, recomputed from truncated prices
             sample_dates = {dt.date.fromisoformat(str(r[key])[:10]) for r in records
                             for key in ("train_end", "test_start") if r.get(key)}
+            used_macro = sorted({f for r in records for f in r.get("features") or []
+                                 if f in macro_inputs.MACRO_FEATURES})
             problems += leakage.verify_fold_records(records, dates, stored_labeler=evidence.labeler,
-                                                    allowed_features=MODEL_FEATURES, features=evidence.features)
+                                                    allowed_features=MODEL_FEATURES + macro_inputs.MACRO_FEATURES,
+                                                    features=macro_inputs.with_macro(evidence.features, evidence.macro,
+                                                                                     used_macro))
+            if used_macro:  # recomputed at the same dates from the rows the point-in-time rule allows by then
+                problems += macro_inputs.causality_problems(evidence.macro, dates, sorted(sample_dates),
+                                                            scope.settings.macro_lag)
             problems += leakage.verify_oos_rows(records, evidence.oos, dates)  # every row of the version
             known_problems, known_checked = known_regime.verify_known_regime(records, evidence.oos, evidence.known)
             problems += known_problems
