@@ -40,7 +40,7 @@ def pooled_metrics(confusion: pl.DataFrame, transitions: pl.DataFrame, probabili
         values["transition_count"] = float(t["transition_count"].sum()) if t.height else 0.0
         recalls = (t["transition_hits"].cast(pl.Float64) / t["transition_count"].cast(pl.Float64)).to_numpy() \
             if t.height else np.array([])  # SQL sums are DECIMAL: divide as floats
-        values["transition_recall"] = float(recalls.mean()) if recalls.size else None  # mean over directions
+        values["transition_recall"] = float(recalls.min()) if recalls.size else None  # the worst direction
         p = probabilities.filter((pl.col("model") == model) & (pl.col("horizon") == horizon))
         values["brier"] = brier(p["true_regime"].to_numpy(), p["probabilities"].to_list(), k)
         rows += [{"model": model, "horizon": int(horizon), "metric": name, "value": None if v is None else float(v)}

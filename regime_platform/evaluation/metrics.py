@@ -18,9 +18,9 @@ Definitions (each the scikit-learn function where one exists):
   change of the true regime within the horizon, never the gap between the online and the hindsight label;
   transition_count_into_<id> / transition_recall_into_<id>: those rows whose target regime is <id>, and the
   share of them the model got right (with two regimes: into and out of the turbulent one); transition_recall:
-  the mean of the per-direction recalls over the directions that occur, so a constant forecaster scores 1/K
-  and only a model that calls changes both ways can beat it; shown, never optimized — a model that flips
-  often scores well on it;
+  the worst of the per-direction recalls over the directions that occur, so a constant forecaster scores 0 and a
+  model scores only as well as it calls changes in its weaker direction (the mean let "always calm" score 1/K,
+  above every model of the default run); shown, never optimized — a model that flips often scores well on it;
 - change_lead_median, change_called_share (pooled only, added from change_timing): the median lead/lag in
   sessions of the call of each new true regime that held (negative = early; a change never called counts as
   a miss, so the median is NULL once more than half are missed), and the share of changes called.
@@ -162,7 +162,7 @@ def classification_metrics(y_true: np.ndarray, y_pred: np.ndarray, probs: np.nda
         out[f"transition_recall_into_{c}"] = float((y_pred[into] == c).mean()) if into.any() else float("nan")
         if into.any():
             recalls.append(out[f"transition_recall_into_{c}"])
-    out["transition_recall"] = float(np.mean(recalls)) if recalls else float("nan")
+    out["transition_recall"] = float(np.min(recalls)) if recalls else float("nan")
     return out
 
 
