@@ -122,8 +122,9 @@ def model_comparison(table: pl.DataFrame, title: str = "") -> Figure:
         colors = [model_color(n, names) for n in names]
         ax.barh(y, np.nan_to_num(values), color=colors, alpha=0.85)
         has = np.isfinite(low) & np.isfinite(high) & np.isfinite(values)
-        if has.any():  # the 90 % interval as an error bar
-            ax.errorbar(values[has], y[has], xerr=[values[has] - low[has], high[has] - values[has]], fmt="none",
+        if has.any():  # the 90 % interval as an error bar from its low to its high end: a percentile interval
+            # need not contain the point estimate (a short or lopsided test span), so it is not drawn around it
+            ax.errorbar((low[has] + high[has]) / 2, y[has], xerr=(high[has] - low[has]) / 2, fmt="none",
                         ecolor="black", elinewidth=0.9, capsize=2.5)
         for yi, v, lo_, hi_ in zip(y, values, low, high):
             at = v if np.isnan(hi_) else (hi_ if v >= 0 else lo_)
