@@ -76,7 +76,9 @@ def test_daily_schedule_asks_again_for_a_session_whose_run_failed(defs):
 def test_daily_job_runs_the_session_chain_in_one_run(defs):
     job = defs.resolve_job_def("daily_forecast_job")
     keys = {k.to_user_string() for k in job.asset_layer.executable_asset_keys}
-    assert keys == {"ohlcv", "features", "regime_forecasts", "forecast_scoreboard"}  # every ticker, one session
+    assert keys == {"ohlcv", "macro", "features", "regime_forecasts", "forecast_scoreboard"}  # every ticker, a session
+    # the ledger's macro-input models read that session's macro values: macro runs before regime_forecasts
+    assert dg.AssetKey("macro") in job.asset_layer.asset_graph.get(dg.AssetKey("regime_forecasts")).parent_keys
     assert defs.get_schedule_def("daily_forecast_schedule").execution_timezone == "America/New_York"
 
 

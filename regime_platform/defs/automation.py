@@ -11,14 +11,15 @@ from regime_platform.defs.partitions import ticker_partitions
 from regime_platform.defs.resources import RegimeSettings
 from regime_platform.ingestion.sources import SAMPLE_LAST
 
-# One run per session, every ticker: the day's bars, their features, the ledger rows of every ticker's models (the
+# One run per session, every ticker: the day's bars and macro values (the ledger's models with macro inputs read
+# them; with REGIME_MACRO=off a failed macro fetch does not stop the run), their features, the ledger rows of every ticker's models (the
 # regime known at t, which the persistence baseline needs, computed from data through t), and the scoreboard. The
 # per-ticker assets (labels, models, evaluation) are not in it: they have ticker partitions, and refresh weekly.
 daily_job = dg.define_asset_job(
     "daily_forecast_job",
-    selection=dg.AssetSelection.assets("ohlcv", "features", "regime_forecasts", "forecast_scoreboard"),
-    description="After the close of a session: ohlcv → features → regime_forecasts → forecast_scoreboard for that "
-                "session and every ticker of REGIME_TICKERS, in one run.",
+    selection=dg.AssetSelection.assets("ohlcv", "macro", "features", "regime_forecasts", "forecast_scoreboard"),
+    description="After the close of a session: ohlcv and macro → features → regime_forecasts → forecast_scoreboard "
+                "for that session and every ticker of REGIME_TICKERS, in one run.",
 )
 
 
@@ -29,7 +30,7 @@ daily_job = dg.define_asset_job(
 @dg.schedule(
     name="daily_forecast_schedule", job=daily_job, cron_schedule="0 18 * * 1-5",
     execution_timezone="America/New_York", default_status=dg.DefaultScheduleStatus.STOPPED,
-    description="Weekdays 18:00 America/New_York: that session's ohlcv → features → labels → forecasts. "
+    description="Weekdays 18:00 America/New_York: that session's ohlcv and macro → features → forecasts → scoreboard. "
                 "XNYS holidays and weekends produce no run.",
 )
 def daily_schedule(context: dg.ScheduleEvaluationContext):

@@ -38,6 +38,9 @@ MACRO_INPUTS: dict[str, tuple[str, ...]] = {
 }
 MACRO_FEATURES = list(MACRO_INPUTS)
 MACRO_SERIES = sorted({s for names in MACRO_INPUTS.values() for s in names})
+# sessions before the first one a feature is wanted at that its trailing window, change and staleness read: with
+# them a feature computed on a short tail of sessions equals the one computed on the whole history (the ledger's case)
+HISTORY_SESSIONS = Z_WINDOW + CHANGE_SESSIONS + max(STALE_SESSIONS.values())
 TOLERANCE = 1e-12
 
 

@@ -108,8 +108,10 @@ def forecast_rows(ticker: str, models: Sequence[Forecaster], as_of: dt.date, fea
                               f"{model.window}: materialize features for the earlier sessions first.")
         X = frame.select(model.feature_names).fill_null(np.nan).to_numpy().astype(np.float64)
         if not np.isfinite(X).all():
-            raise LedgerError(f"the {model.window}-session window ending {as_of} has missing features "
-                              "(warm-up or a gap): forecast a later session.")
+            missing = [n for n, ok in zip(model.feature_names, np.isfinite(X).all(axis=0)) if not ok]
+            raise LedgerError(f"the {model.window}-session window ending {as_of} has missing values of "
+                              f"{', '.join(missing)} (warm-up or a gap; a macro_ feature: no market.macro value usable "
+                              "then — materialize macro for the session): forecast a later session or fill the gap.")
         probabilities = np.asarray(model.forecast_last(X, known.regime if known else None), dtype=np.float64)
         decision, note = decide(model, as_of, probabilities, (history or {}).get(model.name))
         rows.append({

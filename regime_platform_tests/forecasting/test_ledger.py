@@ -82,7 +82,7 @@ def test_the_newest_unclosed_session_is_refused():
 def test_missing_features_are_refused():
     with pytest.raises(ledger.LedgerError, match="no SPY row for 2018-12-17"):
         ledger.forecast_rows("SPY", [FakeModel()], D(2018, 12, 17), features(D(2018, 12, 14)), 0, "x")
-    with pytest.raises(ledger.LedgerError, match="missing features"):
+    with pytest.raises(ledger.LedgerError, match="missing values of a "):
         ledger.forecast_rows("SPY", [FakeModel()], D(2018, 12, 17), features(D(2018, 12, 17), gap=True), 0, "x")
 
 

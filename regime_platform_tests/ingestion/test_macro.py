@@ -157,12 +157,19 @@ def test_a_planted_look_ahead_fails_the_check_and_a_bad_fetch_changes_nothing(re
     from regime_platform.defs.resources import RegimeSettings
 
     fred["VIXCLS"] = (200, "<html><body>Error</body></html>", 0.0)
-    online = dict(resources, settings=RegimeSettings(data_dir=resources["settings"].data_dir, source="yfinance",
-                                                     macro_series=["VIXCLS"]))
-    failed = dg.materialize([macro], resources=online, raise_on_error=False,
-                            tags={"dagster/asset_partition_range_start": "2018-06-01",
-                                  "dagster/asset_partition_range_end": "2018-12-31"})
-    assert not failed.success
+    span = {"dagster/asset_partition_range_start": "2018-06-01", "dagster/asset_partition_range_end": "2018-12-31"}
+
+    def fetch_online(macro_inputs: str):
+        online = dict(resources, settings=RegimeSettings(data_dir=resources["settings"].data_dir, source="yfinance",
+                                                         macro_series=["VIXCLS"], macro=macro_inputs))
+        return dg.materialize([macro], resources=online, raise_on_error=False, tags=span)
+
+    assert not fetch_online("auto").success  # models read macro inputs: no run on a failed fetch
+    # prices-only models (the default REGIME_MACRO=off): the daily run goes on, says what was not stored
+    prices_only = fetch_online("off")
+    assert prices_only.success
+    meta = prices_only.asset_materializations_for_node("macro")[0].metadata
+    assert meta["rows_written"].value == 0 and "VIXCLS" in meta["not_stored"].value
     with resources["warehouse"].connect() as con:
         con.execute("UPDATE market.macro SET usable_from = '2018-10-11' WHERE series = 'VIXCLS' AND date = '2018-10-10'")
         after = wh.read_macro(con)

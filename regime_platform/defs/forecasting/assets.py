@@ -12,6 +12,7 @@ from regime_platform.defs.ingestion.assets import TickerSelection, selected_tick
 from regime_platform.defs.metadata import bullets, every_ticker_check, every_ticker_result, markdown_table
 from regime_platform.defs.partitions import session_partitions
 from regime_platform.defs.resources import RegimeSettings, Warehouse, artifact_directory
+from regime_platform.features import macro as macro_inputs
 from regime_platform.forecasting import figures as ledger_plots
 from regime_platform.forecasting import headline, ledger
 from regime_platform.modeling.targets_version import scope_for
@@ -106,7 +107,8 @@ def regime_changed_result(changes: list[dict], model: str) -> dg.AssetCheckResul
     backfill_policy=dg.BackfillPolicy.single_run(),  # like ohlcv and features: the daily job has one policy
     ins={f"{m}_model": dg.AssetIn(key=f"{m}_model", partition_mapping=dg.AllPartitionMapping())
          for m in FORECAST_MODELS},
-    deps=[dg.AssetKey("features"), dg.AssetDep("regime_labels", partition_mapping=dg.AllPartitionMapping())],
+    deps=[dg.AssetKey("features"), dg.AssetKey("macro"),
+          dg.AssetDep("regime_labels", partition_mapping=dg.AllPartitionMapping())],
     pool="duckdb",
     kinds={"duckdb"},
     check_specs=[every_ticker_check("every_ticker_forecast", "regime_forecasts",
@@ -142,12 +144,19 @@ def regime_forecasts(context: dg.AssetExecutionContext, config: TickerSelection,
                 refusal = ledger.in_sample_refusal(m, sessions[0])
                 if refusal:
                     raise ledger.LedgerError(refusal)
-            lookback = max(m.window for m in production) + EXTRA_ROWS
+            # models fit with REGIME_MACRO=auto read macro features: computed here exactly as for their fit, from
+            # the market.macro rows usable at each session, over enough earlier sessions for their trailing windows
+            used_macro = sorted({f for m in production for f in m.feature_names if f in macro_inputs.MACRO_FEATURES})
+            lookback = max(m.window for m in production) + EXTRA_ROWS + (
+                macro_inputs.HISTORY_SESSIONS if used_macro else 0)
             with warehouse.connect() as con:
                 frame = wh.read_labeler_frame(con, ticker)
+                macro_rows = wh.read_macro(con, macro_inputs.MACRO_SERIES) if used_macro else None
             for as_of in sessions:
                 with warehouse.connect() as con:
                     features, price_source = wh.ledger_inputs(con, ticker, as_of, lookback)
+                if used_macro:
+                    features = macro_inputs.with_macro(features, macro_rows, used_macro)
                 if price_source is None:
                     raise ledger.LedgerError(f"market.ohlcv has no {ticker} close for {as_of}: materialize ohlcv and "
                                              "features for that session first (the daily job does them in one run).")

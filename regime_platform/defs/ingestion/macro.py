@@ -52,7 +52,14 @@ def macro(context: dg.AssetExecutionContext, warehouse: Warehouse, settings: Reg
     for sentence in failed.values():
         context.log.warning(f"not stored: {sentence}")
     if not built:
-        raise sources.MacroSourceError(" ".join(failed.values()) or f"no macro series to ingest for {start} … {end}.")
+        problem = " ".join(failed.values()) or f"no macro series to ingest for {start} … {end}."
+        if s.macro != "off":
+            raise sources.MacroSourceError(problem)
+        # prices-only models (REGIME_MACRO=off) forecast without it: the daily run goes on, stored rows unchanged
+        context.log.warning(f"no macro series stored for {start} … {end}; with REGIME_MACRO=off only the backtest's "
+                            f"cash rate reads them, and it keeps the rows already stored: {problem}")
+        return dg.MaterializeResult(metadata={"series": "none", "rows_written": 0,
+                                              "not_stored": bullets(list(failed.values()) or [problem])})
     served = {n: b.rows["source"][0] for n, b in built.items()}
     if any(sources.is_sample(v) for v in served.values()):
         context.log.warning("serving the bundled SAMPLE for macro series: " + ", ".join(
