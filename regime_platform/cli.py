@@ -1,8 +1,8 @@
 """`regime-platform run | forecast | status | evaluation | export`: run the platform, read the ledger and the results.
 
 `run` materializes every asset end to end in the Dagster instance that `make ui` shows. It first asks the source chain which sessions it can serve, then materializes REGIME_START … the last
-closed session served: one run for the daily-partitioned assets (a single-run backfill), then one run for
-the assets that are not partitioned, then the forecast ledger for the last closed session only (a model fit
+closed session served: for each daily group (ingestion, then features) one single-run backfill of its assets and
+one run of their checks, once; then one run per ticker of the per-ticker assets, then the forecast ledger for the last closed session only (a model fit
 today on all history would be in-sample for earlier dates). Sessions no source can serve are reported, never
 fetched. `forecast` and `status` only read the warehouse (and the Dagster instance), as tables or `--json`.
 """
@@ -13,6 +13,7 @@ import datetime as dt
 import json
 import os
 import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,19 +24,23 @@ from regime_platform.forecasting import headline, ledger
 from regime_platform.ingestion.sources import SAMPLE_LAST, SourceError, build_chain, is_sample, sample_stand_in
 from regime_platform.labels.names import names_by_id
 from regime_platform.modeling.targets_version import scope_for
-from regime_platform.runs import IN_PROCESS, materialize, run_config
+from regime_platform.runs import IN_PROCESS, execute_job, materialize, run_config
 from regime_platform.settings import Settings, SettingsError
 
-# The runs, in order: the daily-partitioned assets over REGIME_START … the last closed session served (one single-run
-# backfill holding every ticker), then one run per ticker of every per-ticker asset (its partition), then the ledger
-# for the last closed session only and the scoreboard.
-DAILY = "group:ingestion or group:features"
+# The runs (run_steps), in order: the daily-partitioned assets over REGIME_START … the last closed session served
+# (single-run backfills holding every ticker, their checks run once after), then one run per ticker of every
+# per-ticker asset (its partition), then the ledger for the last closed session only and the scoreboard.
 PER_TICKER = "group:labels or group:modeling or group:evaluation or group:explainability"
 LEDGER, SCOREBOARD = "regime_forecasts", "forecast_scoreboard"
 
 
 def say(message: str) -> None:
     print(f"[regime-platform] {message}", flush=True)
+
+
+def elapsed(began: float) -> str:
+    minutes, seconds = divmod(int(time.monotonic() - began), 60)
+    return f"{minutes} min {seconds:02d} s"
 
 
 @dataclass
@@ -129,24 +134,48 @@ def register_tickers(tickers: list[str]) -> None:
             say(f"registered ticker partition(s) {', '.join(new)}")
 
 
-def run_steps(plan: Plan) -> list[tuple[str, str, tuple[str, str] | None, str]]:
-    """(label, selection, partitions, run config) of every run, in order."""
+@dataclass(frozen=True)
+class Step:
+    """One Dagster run of `regime-platform run`: an asset selection, or (``job``) a job of the definitions."""
+    label: str
+    target: str
+    partitions: tuple[str, str] | None
+    config: str = IN_PROCESS
+    job: bool = False
+
+    def run(self, said: list[str]) -> None:
+        if self.job:
+            execute_job(self.target, self.partitions, self.config, said=said)
+        else:
+            materialize(self.target, self.partitions, self.config, said=said)
+
+
+def run_steps(plan: Plan) -> list[Step]:
+    """Every run, in order: the history of each daily group without its checks, then those checks once (the
+    definitions' history jobs: per-partition check rows would fill .dagster/), then per ticker, ledger, scoreboard."""
+    from regime_platform.defs.automation import history_job_name
+
     some = plan.build if plan.build != plan.tickers else None  # None = every ticker (the default config)
-    day = plan.last.isoformat()
+    day, tickers = plan.last.isoformat(), ", ".join(plan.build)
+    span = (plan.first.isoformat(), day)
     return [
-        (f"daily-partitioned assets (ohlcv, features) of {', '.join(plan.build)}", DAILY,
-         (plan.first.isoformat(), day), run_config(some, ("ohlcv", "features"))),
-        *((f"{ticker}: labels, models, evaluation, explainability", PER_TICKER, (ticker, ticker), IN_PROCESS)
+        Step(f"ohlcv and macro of {tickers}, {plan.first} … {plan.last}", history_job_name("ingestion", False), span,
+             run_config(some, ("ohlcv",)), job=True),
+        Step("the checks of ohlcv and macro, once over every stored row", history_job_name("ingestion", True),
+             (day, day), job=True),
+        Step(f"features of {tickers}, {plan.first} … {plan.last}", history_job_name("features", False), span,
+             run_config(some, ("features",)), job=True),
+        Step("the checks of features, once over every stored row", history_job_name("features", True), (day, day),
+             job=True),
+        *(Step(f"{ticker}: labels, models, evaluation, explainability", PER_TICKER, (ticker, ticker))
           for ticker in plan.build),
-        (f"forecast ledger of {', '.join(plan.build)}: the last closed session only", LEDGER, (day, day),
-         run_config(some, ("regime_forecasts",))),
-        ("forecast scoreboard", SCOREBOARD, None, IN_PROCESS),
+        Step(f"forecast ledger of {tickers}: the last closed session only", LEDGER, (day, day),
+             run_config(some, ("regime_forecasts",))),
+        Step("forecast scoreboard", SCOREBOARD, None),
     ]
 
 
 def run(_args: argparse.Namespace) -> int:
-    from tqdm import tqdm
-
     if not os.environ.get("DAGSTER_HOME"):
         raise SystemExit("DAGSTER_HOME is not set: run `make run` (it sets DAGSTER_HOME=./.dagster) so the runs "
                          "appear in `make ui`.")
@@ -165,15 +194,15 @@ def run(_args: argparse.Namespace) -> int:
         f"{', '.join(f'{t} {s}' for t, s in plan.sources.items())}")
     register_tickers(plan.tickers)
     steps = run_steps(plan)
-    with tqdm(steps, desc="regime-platform run", unit="run", file=sys.stdout) as bar:
-        for label, selection, partitions, config in bar:
-            bar.set_postfix_str(label)
-            if selection == LEDGER:
-                say(f"forecast ledger: {plan.last} only; earlier sessions would be forecast by a model fit after them "
-                    "(in-sample), so the ledger starts today and grows one session a day.")
-            materialize(selection, partitions, config, said=plan.warned)
+    began = time.monotonic()
+    for k, step in enumerate(steps, 1):
+        say(f"step {k}/{len(steps)}: {step.label} ({elapsed(began)} so far)")
+        if step.target == LEDGER:
+            say(f"forecast ledger: {plan.last} only; earlier sessions would be forecast by a model fit after them "
+                "(in-sample), so the ledger starts today and grows one session a day.")
+        step.run(plan.warned)
     say(f"done: {', '.join(plan.build)} {plan.first} … {plan.last} from "
-        f"{', '.join(sorted(set(plan.sources.values())))}. Open the UI with `make ui` to inspect it.")
+        f"{', '.join(sorted(set(plan.sources.values())))} in {elapsed(began)}. Open the UI with `make ui` to inspect it.")
     if plan.failed:
         say("not served: " + " ".join(plan.failed.values()))
     with warehouse.read_only(settings.warehouse_path, LOCK_WAIT_SECONDS) as con:  # the last word: today's answer, one line per ticker

@@ -9,6 +9,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 from collections.abc import Collection
 
 
@@ -36,14 +37,31 @@ def materialize(selection: str, partition_range: tuple[str, str] | None, config:
         cmd += ["--partition", str(partition_range[0])]
     elif partition_range:
         cmd += ["--partition-range", f"{partition_range[0]}...{partition_range[1]}"]
+    _echo(cmd, f"materializing {selection!r}", said)
+
+
+def execute_job(job: str, partition_range: tuple[str, str], config: str = IN_PROCESS,
+                said: Collection[str] = ()) -> None:
+    """One `dagster job execute` of the definitions' ``job`` over the sessions ``partition_range``, echoed likewise."""
+    first, last = partition_range
+    tags = ({"dagster/partition": first} if first == last else
+            {"dagster/asset_partition_range_start": first, "dagster/asset_partition_range_end": last})
+    with tempfile.NamedTemporaryFile("w", suffix=".json", prefix="regime-run-config-") as file:
+        file.write(config)  # JSON is YAML: `-c` reads it
+        file.flush()
+        _echo([sys.executable, "-m", "dagster", "job", "execute", "-m", "regime_platform.definitions", "-j", job,
+               "-c", file.name, "--tags", json.dumps(tags)], f"running {job}", said)
+
+
+def _echo(cmd: list[str], what: str, said: Collection[str]) -> None:
     env = {**os.environ, "PYTHONWARNINGS": "ignore"}  # library deprecation chatter is not the user's business
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     for line in proc.stdout:
         if shown(line, said):
             print(line, end="", flush=True)
     if proc.wait() != 0:
-        raise SystemExit(f"materializing {selection!r} failed (exit {proc.returncode}); the run's logs are above "
-                         "and in the Dagster UI (`make ui`, Runs).")
+        raise SystemExit(f"{what} failed (exit {proc.returncode}); the run's logs are above and in the Dagster UI "
+                         "(`make ui`, Runs).")
 
 
 # Dagster logs two DEBUG events per partition; a person wants the INFO/WARNING lines and the step outcomes.

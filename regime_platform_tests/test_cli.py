@@ -70,11 +70,14 @@ def test_a_ticker_added_later_is_built_alone(offline, tmp_path, capsys):
     assert plan.build == ["QQQ"]
     assert "SPY already stored 2000-01-03 … 2018-12-31: left as they are; building QQQ." in capsys.readouterr().out
     steps = cli.run_steps(plan)
-    assert [selection for _, selection, _, _ in steps] == [cli.DAILY, cli.PER_TICKER, cli.LEDGER, cli.SCOREBOARD]
-    assert json.loads(steps[0][3])["ops"] == {"ohlcv": {"config": {"tickers": ["QQQ"]}},
-                                              "features": {"config": {"tickers": ["QQQ"]}}}
-    assert steps[1][2] == ("QQQ", "QQQ") and json.loads(steps[2][3])["ops"]["regime_forecasts"]["config"] == {
-        "tickers": ["QQQ"]}
+    assert [s.target for s in steps] == ["history_ingestion_assets_job", "history_ingestion_checks_job",
+                                         "history_features_assets_job", "history_features_checks_job",
+                                         cli.PER_TICKER, cli.LEDGER, cli.SCOREBOARD]
+    assert json.loads(steps[0].config)["ops"] == {"ohlcv": {"config": {"tickers": ["QQQ"]}}}
+    assert json.loads(steps[2].config)["ops"] == {"features": {"config": {"tickers": ["QQQ"]}}}
+    assert steps[0].partitions == ("2000-01-03", "2018-12-31") and steps[1].partitions == ("2018-12-31",) * 2
+    assert steps[4].partitions == ("QQQ", "QQQ") and json.loads(steps[5].config)["ops"]["regime_forecasts"][
+        "config"] == {"tickers": ["QQQ"]}
 
 
 def test_offline_refuses_to_overwrite_live_history(offline, tmp_path):
@@ -125,7 +128,9 @@ def test_run_end_to_end_offline_then_a_second_ticker_added_later(tmp_path):
     cmd = [str(Path(sys.executable).parent / "regime-platform"), "run"]
     out = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=1800)  # a hang guard
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
-    assert "done: SPY 2016-01-04 … 2018-12-31 from sample:^GSPC" in out.stdout
+    assert "done: SPY 2016-01-04 … 2018-12-31 from sample:^GSPC in " in out.stdout
+    assert "step 1/7: ohlcv and macro of SPY, 2016-01-04 … 2018-12-31 (0 min 00 s so far)" in out.stdout
+    assert "step 7/7: forecast scoreboard" in out.stdout and "it/s" not in out.stdout  # lines, not a progress bar
     # the last word is today's answer, one line per ticker, the offline sample said plainly
     last = out.stdout.strip().splitlines()[-1]
     assert last.startswith("[regime-platform] today: SPY 2018-12-31: known regime ") and " forecasts " in last
@@ -166,6 +171,7 @@ def test_run_end_to_end_offline_then_a_second_ticker_added_later(tmp_path):
     assert per_ticker == {"SPY": 7, "QQQ": 7} and ledger_rows == {"SPY": 7, "QQQ": 7}
     assert qqq_source == [("sample:^IXIC",)]
     # The runs are recorded in the instance `make ui` shows, with a partition per ticker.
+    import dagster as dg
     from dagster import DagsterInstance
 
     with DagsterInstance.from_config(str(home)) as instance:
@@ -174,3 +180,10 @@ def test_run_end_to_end_offline_then_a_second_ticker_added_later(tmp_path):
         # every step in the command's process: a subprocess per step cost ~16 s each, three quarters of this test
         assert all(r.run_config.get("execution") == {"config": {"in_process": {}}} for r in runs)
         assert instance.get_dynamic_partitions("tickers") == ["SPY", "QQQ"]
+        # the daily assets' checks ran once per command over every stored row, not once per session (754 each)
+        for asset, check in [("ohlcv", "ohlcv_quality"), ("ohlcv", "every_ticker_served"), ("macro", "macro_quality"),
+                             ("features", "features_causal"), ("ohlcv", "fresh_through_last_session")]:
+            history = instance.event_log_storage.get_asset_check_execution_history(
+                dg.AssetCheckKey(dg.AssetKey(asset), check), limit=10_000)
+            assert len(history) == 2, (check, len(history))
+            assert all(r.status.value == "SUCCEEDED" for r in history), check  # ran and passed

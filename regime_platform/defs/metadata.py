@@ -10,7 +10,11 @@ from regime_platform import figures
 from regime_platform.figures import markdown_table
 from regime_platform.storage.reports import Report
 
-__all__ = ["bullets", "every_ticker_check", "every_ticker_result", "markdown_table", "preview_md", "report_figure"]
+__all__ = ["bullets", "every_ticker_check", "every_ticker_result", "markdown_table", "per_partition", "preview_md",
+           "report_figure"]
+
+# A run over more sessions than this is a history backfill (the daily job runs one; a missed week, a few).
+BACKFILL_SESSIONS = 20
 
 
 def bullets(lines: list[str], empty: str = "none") -> dg.MetadataValue:
@@ -46,3 +50,24 @@ def every_ticker_result(name: str, failed: dict[str, str], done: list[str], verb
     return dg.AssetCheckResult(check_name=name, passed=not failed, severity=dg.AssetCheckSeverity.ERROR,
                                description=" ".join(failed.values()) or f"every ticker was {verb} ({', '.join(done)}).",
                                metadata={"failed": bullets(list(failed.values()))})
+
+
+def per_partition(context: dg.AssetExecutionContext, metadata: dict) -> dict:
+    """The metadata of a daily asset's run as Dagster stores it: one copy in every partition's event (two on the
+    SQLite instance). In a backfill of more than BACKFILL_SESSIONS sessions the tables and previews go to the run's log
+    once and each partition keeps the numbers and sentences: 4,779 copies of them were a third of .dagster/."""
+    sessions = len(context.partition_keys)
+    if sessions <= BACKFILL_SESSIONS:
+        return metadata
+    kept, moved = {}, []
+    for key, value in metadata.items():
+        text = value.value or "" if isinstance(value, dg.MarkdownMetadataValue) else ""
+        if text.lstrip().startswith("|") or "\n|" in text:  # a markdown table; sentences and lists stay
+            context.log.info(f"{key} (this run's {sessions} sessions):\n{value.value}")
+            moved.append(key)
+        else:
+            kept[key] = value
+    if moved:
+        kept["tables_in_run_log"] = (f"{', '.join(moved)}: in this run's log (Runs → this run), written once for its "
+                                     f"{sessions} sessions rather than into each partition's event.")
+    return kept

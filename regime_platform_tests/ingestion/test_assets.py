@@ -10,14 +10,14 @@ from pathlib import Path
 import dagster as dg
 
 from regime_platform import calendar
-from regime_platform.defs.ingestion.assets import ohlcv, ohlcv_quality
+from regime_platform.defs.ingestion.assets import every_ticker_served, ohlcv, ohlcv_quality
 from regime_platform.defs.partitions import session_partitions_def
 from regime_platform_tests.conftest import read_table
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def run_range(resources, start: str, end: str, checks=(ohlcv_quality,), raise_on_error=True):
+def run_range(resources, start: str, end: str, checks=(ohlcv_quality, every_ticker_served), raise_on_error=True):
     return dg.materialize([ohlcv, *checks], resources=resources, raise_on_error=raise_on_error,
                           tags={"dagster/asset_partition_range_start": start,
                                 "dagster/asset_partition_range_end": end})
@@ -136,7 +136,7 @@ def test_a_ticker_the_source_cannot_serve_fails_alone_and_the_others_go_on(resou
 
     three = {**resources, "settings": RegimeSettings(data_dir=resources["settings"].data_dir, source="sample",
                                                      tickers=["SPY", "IWM", "QQQ"])}
-    result = dg.materialize([ohlcv, features, ohlcv_quality], resources=three, raise_on_error=False,
+    result = dg.materialize([ohlcv, features, ohlcv_quality, every_ticker_served], resources=three, raise_on_error=False,
                             tags={"dagster/asset_partition_range_start": "2018-06-01",
                                   "dagster/asset_partition_range_end": "2018-12-31"})
     assert result.success

@@ -5,7 +5,7 @@ import polars as pl
 from regime_platform import calendar
 from regime_platform import storage as wh
 from regime_platform.defs.ingestion.assets import TickerSelection, ohlcv, partition_dates, selected_tickers
-from regime_platform.defs.metadata import bullets, markdown_table, preview_md
+from regime_platform.defs.metadata import bullets, markdown_table, per_partition, preview_md
 from regime_platform.defs.partitions import daily_asset
 from regime_platform.defs.resources import RegimeSettings, Warehouse
 from regime_platform.features import causality
@@ -52,7 +52,7 @@ def features(context: dg.AssetExecutionContext, config: TickerSelection, warehou
     table = next(iter(computed.values()))[0]
     nulls = table.select([pl.col(c).null_count().alias(c) for c in FEATURE_COLUMNS]).transpose(
         include_header=True, header_name="feature", column_names=["null_rows"])
-    return dg.MaterializeResult(metadata={
+    return dg.MaterializeResult(metadata=per_partition(context, {
         "tickers": ", ".join(computed),
         "tickers_without_bars": ", ".join(skipped) or "none",
         "rows_written": sum(t.height for t, _ in computed.values()),
@@ -63,7 +63,7 @@ def features(context: dg.AssetExecutionContext, config: TickerSelection, warehou
         "preview": preview_md(table.select("date", "ticker", "ret_1d", "vol_20d", "rsi_14", "macd_hist_pct",
                                            "bb_pctb", "drawdown_252")),
         "dagster/row_count": int(total),
-    })
+    }))
 
 
 @dg.asset_check(asset=features, pool="duckdb", blocking=True,

@@ -8,7 +8,7 @@ import polars as pl
 
 from regime_platform import storage as wh
 from regime_platform.defs.ingestion.assets import partition_dates
-from regime_platform.defs.metadata import bullets, markdown_table, preview_md
+from regime_platform.defs.metadata import bullets, markdown_table, per_partition, preview_md
 from regime_platform.defs.partitions import daily_asset
 from regime_platform.defs.resources import RegimeSettings, Warehouse
 from regime_platform.ingestion import macro as rules
@@ -73,7 +73,7 @@ def macro(context: dg.AssetExecutionContext, warehouse: Warehouse, settings: Reg
         "gaps_left": len(b.gaps), "first_usable": str(b.rows["usable_from"].min()),
         "last_date": str(b.rows["date"].max())} for n, b in built.items()])
     first = next(iter(built.values())).rows
-    return dg.MaterializeResult(metadata={
+    return dg.MaterializeResult(metadata=per_partition(context, {
         "series": ", ".join(built),
         "source": ", ".join(sorted(set(served.values()))),
         "is_sample": any(sources.is_sample(v) for v in served.values()),
@@ -87,7 +87,7 @@ def macro(context: dg.AssetExecutionContext, warehouse: Warehouse, settings: Reg
         "stored": dg.MetadataValue.md(markdown_table(stored)),
         "preview": preview_md(first.drop("ingested_at")),
         "dagster/row_count": int(stored["rows"].sum()),
-    })
+    }))
 
 
 @dg.asset_check(asset=macro, blocking=True, pool="duckdb",
