@@ -7,17 +7,24 @@ DAGSTER_HOME ?= $(CURDIR)/.dagster
 export DAGSTER_HOME
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: run test ui bench venv clean-data dagster-home
+.PHONY: run test ui bench venv dev-venv clean-data dagster-home
 
+# The runtime for `make run` and `make ui`; `make test` adds the dev extras (pytest, TA-Lib, Playwright, ruff, dagster-k8s).
 $(VENV)/.installed: pyproject.toml
 	@test -x $(PY) || python3.11 -m venv $(VENV) || python3 -m venv $(VENV)
 	@# torch first: the CPU build 2.13.0; an unpinned torch would pull a multi-GB CUDA build.
 	$(PY) -m pip install -q torch==2.13.0 2>&1 | grep -v "is ignored: it is neither" || true
-	$(PY) -m pip install -q -e '.[dev]' 2>&1 | grep -v "is ignored: it is neither" || true
+	$(PY) -m pip install -q -e . 2>&1 | grep -v "is ignored: it is neither" || true
 	$(PY) -c "import torch, dagster, regime_platform; assert torch.__version__.startswith('2.13')"
 	@touch $@
 
+$(VENV)/.dev-installed: $(VENV)/.installed
+	$(PY) -m pip install -q -e '.[dev]' 2>&1 | grep -v "is ignored: it is neither" || true
+	@touch $@
+
 venv: $(VENV)/.installed
+
+dev-venv: $(VENV)/.dev-installed
 
 # Copied from the template only when missing: a dagster.yaml you edited is never overwritten; when the template is
 # newer, say so once per command and keep yours.
@@ -33,12 +40,12 @@ dagster-home: $(DAGSTER_HOME)/dagster.yaml
 run: venv dagster-home
 	$(VENV)/bin/regime-platform run
 
-test: venv dagster-home
+test: dev-venv dagster-home
 	$(VENV)/bin/ruff check regime_platform regime_platform_tests benchmarks
 	$(VENV)/bin/pytest
 
 ui: venv dagster-home
 	$(VENV)/bin/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
 
-bench: venv
+bench: dev-venv
 	@for b in benchmarks/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done

@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 @pytest.fixture
 def project(tmp_path):
-    for name in ("Makefile", "dagster.yaml.template"):
+    for name in ("Makefile", "dagster.yaml.template", "pyproject.toml"):
         shutil.copy(ROOT / name, tmp_path / name)
     return tmp_path
 
@@ -48,3 +48,15 @@ def test_a_users_dagster_home_wins_and_their_edits_are_kept(project):
     assert said.startswith(f"note: dagster.yaml.template is newer than {home}/dagster.yaml, which is kept as it is; "
                            "compare them (diff dagster.yaml.template")
     assert said.count("\n") == 1
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="needs make")
+def test_make_run_installs_the_runtime_only_and_make_test_adds_the_dev_extras(project):
+    def planned(target: str) -> str:
+        done = subprocess.run(["make", "-n", target], cwd=project, capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    run, test = planned("run"), planned("test")
+    assert "pip install -q -e . " in run and "[dev]" not in run and "regime-platform run" in run
+    assert "pip install -q -e '.[dev]'" in test and "pytest" in test
