@@ -10,7 +10,7 @@ import os
 import subprocess
 import sys
 import tempfile
-from collections.abc import Collection
+from collections.abc import Collection, Iterable, Iterator
 
 
 def run_config(tickers: list[str] | None = None, assets: tuple[str, ...] = ()) -> str:
@@ -56,9 +56,8 @@ def execute_job(job: str, partition_range: tuple[str, str], config: str = IN_PRO
 def _echo(cmd: list[str], what: str, said: Collection[str]) -> None:
     env = {**os.environ, "PYTHONWARNINGS": "ignore"}  # library deprecation chatter is not the user's business
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    for line in proc.stdout:
-        if shown(line, said):
-            print(line, end="", flush=True)
+    for line in echoed(proc.stdout, said):
+        print(line, end="", flush=True)
     if proc.wait() != 0:
         raise SystemExit(f"{what} failed (exit {proc.returncode}); the run's logs are above and in the Dagster UI "
                          "(`make ui`, Runs).")
@@ -66,6 +65,22 @@ def _echo(cmd: list[str], what: str, said: Collection[str]) -> None:
 
 # Dagster logs two DEBUG events per partition; a person wants the INFO/WARNING lines and the step outcomes.
 _KEEP_DEBUG = ("STEP_SUCCESS", "STEP_FAILURE", "RUN_SUCCESS", "RUN_FAILURE", "ASSET_CHECK_EVALUATION")
+
+
+def echoed(lines: Iterable[str], said: Collection[str] = ()) -> Iterator[str]:
+    """The lines of a run's log to echo: each message :func:`shown` or not as a whole, its further lines (a table, a
+    traceback) going with its first."""
+    showing = True
+    for line in lines:
+        if not continues(line):
+            showing = shown(line, said)
+        if showing:
+            yield line
+
+
+def continues(line: str) -> bool:
+    """Whether a line of the run's log continues the message above it rather than starting one."""
+    return not line.strip() or line.startswith(("|", " ", "\t"))
 
 
 def shown(line: str, said: Collection[str] = ()) -> bool:

@@ -22,3 +22,14 @@ def test_a_failure_the_planner_said_is_not_echoed_again_from_the_run():
     assert shown(sample, said=planned)
     assert not shown("2026-12-02 20:38:39 +0000 - dagster - DEBUG - __ASSET_JOB - x - ohlcv - STEP_OUTPUT - y")
     assert shown("2026-12-02 20:38:39 +0000 - dagster - DEBUG - __ASSET_JOB - x - ohlcv - STEP_SUCCESS - y")
+
+
+def test_a_message_is_echoed_or_hidden_as_a_whole_with_its_table_or_traceback():
+    from regime_platform.runs import echoed
+
+    head = "2026-12-03 06:02:00 +0000 - dagster - {} - __ASSET_JOB - x - macro - "
+    log = [head.format("DEBUG") + "preview (this run's 4779 sessions):\n", "| date | series |\n", "|---|---|\n",
+           "| 2014-01-07 | VIXCLS |\n", head.format("INFO") + "macro 1999-12-03 … 2018-12-31\n",
+           head.format("ERROR") + "Error occurred while executing op \"macro\":\n", "  File \"macro.py\", line 3\n",
+           "\n", "[regime-platform] step 2/7\n"]
+    assert list(echoed(log)) == log[4:]  # the DEBUG table is hidden whole, the error shown with its traceback

@@ -63,11 +63,11 @@ def per_partition(context: dg.AssetExecutionContext, metadata: dict) -> dict:
     for key, value in metadata.items():
         text = value.value or "" if isinstance(value, dg.MarkdownMetadataValue) else ""
         if text.lstrip().startswith("|") or "\n|" in text:  # a markdown table; sentences and lists stay
-            context.log.info(f"{key} (this run's {sessions} sessions):\n{value.value}")
+            context.log.debug(f"{key} (this run's {sessions} sessions):\n{value.value}")  # the UI shows DEBUG
             moved.append(key)
         else:
             kept[key] = value
     if moved:
-        kept["tables_in_run_log"] = (f"{', '.join(moved)}: in this run's log (Runs → this run), written once for its "
-                                     f"{sessions} sessions rather than into each partition's event.")
+        kept["tables_in_run_log"] = (f"{', '.join(moved)}: in this run's log at DEBUG (Runs → this run), written "
+                                     f"once for its {sessions} sessions rather than into each partition's event.")
     return kept
