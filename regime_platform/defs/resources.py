@@ -16,7 +16,15 @@ from regime_platform import storage as warehouse
 from regime_platform.defs.partitions import REGIME_START
 from regime_platform.features.compute import model_feature_set
 from regime_platform.ingestion.sources import SourceChain, build_chain
-from regime_platform.settings import Settings, parse_series, parse_tickers, setting_fields
+from regime_platform.settings import (
+    TICKER_SYMBOL,
+    Settings,
+    check_ticker_partition,
+    inside,
+    parse_series,
+    parse_tickers,
+    setting_fields,
+)
 from regime_platform.storage.files import read_json, write_json_atomic
 
 
@@ -125,8 +133,9 @@ class ArtifactIOManager(dg.ConfigurableIOManager):
     base_dir: str
 
     def directory(self, key: dg.AssetKey, partition: str | None = None) -> Path:
-        directory = Path(self.base_dir).joinpath(*key.path)
-        return directory / partition if partition else directory
+        """<base_dir>/<asset>/<ticker>/; a partition key that is not a ticker symbol is refused (SettingsError)."""
+        parts = (*key.path, check_ticker_partition(partition)) if partition else key.path
+        return inside(Path(self.base_dir), *parts)
 
     def handle_output(self, context: dg.OutputContext, obj) -> None:
         directory = self.directory(context.asset_key, context.asset_partition_key if context.has_asset_partitions
@@ -143,8 +152,8 @@ class ArtifactIOManager(dg.ConfigurableIOManager):
         keys = context.asset_partition_keys
         if context.has_partition_key and list(keys) == [context.partition_key]:  # the same ticker downstream
             return self._load(self.directory(context.asset_key, keys[0]))
-        return {k: self._load(self.directory(context.asset_key, k)) for k in keys
-                if (self.directory(context.asset_key, k) / "artifact.json").exists()}
+        return {k: self._load(self.directory(context.asset_key, k)) for k in keys  # a stray key has no files
+                if TICKER_SYMBOL.fullmatch(k) and (self.directory(context.asset_key, k) / "artifact.json").exists()}
 
     @staticmethod
     def _load(directory: Path):
@@ -158,8 +167,7 @@ class ArtifactIOManager(dg.ConfigurableIOManager):
 
 def artifact_directory(settings: RegimeSettings, asset_name: str, ticker: str | None = None) -> Path:
     """Where the artifact IO manager keeps ``asset_name``'s files (of ``ticker``'s partition): what metadata points to."""
-    directory = settings.settings().artifacts_dir / asset_name
-    return directory / ticker if ticker else directory
+    return settings.settings().artifact_dir(asset_name, ticker)
 
 
 def default_resources() -> dict:
