@@ -110,3 +110,39 @@ def test_your_own_input_files_may_live_outside_the_data_dir(tmp_path):
     assert settings.user_labels_path("SPY") == link
     assert file_fingerprint(link) == hashlib.sha256(labels.read_bytes()).hexdigest()
 
+
+def test_run_config_keeps_the_data_dir_and_refuses_another_before_any_work(tmp_path, monkeypatch):
+    """The warehouse and the artifact IO manager open REGIME_DATA_DIR when the definitions load. Run config of the
+    settings resource replaced every value bound from the environment: a launchpad `{horizon: 21}` sent data_dir back
+    to ./data (the run's working directory), where fold records and figures went while the rows stayed in
+    REGIME_DATA_DIR. Now the environment's values stay the defaults, and a data_dir elsewhere is refused."""
+    from regime_platform.defs.resources import default_resources
+
+    data, elsewhere, cwd = tmp_path / "data", tmp_path / "elsewhere", tmp_path / "cwd"
+    cwd.mkdir()
+    monkeypatch.chdir(cwd)
+    monkeypatch.setenv("REGIME_DATA_DIR", str(data))
+    monkeypatch.setenv("REGIME_SOURCE", "sample")
+    monkeypatch.setenv("REGIME_TICKERS", "QQQ")
+    resources = default_resources()
+    seen = {}
+
+    @dg.asset
+    def probe(settings: RegimeSettings):
+        s = settings.settings()
+        seen.update(data_dir=s.data_dir, source=s.source, tickers=s.tickers, horizon=s.horizon,
+                    folds=artifact_directory(settings, "lstm_model", "QQQ"))
+
+    horizon = {"resources": {"settings": {"config": {"horizon": 21}}}}
+    assert dg.materialize([probe], resources={"settings": resources["settings"]}, run_config=horizon).success
+    assert seen == {"data_dir": data, "source": "sample", "tickers": ("QQQ",), "horizon": 21,
+                    "folds": data / "artifacts" / "lstm_model" / "QQQ"}
+    before = tree(tmp_path)
+    moved = {"resources": {"settings": {"config": {"data_dir": str(elsewhere)}}}}
+    result = materialize_ticker([walk_forward_targets], resources, ticker="QQQ", raise_on_error=False, run_config=moved)
+    assert not result.success
+    failure = result.get_step_failure_events()[0].event_specific_data.error.cause.message
+    assert failure.strip() == (f"regime_platform.settings.SettingsError: resources.settings.config.data_dir={elsewhere} "
+                               f"is not REGIME_DATA_DIR={data}, where the definitions opened the warehouse and the "
+                               f"artifacts: set REGIME_DATA_DIR={elsewhere} and reload the definitions instead.")
+    assert tree(tmp_path) == before and not elsewhere.exists()
