@@ -45,13 +45,18 @@ def _lower(raw: str, env: str) -> str:
     return raw.lower()
 
 
+# A ticker names folders and files (artifacts/<asset>/<TICKER>/, regimes/regime_labels_<TICKER>.csv): no '/', and it
+# cannot start with '.', so no ticker can be '..' or lead outside REGIME_DATA_DIR.
+TICKER_SYMBOL = re.compile(r"[A-Z0-9^][A-Z0-9.\-=^]{0,14}")
+
+
 def parse_tickers(raw: str, env: str) -> tuple[str, ...]:
     tickers: list[str] = []
     for part in raw.split(","):
         ticker = part.strip().upper()
         if not ticker:
             continue
-        if not re.fullmatch(r"[A-Z0-9^][A-Z0-9.\-=^]{0,14}", ticker):
+        if not TICKER_SYMBOL.fullmatch(ticker):
             raise SettingsError(f"{env}={raw!r}: {part.strip()!r} is not a ticker symbol; use letters, digits, '.', "
                                 "'-', '^' or '=' (e.g. SPY,QQQ,BRK-B).")
         if ticker not in tickers:
@@ -59,6 +64,27 @@ def parse_tickers(raw: str, env: str) -> tuple[str, ...]:
     if not tickers:
         raise SettingsError(f"{env}={raw!r} names no ticker; give a comma list such as SPY,QQQ.")
     return tuple(tickers)
+
+
+def check_ticker_partition(key: str) -> str:
+    """A ticker partition's key (the UI's partition dialog takes any text) as the ticker it must be: its files are
+    written in a folder named after it, so a key that is not a ticker symbol is refused before any work."""
+    if not TICKER_SYMBOL.fullmatch(key):
+        raise SettingsError(f"the ticker partition {key!r} is not a ticker symbol, and its files would be written under "
+                            "that name (outside REGIME_DATA_DIR with '/' or '..'): delete the partition and add tickers "
+                            "through REGIME_TICKERS (e.g. SPY,BRK-B).")
+    return key
+
+
+def inside(root: Path, *parts: str) -> Path:
+    """``root`` joined with ``parts``, refused unless the result stays inside ``root`` (judged on the path's text, so
+    a symlink the user placed inside the data dir, to a labels file kept elsewhere, say, still works)."""
+    path = root.joinpath(*parts)
+    base, joined = os.path.normpath(os.path.abspath(root)), os.path.normpath(os.path.abspath(path))
+    if os.path.commonpath([base, joined]) != base:
+        raise SettingsError(f"{path} lies outside {root}, and the platform writes only inside REGIME_DATA_DIR: use "
+                            "ticker symbols in REGIME_TICKERS and names without '/' or '..'.")
+    return path
 
 
 def parse_series(raw: str, env: str) -> tuple[str, ...]:
@@ -228,6 +254,10 @@ class Settings:
 
     def validate(self) -> None:
         check_start(self.start)
+        for ticker in self.tickers:  # a Settings built directly (not from REGIME_TICKERS) names only ticker symbols too
+            if not isinstance(ticker, str) or not TICKER_SYMBOL.fullmatch(ticker):
+                raise SettingsError(f"REGIME_TICKERS: {ticker!r} is not a ticker symbol; use letters, digits, '.', '-', "
+                                    "'^' or '=' (e.g. SPY,QQQ,BRK-B).")
         if not 0 <= self.seed <= MAX_SEED:
             raise SettingsError(f"REGIME_SEED={self.seed} is out of range; use a whole number from 0 to {MAX_SEED}.")
         if self.source not in SOURCES:
@@ -283,11 +313,17 @@ class Settings:
     def regimes_dir(self) -> Path:
         return self.data_dir / "regimes"
 
+    def artifact_dir(self, asset_name: str, ticker: str | None = None) -> Path:
+        """``artifacts/<asset_name>/<ticker>/``: where an asset's files of one ticker partition go, never outside the
+        data dir."""
+        parts = (asset_name, check_ticker_partition(ticker)) if ticker else (asset_name,)
+        return inside(self.artifacts_dir, *parts)
+
     def user_labels_path(self, ticker: str) -> Path:
         """Your labels file for ``ticker`` (whether or not it exists): ``regimes/regime_labels_<TICKER>.csv``, or
         ``regimes/regime_labels.csv`` while one ticker is configured (a file that does not name its ticker cannot
         be told apart between several)."""
-        own = self.regimes_dir / f"regime_labels_{ticker}.csv"
+        own = inside(self.regimes_dir, f"regime_labels_{check_ticker_partition(ticker)}.csv")
         shared = self.regimes_dir / "regime_labels.csv"
         for path in (own, shared):
             if path.exists() and not path.is_file():

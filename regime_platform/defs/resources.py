@@ -16,7 +16,16 @@ from regime_platform import storage as warehouse
 from regime_platform.defs.partitions import REGIME_START
 from regime_platform.features.compute import model_feature_set
 from regime_platform.ingestion.sources import SourceChain, build_chain
-from regime_platform.settings import Settings, parse_series, parse_tickers, setting_fields
+from regime_platform.settings import (
+    TICKER_SYMBOL,
+    Settings,
+    SettingsError,
+    check_ticker_partition,
+    inside,
+    parse_series,
+    parse_tickers,
+    setting_fields,
+)
 from regime_platform.storage.files import read_json, write_json_atomic
 
 
@@ -50,6 +59,9 @@ class _SettingsResource(dg.ConfigurableResource):
     """The platform's settings as a Dagster resource; its fields are generated from `Settings` (see below)."""
 
     stooq_url: Optional[str] = None  # not a user setting: tests point the Stooq source at a local server
+    # not a user setting: REGIME_DATA_DIR when the definitions loaded, where the warehouse and the artifact IO manager
+    # were opened (default_resources); a run config data_dir elsewhere would split one run's files across two places
+    definitions_data_dir: Optional[str] = None
 
     _chain: Optional[SourceChain] = PrivateAttr(default=None)
 
@@ -61,9 +73,20 @@ class _SettingsResource(dg.ConfigurableResource):
         # time and never displayed in the UI's resource config (DESIGN §6)
         secrets = {f.name: dg.EnvVar(f.metadata["env"]) for f in _run_config_fields()
                    if f.metadata["secret"] and getattr(s, f.name) is not None}
-        return cls(**values | secrets | {"data_dir": str(s.data_dir.resolve())})
+        data_dir = str(s.data_dir.resolve())
+        bound = values | secrets | {"data_dir": data_dir, "definitions_data_dir": data_dir}
+        # Run config of a resource replaces every value bound here (Dagster 1.13: a field it leaves out takes the class
+        # default, not this value), so a launchpad `{horizon: 21}` sent REGIME_DATA_DIR back to ./data, the source to
+        # auto and the key to none. The instance's class carries the environment as its defaults instead.
+        loaded = type(cls.__name__, (cls,), {"__module__": cls.__module__, "__doc__": cls.__doc__, **bound,
+                                             "__annotations__": {n: cls.model_fields[n].annotation for n in bound}})
+        return loaded(**bound)
 
     def settings(self) -> Settings:
+        if self.definitions_data_dir and Path(self.data_dir).resolve() != Path(self.definitions_data_dir):
+            raise SettingsError(f"resources.settings.config.data_dir={self.data_dir} is not REGIME_DATA_DIR="
+                                f"{self.definitions_data_dir}, where the definitions opened the warehouse and the "
+                                f"artifacts: set REGIME_DATA_DIR={self.data_dir} and reload the definitions instead.")
         values = {f.name: getattr(self, f.name) for f in _run_config_fields()}
         for name in ("data_dir", "ohlcv_csv"):
             values[name] = Path(values[name]) if values[name] else None
@@ -125,8 +148,9 @@ class ArtifactIOManager(dg.ConfigurableIOManager):
     base_dir: str
 
     def directory(self, key: dg.AssetKey, partition: str | None = None) -> Path:
-        directory = Path(self.base_dir).joinpath(*key.path)
-        return directory / partition if partition else directory
+        """<base_dir>/<asset>/<ticker>/; a partition key that is not a ticker symbol is refused (SettingsError)."""
+        parts = (*key.path, check_ticker_partition(partition)) if partition else key.path
+        return inside(Path(self.base_dir), *parts)
 
     def handle_output(self, context: dg.OutputContext, obj) -> None:
         directory = self.directory(context.asset_key, context.asset_partition_key if context.has_asset_partitions
@@ -143,8 +167,8 @@ class ArtifactIOManager(dg.ConfigurableIOManager):
         keys = context.asset_partition_keys
         if context.has_partition_key and list(keys) == [context.partition_key]:  # the same ticker downstream
             return self._load(self.directory(context.asset_key, keys[0]))
-        return {k: self._load(self.directory(context.asset_key, k)) for k in keys
-                if (self.directory(context.asset_key, k) / "artifact.json").exists()}
+        return {k: self._load(self.directory(context.asset_key, k)) for k in keys  # a stray key has no files
+                if TICKER_SYMBOL.fullmatch(k) and (self.directory(context.asset_key, k) / "artifact.json").exists()}
 
     @staticmethod
     def _load(directory: Path):
@@ -158,8 +182,7 @@ class ArtifactIOManager(dg.ConfigurableIOManager):
 
 def artifact_directory(settings: RegimeSettings, asset_name: str, ticker: str | None = None) -> Path:
     """Where the artifact IO manager keeps ``asset_name``'s files (of ``ticker``'s partition): what metadata points to."""
-    directory = settings.settings().artifacts_dir / asset_name
-    return directory / ticker if ticker else directory
+    return settings.settings().artifact_dir(asset_name, ticker)
 
 
 def default_resources() -> dict:

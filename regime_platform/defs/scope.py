@@ -5,11 +5,13 @@ from __future__ import annotations
 import dagster as dg
 
 from regime_platform.modeling.targets_version import TickerScope, scope_for
+from regime_platform.settings import check_ticker_partition
 
 
 def ticker_scope(context: dg.AssetExecutionContext | dg.AssetCheckExecutionContext, settings) -> TickerScope:
-    """The scope of the ticker partition being materialized (or checked), under the run's settings."""
-    return scope_for(settings.settings(), context.partition_key)
+    """The scope of the ticker partition being materialized (or checked), under the run's settings; a partition key
+    that is not a ticker symbol is refused in one sentence before any work."""
+    return scope_for(settings.settings(), check_ticker_partition(context.partition_key))
 
 
 __all__ = ["TickerScope", "scope_for", "ticker_scope"]

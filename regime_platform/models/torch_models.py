@@ -16,6 +16,7 @@ Saved as ``model.pt`` (the ``state_dict`` only) + ``config.json``; loaded with
 """
 from __future__ import annotations
 
+import io
 import math
 import os
 from pathlib import Path
@@ -26,7 +27,7 @@ from sklearn.metrics import f1_score
 from torch import nn
 
 from regime_platform.models.base import RegimeModel, balanced_class_weights, detail, oversample
-from regime_platform.storage.files import atomic_path
+from regime_platform.storage.files import write_bytes_atomic
 
 STATE_FILE = "model.pt"
 
@@ -175,10 +176,12 @@ class _TorchModel(RegimeModel):
         return np.concatenate(out, axis=0)
 
     def _save_state(self, directory: Path) -> list[Path]:
-        target = directory / STATE_FILE
-        with atomic_path(target) as tmp:
-            torch.save(self.net_.state_dict(), tmp)
-        return [target]
+        # serialized in memory, then written atomically: torch.save names the archive's root folder after the file it
+        # writes to, and the temporary name is random, so saving straight to it gave different bytes (and a different
+        # recorded SHA-256) for the same weights every time
+        buffer = io.BytesIO()
+        torch.save(self.net_.state_dict(), buffer)
+        return [write_bytes_atomic(directory / STATE_FILE, buffer.getvalue())]
 
     def _load_state(self, directory: Path, cfg: dict) -> None:
         self.net_ = self._build()

@@ -10,6 +10,7 @@ from regime_platform.defs.metadata import bullets, markdown_table
 from regime_platform.defs.partitions import ticker_asset, ticker_check, ticker_partitions
 from regime_platform.defs.resources import RegimeSettings, Warehouse
 from regime_platform.labels.user_file import file_fingerprint
+from regime_platform.settings import check_ticker_partition
 
 
 @ticker_asset(
@@ -22,7 +23,7 @@ from regime_platform.labels.user_file import file_fingerprint
                 "be hindsight); `known_regime` what was knowable at t.",
 )
 def regime_labels(context: dg.AssetExecutionContext, warehouse: Warehouse, settings: RegimeSettings) -> dg.MaterializeResult:
-    s, ticker = settings.settings(), context.partition_key
+    s, ticker = settings.settings(), check_ticker_partition(context.partition_key)
     with warehouse.connect() as con:
         frame = wh.read_labeler_frame(con, ticker)
     if frame.is_empty():
