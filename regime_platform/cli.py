@@ -1,8 +1,9 @@
 """`regime-platform run | forecast | status | evaluation | export`: run the platform, read the ledger and the results.
 
-`run` materializes every asset end to end in the Dagster instance that `make ui` shows. It first asks the source chain which sessions it can serve, then materializes REGIME_START … the last
-closed session served: for each daily group (ingestion, then features) one single-run backfill of its assets and
-one run of their checks, once; then one run per ticker of the per-ticker assets, then the forecast ledger for the last closed session only (a model fit
+`run` materializes every asset end to end in the Dagster instance that `make ui` shows. It first asks the source
+chain which sessions it can serve, then materializes REGIME_START … the last closed session served: for each daily
+group (ingestion, then features) one single-run backfill of its assets and one run of their checks, once; then one
+run per ticker of the per-ticker assets, then the forecast ledger for the last closed session only (a model fit
 today on all history would be in-sample for earlier dates). Sessions no source can serve are reported, never
 fetched. `forecast` and `status` only read the warehouse (and the Dagster instance), as tables or `--json`.
 """

@@ -12,8 +12,8 @@ from regime_platform.defs.resources import RegimeSettings
 from regime_platform.ingestion.sources import SAMPLE_LAST
 
 # One run per session, every ticker: the day's bars and macro values (the ledger's models with macro inputs read
-# them; with REGIME_MACRO=off a failed macro fetch does not stop the run), their features, the ledger rows of every ticker's models (the
-# regime known at t, which the persistence baseline needs, computed from data through t), and the scoreboard. The
+# them; with REGIME_MACRO=off a failed macro fetch does not stop the run), their features, the ledger rows of every
+# ticker's models (the regime known at t, which the persistence baseline needs, computed from data through t), and the scoreboard. The
 # per-ticker assets (labels, models, evaluation) are not in it: they have ticker partitions, and refresh weekly.
 daily_job = dg.define_asset_job(
     "daily_forecast_job",

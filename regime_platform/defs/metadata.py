@@ -10,8 +10,8 @@ from regime_platform import figures
 from regime_platform.figures import markdown_table
 from regime_platform.storage.reports import Report
 
-__all__ = ["bullets", "every_ticker_check", "every_ticker_result", "markdown_table", "per_partition", "preview_md",
-           "report_figure"]
+__all__ = ["bullets", "every_ticker_check", "every_ticker_description", "every_ticker_result", "markdown_table",
+           "per_partition", "preview_md", "report_figure"]
 
 # A run over more sessions than this is a history backfill (the daily job runs one; a missed week, a few).
 BACKFILL_SESSIONS = 20
@@ -38,11 +38,15 @@ def preview_md(frame: pl.DataFrame, rows: int = 5) -> dg.MetadataValue:
     return dg.MetadataValue.md(markdown_table(shown))
 
 
+def every_ticker_description(what: str) -> str:
+    """What an every-ticker check says it does; ``what``: which tickers it names."""
+    return (f"ERROR (not blocking) naming each ticker of REGIME_TICKERS {what}, with the reason; the others' rows are "
+            "stored and go on.")
+
+
 def every_ticker_check(name: str, asset: str, what: str) -> dg.AssetCheckSpec:
     """The not-blocking check of a daily asset that holds every ticker: ERROR naming each ticker it could not do."""
-    return dg.AssetCheckSpec(name, asset=asset, description=f"ERROR (not blocking) naming each ticker of REGIME_TICKERS "
-                                                            f"{what}, with the reason; the others' rows are stored "
-                                                            "and go on.")
+    return dg.AssetCheckSpec(name, asset=asset, description=every_ticker_description(what))
 
 
 def every_ticker_result(name: str, failed: dict[str, str], done: list[str], verb: str) -> dg.AssetCheckResult:

@@ -10,7 +10,7 @@ from regime_platform import calendar
 from regime_platform import storage as wh
 from regime_platform.defs.metadata import (
     bullets,
-    every_ticker_check,
+    every_ticker_description,
     every_ticker_result,
     markdown_table,
     per_partition,
@@ -133,14 +133,14 @@ def ohlcv(context: dg.AssetExecutionContext, config: TickerSelection, warehouse:
           settings: RegimeSettings) -> dg.MaterializeResult:
     start, end = partition_dates(context)
     metadata, failed = ingest_bars(context.log, warehouse, settings, selected_tickers(config, settings), start, end)
-    return dg.MaterializeResult(metadata=per_partition(context, {**metadata, "not_served": dg.MetadataValue.json(failed)}))
+    metadata["not_served"] = dg.MetadataValue.json(failed)  # what the every_ticker_served check reads
+    return dg.MaterializeResult(metadata=per_partition(context, metadata))
 
 
 # A check of its own, not a check_spec of ohlcv: `regime-platform run` runs the history without checks and then each
 # check once (automation.history_jobs say why); it reads what the newest ohlcv materialization could not serve.
 @dg.asset_check(asset=ohlcv, name="every_ticker_served", blocking=False,
-                description=every_ticker_check("every_ticker_served", "ohlcv", "that no source could serve in the "
-                                               "newest ohlcv materialization").description)
+                description=every_ticker_description("that no source could serve in the newest ohlcv materialization"))
 def every_ticker_served(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
     event = context.instance.get_latest_materialization_event(ohlcv.key)
     metadata = event.asset_materialization.metadata if event and event.asset_materialization else {}
