@@ -40,16 +40,20 @@ def materialize(selection: str, partition_range: tuple[str, str] | None, config:
     _echo(cmd, f"materializing {selection!r}", said)
 
 
+DEFINITIONS = ("-m", "regime_platform.definitions")
+
+
 def execute_job(job: str, partition_range: tuple[str, str], config: str = IN_PROCESS,
-                said: Collection[str] = ()) -> None:
-    """One `dagster job execute` of the definitions' ``job`` over the sessions ``partition_range``, echoed likewise."""
+                said: Collection[str] = (), location: tuple[str, ...] = DEFINITIONS) -> None:
+    """One `dagster job execute` of ``job`` over the sessions ``partition_range``, echoed likewise; ``location`` is
+    where Dagster loads the job from (the platform's definitions; benchmarks/bench_platform.py points it elsewhere)."""
     first, last = partition_range
     tags = ({"dagster/partition": first} if first == last else
             {"dagster/asset_partition_range_start": first, "dagster/asset_partition_range_end": last})
     with tempfile.NamedTemporaryFile("w", suffix=".json", prefix="regime-run-config-") as file:
         file.write(config)  # JSON is YAML: `-c` reads it
         file.flush()
-        _echo([sys.executable, "-m", "dagster", "job", "execute", "-m", "regime_platform.definitions", "-j", job,
+        _echo([sys.executable, "-m", "dagster", "job", "execute", *location, "-j", job,
                "-c", file.name, "--tags", json.dumps(tags)], f"running {job}", said)
 
 

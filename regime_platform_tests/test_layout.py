@@ -83,3 +83,18 @@ def test_no_module_imports_a_private_dagster_module():
                for f in SOURCES}
     assert not {k: v for k, v in private.items() if v}, private
     assert _dagster_imports(ast.parse("from dagster._core.events import DagsterEventType")) == ["dagster._core.events"]
+
+
+def test_loading_the_definitions_imports_neither_torch_nor_skops():
+    """Every Dagster process (each run, each `dagster job execute` of `make run`, the UI's code server) loads the
+    definitions; torch and skops' trusted-type scan were 3.8 s of an 8 s load and are needed only to fit or read a
+    model (benchmarks/RESULTS.md: the daily increment)."""
+    import os
+    import subprocess
+    import sys
+
+    code = ("import sys; from regime_platform.definitions import defs; defs(); "
+            "print(sorted(m for m in ('torch', 'skops.io', 'captum') if m in sys.modules))")
+    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
+    assert out.stdout.strip().splitlines()[-1] == "[]", out.stdout

@@ -123,6 +123,11 @@ def compute_features(ohlcv: pl.DataFrame) -> pl.DataFrame:
 
     Input: at least date, ticker, adj_close, volume; any order, any number of tickers.
     """
+    return feature_query(ohlcv).collect()
+
+
+def feature_query(ohlcv: pl.DataFrame) -> pl.LazyFrame:
+    """:func:`compute_features` as a lazy query: selecting some columns computes only what they need."""
     p = pl.col("adj_close")
     change = _by_ticker(p - p.shift(1))
     slow_seed = MACD_SLOW - 1  # both MACD EMAs start at index 25 (the fast one from the 12 values ending there)
@@ -150,7 +155,7 @@ def compute_features(ohlcv: pl.DataFrame) -> pl.DataFrame:
         .with_columns([pl.when(pl.col(c).is_infinite()).then(None).otherwise(pl.col(c)).alias(c)
                        for c in FEATURE_COLUMNS])
     )
-    return frame.collect()
+    return frame
 
 
 def features_for_range(ohlcv_with_lookback: pl.DataFrame, start: dt.date, end: dt.date) -> pl.DataFrame:

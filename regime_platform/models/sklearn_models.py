@@ -11,7 +11,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import skops.io as sio
 
 from regime_platform.models.base import RegimeModel, full_proba, oversample
 from regime_platform.storage.files import atomic_path
@@ -71,12 +70,16 @@ class _SklearnModel(RegimeModel):
         return full_proba(est.predict_proba(summarize_windows(X)), est.classes_, self.n_classes)
 
     def _save_state(self, directory: Path) -> list[Path]:
+        import skops.io as sio  # here, not at import: skops scans scikit-learn's estimators (3.8 s of every load)
+
         target = directory / MODEL_FILE
         with atomic_path(target) as tmp:
             sio.dump(self.estimator_, tmp)
         return [target]
 
     def _load_state(self, directory: Path, cfg: dict) -> None:
+        import skops.io as sio
+
         path = directory / MODEL_FILE
         untrusted = set(sio.get_untrusted_types(file=path)) - set(TRUSTED_TYPES)
         if untrusted:
