@@ -172,9 +172,10 @@ def test_run_end_to_end_offline_then_a_second_ticker_added_later(tmp_path):
     assert qqq_source == [("sample:^IXIC",)]
     # The runs are recorded in the instance `make ui` shows, with a partition per ticker.
     import dagster as dg
-    from dagster import DagsterInstance
 
-    with DagsterInstance.from_config(str(home)) as instance:
+    from regime_platform_tests.instance import instance_at
+
+    with instance_at(home) as instance:
         runs = instance.get_runs()
         assert len(runs) >= 1
         # every step in the command's process: a subprocess per step cost ~16 s each, three quarters of this test

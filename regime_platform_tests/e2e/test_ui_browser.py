@@ -143,10 +143,12 @@ def dagster_ui(tmp_path_factory):
 
 
 def wait_for_run(home: Path, timeout: float):
-    from dagster import DagsterInstance, DagsterRunStatus
+    from dagster import DagsterRunStatus
+
+    from regime_platform_tests.instance import instance_at
 
     deadline = time.monotonic() + timeout
-    with DagsterInstance.from_config(str(home)) as instance:
+    with instance_at(home) as instance:
         while time.monotonic() < deadline:
             runs = instance.get_runs(limit=1)
             if runs and runs[0].status in (DagsterRunStatus.SUCCESS, DagsterRunStatus.FAILURE,
