@@ -139,7 +139,8 @@ def worker(years: int, repeats: int, work: Path) -> dict:
         cli.register_tickers(plan.tickers)
     sessions = len(calendar.sessions(plan.first, plan.last))
     day, span = plan.last.isoformat(), (plan.first.isoformat(), plan.last.isoformat())
-    out = {"years": years, "first": span[0], "last": day, "sessions": sessions, "steps": []}
+    out = {"years": years, "first": span[0], "last": day, "sessions": sessions, "steps": [],
+           "load_average": round(os.getloadavg()[0], 1)}  # the machine is shared: what else ran shows here
     for step in cli.run_steps(plan):
         seconds = timed(lambda step=step: step.run([]), log_file)
         out["steps"].append({"label": step.label, "target": step.target, "seconds": round(seconds, 2),
