@@ -189,6 +189,10 @@ def run(_args: argparse.Namespace) -> int:
     if problem:  # before any download: the run could store nothing
         raise SystemExit(f"REGIME_DATA_DIR={settings.data_dir} cannot be written ({problem}); set REGIME_DATA_DIR to "
                          "a directory you can write.")
+    from regime_platform.defs.run_history import release_dead_runs
+
+    for sentence in release_dead_runs():  # else a run killed earlier holds the duckdb pool and this one waits forever
+        say(sentence)
     plan = plan_range(settings)
     say(f"materializing {', '.join(plan.build)} {plan.first} … {plan.last} "
         f"({len(calendar.sessions(plan.first, plan.last))} sessions) from "

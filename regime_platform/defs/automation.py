@@ -9,6 +9,7 @@ import dagster as dg
 from regime_platform import calendar
 from regime_platform.defs.partitions import session_partitions, ticker_partitions
 from regime_platform.defs.resources import RegimeSettings
+from regime_platform.defs.run_history import release_dead_runs
 from regime_platform.ingestion.sources import SAMPLE_LAST
 
 # One run per session, every ticker: the day's bars and macro values (the ledger's models with macro inputs read
@@ -61,6 +62,8 @@ def daily_schedule(context: dg.ScheduleEvaluationContext):
     day = context.scheduled_execution_time.astimezone(calendar.NEW_YORK).date()
     if not calendar.is_session(day):
         return dg.SkipReason(f"{day} is not an XNYS session (holiday): nothing to forecast.")
+    for sentence in release_dead_runs(context.instance):  # a killed run's pool slot would block today's run forever
+        context.log.warning(sentence)
     # a session whose run failed (its retries spent) would never be asked for again: its run_key is used
     again = [dg.RunRequest(run_key=f"{s}-again-{day}", partition_key=s.isoformat(), tags={"regime/again_after": str(day)})
              for s in failed_sessions(context.instance, day)]
