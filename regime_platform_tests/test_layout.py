@@ -75,13 +75,19 @@ def test_the_dagster_check_sees_a_dagster_import():
     assert _dagster_imports(ast.parse("import dagsterish\nfrom .dagster import x")) == []
 
 
+# The one exception, and why: Dagster's instance storages are named by module path in dagster.yaml and have no public
+# import, and the pool race (SQLite ignores the SELECT ... FOR UPDATE a slot claim relies on) has no public fix.
+# test_instance_storage.py pins what the subclass relies on: it fails if a Dagster release changes it.
+PRIVATE_ALLOWED = {"defs/event_log_storage.py": ["dagster._core.storage.event_log"]}
+
+
 def test_no_module_imports_a_private_dagster_module():
     """Only Dagster's public API (``dagster``, ``dagster_duckdb``, …): a ``dagster._…`` module may change in any
     release."""
     private = {str(f.relative_to(PACKAGE)): [n for n in _dagster_imports(ast.parse(f.read_text()))
                                              if any(part.startswith("_") for part in n.split(".")[1:])]
                for f in SOURCES}
-    assert not {k: v for k, v in private.items() if v}, private
+    assert {k: v for k, v in private.items() if v} == PRIVATE_ALLOWED, private
     assert _dagster_imports(ast.parse("from dagster._core.events import DagsterEventType")) == ["dagster._core.events"]
 
 
