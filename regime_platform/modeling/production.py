@@ -37,7 +37,13 @@ from regime_platform.modeling.training import (
     select_span_features,
 )
 from regime_platform.models import RegimeModel, load_model
-from regime_platform.storage.files import read_json, to_jsonable, write_json_atomic
+from regime_platform.storage.files import (
+    current_generation,
+    publish_generation,
+    read_json,
+    to_jsonable,
+    write_json_atomic,
+)
 
 PRODUCTION_FILE = "production.json"
 SCALER_FILE = "scaler.json"
@@ -121,15 +127,19 @@ class ProductionModel:
         )
 
     def save(self, directory: str | Path) -> list[Path]:
-        directory = Path(directory)
-        files = self.model.save(directory)
-        files.append(self.scaler.save(directory / SCALER_FILE))
-        files.append(write_json_atomic(directory / PRODUCTION_FILE, self.metadata()))
-        return files
+        """The model, its scaler and this metadata as one generation of ``directory``: a kill mid-save leaves the
+        previous generation current and whole, never new weights beside an old scaler."""
+        def write(into: Path) -> list[Path]:
+            files = self.model.save(into)
+            files.append(self.scaler.save(into / SCALER_FILE))
+            files.append(write_json_atomic(into / PRODUCTION_FILE, self.metadata()))
+            return files
+
+        return publish_generation(directory, write)
 
     @classmethod
     def load(cls, directory: str | Path) -> "ProductionModel":
-        directory = Path(directory)
+        directory = current_generation(directory)
         meta = read_json(directory / PRODUCTION_FILE)
         d = lambda s: dt.date.fromisoformat(s) if s else None  # noqa: E731
         return cls(
@@ -169,7 +179,9 @@ class ProductionModel:
 
 def model_version(name: str, fit_date: dt.date, payload: Mapping[str, Any]) -> str:
     """``f"{name}-{fit_date}-{hash8}"``, hash8 = first 8 hex of sha256 over the canonical JSON payload
-    (model params, training config, features, data range, labeler fit range)."""
+    (model params, training config, features, data range, labeler fit range, and the digest of the scaled inputs and
+    targets it was fit on). The weights follow from these and the seed (bit for bit here: modeling/test_determinism.py),
+    so one version is one set of weights on this machine."""
     blob = json.dumps(to_jsonable(payload), sort_keys=True, separators=(",", ":"))
     return f"{name}-{fit_date.isoformat()}-{hashlib.sha256(blob.encode()).hexdigest()[:8]}"
 
@@ -218,6 +230,8 @@ def fit_final(
             log(msg)
     train_t = span.train_t
     fit_date = fit_date or dt.date.today()
+    inputs_digest = hashlib.sha256(np.ascontiguousarray(span.Xs[: train_t[-1] + 1]).tobytes()
+                                   + np.ascontiguousarray(span.y_train).tobytes()).hexdigest()
     specs = normalize_models(models, include_baselines)
     out: list[ProductionModel] = []
     for i, (name, params) in enumerate(specs, start=1):
@@ -241,6 +255,8 @@ def fit_final(
             "labeler_fit_start": labels.fit_start,
             "labeler_fit_end": labels.fit_end,
             "state_mapping": {str(k): v for k, v in labels.state_mapping.items()},
+            # what it learnt from: a revised price or label inside the span is another model, not the same version
+            "inputs_sha256": inputs_digest,
         }
         out.append(
             ProductionModel(

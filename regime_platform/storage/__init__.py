@@ -30,6 +30,8 @@ from regime_platform.storage.explanations import (  # noqa: F401
 from regime_platform.storage.export import EXPORTS, export_tables  # noqa: F401
 from regime_platform.storage.files import (  # noqa: F401
     atomic_path,
+    current_generation,
+    publish_generation,
     read_json,
     to_jsonable,
     unwritable,
@@ -131,6 +133,8 @@ __all__ = [
     "adj_close_history",
     "apply_scores",
     "atomic_path",
+    "current_generation",
+    "publish_generation",
     "audit_confusion_counts",
     "audit_long_signals",
     "audit_price_path",

@@ -2,7 +2,10 @@
 
 Every artifact is written to a temporary name in the destination directory and renamed on success
 (`os.replace` is atomic on one filesystem), so a crash leaves either the old file or the new one, never a
-half-written file. No pickle anywhere: JSON here, torch ``state_dict`` and skops in the models.
+half-written file. A set of files that must match one another (a model's weights, its config, scaler and production
+metadata) is published as one generation: written into a new directory and made current by one atomic rename of a
+pointer file, so a crash leaves the previous set current and whole, never a mix of two. No pickle anywhere: JSON here,
+torch ``state_dict`` and skops in the models.
 """
 from __future__ import annotations
 
@@ -10,8 +13,9 @@ import contextlib
 import datetime as dt
 import json
 import os
+import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -103,3 +107,40 @@ def write_bytes_atomic(path: str | os.PathLike[str], data: bytes) -> Path:
 def read_json(path: str | os.PathLike[str]) -> Any:
     with open(path, encoding="utf-8") as fh:
         return json.load(fh)
+
+
+GENERATION_POINTER = "current.json"  # names the current generation directory, e.g. {"generation": "generation-1a2b"}
+GENERATION_PREFIX = "generation-"
+
+
+def publish_generation(directory: str | os.PathLike[str], write: Callable[[Path], list[Path]]) -> list[Path]:
+    """Write a new generation of ``directory``'s files with ``write(new_generation_dir)`` and make it current with one
+    atomic rename of ``directory/current.json``; then remove the older generations (and any a killed writer left).
+    Returns the files written, the pointer last."""
+    target = Path(directory)
+    target.mkdir(parents=True, exist_ok=True)
+    generation = Path(tempfile.mkdtemp(prefix=GENERATION_PREFIX, dir=target))
+    os.chmod(generation, 0o755)  # mkdtemp creates 0700; artifacts are ordinary readable files
+    try:
+        files = write(generation)
+    except BaseException:
+        shutil.rmtree(generation, ignore_errors=True)
+        raise
+    pointer = write_json_atomic(target / GENERATION_POINTER, {"generation": generation.name})
+    for old in target.glob(f"{GENERATION_PREFIX}*"):
+        if old != generation and old.is_dir():
+            shutil.rmtree(old, ignore_errors=True)
+    return [*files, pointer]
+
+
+def current_generation(directory: str | os.PathLike[str]) -> Path:
+    """The directory holding ``directory``'s current generation (``directory`` itself for files saved before
+    generations, which sit in it directly)."""
+    target = Path(directory)
+    pointer = target / GENERATION_POINTER
+    if not pointer.exists():
+        return target
+    name = read_json(pointer)["generation"]
+    if not name.startswith(GENERATION_PREFIX) or "/" in name or name.startswith(".."):
+        raise ValueError(f"{pointer} names {name!r}, not a generation directory of {target}")
+    return target / name

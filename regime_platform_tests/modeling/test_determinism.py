@@ -14,7 +14,7 @@ from regime_platform.defs.features.assets import features
 from regime_platform.defs.ingestion.assets import ohlcv
 from regime_platform.defs.labels.assets import regime_labels
 from regime_platform.defs.modeling.assets import model_assets, walk_forward_targets
-from regime_platform.storage.files import read_json
+from regime_platform.storage.files import current_generation, read_json
 from regime_platform_tests.conftest import load_artifact, materialize_ticker, platform_resources
 
 MODELS = {a.key.to_user_string(): a for a in model_assets}
@@ -45,7 +45,7 @@ def max_abs_difference(a: pl.DataFrame, b: pl.DataFrame) -> float:
 
 def production_digests(root, asset: str) -> dict:
     """The SHA-256 of each state file of the production model (recorded in its config.json when saved)."""
-    return read_json(root / "artifacts" / asset / "SPY" / "config.json")["sha256"]
+    return read_json(current_generation(root / "artifacts" / asset / "SPY") / "config.json")["sha256"]
 
 
 def production_probabilities(root, asset: str) -> np.ndarray:

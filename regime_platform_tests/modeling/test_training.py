@@ -242,6 +242,45 @@ def test_fit_final_versions_and_round_trip(tmp_path):
     assert prods[3].forecast_last(X, known_regime_at_t=1).tolist() == [0.0, 1.0]
 
 
+def test_a_revised_input_inside_the_span_is_another_model_version():
+    """The version names the weights: the same data, settings and seed give the same version; one revised feature
+    value in the middle of the span (a revised close, say) gives another, though range and settings are unchanged."""
+    dates, X, names, r = synthetic(n=900)
+    fit = lambda X: fit_final(dates, X, names, refit_targets(dates, r), ["logistic"], TINY,  # noqa: E731
+                              include_baselines=False, fit_date=dt.date(2024, 5, 1))[0].model_version
+    revised = X.copy()
+    revised[450, 0] += 0.01
+    assert fit(X) == fit(X.copy())
+    assert fit(revised) != fit(X)
+
+
+def test_a_save_that_dies_midway_leaves_the_previous_model_whole(tmp_path, monkeypatch):
+    """A kill between the weights and the scaler used to leave new weights beside the old scaler and metadata, which
+    loaded without complaint; now a model's files are one generation, made current only once all are written."""
+    dates, X, names, r = synthetic(n=900)
+    first = fit_final(dates, X, names, refit_targets(dates, r), ["logistic"], TINY, include_baselines=False)[0]
+    second = fit_final(dates[:-60], X[:-60], names, refit_targets(dates[:-60], r[:-60]), ["logistic"], TINY,
+                       include_baselines=False)[0]
+    assert second.model_version != first.model_version
+    first.save(tmp_path / "logistic")
+
+    def dies(self, path):  # the process dies after the new weights and config are written
+        raise KeyboardInterrupt("killed")
+
+    monkeypatch.setattr(SessionScaler, "save", dies)
+    with pytest.raises(KeyboardInterrupt):
+        second.save(tmp_path / "logistic")
+    monkeypatch.undo()
+    loaded = ProductionModel.load(tmp_path / "logistic")
+    assert loaded.model_version == first.model_version  # production.json, config, weights and scaler: all the first
+    np.testing.assert_array_equal(loaded.forecast_last(X), first.forecast_last(X))
+    assert loaded.scaler.fit_end == first.scaler.fit_end
+    assert len(list((tmp_path / "logistic").glob("generation-*"))) == 1  # the half-written one is gone
+    second.save(tmp_path / "logistic")  # and the next save completes
+    assert ProductionModel.load(tmp_path / "logistic").model_version == second.model_version
+    assert len(list((tmp_path / "logistic").glob("generation-*"))) == 1
+
+
 def test_fold_records_json_round_trip(tmp_path):
     dates, X, names, r = synthetic()
     res = walk_forward(dates, X, names, refit_targets(dates, r), [], TINY)
