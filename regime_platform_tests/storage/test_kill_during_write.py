@@ -3,8 +3,7 @@ out-of-sample rows, metrics, backtest, attributions) and during an artifact file
 weights, reports, figures). A writer process replaces one scope's rows, generation after generation, and rewrites a
 200 KB file; it is killed at random moments. Afterwards the database opens, the scope holds exactly one whole
 generation (never none, never two, no duplicate), the other ticker's rows are untouched, and the file is one whole
-generation. The materializing assets themselves are not killed here (issue #29 records 20 of 20 kills during ohlcv
-and features losing nothing; that measurement is not in the suite)."""
+generation. The materializing assets themselves are killed in regime_platform_tests/test_kill_every_asset.py."""
 from __future__ import annotations
 
 import os
