@@ -42,14 +42,14 @@ def resources(tmp_path):
 
 
 def platform_resources(root, **settings):
-    """The warehouse, settings (the bundled sample, plus ``settings``) and artifact IO manager on data dir ``root``."""
+    """The warehouse, settings (the bundled sample unless ``settings`` say otherwise) and artifact IO manager on data dir ``root``."""
     from dagster_duckdb import DuckDBResource
 
     from regime_platform.defs.resources import ArtifactIOManager, RegimeSettings, Warehouse
 
     return {
         "warehouse": Warehouse(duckdb=DuckDBResource(database=str(root / "warehouse.duckdb"))),
-        "settings": RegimeSettings(data_dir=str(root), source="sample", **settings),
+        "settings": RegimeSettings(**{"data_dir": str(root), "source": "sample", **settings}),
         "artifacts": ArtifactIOManager(base_dir=str(root / "artifacts")),
     }
 

@@ -169,6 +169,7 @@ def ohlcv_quality(warehouse: Warehouse, settings: RegimeSettings) -> dg.AssetChe
     return dg.AssetCheckResult(
         passed=not errors and not warnings,
         severity=dg.AssetCheckSeverity.ERROR if errors else dg.AssetCheckSeverity.WARN,
+        description="; ".join(errors + warnings) or f"{sum(rows.values())} stored rows pass every rule.",
         metadata={"rows": sum(rows.values()), "rows_per_ticker": dg.MetadataValue.json(rows),
                   "errors": bullets(errors), "warnings": bullets(warnings)},
     )
