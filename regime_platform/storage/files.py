@@ -105,8 +105,13 @@ def write_bytes_atomic(path: str | os.PathLike[str], data: bytes) -> Path:
 
 
 def read_json(path: str | os.PathLike[str]) -> Any:
+    """The JSON document at ``path``; one sentence naming the file when it is not whole JSON (truncated or edited)."""
     with open(path, encoding="utf-8") as fh:
-        return json.load(fh)
+        try:
+            return json.load(fh)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"{path} is not whole JSON ({exc.msg} at line {exc.lineno}): it was truncated or edited "
+                             "since it was written; re-materialize the asset that writes it.") from None
 
 
 GENERATION_POINTER = "current.json"  # names the current generation directory, e.g. {"generation": "generation-1a2b"}

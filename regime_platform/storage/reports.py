@@ -46,4 +46,17 @@ class Report:
             raise FileNotFoundError(f"{index_path} is missing: materialize the asset that writes it.")
         index = read_json(index_path)
         return cls(documents={n: read_json(cls.document_path(directory, n)) for n in index["documents"]},
-                   figures={n: cls.figure_path(directory, n).read_bytes() for n in index["figures"]})
+                   figures={n: read_png(cls.figure_path(directory, n)) for n in index["figures"]})
+
+
+PNG_START, PNG_END = b"\x89PNG\r\n\x1a\n", b"IEND\xaeB`\x82"
+
+
+def read_png(path: Path) -> bytes:
+    """A figure's bytes; one sentence naming the file when it is not a whole PNG (truncated or replaced)."""
+    data = path.read_bytes()
+    if not (data.startswith(PNG_START) and data.endswith(PNG_END)):
+        raise ValueError(f"{path} is not a whole PNG ({len(data)} bytes, without its "
+                         f"{'end' if data.startswith(PNG_START) else 'signature'}): it was truncated or replaced "
+                         "since it was written; re-materialize the asset that writes it.")
+    return data
