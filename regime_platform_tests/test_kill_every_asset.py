@@ -12,7 +12,6 @@ Python per kill would spend most of its time importing)."""
 from __future__ import annotations
 
 import hashlib
-import json
 import multiprocessing
 import os
 import random
@@ -38,6 +37,8 @@ from regime_platform.defs.ingestion.macro import macro
 from regime_platform.defs.labels.assets import regime_labels
 from regime_platform.defs.modeling.assets import model_assets, walk_forward_targets
 from regime_platform.defs.resources import ArtifactIOManager
+from regime_platform.storage.files import read_json
+from regime_platform.storage.reports import read_png
 from regime_platform_tests.conftest import platform_resources, ticker_instance
 
 SETTINGS = dict(epochs=2, max_folds=1, inner_validation=False, settle_sessions=2)  # December scores November's rows
@@ -134,13 +135,12 @@ def artifact_problems(root: Path) -> list[str]:
     for path in sorted((root / "artifacts").rglob("*")):
         if not path.is_file() or path.name.startswith("."):  # a killed write's temporary file: never read
             continue
-        if path.suffix == ".json":
-            try:
-                json.loads(path.read_text())
-            except ValueError as exc:
-                problems.append(f"{path.relative_to(root)}: {exc}")
-        elif path.suffix == ".png" and not path.read_bytes().endswith(b"IEND\xaeB`\x82"):
-            problems.append(f"{path.relative_to(root)}: truncated PNG")
+        read = {".json": read_json, ".png": read_png}.get(path.suffix)
+        try:
+            if read:
+                read(path)
+        except ValueError as exc:  # the platform's own refusal of a file that is not whole
+            problems.append(str(exc))
     for marker in sorted((root / "artifacts").rglob("artifact.json")):
         try:
             ArtifactIOManager._load(marker.parent)

@@ -5,7 +5,7 @@ Why: Dagster claims a pool slot by reading a free slot and then updating it (``S
 ``UPDATE``); SQLite ignores ``FOR UPDATE`` and Python's sqlite3 runs the read outside the write transaction, so
 two processes that ask at the same instant both get the one slot (and two that create the pool at once can give it
 two slots). Two `dagster asset materialize` processes started together then ran the ohlcv step side by side in
-about one try in ten (regime_platform_tests/test_event_log_storage.py plants it). Holding an exclusive `flock` on
+about one try in ten (regime_platform_tests/test_instance_storage.py plants it). Holding an exclusive `flock` on
 ``$DAGSTER_HOME/pool.lock`` around each read-modify-write of the pool tables makes each claim, release and limit
 change atomic across processes; every other query goes through unchanged."""
 from __future__ import annotations

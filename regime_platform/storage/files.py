@@ -146,6 +146,6 @@ def current_generation(directory: str | os.PathLike[str]) -> Path:
     if not pointer.exists():
         return target
     name = read_json(pointer)["generation"]
-    if not name.startswith(GENERATION_PREFIX) or "/" in name or name.startswith(".."):
+    if not name.startswith(GENERATION_PREFIX) or "/" in name:
         raise ValueError(f"{pointer} names {name!r}, not a generation directory of {target}")
     return target / name
