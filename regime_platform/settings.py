@@ -189,9 +189,9 @@ class Settings:
                              "(causal hysteresis on `predicted_regime`; 0 = chosen per fold from 1, 3, 5, 10 on the "
                              "training span's inner validation; 1 = plain argmax; k = always k)", _int)
     inner_validation: bool = setting(True, "REGIME_INNER_VALIDATION",
-                                     "choose logistic C, forest depth/leaf size and LSTM/CNN width, dropout and weight "
-                                     "decay per fold on the training span's embargoed tail, then refit on the whole "
-                                     "span (1 or 0)", _bool)
+                                     "choose logistic C, forest depth/leaf size, gradient boosting depth/rounds/leaf "
+                                     "size and LSTM/CNN width, dropout and weight decay per fold on the training span's "
+                                     "embargoed tail, then refit on the whole span (1 or 0)", _bool)
     features: str = setting("compact", "REGIME_FEATURES",
                             "model inputs: `compact` (10 scale-free features, one per concept) | `scale_free` (all 18) "
                             "| a comma-separated list of scale-free feature columns", _text)

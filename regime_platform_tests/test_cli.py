@@ -146,7 +146,8 @@ def test_run_end_to_end_offline_then_a_second_ticker_added_later(tmp_path):
     assert n == distinct == 754 and source == "sample:^GSPC"
     assert feature_rows == 754 and labelers == [("user",)]
     # three years are too short for yearly folds: the single chronological split, with every model
-    assert [m for (m,) in models] == ["cnn", "ensemble", "logistic", "lstm", "majority", "persistence", "random_forest"]
+    assert [m for (m,) in models] == ["cnn", "ensemble", "gradient_boosting", "logistic", "lstm", "majority", "persistence",
+                                      "random_forest"]
     assert len(version) == 1 and version[0][0].startswith("user-h5-")
     for name in ("lstm_model", "random_forest_model"):
         assert (tmp_path / "data" / "artifacts" / name / "SPY" / f"folds_{version[0][0]}.json").exists()

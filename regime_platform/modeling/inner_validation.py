@@ -39,6 +39,10 @@ CAPACITY_GRID: dict[str, list[dict[str, Any]]] = {
     "logistic": [{"C": 0.01}, {"C": 0.1}, {"C": 1.0}],
     "random_forest": [{"max_depth": 3, "min_samples_leaf": 50}, {"max_depth": 5, "min_samples_leaf": 20},
                       {"max_depth": 8, "min_samples_leaf": 5}],
+    # boosting rounds grow with depth: few shallow trees on large leaves, up to many deeper trees on small ones
+    "gradient_boosting": [{"max_depth": 2, "max_iter": 100, "min_samples_leaf": 50},
+                          {"max_depth": 3, "max_iter": 200, "min_samples_leaf": 20},
+                          {"max_depth": 5, "max_iter": 300, "min_samples_leaf": 10}],
     # the sequence models: width, dropout and weight decay move together from small and heavily regularized to
     # wide and lightly regularized; each candidate also early-stops on the tail, so its epochs are chosen too
     "lstm": [{"hidden": 16, "dropout": 0.4, "weight_decay": 1e-3}, {"hidden": 48, "dropout": 0.2, "weight_decay": 1e-4},

@@ -60,7 +60,7 @@ class TrainingConfig:
     refit: str = "yearly"
     min_dwell: int = 1  # decision rule: sessions a new regime must lead before a forecast flips (1 = argmax,
     # 0 = chosen per fold by the inner validation on the training span's tail)
-    tune_capacity: bool = False  # choose logistic C / forest depth and leaf size per fold on the same tail
+    tune_capacity: bool = False  # choose capacity (inner_validation.CAPACITY_GRID) per fold on the same tail
     inner_score: str = "macro_f1"  # what the inner validation maximizes on the tail: macro_f1 | sharpe
     calibration: str = "temperature"  # none | temperature: scale each model's probabilities on the training tail
     feature_selection: bool = False  # choose the inputs per fold on the training span (feature_selection.py)

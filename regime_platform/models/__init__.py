@@ -10,13 +10,19 @@ from regime_platform.models.base import OVERSAMPLING, RegimeModel
 from regime_platform.models.baselines import MajorityModel, PersistenceModel
 from regime_platform.models.ensemble import EnsembleModel
 from regime_platform.models.registry import MODELS, accepted_params, load_model, make_model
-from regime_platform.models.sklearn_models import LogisticModel, RandomForestModel, summarize_windows
+from regime_platform.models.sklearn_models import (
+    GradientBoostingModel,
+    LogisticModel,
+    RandomForestModel,
+    summarize_windows,
+)
 from regime_platform.models.torch_models import CNNModel, LSTMModel
 
 MODELS.update({
     "lstm": LSTMModel,
     "cnn": CNNModel,
     "random_forest": RandomForestModel,
+    "gradient_boosting": GradientBoostingModel,
     "logistic": LogisticModel,
     "ensemble": EnsembleModel,
     "majority": MajorityModel,
@@ -32,6 +38,7 @@ __all__ = [
     "OVERSAMPLING",
     "CNNModel",
     "EnsembleModel",
+    "GradientBoostingModel",
     "LSTMModel",
     "LogisticModel",
     "MajorityModel",

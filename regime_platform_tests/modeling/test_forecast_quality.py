@@ -4,8 +4,9 @@ from __future__ import annotations
 import numpy as np
 
 from regime_platform.modeling.decision import apply_min_dwell, count_flips
+from regime_platform.modeling.inner_validation import CAPACITY_GRID, choose_and_fit
 from regime_platform.modeling.targets import GivenLabels
-from regime_platform.modeling.training import TrainingConfig
+from regime_platform.modeling.training import TrainingConfig, prepare_samples, prepare_span
 from regime_platform.modeling.walk_forward import walk_forward
 from regime_platform_tests.modeling.test_training import H, W, given_targets, refit_targets, synthetic
 
@@ -215,3 +216,59 @@ def test_production_fit_chooses_by_the_tails_sharpe_exactly_as_a_fold_does():
     assert prod.min_dwell == by_sharpe.min_dwell and prod.model.params["C"] == by_sharpe.params["C"]
     with pytest.raises(ValueError, match="needs daily returns"):
         fit_final(dates, X, names, refit_targets(dates, r), ["logistic"], cfg, include_baselines=False)
+
+
+def _flipped_after(labels, cut):
+    """A user's file whose every label from session ``cut`` on is the other regime (known regimes alike)."""
+    regime, known = labels.regime.astype(float), labels.known_regime.astype(float)
+    for a in (regime, known):
+        a[cut:] = np.where(a[cut:] >= 0, 1 - a[cut:], np.nan)
+        a[a < 0] = np.nan
+    return GivenLabels(labels.dates, regime, known)
+
+
+def test_gradient_boosting_capacity_is_chosen_on_the_training_span_alone():
+    """Flip every label and shuffle every feature row after a fold's last training target: the gradient boosting
+    capacity and dwell the fold chose stay the same, candidate by candidate."""
+    dates, X, names, r = synthetic(2000)
+    labels, _, _ = given_targets(dates, r)
+    cfg = TrainingConfig(window=W, horizon=H, max_folds=1, seed=0, min_dwell=0, tune_capacity=True)
+    models = {"gradient_boosting": {}}
+    res = walk_forward(dates, X, names, labels, models, cfg)
+    rng = np.random.default_rng(2)
+    for rec in res.fold_records:
+        chosen = _choices(res, rec["fold"])["gradient_boosting"]
+        assert chosen["n_validation"] > 0 and len(chosen["candidates"]) == 3 * 4
+        assert chosen["params"] in CAPACITY_GRID["gradient_boosting"]
+        assert rec["models"]["gradient_boosting"]["params"]["max_depth"] == chosen["params"]["max_depth"]
+        cut = dates.index(rec["train_target_end"]) + 1
+        Xp = X.copy()
+        Xp[cut:] = X[cut:][rng.permutation(len(dates) - cut)]
+        planted = walk_forward(dates, Xp, names, _flipped_after(labels, cut), models, cfg)
+        assert _choices(planted, rec["fold"])["gradient_boosting"] == chosen
+
+
+def test_gradient_boosting_fit_on_a_span_ignores_every_later_row():
+    """The same through the step every fold and the production fit share (choose_and_fit): with the later years'
+    labels flipped and features shuffled, the choice and the fitted model's probabilities on the training span are
+    bit-for-bit the same."""
+    dates, X, names, r = synthetic(1800)
+    labels, _, _ = given_targets(dates, r)
+    cfg = TrainingConfig(window=W, horizon=H, seed=0, min_dwell=0, tune_capacity=True)
+    cut = 1500  # the span's tail holds both regimes, so the tail really chooses
+    Xp = X.copy()
+    Xp[cut:] = X[cut:][np.random.default_rng(3).permutation(len(dates) - cut)]
+    fits = []
+    for feats, targets in ((X, labels), (Xp, _flipped_after(labels, cut))):
+        samples = prepare_samples(dates, feats, names, targets, cfg)
+        fold = targets.fold_labels(dates[cut - 1], None).align(dates)
+        span = prepare_span(samples, samples.sample_t[samples.sample_t + H < cut], fold, cfg, "span")
+        fitted = choose_and_fit("gradient_boosting", {}, span, fold, cfg, where="span")
+        fits.append((fitted, span))
+    (a, span_a), (b, span_b) = fits
+    assert a.inner == b.inner and a.min_dwell == b.min_dwell and a.inner["candidates"]
+    np.testing.assert_array_equal(span_a.train_t, span_b.train_t)
+    W_train = span_a.windows(span_a.train_t)
+    np.testing.assert_array_equal(W_train, span_b.windows(span_b.train_t))
+    np.testing.assert_array_equal(a.model.predict_proba(W_train), b.model.predict_proba(W_train))
+    assert a.model.fit_info["n_fit"] == span_a.train_t.size

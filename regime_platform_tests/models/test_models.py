@@ -5,7 +5,8 @@ from sklearn.metrics import f1_score
 from regime_platform.models import MODELS, load_model, make_model
 from regime_platform.models.base import balanced_class_weights, oversample
 
-FAST = {"lstm": {"epochs": 2, "hidden": 16}, "cnn": {"epochs": 2, "channels": 8}, "random_forest": {"n_estimators": 30}}
+FAST = {"lstm": {"epochs": 2, "hidden": 16}, "cnn": {"epochs": 2, "channels": 8}, "random_forest": {"n_estimators": 30},
+        "gradient_boosting": {"max_iter": 50}}
 
 
 def _data(n=600, w=10, f=4, minority=0.3, seed=0):
@@ -117,7 +118,7 @@ def test_majority_gives_training_shares():
     assert (p.argmax(axis=1) == 0).all()
 
 
-@pytest.mark.parametrize("name", ["random_forest", "logistic"])
+@pytest.mark.parametrize("name", ["random_forest", "gradient_boosting", "logistic"])
 def test_class_weighted_defaults_find_the_minority_class(name):
     X, y = _data(n=1500, minority=0.1, seed=1)
     tr, te = slice(0, 1000), slice(1000, None)
@@ -148,3 +149,17 @@ def test_balanced_weights_and_parameter_validation():
         make_model("lstm", oversampling="adasyn")
     with pytest.raises(ValueError, match="unknown model"):
         make_model("xgboost")
+
+
+def test_gradient_boosting_is_deterministic_and_keeps_to_its_threads():
+    """Seeded and single-threaded by default: two fits give the same probabilities bit for bit, and the fit's OpenMP
+    limit does not leak into the caller."""
+    from threadpoolctl import threadpool_info
+
+    before = {i["internal_api"]: i["num_threads"] for i in threadpool_info()}
+    X, y = _data(n=800, minority=0.2, seed=4)
+    fits = [make_model("gradient_boosting", seed=5).fit(X[:600], y[:600], n_classes=2) for _ in range(2)]
+    np.testing.assert_array_equal(fits[0].predict_proba(X[600:]), fits[1].predict_proba(X[600:]))
+    assert fits[0].estimator_.get_params()["random_state"] == 5
+    assert fits[0].estimator_.get_params()["early_stopping"] is False
+    assert {i["internal_api"]: i["num_threads"] for i in threadpool_info()} == before
