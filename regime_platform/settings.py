@@ -193,7 +193,7 @@ class Settings:
                                      "size and LSTM/CNN width, dropout and weight decay per fold on the training span's "
                                      "embargoed tail, then refit on the whole span (1 or 0)", _bool)
     features: str = setting("compact", "REGIME_FEATURES",
-                            "model inputs: `compact` (10 scale-free features, one per concept) | `scale_free` (all 18) "
+                            "model inputs: `compact` (10 scale-free features, one per concept) | `scale_free` (all 22) "
                             "| a comma-separated list of scale-free feature columns", _text)
     feature_selection: bool = setting(False, "REGIME_FEATURE_SELECTION",
                                       "choose up to 8 of REGIME_FEATURES per fold on its training span (mutual "

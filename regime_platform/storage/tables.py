@@ -19,6 +19,7 @@ FEATURE_COLUMNS = [
     "bb_upper", "bb_mid", "bb_lower", "bb_pctb", "bb_width",
     "burst_up_5d", "burst_down_5d",
     "drawdown_252", "sma_ratio_200",
+    "downside_dev_hl10", "downside_dev_hl21", "sortino_hl10", "sortino_hl21",
 ]
 
 SCHEMA = "market"

@@ -32,7 +32,10 @@ FIRST_VALID = {
     "vol_ratio_5_20": 20, "vol_accel": 25, "vol_z_252": 20 + 251, "volume_z_20": 19, "rsi_14": 14,
     "macd": 33, "macd_signal": 33, "macd_hist": 33, "macd_hist_pct": 33, "bb_upper": 19, "bb_mid": 19,
     "bb_lower": 19, "bb_pctb": 19, "bb_width": 19, "burst_up_5d": 25, "burst_down_5d": 25,
-    "drawdown_252": 251, "sma_ratio_200": 199}
+    "drawdown_252": 251, "sma_ratio_200": 199,
+    # four half-lives of returns, the first of which is r[1]
+    "downside_dev_hl10": 40, "downside_dev_hl21": 84, "sortino_hl10": 40, "sortino_hl21": 84}
+RETURN_SHAPE = ["downside_dev_hl10", "downside_dev_hl21", "sortino_hl10", "sortino_hl21"]
 SQRT252 = math.sqrt(252)
 
 
@@ -89,10 +92,11 @@ def test_columns_types_order_and_model_subset(bars, feats):
     assert FEATURE_COLUMNS == [
         "ret_1d", "ret_5d", "ret_20d", "vol_5d", "vol_20d", "vol_60d", "vol_ratio_5_20", "vol_accel", "vol_z_252",
         "volume_z_20", "rsi_14", "macd", "macd_signal", "macd_hist", "macd_hist_pct", "bb_upper", "bb_mid",
-        "bb_lower", "bb_pctb", "bb_width", "burst_up_5d", "burst_down_5d", "drawdown_252", "sma_ratio_200"]
+        "bb_lower", "bb_pctb", "bb_width", "burst_up_5d", "burst_down_5d", "drawdown_252", "sma_ratio_200",
+        *RETURN_SHAPE]
     assert MODEL_FEATURES == [c for c in FEATURE_COLUMNS
                               if c not in {"bb_upper", "bb_mid", "bb_lower", "macd", "macd_signal", "macd_hist"}]
-    assert LOOKBACK_SESSIONS == 600
+    assert LOOKBACK_SESSIONS == 1000
     assert feats.columns == ["date", "ticker", *FEATURE_COLUMNS]
     assert feats.schema["date"] == pl.Date and feats.schema["ticker"] == pl.String
     assert all(feats.schema[c] == pl.Float64 for c in FEATURE_COLUMNS)
@@ -174,6 +178,53 @@ def test_whole_columns_against_pandas_rolling(bars, feats):
         assert (np.isnan(want) == np.isnan(got)).all(), name
         ok = ~np.isnan(want)
         assert np.allclose(got[ok], want[ok], rtol=1e-9, atol=1e-12), name
+
+
+def ew_return_shape(prices: np.ndarray, half_life: int) -> dict[str, np.ndarray]:
+    """The return-shape features the straightforward pandas way: ``ewm(halflife=...)`` of r and of min(r, 0)²."""
+    r = np.log(pd.Series(prices)).diff()
+    warm = 4 * half_life
+    mean = r.ewm(halflife=half_life, min_periods=warm).mean()
+    semi = (r.clip(upper=0) ** 2).ewm(halflife=half_life, min_periods=warm).mean() ** 0.5
+    return {f"downside_dev_hl{half_life}": (semi * SQRT252).to_numpy(),
+            f"sortino_hl{half_life}": (mean / semi * SQRT252).to_numpy()}
+
+
+def test_return_shape_against_pandas_ewm(bars, feats):
+    """Exact on 20 years of the S&P 500 (2000-02, 2008 and 2011 included) against pandas' ewm, warm-up included."""
+    p = bars["adj_close"].to_numpy()
+    for h in (10, 21):
+        for name, want in ew_return_shape(p, h).items():
+            got = col(feats, name)
+            assert (np.isnan(want) == np.isnan(got)).all(), name
+            ok = ~np.isnan(want)
+            err = np.abs(got[ok] - want[ok]) / np.maximum(1.0, np.abs(want[ok]))
+            assert err.max() < 1e-11, f"{name}: {err.max():.2e} from pandas ewm"
+    # the definitions by hand at one date: weights 2^(-i/h) over every return so far, normalised
+    t, r = 2460, np.r_[np.nan, np.diff(np.log(p))]
+    for h in (10, 21):
+        w = 0.5 ** (np.arange(t)[::-1] / h)  # r[1] … r[t]
+        semi = math.sqrt(np.sum(w * np.minimum(r[1:t + 1], 0) ** 2) / w.sum())
+        assert col(feats, f"downside_dev_hl{h}")[t] == pytest.approx(semi * SQRT252, rel=1e-10)
+        assert col(feats, f"sortino_hl{h}")[t] == pytest.approx(np.sum(w * r[1:t + 1]) / w.sum() / semi * SQRT252,
+                                                                rel=1e-9)
+    # scale-free: the same series at a hundredth of the price gives the same values
+    cents = compute_features(bars.with_columns(pl.col("adj_close") / 100))
+    for name in RETURN_SHAPE:
+        np.testing.assert_allclose(col(cents, name), col(feats, name), rtol=1e-9, atol=1e-12, equal_nan=True)
+
+
+@pytest.mark.parametrize("cut", [100, 1300, 2460, 4000])
+def test_return_shape_at_t_ignores_every_price_after_t(bars, feats, cut):
+    """Prices after the cut doubled, crashed and shuffled: every return-shape value up to the cut is unchanged."""
+    rng = np.random.default_rng(cut)
+    later = bars["adj_close"].to_numpy()[cut + 1:]
+    for other in (later * 2.0, later * np.linspace(1.0, 0.3, later.size), rng.permutation(later)):
+        planted = bars.with_columns(pl.Series("adj_close", np.r_[bars["adj_close"].to_numpy()[:cut + 1], other]))
+        got = compute_features(planted).head(cut + 1).select(RETURN_SHAPE)
+        assert got.equals(feats.head(cut + 1).select(RETURN_SHAPE))
+        assert not compute_features(planted).slice(cut + 1).select(RETURN_SHAPE).equals(
+            feats.slice(cut + 1).select(RETURN_SHAPE))  # the change did reach the later rows
 
 
 def test_burst_counts_against_a_loop(bars, feats):
