@@ -97,6 +97,10 @@ def pandas_features(frame: pd.DataFrame) -> pd.DataFrame:
         f["burst_down_5d"] = (r < -2 * sigma).astype(float).where(sigma.notna() & r.notna()).rolling(5).sum()
         f["drawdown_252"] = p / p.rolling(252).max() - 1
         f["sma_ratio_200"] = p / p.rolling(200).mean() - 1
+        for h in (10, 21):
+            mean = r.ewm(halflife=h, min_periods=4 * h).mean()
+            semi = (r.clip(upper=0) ** 2).ewm(halflife=h, min_periods=4 * h).mean() ** 0.5
+            f[f"downside_dev_hl{h}"], f[f"sortino_hl{h}"] = semi * np.sqrt(252), mean / semi * np.sqrt(252)
         out.append(f)
     return pd.concat(out, ignore_index=True).replace([np.inf, -np.inf], np.nan)
 
