@@ -71,6 +71,8 @@ BURST_SIGMAS, BURST_LOOKBACK, BURST_WINDOW = 2.0, 20, 5
 # min(r, 0)², on daily log returns. downside_dev_hl{h} = sqrt(EW mean of min(r, 0)²) × sqrt(252) (annualised like
 # vol_*); sortino_hl{h} = EW mean of r / that downside deviation (both per session, so × sqrt(252) annualises it
 # too). NULL until EW_WARMUP_HALF_LIVES half-lives of returns exist (94 % of an infinite history's weight).
+# Not the jump labeler's own inputs (labels.labelers.ewm_return_shape: recursive weights from a first return of 0,
+# downside deviation floored at 1e-4 a day, as its fits were measured with); these are model inputs, NULL in warm-up.
 EW_HALF_LIVES = (10, 21)
 EW_WARMUP_HALF_LIVES = 4
 
