@@ -169,7 +169,7 @@ def test_run_end_to_end_offline_then_a_second_ticker_added_later(tmp_path):
     ledger_rows = dict(con.execute("SELECT ticker, count(*) FROM market.regime_forecasts GROUP BY 1").fetchall())
     qqq_source = con.execute("SELECT DISTINCT source FROM market.ohlcv WHERE ticker = 'QQQ'").fetchall()
     con.close()
-    assert per_ticker == {"SPY": 7, "QQQ": 7} and ledger_rows == {"SPY": 7, "QQQ": 7}
+    assert per_ticker == {"SPY": 8, "QQQ": 8} and ledger_rows == {"SPY": 8, "QQQ": 8}  # every model in MODELS
     assert qqq_source == [("sample:^IXIC",)]
     # The runs are recorded in the instance `make ui` shows, with a partition per ticker.
     import dagster as dg
