@@ -204,6 +204,11 @@ class Settings:
     inner_score: str = setting("macro_f1", "REGIME_INNER_SCORE",
                                "what the inner validation maximizes on the tail: `macro_f1` | `sharpe` (the backtest "
                                "convention on the tail, flat in the span's risk-off regime)", _lower)
+    risk_off_threshold: str = setting("off", "REGIME_RISK_OFF_THRESHOLD",
+                                      "the economic decision threshold: `off` (act on the argmax) | `tail` (per fold, "
+                                      "the threshold of 0.2, 0.3, 0.4, 0.5 or none whose decisions earn the best Sharpe "
+                                      "on the training span's tail: risk-off as soon as the risk-off regime's "
+                                      "probability reaches it) | a probability in (0, 1), always", _lower)
     headline_model: str = setting("ensemble", "REGIME_HEADLINE_MODEL",
                                   "the model whose forecast is today's one-line answer (`forecast`, the end of `run`, "
                                   "the ledger's page, alerts); default the ensemble, fixed in advance: the mean of the "
@@ -278,6 +283,7 @@ class Settings:
         if self.min_dwell < 0:
             raise SettingsError(f"REGIME_MIN_DWELL={self.min_dwell} is negative; use 1 or more sessions (1 = act on "
                                 "the argmax every day), or 0 to choose it per fold.")
+        self.risk_off_threshold_value()  # raises the one sentence for a value that is neither a mode nor a probability
         if self.inner_score not in INNER_SCORES:
             raise SettingsError(f"REGIME_INNER_SCORE={self.inner_score!r} is unknown; use one of "
                                 f"{', '.join(INNER_SCORES)}.")
@@ -293,6 +299,20 @@ class Settings:
             raise SettingsError(f"REGIME_MACRO={self.macro!r} is unknown; use one of {', '.join(MACRO_INPUTS)}.")
         if self.macro_lag < 0:
             raise SettingsError(f"REGIME_MACRO_LAG={self.macro_lag} is negative; use 0 or more sessions (default 1).")
+
+    def risk_off_threshold_value(self) -> float | str | None:
+        """REGIME_RISK_OFF_THRESHOLD as the training code takes it: None (argmax), "tail" or a probability."""
+        value = self.risk_off_threshold.strip()
+        if value in ("off", "tail"):
+            return None if value == "off" else "tail"
+        try:
+            p = float(value)
+        except ValueError:
+            p = float("nan")
+        if not 0 < p < 1:
+            raise SettingsError(f"REGIME_RISK_OFF_THRESHOLD={value!r} is neither `off`, `tail` nor a probability "
+                                "between 0 and 1; use e.g. `tail` or 0.3.")
+        return p
 
     def settle_sessions_for(self, labeler: str) -> int:
         """S of DESIGN §3a for ``labeler``: 0 for a user's file (its label at d is the truth), else

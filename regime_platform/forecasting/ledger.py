@@ -25,7 +25,7 @@ from regime_platform.evaluation.metrics import brier
 from regime_platform.labels.assign import KnownRegime  # noqa: F401  (forecast_rows takes it)
 from regime_platform.labels.names import regime_name
 from regime_platform.labels.version import labels_version  # noqa: F401  (the ledger's name for it)
-from regime_platform.modeling.decision import next_decision
+from regime_platform.modeling.decision import next_decision, votes
 
 PENDING, SCORED = "pending", "scored"
 
@@ -43,6 +43,8 @@ class Forecaster(Protocol):
     train_target_end: dt.date
     labeler_fit_end: dt.date | None
     min_dwell: int
+    risk_off_regime: int | None  # with a risk-off threshold (REGIME_RISK_OFF_THRESHOLD): the regime it guards
+    risk_off_threshold: float | None
 
     def forecast_last(self, X: np.ndarray, known_regime_at_t: int | None = None) -> np.ndarray: ...
 
@@ -147,20 +149,27 @@ def continuation(history: pl.DataFrame | None, as_of: dt.date, model_version: st
 
 def decide(model: Forecaster, as_of: dt.date, probabilities: np.ndarray,
            history: pl.DataFrame | None) -> tuple[int, str | None]:
-    """Today's decision and how it was made: the argmax (note None), or with ``model.min_dwell`` > 1 the decision
-    rule continued from the model's stored rows of the consecutive sessions just before (their stored decision and the
-    argmax of their probabilities) — only over rows of the same model version; otherwise the rule restarts at
-    today's argmax, and the note says why."""
-    today = int(np.argmax(probabilities))
+    """Today's decision and how it was made: the argmax (note None) — or, with a risk-off threshold, the risk-off regime
+    when its probability reaches it (:func:`regime_platform.modeling.decision.votes`) — or with ``model.min_dwell`` > 1
+    the decision rule continued from the model's stored rows of the consecutive sessions just before (their stored
+    decision and the votes of their probabilities) — only over rows of the same model version; otherwise the rule
+    restarts at today's vote, and the note says why."""
+    off, theta = getattr(model, "risk_off_regime", None), getattr(model, "risk_off_threshold", None)
+
+    def vote(p) -> int:
+        return int(votes(np.asarray([p], dtype=np.float64), off, theta)[0])
+
+    today = vote(probabilities)
+    rule = f"risk-off at p ≥ {theta}, " if theta is not None and off is not None else ""
     dwell = int(getattr(model, "min_dwell", 1) or 1)
     if dwell <= 1:
-        return today, None
+        return today, (f"{rule}dwell 1" if rule else None)
     rows, why = continuation(history, as_of, model.model_version)
     if why:
-        return today, f"dwell {dwell}: restarted at today's argmax ({why})"
-    recent = [int(np.argmax(p)) for p in rows["probabilities"].to_list()[-(dwell - 1):]] + [today]
+        return today, f"{rule}dwell {dwell}: restarted at today's {'vote' if rule else 'argmax'} ({why})"
+    recent = [vote(p) for p in rows["probabilities"].to_list()[-(dwell - 1):]] + [today]
     decision = next_decision(int(rows["predicted_regime"][-1]), recent, dwell)
-    return decision, (f"dwell {dwell}: continued from {rows.height} stored row(s) {rows['as_of'][0]} … "
+    return decision, (f"{rule}dwell {dwell}: continued from {rows.height} stored row(s) {rows['as_of'][0]} … "
                       f"{rows['as_of'][-1]}")
 
 

@@ -6,6 +6,13 @@ decisions that change only when the new regime has been the argmax for ``min_dwe
 or — when ``threshold`` is given — as soon as its probability reaches ``threshold``. The first decision is
 the first argmax. ``min_dwell = 1`` (and no threshold) is the plain argmax.
 
+The economic decision threshold (``REGIME_RISK_OFF_THRESHOLD``): with ``risk_off`` and ``risk_off_threshold`` given,
+each session's vote is the risk-off regime as soon as its probability reaches the threshold, otherwise the most
+probable of the other regimes (:func:`votes`); the dwell rule then runs over the votes instead of the argmax. A
+threshold below 1/2 goes flat on weaker evidence of a fall than the argmax needs: what a person who fears a crash more
+than a missed rally does. The threshold is chosen per fold on the training span's tail by the tail's own backtest
+(:mod:`regime_platform.modeling.inner_validation`), never by the test years.
+
 Causal by construction: the decision at row i reads rows 0 … i only, so a later probability can never change
 an earlier decision. Probabilities are never altered; only ``predicted_regime`` is. Pure numpy, no Dagster.
 """
@@ -16,16 +23,36 @@ from collections.abc import Sequence
 import numpy as np
 
 DWELL_GRID = (1, 3, 5, 10)  # the minimum dwells the inner validation chooses from (REGIME_MIN_DWELL=0)
+# the risk-off thresholds the tail's backtest chooses from (REGIME_RISK_OFF_THRESHOLD=tail); None = the argmax, first
+# so that a tie keeps the plain rule
+THRESHOLD_GRID = (None, 0.2, 0.3, 0.4, 0.5)
 
 
-def apply_min_dwell(proba: np.ndarray, min_dwell: int = 1, threshold: float | None = None) -> np.ndarray:
-    """Decisions (n,) from time-ordered probabilities (n, K); see the module docstring."""
+def votes(proba: np.ndarray, risk_off: int | None = None, risk_off_threshold: float | None = None) -> np.ndarray:
+    """Each session's vote (n,): the argmax, or with ``risk_off_threshold`` the ``risk_off`` regime whenever its
+    probability reaches the threshold and the most probable other regime otherwise."""
     proba = np.asarray(proba, dtype=np.float64)
     if proba.ndim != 2:
         raise ValueError(f"probabilities must be (n_sessions, n_regimes), got shape {proba.shape}")
+    if not proba.size:
+        return np.empty(0, dtype=np.int64)
+    if risk_off_threshold is None or risk_off is None:
+        return proba.argmax(axis=1).astype(np.int64)
+    if not 0 <= int(risk_off) < proba.shape[1]:
+        raise ValueError(f"risk-off regime {risk_off} is not one of the {proba.shape[1]} regimes")
+    others = proba.copy()
+    others[:, int(risk_off)] = -np.inf
+    return np.where(proba[:, int(risk_off)] >= float(risk_off_threshold), int(risk_off),
+                    others.argmax(axis=1)).astype(np.int64)
+
+
+def apply_min_dwell(proba: np.ndarray, min_dwell: int = 1, threshold: float | None = None, *,
+                    risk_off: int | None = None, risk_off_threshold: float | None = None) -> np.ndarray:
+    """Decisions (n,) from time-ordered probabilities (n, K); see the module docstring."""
+    proba = np.asarray(proba, dtype=np.float64)
     if int(min_dwell) < 1:
         raise ValueError(f"min_dwell={min_dwell} must be at least 1 session (1 = act on the argmax every day).")
-    argmax = proba.argmax(axis=1) if proba.size else np.empty(0, dtype=np.int64)
+    argmax = votes(proba, risk_off, risk_off_threshold)
     if min_dwell == 1 and threshold is None:
         return argmax.astype(np.int64)
     out = np.empty(len(argmax), dtype=np.int64)
@@ -46,7 +73,7 @@ def apply_min_dwell(proba: np.ndarray, min_dwell: int = 1, threshold: float | No
 
 def next_decision(previous: int | None, recent_argmax: Sequence[int], min_dwell: int) -> int:
     """One more step of :func:`apply_min_dwell` (no threshold) from what is stored: the last decision made and the
-    argmax of the last ``min_dwell`` forecasts, today's last. The decision flips to a new regime when it has been the
+    argmax (the :func:`votes`, with a risk-off threshold) of the last ``min_dwell`` forecasts, today's last. The decision flips to a new regime when it has been the
     argmax for all of them, otherwise it stays. Equal to :func:`apply_min_dwell` run over the whole history (a
     streak of ``min_dwell`` argmaxes other than the standing decision is exactly when that rule flips); what the
     daily ledger uses, so it needs no replay of old probabilities."""

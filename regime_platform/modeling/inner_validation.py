@@ -28,7 +28,7 @@ import numpy as np
 from sklearn.metrics import f1_score
 
 from regime_platform.calendar import SQRT_SESSIONS_PER_YEAR
-from regime_platform.modeling.decision import DWELL_GRID, apply_min_dwell
+from regime_platform.modeling.decision import DWELL_GRID, THRESHOLD_GRID, apply_min_dwell
 from regime_platform.modeling.targets import FoldLabels
 from regime_platform.modeling.training import Log, TrainingConfig, TrainingSpan, fit_model, model_params, prefixed
 from regime_platform.modeling.walk_forward_targets import regime_mean_returns, risk_off_regime
@@ -65,10 +65,43 @@ class InnerChoice:
     candidates: list[dict[str, Any]] = field(default_factory=list)  # every (params, min_dwell, macro_f1)
     note: str = ""
     scored_by: str = "macro_f1"
+    threshold: ThresholdChoice | None = None  # REGIME_RISK_OFF_THRESHOLD=tail: the risk-off threshold and its evidence
 
     def record(self) -> dict[str, Any]:
         return {"params": self.params, "min_dwell": self.min_dwell, "score": self.score, "scored_by": self.scored_by, "n_fit": self.n_fit,
-                "n_validation": self.n_validation, "candidates": self.candidates, "note": self.note}
+                "n_validation": self.n_validation, "candidates": self.candidates, "note": self.note,
+                **({"risk_off_threshold": self.threshold.record()} if self.threshold else {})}
+
+
+@dataclass
+class ThresholdChoice:
+    """The risk-off threshold chosen on the tail by the tail's own backtest (Sharpe of acting on it, 10 bp a switch),
+    with the chosen dwell; None = the argmax rule (also what a tie keeps)."""
+
+    threshold: float | None
+    sharpe: float | None
+    candidates: list[dict[str, Any]] = field(default_factory=list)  # every (threshold, tail sharpe)
+    note: str = ""
+
+    def record(self) -> dict[str, Any]:
+        return {"threshold": self.threshold, "tail_sharpe": self.sharpe, "candidates": self.candidates,
+                "note": self.note}
+
+
+def choose_threshold(proba: np.ndarray, min_dwell: int, economics: tuple[int, np.ndarray] | None,
+                     grid: Sequence[float | None] = THRESHOLD_GRID) -> ThresholdChoice:
+    """The threshold of ``grid`` whose decisions on the tail (``proba``: a probe fit before the tail, asked for it)
+    earn the best tail Sharpe; ``economics = (risk_off_regime, held_returns)`` from :func:`tail_economics`."""
+    if economics is None:
+        return ThresholdChoice(None, None, note="no risk-off regime or tail returns in the training span: argmax kept")
+    off, held = economics
+    best, candidates = None, []
+    for theta in grid:
+        score = tail_sharpe(apply_min_dwell(proba, min_dwell, risk_off=off, risk_off_threshold=theta), off, held)
+        candidates.append({"threshold": theta, "tail_sharpe": round(score, 6)})
+        if best is None or score > best[0]:
+            best = (score, theta)
+    return ThresholdChoice(best[1], float(best[0]), candidates)
 
 
 def tail_score(y_true: np.ndarray, decided: np.ndarray) -> float:
@@ -95,15 +128,19 @@ def choose(
     dwell_grid: Sequence[int] | None,
     fixed_dwell: int = 1,
     economic: tuple[int, np.ndarray] | None = None,
+    threshold_economics: tuple[int, np.ndarray] | None | bool = False,
 ) -> InnerChoice:
     """Choose capacity (``tune_capacity`` and a grid for ``name``) and/or the dwell (``dwell_grid``) on the
     tail of ``span`` (a :class:`regime_platform.modeling.training.TrainingSpan`). ``model_params`` are the model's
     full params; grid values override them. Without a tail the defaults stay and the note says why.
     ``economic = (risk_off_regime, held_returns)`` (one return per tail sample, none past the training span)
-    scores candidates by :func:`tail_sharpe` instead of macro-F1."""
+    scores candidates by :func:`tail_sharpe` instead of macro-F1. ``threshold_economics`` (anything but False: the
+    risk-off threshold is chosen, :func:`choose_threshold`, on the chosen candidate's tail probabilities; None when the
+    span has no risk-off regime) — the threshold is always scored by the tail's Sharpe, whatever ``economic`` is."""
     grid = CAPACITY_GRID.get(name) if tune_capacity else None
     dwells = list(dwell_grid) if dwell_grid else [fixed_dwell]
-    if not grid and len(dwells) == 1:
+    thresholds = threshold_economics is not False
+    if not grid and len(dwells) == 1 and not thresholds:
         return InnerChoice({}, dwells[0], None, 0, int(span.val_t.size), note="nothing to choose")
     fallback = 1 if dwell_grid else fixed_dwell  # default capacity and this dwell when the tail cannot choose
     if span.val_t.size == 0:
@@ -119,40 +156,60 @@ def choose(
         # (the tail's Sharpe reads returns, not targets, and still ranks the candidates)
         cannot_choose = (f"the tail's targets hold one regime ({int(y_val[0])}), which cannot show whether a "
                          "candidate recognises the others: default capacity and dwell")
-    if cannot_choose:
-        return InnerChoice({}, fallback, None, int(span.fit_t.size), int(span.val_t.size), note=cannot_choose)
     W_fit, W_val = span.windows(span.fit_t), span.windows(span.val_t)
-    candidates, best, n_fit = [], None, 0
-    for cap in grid or [{}]:
-        params = {**model_params, **cap}
+
+    def tail_proba(params: Mapping[str, Any]) -> tuple[np.ndarray, int]:
         extra = {"X_val": W_val, "y_val": y_val} if MODELS[name].early_stopping or MODELS[name].composite else {}
         model = make_model(name, **params).fit(W_fit, y_fit, n_classes=span.n_classes, **extra)
-        n_fit = int(model.fit_info["n_fit"])  # what the candidates were fit on, as their fits counted it
-        proba = model.predict_proba(W_val, known_regime=np.full(len(W_val), -1))
+        # what the candidates were fit on, as their fits counted it
+        return model.predict_proba(W_val, known_regime=np.full(len(W_val), -1)), int(model.fit_info["n_fit"])
+
+    if cannot_choose:
+        choice = InnerChoice({}, fallback, None, int(span.fit_t.size), int(span.val_t.size), note=cannot_choose)
+        if thresholds and np.unique(y_fit).size >= 2:  # the tail's returns still rank the thresholds
+            choice.threshold = choose_threshold(tail_proba(model_params)[0], fallback, threshold_economics or None)
+        elif thresholds:
+            choice.threshold = ThresholdChoice(None, None, note=cannot_choose.replace("default capacity and dwell",
+                                                                                      "argmax kept"))
+        return choice
+    candidates, best, n_fit, probas = [], None, 0, {}
+    for i, cap in enumerate(grid or [{}]):
+        proba, n_fit = tail_proba({**model_params, **cap})
+        probas[i] = proba
         for k in dwells:
             decided = apply_min_dwell(proba, k)
             score = tail_sharpe(decided, *economic) if economic else tail_score(y_val, decided)
             candidates.append({"params": cap, "min_dwell": k, "score": round(score, 6)})
             if best is None or score > best[0]:
-                best = (score, cap, k)
-    score, cap, k = best
+                best = (score, cap, k, i)
+    score, cap, k, i = best
     return InnerChoice(dict(cap), int(k), float(score), n_fit, int(span.val_t.size), candidates,
-                       scored_by="sharpe" if economic else "macro_f1")
+                       scored_by="sharpe" if economic else "macro_f1",
+                       threshold=choose_threshold(probas[i], int(k), threshold_economics or None) if thresholds else None)
+
+
+def span_risk_off(span: TrainingSpan, labels: FoldLabels, returns: np.ndarray, horizon: int) -> int | None:
+    """The training span's risk-off regime: the lowest mean daily return over its own targets (t … t + h), as the
+    evaluation's backtest decides it per fold."""
+    t_last = int(span.train_t[-1])
+    return risk_off_regime(regime_mean_returns(returns, labels.train_regime, int(span.train_t[0]), t_last + horizon,
+                                               labels.n_classes))
 
 
 def tail_economics(config: TrainingConfig, span: TrainingSpan, labels: FoldLabels, returns: np.ndarray | None,
-                   where: str) -> tuple[int, np.ndarray] | None:
-    """For ``inner_score = "sharpe"``: the training span's risk-off regime and, per tail sample t, the simple
-    return of session t+2 (the one its decision holds under the backtest convention) — tail samples whose t+2 lies past the last
-    training target (t + h) are held flat, so nothing after the training span is read."""
-    if config.inner_score != "sharpe":
+                   where: str, *, needed: bool | None = None) -> tuple[int, np.ndarray] | None:
+    """When the tail is scored by its backtest (``inner_score = "sharpe"``, or ``needed``: the risk-off threshold is
+    chosen): the training span's risk-off regime and, per tail sample t, the simple return of session t+2 (the one its
+    decision holds under the backtest convention) — tail samples whose t+2 lies past the last training target (t + h)
+    are held flat, so nothing after the training span is read."""
+    if not (config.inner_score == "sharpe" if needed is None else needed):
         return None
     if returns is None:
-        raise ValueError(f"{where}: the inner validation scores by Sharpe and needs daily returns; pass returns= "
-                         "(per session, aligned to the dates) or set REGIME_INNER_SCORE=macro_f1.")
+        raise ValueError(f"{where}: the inner validation scores the tail by its backtest and needs daily returns; pass "
+                         "returns= (per session, aligned to the dates), or set REGIME_INNER_SCORE=macro_f1 and "
+                         "REGIME_RISK_OFF_THRESHOLD=off.")
     t_last, h = int(span.train_t[-1]), config.horizon
-    off = risk_off_regime(regime_mean_returns(returns, labels.train_regime, int(span.train_t[0]), t_last + h,
-                                              labels.n_classes))
+    off = span_risk_off(span, labels, returns, h)
     if off is None or not span.val_t.size:
         return None
     at = span.val_t + 2
@@ -169,6 +226,13 @@ class SpanFit:
     model: RegimeModel
     min_dwell: int  # the decision rule applied to its forecasts (1 = argmax)
     inner: dict[str, Any] | None  # InnerChoice.record(); None when nothing was left to choose
+    risk_off_regime: int | None = None  # with a risk-off threshold: the regime it guards (the span's lowest return)
+    risk_off_threshold: float | None = None  # None = argmax votes
+
+    def decide(self, proba: np.ndarray) -> np.ndarray:
+        """The decisions this fit's rule makes from time-ordered probabilities."""
+        return apply_min_dwell(proba, self.min_dwell, risk_off=self.risk_off_regime,
+                               risk_off_threshold=self.risk_off_threshold)
 
 
 def choose_and_fit(
@@ -182,26 +246,41 @@ def choose_and_fit(
     where: str,
     log: Log = None,
 ) -> SpanFit:
-    """Choose capacity and dwell for ``name`` on the tail of ``span``, as ``config`` asks, and fit it on the whole span.
+    """Choose capacity, dwell and risk-off threshold for ``name`` on the tail of ``span``, as ``config`` asks, and fit
+    it on the whole span.
 
-    A baseline keeps dwell 1 and is simply fit. Otherwise, when the dwell is left to the tail (``min_dwell == 0``) or
-    capacity is tuned for a model with a grid, :func:`choose` picks them — by the tail's Sharpe when
+    A baseline keeps dwell 1 and the argmax and is simply fit. Otherwise, when the dwell is left to the tail
+    (``min_dwell == 0``), capacity is tuned for a model with a grid, or the risk-off threshold is left to the tail
+    (``risk_off_threshold == "tail"``), :func:`choose` picks them — capacity and dwell by the tail's Sharpe when
     ``config.inner_score == "sharpe"`` (``returns`` per session, aligned to the span's sessions; the span's labels give
-    its risk-off regime), by macro-F1 otherwise — and the chosen params are fit on every training sample
-    (:func:`regime_platform.modeling.training.fit_model`). Every walk-forward fold and the production fit call this,
-    so a production model is chosen and fit exactly as a fold's is.
+    its risk-off regime), by macro-F1 otherwise; the threshold always by the tail's Sharpe — and the chosen params are
+    fit on every training sample (:func:`regime_platform.modeling.training.fit_model`). A fixed threshold guards the
+    span's risk-off regime. Every walk-forward fold and the production fit call this, so a production model is chosen
+    and fit exactly as a fold's is.
     """
     params = dict(params)
     baseline = MODELS[name].is_baseline
     dwell, inner = (1 if baseline or config.min_dwell == 0 else config.min_dwell), None
-    if not baseline and (config.min_dwell == 0 or (config.tune_capacity and name in CAPACITY_GRID)):
+    rule = None if baseline else config.risk_off_threshold
+    off, theta = None, (rule if isinstance(rule, float) else None)
+    if rule is not None:
+        if returns is None:
+            raise ValueError(f"{where}: REGIME_RISK_OFF_THRESHOLD={rule} needs the span's daily returns to know its "
+                             "risk-off regime; pass returns= (per session, aligned to the dates).")
+        off = span_risk_off(span, labels, returns, config.horizon)
+    if not baseline and (config.min_dwell == 0 or (config.tune_capacity and name in CAPACITY_GRID) or rule == "tail"):
         choice = choose(name, model_params(name, params, config), span, tune_capacity=config.tune_capacity,
                         dwell_grid=DWELL_GRID if config.min_dwell == 0 else None, fixed_dwell=dwell,
-                        economic=tail_economics(config, span, labels, returns, where))
+                        economic=tail_economics(config, span, labels, returns, where),
+                        threshold_economics=(tail_economics(config, span, labels, returns, where, needed=True)
+                                             if rule == "tail" else False))
         params, dwell, inner = {**params, **choice.params}, choice.min_dwell, choice.record()
+        if choice.threshold is not None:
+            theta = choice.threshold.threshold
         if log:
             log(f"{where} {name}: inner validation chose {choice.params or 'the default capacity'}, "
                 f"min_dwell {choice.min_dwell} ("
-                + (f"tail {choice.scored_by} {choice.score}" if choice.score is not None else choice.note) + ")")
+                + (f"tail {choice.scored_by} {choice.score}" if choice.score is not None else choice.note) + ")"
+                + (f", risk-off threshold {theta if theta is not None else 'none (argmax)'}" if rule == "tail" else ""))
     model = fit_model(name, params, span, config, log=prefixed(log, f"{where} {name}"))
-    return SpanFit(model, int(dwell), inner)
+    return SpanFit(model, int(dwell), inner, off if theta is not None else None, theta)

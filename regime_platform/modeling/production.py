@@ -73,6 +73,8 @@ class ProductionModel:
     state_mapping: dict[str, int] | None = None
     seconds: float = 0.0
     min_dwell: int = 1  # the decision rule the ledger applies to this model's forecasts (1 = argmax)
+    risk_off_regime: int | None = None  # with a risk-off threshold: the regime it guards (REGIME_RISK_OFF_THRESHOLD)
+    risk_off_threshold: float | None = None  # the ledger votes risk-off when its probability reaches this (None: argmax)
     ticker: str | None = None  # whose history it was fit on, and the version of the targets it learned (DESIGN §2)
     targets_version: str | None = None
 
@@ -120,6 +122,8 @@ class ProductionModel:
                 "state_mapping": self.state_mapping,
                 "seconds": self.seconds,
                 "min_dwell": self.min_dwell,
+                "risk_off_regime": self.risk_off_regime,
+                "risk_off_threshold": self.risk_off_threshold,
                 "ticker": self.ticker,
                 "targets_version": self.targets_version,
                 "fit_info": {k: v for k, v in self.model.fit_info.items() if k != "history"},
@@ -162,6 +166,8 @@ class ProductionModel:
             config=meta["config"],
             state_mapping=meta.get("state_mapping"),
             min_dwell=int(meta.get("min_dwell", 1)),
+            risk_off_regime=meta.get("risk_off_regime"),
+            risk_off_threshold=meta.get("risk_off_threshold"),
             seconds=meta.get("seconds", 0.0),
             ticker=meta.get("ticker"),
             targets_version=meta.get("targets_version"),
@@ -281,6 +287,8 @@ def fit_final(
                 state_mapping={str(k): v for k, v in labels.state_mapping.items()},
                 seconds=seconds,
                 min_dwell=int(dwell),
+                risk_off_regime=fitted.risk_off_regime,
+                risk_off_threshold=fitted.risk_off_threshold,
             )
         )
         if progress:

@@ -64,6 +64,9 @@ class TrainingConfig:
     inner_score: str = "macro_f1"  # what the inner validation maximizes on the tail: macro_f1 | sharpe
     calibration: str = "temperature"  # none | temperature: scale each model's probabilities on the training tail
     feature_selection: bool = False  # choose the inputs per fold on the training span (feature_selection.py)
+    # the economic decision threshold (decision.votes): None = argmax, "tail" = chosen per fold by the tail's Sharpe,
+    # a probability = always that one; it guards the span's risk-off regime
+    risk_off_threshold: float | str | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings) -> TrainingConfig:
@@ -72,7 +75,8 @@ class TrainingConfig:
                    max_folds=settings.max_folds, class_weighting=settings.class_weighting,
                    oversampling=settings.oversampling, seed=settings.seed, min_dwell=settings.min_dwell,
                    tune_capacity=settings.inner_validation, inner_score=settings.inner_score,
-                   calibration=settings.calibration, feature_selection=settings.feature_selection)
+                   calibration=settings.calibration, feature_selection=settings.feature_selection,
+                   risk_off_threshold=settings.risk_off_threshold_value())
 
     def shared_model_params(self) -> dict[str, Any]:
         """Settings passed to every model that accepts them (a model's own params override them)."""

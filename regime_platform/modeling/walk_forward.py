@@ -28,7 +28,6 @@ import numpy as np
 import polars as pl
 
 from regime_platform import storage as warehouse
-from regime_platform.modeling.decision import apply_min_dwell
 from regime_platform.modeling.folds import Fold, embargo_gap, walk_forward_folds
 from regime_platform.modeling.inner_validation import choose_and_fit
 from regime_platform.modeling.sequences import known_at, targets_at
@@ -56,10 +55,15 @@ def chosen_in_span(model: str, info: dict[str, Any]) -> str:
     inner = info["inner_validation"]
     params = ", ".join(f"{k}={v}" for k, v in (inner.get("params") or {}).items())
     score = inner.get("score")
+    threshold = ""
+    if "risk_off_threshold" in inner:  # REGIME_RISK_OFF_THRESHOLD=tail
+        theta = inner["risk_off_threshold"]["threshold"]
+        threshold = f", risk-off at p ≥ {theta}" if theta is not None else ", argmax"
     if score is None:  # the tail could not choose: say why
-        return f"{model}: default capacity, dwell {info.get('min_dwell')} ({inner.get('note')})"
+        return f"{model}: default capacity, dwell {info.get('min_dwell')}{threshold} ({inner.get('note')})"
     shown = f"{score:.3f}" if isinstance(score, float) else score
-    return f"{model}: {params + ', ' if params else ''}dwell {info.get('min_dwell')} (tail {inner.get('scored_by')} {shown})"
+    return (f"{model}: {params + ', ' if params else ''}dwell {info.get('min_dwell')}{threshold} "
+            f"(tail {inner.get('scored_by')} {shown})")
 
 
 @dataclass
@@ -203,9 +207,10 @@ def walk_forward(
             fitted = choose_and_fit(name, params, span, labels, config, returns=returns, where=where, log=log)
             model, dwell, inner = fitted.model, fitted.min_dwell, fitted.inner
             proba = model.predict_proba(W_test, known_regime=known_test)
-            decided = apply_min_dwell(proba, dwell)
+            decided = fitted.decide(proba)
             seconds = time.perf_counter() - t0
-            info = {"min_dwell": dwell, "inner_validation": inner, "seconds": round(seconds, 3), "n_fit": model.fit_info["n_fit"],
+            info = {"min_dwell": dwell, "risk_off_threshold": fitted.risk_off_threshold,
+                    "threshold_guards": fitted.risk_off_regime, "inner_validation": inner, "seconds": round(seconds, 3), "n_fit": model.fit_info["n_fit"],
                     "epochs": model.fit_info.get("epochs"), "epochs_selected": model.fit_info.get("epochs_selected"),
                     "n_epoch_selection_fit": model.fit_info.get("n_epoch_selection_fit"), "params": model.params,
                     "calibration": model.fit_info.get("calibration"),
@@ -296,7 +301,8 @@ def fold_record(
         "calibration": config.calibration,
         "training_settings": config.reproducibility(),
         "decision_rule": {"min_dwell": config.min_dwell, "tune_capacity": config.tune_capacity,
-                          "inner_score": config.inner_score,
+                          "inner_score": config.inner_score, "risk_off_threshold": config.risk_off_threshold,
+                          "per_model_threshold": {m: i.get("risk_off_threshold") for m, i in model_info.items()},
                           "applies_to": "non-baseline models' predicted_regime",
                           "per_model": {m: i.get("min_dwell") for m, i in model_info.items()}},
         "class_counts": span.balance.counts,

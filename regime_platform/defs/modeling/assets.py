@@ -216,6 +216,8 @@ def build_model_asset(model: str, kind: str) -> tuple[dg.AssetsDefinition, dg.As
             "calibration": dg.MetadataValue.json(to_jsonable(final.model.fit_info.get("calibration")
                                                              or final.model.fit_info.get("member_temperatures") or {})),
             "ledger_min_dwell": final.min_dwell,
+            "ledger_risk_off_threshold": ("argmax" if final.risk_off_threshold is None else
+                                          f"regime {final.risk_off_regime} at p ≥ {final.risk_off_threshold}"),
             "epochs_final": final.model.fit_info.get("epochs"),
             "training_settings": dg.MetadataValue.json(config.reproducibility()),
             "wall_seconds": round(time.perf_counter() - started, 1),
