@@ -136,7 +136,7 @@ def new_generation_name() -> str:
 
 
 def _generation_name_refusal(name: Any, where: str, directory: Path) -> str | None:
-    if isinstance(name, str) and name.startswith(GENERATION_PREFIX) and "/" not in name and name.strip(".") == name:
+    if isinstance(name, str) and name.startswith(GENERATION_PREFIX) and "/" not in name:
         return None
     return f"{where} names {name!r}, not a generation directory of {directory}"
 
