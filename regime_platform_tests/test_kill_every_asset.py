@@ -6,8 +6,9 @@ A data dir holds the whole pipeline through 2018-11-30 (a reduced configuration)
 order, with December's sessions added: the asset is materialized on copies of that data dir and each copy's process
 is killed at a random moment of the asset's run; afterwards the warehouse opens, every table is exactly as it was
 before the run or exactly as the uninterrupted run leaves it (never half-written, no row twice), every artifact file is
-whole and every artifact directory loads (a model as one generation: storage.publish_generation); then a re-run on the killed copy completes and stores
-what the uninterrupted run stored. The runs are forked from a server that imported the platform once (a fresh
+whole and every artifact directory loads (a model or a report as one generation, storage.publish_generation; a
+report's files checked against the SHA-256 in its index); then a re-run on the killed copy completes and stores what
+the uninterrupted run stored. The runs are forked from a server that imported the platform once (a fresh
 Python per kill would spend most of its time importing)."""
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import hashlib
 import multiprocessing
 import os
 import random
+import re
 import shutil
 import time
 from pathlib import Path
@@ -37,7 +39,7 @@ from regime_platform.defs.ingestion.macro import macro
 from regime_platform.defs.labels.assets import regime_labels
 from regime_platform.defs.modeling.assets import model_assets, walk_forward_targets
 from regime_platform.defs.resources import ArtifactIOManager
-from regime_platform.storage.files import read_json
+from regime_platform.storage.files import GENERATION_POINTER, read_json
 from regime_platform.storage.reports import read_png
 from regime_platform_tests.conftest import platform_resources, ticker_instance
 
@@ -47,6 +49,7 @@ ASSETS = [ohlcv, macro, features, regime_labels, walk_forward_targets, *model_as
           attribution_agreement, regime_profiles, regime_forecasts, forecast_scoreboard]
 BY_NAME = {a.key.to_user_string(): a for a in ASSETS}
 HISTORY = ("2012-01-03", "2018-11-30")
+GENERATION = re.compile(r"generation-[^/]+")  # a model's or report's generation directory, named at random
 INCREMENT = ("2018-12-03", "2018-12-31")
 # the writers in pipeline order (an ensemble after its members), each killed twice; the ones that write most, thrice
 ORDER = ["ohlcv", "macro", "features", "regime_labels", "walk_forward_targets", "logistic_model",
@@ -124,8 +127,10 @@ def tables(root: Path) -> dict[str, list[str]]:
 
 
 def artifact_digests(root: Path) -> dict[str, str]:
-    return {p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted((root / "artifacts").rglob("*")) if p.is_file()}
+    """Every artifact file's SHA-256 by its path, a generation directory by its place rather than its random name (the
+    same files saved again are no change)."""
+    return {GENERATION.sub("generation-…", p.relative_to(root).as_posix()): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted((root / "artifacts").rglob("*")) if p.is_file() and p.name != GENERATION_POINTER}
 
 
 def artifact_problems(root: Path) -> list[str]:

@@ -25,11 +25,12 @@ def bullets(lines: list[str], empty: str = "none") -> dg.MetadataValue:
 def report_figure(report: Report, directory: Path, name: str, fig, *, alt: str | None = None,
                   path_suffix: str = "_path", full_size_file: bool = True) -> dict:
     """Put ``fig`` into ``report`` as its file ``<name>.png`` (:func:`regime_platform.figures.show`) and return its
-    inline image (``name``) and the file's path (``<name><path_suffix>``) as metadata."""
+    inline image (``name``) and the path the file will have once the IO manager saves ``report`` into ``directory``
+    (``<name><path_suffix>``: inside the report's generation) as metadata."""
     shown = figures.show(fig, full_size_file=full_size_file)
     report.figures[name] = shown.file
     return {name: dg.MetadataValue.md(shown.markdown(alt or name)),
-            f"{name}{path_suffix}": dg.MetadataValue.path(str(Report.figure_path(directory, name)))}
+            f"{name}{path_suffix}": dg.MetadataValue.path(str(report.figure_path(directory, name)))}
 
 
 def preview_md(frame: pl.DataFrame, rows: int = 5) -> dg.MetadataValue:

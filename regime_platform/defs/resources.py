@@ -27,6 +27,7 @@ from regime_platform.settings import (
     setting_fields,
 )
 from regime_platform.storage.files import read_json, write_json_atomic
+from regime_platform.storage.reports import Report
 
 
 class Warehouse(dg.ConfigurableResource):
@@ -138,8 +139,9 @@ class ArtifactIOManager(dg.ConfigurableIOManager):
     """Models, metrics and plots as files under <data_dir>/artifacts/<asset>/<ticker>/ (a per-ticker asset's
     partition is its ticker; an unpartitioned asset's files sit in <asset>/).
 
-    An output is any object with `save(directory) -> list[Path]` (each file written to a temporary name and
-    renamed) and a classmethod `load(directory)`; which class to load is recorded in `artifact.json`
+    An output is any object with `save(directory) -> list[Path]` (a model's or a report's files written as one
+    generation, made current by one atomic rename: storage.publish_generation) and a classmethod `load(directory)`
+    (a report's also takes the asset its refusal names); which class to load is recorded in `artifact.json`
     and must live in regime_platform. Nothing is pickled: torch weights load with weights_only=True and
     scikit-learn models through skops with an explicit list of trusted types. An input spanning several ticker
     partitions (the daily ledger reads every ticker's models) loads as {ticker: object} for each stored one.
@@ -162,22 +164,29 @@ class ArtifactIOManager(dg.ConfigurableIOManager):
                                      "files": len(files)})
 
     def load_input(self, context: dg.InputContext):
+        key = context.asset_key
         if not context.has_asset_partitions:
-            return self._load(self.directory(context.asset_key))
+            return self._load(self.directory(key), key.to_user_string())
         keys = context.asset_partition_keys
         if context.has_partition_key and list(keys) == [context.partition_key]:  # the same ticker downstream
-            return self._load(self.directory(context.asset_key, keys[0]))
-        return {k: self._load(self.directory(context.asset_key, k)) for k in keys  # a stray key has no files
-                if TICKER_SYMBOL.fullmatch(k) and (self.directory(context.asset_key, k) / "artifact.json").exists()}
+            return self._load(self.directory(key, keys[0]), f"{key.to_user_string()} for {keys[0]}")
+        return {k: self._load(self.directory(key, k), f"{key.to_user_string()} for {k}")
+                for k in keys  # a stray key has no files
+                if TICKER_SYMBOL.fullmatch(k) and (self.directory(key, k) / "artifact.json").exists()}
 
     @staticmethod
-    def _load(directory: Path):
+    def _load(directory: Path, asset: str | None = None):
+        """The object saved in ``directory``; ``asset`` ("backtest for SPY") is what a report's refusal of a changed
+        file says to re-materialize."""
         import importlib
 
         module, _, qualname = read_json(directory / "artifact.json")["class"].partition(":")
         if not module.startswith("regime_platform."):
             raise ValueError(f"{directory / 'artifact.json'} names {module}, outside regime_platform; refusing to load it.")
-        return getattr(importlib.import_module(module), qualname).load(directory)
+        cls = getattr(importlib.import_module(module), qualname)
+        if asset and isinstance(cls, type) and issubclass(cls, Report):
+            return cls.load(directory, asset=asset)
+        return cls.load(directory)
 
 
 def artifact_directory(settings: RegimeSettings, asset_name: str, ticker: str | None = None) -> Path:

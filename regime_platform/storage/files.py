@@ -3,9 +3,9 @@
 Every artifact is written to a temporary name in the destination directory and renamed on success
 (`os.replace` is atomic on one filesystem), so a crash leaves either the old file or the new one, never a
 half-written file. A set of files that must match one another (a model's weights, its config, scaler and production
-metadata) is published as one generation: written into a new directory and made current by one atomic rename of a
-pointer file, so a crash leaves the previous set current and whole, never a mix of two. No pickle anywhere: JSON here,
-torch ``state_dict`` and skops in the models.
+metadata; a report's documents, figures and index) is published as one generation: written into a new directory and
+made current by one atomic rename of a pointer file, so a crash leaves the previous set current and whole, never a mix
+of two. No pickle anywhere: JSON here, torch ``state_dict`` and skops in the models.
 """
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ import contextlib
 import datetime as dt
 import json
 import os
+import secrets
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator
@@ -104,27 +105,59 @@ def write_bytes_atomic(path: str | os.PathLike[str], data: bytes) -> Path:
     return target
 
 
+REMEDY = "re-materialize the asset that writes it"  # what a refusal of a damaged artifact file ends with
+
+
 def read_json(path: str | os.PathLike[str]) -> Any:
     """The JSON document at ``path``; one sentence naming the file when it is not whole JSON (truncated or edited)."""
-    with open(path, encoding="utf-8") as fh:
-        try:
-            return json.load(fh)
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"{path} is not whole JSON ({exc.msg} at line {exc.lineno}): it was truncated or edited "
-                             "since it was written; re-materialize the asset that writes it.") from None
+    return parse_json(Path(path).read_bytes(), path)
+
+
+def parse_json(data: bytes, path: str | os.PathLike[str], remedy: str = REMEDY) -> Any:
+    """``data``, the bytes read from ``path``, as JSON; one sentence naming the file when they are not whole JSON,
+    ending with ``remedy`` (what to re-materialize)."""
+    try:
+        return json.loads(data.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise ValueError(f"{path} is not whole JSON (not UTF-8 text): it was truncated or edited since it was "
+                         f"written; {remedy}.") from None
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{path} is not whole JSON ({exc.msg} at line {exc.lineno}): it was truncated or edited "
+                         f"since it was written; {remedy}.") from None
 
 
 GENERATION_POINTER = "current.json"  # names the current generation directory, e.g. {"generation": "generation-1a2b"}
 GENERATION_PREFIX = "generation-"
 
 
-def publish_generation(directory: str | os.PathLike[str], write: Callable[[Path], list[Path]]) -> list[Path]:
+def new_generation_name() -> str:
+    """A fresh name for a generation directory (random: no two saves share one)."""
+    return f"{GENERATION_PREFIX}{secrets.token_hex(6)}"
+
+
+def _generation_name_refusal(name: Any, where: str, directory: Path) -> str | None:
+    if isinstance(name, str) and name.startswith(GENERATION_PREFIX) and "/" not in name:
+        return None
+    return f"{where} names {name!r}, not a generation directory of {directory}"
+
+
+def publish_generation(directory: str | os.PathLike[str], write: Callable[[Path], list[Path]], *,
+                       name: str | None = None) -> list[Path]:
     """Write a new generation of ``directory``'s files with ``write(new_generation_dir)`` and make it current with one
     atomic rename of ``directory/current.json``; then remove the older generations (and any a killed writer left).
-    Returns the files written, the pointer last."""
+    ``name`` (from :func:`new_generation_name`, not yet taken) names the new generation's directory when the caller
+    must know its files' paths before they are written; otherwise a fresh one is made. Returns the files written, the
+    pointer last."""
     target = Path(directory)
     target.mkdir(parents=True, exist_ok=True)
-    generation = Path(tempfile.mkdtemp(prefix=GENERATION_PREFIX, dir=target))
+    if name is None:
+        generation = Path(tempfile.mkdtemp(prefix=GENERATION_PREFIX, dir=target))
+    else:
+        refusal = _generation_name_refusal(name, "publish_generation", target)
+        if refusal:
+            raise ValueError(refusal)
+        generation = target / name
+        generation.mkdir()  # FileExistsError when taken: never write into a generation that may be current
     os.chmod(generation, 0o755)  # mkdtemp creates 0700; artifacts are ordinary readable files
     try:
         files = write(generation)
@@ -145,7 +178,9 @@ def current_generation(directory: str | os.PathLike[str]) -> Path:
     pointer = target / GENERATION_POINTER
     if not pointer.exists():
         return target
-    name = read_json(pointer)["generation"]
-    if not name.startswith(GENERATION_PREFIX) or "/" in name:
-        raise ValueError(f"{pointer} names {name!r}, not a generation directory of {target}")
+    document = read_json(pointer)
+    name = document.get("generation") if isinstance(document, dict) else None
+    refusal = _generation_name_refusal(name, str(pointer), target)
+    if refusal:
+        raise ValueError(f"{refusal}: it was edited since it was written; {REMEDY}.")
     return target / name

@@ -88,7 +88,8 @@ def test_every_plot_is_inline_and_on_disk(explained, asset, expected):
     assert metadata["ticker"].value == "SPY"
     artifact = Report.load(root / "artifacts" / asset / "SPY")
     assert {n.removesuffix(".png") for n in artifact.figures} == expected
-    assert not list((root / "artifacts" / asset / "SPY").glob(".*.tmp"))  # no temporary file left behind
+    assert not list((root / "artifacts" / asset / "SPY").rglob(".*.tmp"))  # no temporary file left behind
+    assert len(list((root / "artifacts" / asset / "SPY").glob("generation-*"))) == 1  # one generation, current
     assert metadata["seconds"].value < 120
 
 

@@ -119,7 +119,7 @@ def model_metrics(context: dg.AssetExecutionContext, warehouse: Warehouse,
         "scored_forecasts": scored.height,
         "summary": dg.MetadataValue.md(f"Pooled over folds, h = {h}, sorted by macro-F1; baselines marked. "
                                        + intervals.method_sentence() + "\n\n" + markdown_table(shown, 3)),
-        "metrics_json": dg.MetadataValue.path(str(Report.document_path(directory, "metrics"))),
+        "metrics_json": dg.MetadataValue.path(str(report.document_path(directory, "metrics"))),
         **floats("macro_f1", summary, "model", "macro_f1"),
         **floats("balanced_accuracy", summary, "model", "balanced_accuracy"),
     }
@@ -311,7 +311,7 @@ def backtest(context: dg.AssetExecutionContext, config: BacktestConfig, warehous
         "best_of_n": spa.sentence() if spa else "no model strategy to test",
         "jump_signal_penalty": penalties,
         "notes": " ".join(headline.notes) or "none",
-        "backtest_json": dg.MetadataValue.path(str(Report.document_path(directory, "backtest"))),
+        "backtest_json": dg.MetadataValue.path(str(report.document_path(directory, "backtest"))),
         **floats("sharpe", shown, "strategy", "sharpe"),
         **floats("max_drawdown", shown, "strategy", "max_drawdown"),
     }
@@ -373,7 +373,8 @@ def stored_evaluation(warehouse: Warehouse, scope: TickerScope) -> tuple[pl.Data
 def selection_sentences(settings: RegimeSettings, ticker: str, horizon: int) -> list[str]:
     """The backtest's data-snooping test (Hansen's SPA) for the horizon, as written to backtest.json."""
     path = artifact_directory(settings, "backtest", ticker)
-    if not Report.document_path(path, "backtest").exists():
+    if not Report.saved(path):
         return []
-    chosen = Report.load(path).documents["backtest"].get("selection", {}).get(str(horizon))
+    chosen = Report.load(path, asset=f"backtest for {ticker}").documents["backtest"].get("selection", {}).get(
+        str(horizon))
     return [chosen["sentence"]] if chosen else []

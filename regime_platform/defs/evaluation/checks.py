@@ -55,10 +55,11 @@ def metrics_reproducible(context: dg.AssetCheckExecutionContext, warehouse: Ware
                          settings: RegimeSettings) -> dg.AssetCheckResult:
     scope = ticker_scope(context, settings)
     t, v = scope.ticker, scope.targets_version
-    backtest_json = artifact_directory(settings, "backtest", t) / "backtest.json"
-    if not backtest_json.exists():
-        return dg.AssetCheckResult(passed=False, description=f"{backtest_json} is missing: materialize backtest.")
-    used = Report.load(backtest_json.parent).documents["backtest"]
+    directory = artifact_directory(settings, "backtest", t)
+    if not Report.saved(directory):
+        return dg.AssetCheckResult(passed=False, description=f"{directory} holds no backtest report: materialize "
+                                                             f"backtest for {t}.")
+    used = Report.load(directory, asset=f"backtest for {t}").documents["backtest"]
     with warehouse.connect() as con:
         recomputed_metrics = audit.pooled_metrics(wh.audit_confusion_counts(con, t, v),
                                                   wh.audit_transition_scores(con, t, v),
