@@ -121,7 +121,17 @@ def run_setting(frame: pl.DataFrame, labeler: str, horizon: int, runs: list[str]
         row["versus"] = {f"{metric} vs {b}": {k: versus[(s, b, metric)][k] for k in ("difference", "ci_low", "ci_high")}
                          for b in REFERENCES for metric in ("sharpe", "macro_f1") if (s, b, metric) in versus}
         rows.append(row)
-    return {"labeler": labeler, "horizon": horizon, "runs": runs, "seconds": seconds,
+    # the best of many candidates is flattered by the choice among them: Hansen's SPA against each reference asks
+    # whether any candidate beats it once that choice is accounted for
+    net = {name: run.net_returns for name, run in bt.runs.items()}
+    candidates = [n for n in net if paired.is_model(n)]
+    selection = {}
+    for ref in REFERENCES:
+        test = intervals.superior_predictive_ability(ref, net, candidates)
+        if test is not None:
+            selection[ref] = {"pvalue": test.pvalue, "best": test.best, "candidates": test.candidates,
+                              "sentence": test.sentence()}
+    return {"labeler": labeler, "horizon": horizon, "runs": runs, "seconds": seconds, "selection": selection,
             "start": str(bt.signal_dates[0]), "end": str(bt.signal_dates[-1]), "notes": bt.notes,
             "candidates_behind_best": len(runs) * len(MODELS), "table": rows,
             "thresholds_chosen": {run: [{"fold": rec["fold"], **{m: rec["models"][m].get("risk_off_threshold")
@@ -163,6 +173,8 @@ def print_setting(res: dict) -> None:
             if d:
                 line += f"  {key.split()[0]}−pers {d['difference']:+.3f} [{d['ci_low']:+.3f}, {d['ci_high']:+.3f}]"
         print(line)
+    for ref, test in res["selection"].items():
+        print(f"against {ref}: {test['sentence']}")
 
 
 def main(argv: list[str] | None = None) -> int:
