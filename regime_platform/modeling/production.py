@@ -130,16 +130,17 @@ class ProductionModel:
             }
         )
 
-    def save(self, directory: str | Path) -> list[Path]:
-        """The model, its scaler and this metadata as one generation of ``directory``: a kill mid-save leaves the
-        previous generation current and whole, never new weights beside an old scaler."""
+    def save(self, directory: str | Path, extra: Mapping[str, Any] | None = None) -> list[Path]:
+        """The model, its scaler and this metadata (and the ``extra`` documents, e.g. the IO manager's marker) as one
+        generation of ``directory``: a kill mid-save leaves the previous generation current and whole, never new weights
+        beside an old scaler."""
         def write(into: Path) -> list[Path]:
             files = self.model.save(into)
             files.append(self.scaler.save(into / SCALER_FILE))
             files.append(write_json_atomic(into / PRODUCTION_FILE, self.metadata()))
             return files
 
-        return publish_generation(directory, write)
+        return publish_generation(directory, write, extra=extra)
 
     @classmethod
     def load(cls, directory: str | Path) -> "ProductionModel":
