@@ -105,6 +105,15 @@ def write_bytes_atomic(path: str | os.PathLike[str], data: bytes) -> Path:
     return target
 
 
+def discard(path: str | os.PathLike[str]) -> bool:
+    """Remove a file the platform no longer reads (a layout since replaced); whether there was one."""
+    try:
+        Path(path).unlink()
+    except FileNotFoundError:
+        return False
+    return True
+
+
 REMEDY = "re-materialize the asset that writes it"  # what a refusal of a damaged artifact file ends with
 
 
