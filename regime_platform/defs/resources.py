@@ -139,11 +139,11 @@ class ArtifactIOManager(dg.ConfigurableIOManager):
     """Models, metrics and plots as files under <data_dir>/artifacts/<asset>/<ticker>/ (a per-ticker asset's
     partition is its ticker; an unpartitioned asset's files sit in <asset>/).
 
-    An output is any object with `save(directory) -> list[Path]` (a model's or a report's files written as one
-    generation, made current by one atomic rename: storage.publish_generation) and a classmethod `load(directory)`
-    (a report's also takes the asset its refusal names); which class to load is recorded in `artifact.json`, written
-    into that same generation (`save(directory, extra=…)`), so a kill never leaves a current generation without it,
-    and must live in regime_platform (a directory saved before that keeps its marker beside the generations). Nothing
+    An output is any object with `save(directory, extra=None) -> list[Path]` (a model's or a report's files, and the
+    `extra` JSON documents, written as one generation, made current by one atomic rename: storage.publish_generation)
+    and a classmethod `load(directory)` (a report's also takes the asset its refusal names); which class to load is
+    recorded in `artifact.json`, one of those extra documents, so a kill never leaves a current generation without it
+    (a directory saved before keeps its marker beside the generations), and must live in regime_platform. Nothing
     is pickled: torch weights load with weights_only=True and
     scikit-learn models through skops with an explicit list of trusted types. An input spanning several ticker
     partitions (the daily ledger reads every ticker's models) loads as {ticker: object} for each stored one.
