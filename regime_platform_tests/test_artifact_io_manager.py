@@ -25,19 +25,19 @@ def save(manager: ArtifactIOManager, report: Report, ticker: str = "SPY") -> Non
     """What the IO manager does with the backtest asset's output for ``ticker``'s partition."""
     instance = ticker_instance(ticker)
     with dg.partition_loading_context(dynamic_partitions_store=instance):
-        context = dg.build_output_context(asset_key=dg.AssetKey("backtest"), partition_key=ticker, instance=instance,
-                                          asset_partitions_def=ticker_partitions)
-        manager.handle_output(context, report)
+        with dg.build_output_context(asset_key=dg.AssetKey("backtest"), partition_key=ticker, instance=instance,
+                                     asset_partitions_def=ticker_partitions) as context:  # closed: no stray resources
+            manager.handle_output(context, report)
 
 
 def load(manager: ArtifactIOManager, *tickers: str):
     """What a downstream asset receives for the backtest's partitions ``tickers`` (one: the object; several: a dict)."""
     instance = ticker_instance(*tickers)
     with dg.partition_loading_context(dynamic_partitions_store=instance):
-        context = dg.build_input_context(asset_key=dg.AssetKey("backtest"), partition_key=tickers[0] if len(tickers) == 1
-                                         else None, instance=instance, asset_partitions_def=ticker_partitions,
-                                         asset_partition_key_range=dg.PartitionKeyRange(tickers[0], tickers[-1]))
-        return manager.load_input(context)
+        with dg.build_input_context(asset_key=dg.AssetKey("backtest"), partition_key=tickers[0] if len(tickers) == 1
+                                    else None, instance=instance, asset_partitions_def=ticker_partitions,
+                                    asset_partition_key_range=dg.PartitionKeyRange(tickers[0], tickers[-1])) as context:
+            return manager.load_input(context)
 
 
 def one_sentence(message: str) -> bool:
