@@ -142,6 +142,7 @@ def test_run_end_to_end_offline_then_a_second_ticker_added_later(tmp_path):
     labelers = con.execute("SELECT DISTINCT labeler FROM market.regime_labels").fetchall()
     models = con.execute("SELECT DISTINCT model FROM market.oos_predictions ORDER BY 1").fetchall()
     version = con.execute("SELECT DISTINCT targets_version FROM market.oos_predictions").fetchall()
+    recorded = con.execute("SELECT model, count(*) FROM market.fold_records GROUP BY ALL ORDER BY 1").fetchall()
     con.close()
     assert n == distinct == 754 and source == "sample:^GSPC"
     assert feature_rows == 754 and labelers == [("user",)]
@@ -149,8 +150,7 @@ def test_run_end_to_end_offline_then_a_second_ticker_added_later(tmp_path):
     assert [m for (m,) in models] == ["cnn", "ensemble", "gradient_boosting", "logistic", "lstm", "majority", "persistence",
                                       "random_forest"]
     assert len(version) == 1 and version[0][0].startswith("user-h5-")
-    for name in ("lstm_model", "random_forest_model"):
-        assert (tmp_path / "data" / "artifacts" / name / "SPY" / f"folds_{version[0][0]}.json").exists()
+    assert recorded == [(m, 1) for (m,) in models]  # every model's fold record (one split) beside its rows
     before = spy_fingerprint(tmp_path / "data")
     assert len(before) > 20 and before["regime_forecasts"] != "empty"
 

@@ -38,7 +38,7 @@ from regime_platform.defs.ingestion.assets import ohlcv
 from regime_platform.defs.ingestion.macro import macro
 from regime_platform.defs.labels.assets import regime_labels
 from regime_platform.defs.modeling.assets import model_assets, walk_forward_targets
-from regime_platform.defs.resources import ArtifactIOManager
+from regime_platform.defs.resources import MARKER, ArtifactIOManager, marker
 from regime_platform.storage.files import GENERATION_POINTER, read_json
 from regime_platform.storage.reports import read_png
 from regime_platform_tests.conftest import platform_resources, ticker_instance
@@ -146,11 +146,15 @@ def artifact_problems(root: Path) -> list[str]:
                 read(path)
         except ValueError as exc:  # the platform's own refusal of a file that is not whole
             problems.append(str(exc))
-    for marker in sorted((root / "artifacts").rglob("artifact.json")):
+    # the marker sits in a generation (or, saved before that, beside the generations): load each directory whose
+    # current generation has one (a generation a killed first save left, never made current, holds nothing to load)
+    directories = {m.parent.parent if GENERATION.fullmatch(m.parent.name) else m.parent
+                   for m in (root / "artifacts").rglob(MARKER)}
+    for directory in sorted(d for d in directories if marker(d) is not None):
         try:
-            ArtifactIOManager._load(marker.parent)
+            ArtifactIOManager._load(directory)
         except Exception as exc:  # noqa: BLE001 - any refusal is the finding
-            problems.append(f"{marker.parent.relative_to(root)}: {exc}")
+            problems.append(f"{directory.relative_to(root)}: {exc}")
     return problems
 
 

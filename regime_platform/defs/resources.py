@@ -26,7 +26,7 @@ from regime_platform.settings import (
     parse_tickers,
     setting_fields,
 )
-from regime_platform.storage.files import read_json, write_json_atomic
+from regime_platform.storage.files import read_json
 from regime_platform.storage.reports import Report
 
 
@@ -139,10 +139,12 @@ class ArtifactIOManager(dg.ConfigurableIOManager):
     """Models, metrics and plots as files under <data_dir>/artifacts/<asset>/<ticker>/ (a per-ticker asset's
     partition is its ticker; an unpartitioned asset's files sit in <asset>/).
 
-    An output is any object with `save(directory) -> list[Path]` (a model's or a report's files written as one
-    generation, made current by one atomic rename: storage.publish_generation) and a classmethod `load(directory)`
-    (a report's also takes the asset its refusal names); which class to load is recorded in `artifact.json`
-    and must live in regime_platform. Nothing is pickled: torch weights load with weights_only=True and
+    An output is any object with `save(directory, extra=None) -> list[Path]` (a model's or a report's files, and the
+    `extra` JSON documents, written as one generation, made current by one atomic rename: storage.publish_generation)
+    and a classmethod `load(directory)` (a report's also takes the asset its refusal names); which class to load is
+    recorded in `artifact.json`, one of those extra documents, so a kill never leaves a current generation without it
+    (a directory saved before keeps its marker beside the generations), and must live in regime_platform. Nothing
+    is pickled: torch weights load with weights_only=True and
     scikit-learn models through skops with an explicit list of trusted types. An input spanning several ticker
     partitions (the daily ledger reads every ticker's models) loads as {ticker: object} for each stored one.
     """
@@ -157,9 +159,8 @@ class ArtifactIOManager(dg.ConfigurableIOManager):
     def handle_output(self, context: dg.OutputContext, obj) -> None:
         directory = self.directory(context.asset_key, context.asset_partition_key if context.has_asset_partitions
                                    else None)
-        files = obj.save(directory)
         cls = type(obj)
-        write_json_atomic(directory / "artifact.json", {"class": f"{cls.__module__}:{cls.__qualname__}"})
+        files = obj.save(directory, extra={MARKER: {"class": f"{cls.__module__}:{cls.__qualname__}"}})
         context.add_output_metadata({"artifact_dir": dg.MetadataValue.path(str(directory)),
                                      "files": len(files)})
 
@@ -171,22 +172,39 @@ class ArtifactIOManager(dg.ConfigurableIOManager):
         if context.has_partition_key and list(keys) == [context.partition_key]:  # the same ticker downstream
             return self._load(self.directory(key, keys[0]), f"{key.to_user_string()} for {keys[0]}")
         return {k: self._load(self.directory(key, k), f"{key.to_user_string()} for {k}")
-                for k in keys  # a stray key has no files
-                if TICKER_SYMBOL.fullmatch(k) and (self.directory(key, k) / "artifact.json").exists()}
+                for k in keys  # a stray key has no files, nor has a ticker whose first save did not finish
+                if TICKER_SYMBOL.fullmatch(k) and marker(self.directory(key, k)) is not None}
 
     @staticmethod
     def _load(directory: Path, asset: str | None = None):
         """The object saved in ``directory``; ``asset`` ("backtest for SPY") is what a report's refusal of a changed
-        file says to re-materialize."""
+        file says to re-materialize, and what a directory without a saved artifact says to materialize."""
         import importlib
 
-        module, _, qualname = read_json(directory / "artifact.json")["class"].partition(":")
+        path = marker(directory)
+        if path is None:
+            raise FileNotFoundError(f"{directory} holds no saved artifact (no {MARKER} in its current generation: "
+                                    f"its first save did not finish, or it was never materialized); materialize "
+                                    f"{asset or 'the asset that writes it'}.")
+        module, _, qualname = read_json(path)["class"].partition(":")
         if not module.startswith("regime_platform."):
-            raise ValueError(f"{directory / 'artifact.json'} names {module}, outside regime_platform; refusing to load it.")
+            raise ValueError(f"{path} names {module}, outside regime_platform; refusing to load it.")
         cls = getattr(importlib.import_module(module), qualname)
         if asset and isinstance(cls, type) and issubclass(cls, Report):
             return cls.load(directory, asset=asset)
         return cls.load(directory)
+
+
+MARKER = "artifact.json"  # {"class": "module:qualname"}: which class loads a saved artifact
+
+
+def marker(directory: Path) -> Path | None:
+    """The marker of what ``directory`` holds: its current generation's, else (saved before the marker moved into the
+    generation) the one beside the generations; None when there is neither."""
+    for path in (warehouse.current_generation(directory) / MARKER, directory / MARKER):
+        if path.exists():
+            return path
+    return None
 
 
 def artifact_directory(settings: RegimeSettings, asset_name: str, ticker: str | None = None) -> Path:

@@ -77,7 +77,7 @@ def _online_label(labeler: Any, rows: pl.DataFrame, as_of: dt.date) -> int | Non
 def verify_known_regime(records: Sequence[dict[str, Any]], oos: pl.DataFrame, inputs: KnownRegimeInputs, *,
                         folds: int = FOLDS_SAMPLED, per_fold: int = DATES_PER_FOLD) -> tuple[list[str], int]:
     """Problems (one sentence each) and how many dates were recomputed; see the module docstring. ``oos``: the model's
-    stored rows (fold, horizon, as_of, known_regime); ``records``: its fold records (``folds.json``)."""
+    stored rows (fold, horizon, as_of, known_regime); ``records``: its fold records (``market.fold_records``)."""
     labeler_name = inputs.labeler
     if oos is None or oos.is_empty() or labeler_name is None:
         return [], 0  # no rows or no labels: verify_oos_rows and the labels checks say so

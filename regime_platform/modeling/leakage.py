@@ -1,4 +1,4 @@
-"""Verify walk-forward fold records (``folds.json``) for leakage — the logic behind the ``no_leakage`` check.
+"""Verify walk-forward fold records (``market.fold_records``) for leakage — the logic behind the ``no_leakage`` check.
 
 Everything is recomputed from the dates in the records and the session list ``dates``; stored indices
 such as ``first_test_t`` are cross-checked, never trusted. Checks:

@@ -77,6 +77,9 @@ class ProductionModel:
     risk_off_threshold: float | None = None  # the ledger votes risk-off when its probability reaches this (None: argmax)
     ticker: str | None = None  # whose history it was fit on, and the version of the targets it learned (DESIGN §2)
     targets_version: str | None = None
+    # the walk-forward digest of the out-of-sample rows and fold records its asset stored in the same run
+    # (modeling.fold_records): no_leakage compares it with the stored ones
+    walk_forward_digest: str | None = None
 
     def predict_at(
         self, X: np.ndarray, t_idx: Sequence[int] | np.ndarray, known_regime: np.ndarray | None = None
@@ -126,20 +129,22 @@ class ProductionModel:
                 "risk_off_threshold": self.risk_off_threshold,
                 "ticker": self.ticker,
                 "targets_version": self.targets_version,
+                "walk_forward_digest": self.walk_forward_digest,
                 "fit_info": {k: v for k, v in self.model.fit_info.items() if k != "history"},
             }
         )
 
-    def save(self, directory: str | Path) -> list[Path]:
-        """The model, its scaler and this metadata as one generation of ``directory``: a kill mid-save leaves the
-        previous generation current and whole, never new weights beside an old scaler."""
+    def save(self, directory: str | Path, extra: Mapping[str, Any] | None = None) -> list[Path]:
+        """The model, its scaler and this metadata (and the ``extra`` documents, e.g. the IO manager's marker) as one
+        generation of ``directory``: a kill mid-save leaves the previous generation current and whole, never new weights
+        beside an old scaler."""
         def write(into: Path) -> list[Path]:
             files = self.model.save(into)
             files.append(self.scaler.save(into / SCALER_FILE))
             files.append(write_json_atomic(into / PRODUCTION_FILE, self.metadata()))
             return files
 
-        return publish_generation(directory, write)
+        return publish_generation(directory, write, extra=extra)
 
     @classmethod
     def load(cls, directory: str | Path) -> "ProductionModel":
@@ -171,7 +176,17 @@ class ProductionModel:
             seconds=meta.get("seconds", 0.0),
             ticker=meta.get("ticker"),
             targets_version=meta.get("targets_version"),
+            walk_forward_digest=meta.get("walk_forward_digest"),
         )
+
+    @staticmethod
+    def saved_digest(directory: str | Path) -> tuple[bool, str | None]:
+        """Whether ``directory`` holds a saved production model, and the walk-forward digest it records (None when it
+        records none), without loading its weights."""
+        path = current_generation(directory) / PRODUCTION_FILE
+        if not path.exists():
+            return False, None
+        return True, read_json(path).get("walk_forward_digest")
 
     def version_refusal(self, ticker: str, targets_version: str) -> str | None:
         """One sentence when this model was not fit on ``ticker``'s targets of ``targets_version`` (the current

@@ -21,7 +21,6 @@ import datetime as dt
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -45,7 +44,7 @@ from regime_platform.modeling.training import (
     select_span_features,
 )
 from regime_platform.modeling.walk_forward_targets import regime_mean_returns, risk_off_regime
-from regime_platform.storage.files import read_json, to_jsonable, write_json_atomic
+from regime_platform.storage.files import to_jsonable
 
 OOS_SCHEMA: dict[str, pl.DataType] = warehouse.body_schema("oos_predictions")  # storage adds the keys
 
@@ -78,19 +77,9 @@ class WalkForwardResult:
     warnings: list[str] = field(default_factory=list)
 
     def fold_records_json(self) -> list[dict[str, Any]]:
+        """The fold records as stored (market.fold_records, :mod:`regime_platform.modeling.fold_records`): dates as ISO
+        text, numpy numbers as Python ones."""
         return to_jsonable(self.fold_records)
-
-    def write_fold_records(self, path: str | Path) -> Path:
-        """``folds.json``: {config, features, single_split, folds: [records]} written atomically."""
-        return write_json_atomic(
-            path,
-            {
-                "config": self.config.to_dict(),
-                "features": self.feature_names,
-                "single_split": self.single_split,
-                "folds": self.fold_records_json(),
-            },
-        )
 
     def summary(self) -> str:
         lines = []
@@ -117,10 +106,6 @@ class WalkForwardResult:
         if scored.is_empty():
             return float("nan")
         return float((scored["predicted_regime"] == scored["true_regime"]).mean())
-
-
-def read_fold_records(path: str | Path) -> list[dict[str, Any]]:
-    return read_json(path)["folds"]
 
 
 def walk_forward(
@@ -209,8 +194,9 @@ def walk_forward(
             proba = model.predict_proba(W_test, known_regime=known_test)
             decided = fitted.decide(proba)
             seconds = time.perf_counter() - t0
+            # the run time goes to `timings`, not the record: the same inputs store the same records
             info = {"min_dwell": dwell, "risk_off_threshold": fitted.risk_off_threshold,
-                    "threshold_guards": fitted.risk_off_regime, "inner_validation": inner, "seconds": round(seconds, 3), "n_fit": model.fit_info["n_fit"],
+                    "threshold_guards": fitted.risk_off_regime, "inner_validation": inner, "n_fit": model.fit_info["n_fit"],
                     "epochs": model.fit_info.get("epochs"), "epochs_selected": model.fit_info.get("epochs_selected"),
                     "n_epoch_selection_fit": model.fit_info.get("n_epoch_selection_fit"), "params": model.params,
                     "calibration": model.fit_info.get("calibration"),

@@ -16,7 +16,7 @@ import os
 import secrets
 import shutil
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -105,6 +105,15 @@ def write_bytes_atomic(path: str | os.PathLike[str], data: bytes) -> Path:
     return target
 
 
+def discard(path: str | os.PathLike[str]) -> bool:
+    """Remove a file the platform no longer reads (a layout since replaced); whether there was one."""
+    try:
+        Path(path).unlink()
+    except FileNotFoundError:
+        return False
+    return True
+
+
 REMEDY = "re-materialize the asset that writes it"  # what a refusal of a damaged artifact file ends with
 
 
@@ -142,12 +151,14 @@ def _generation_name_refusal(name: Any, where: str, directory: Path) -> str | No
 
 
 def publish_generation(directory: str | os.PathLike[str], write: Callable[[Path], list[Path]], *,
-                       name: str | None = None) -> list[Path]:
+                       name: str | None = None, extra: Mapping[str, Any] | None = None) -> list[Path]:
     """Write a new generation of ``directory``'s files with ``write(new_generation_dir)`` and make it current with one
     atomic rename of ``directory/current.json``; then remove the older generations (and any a killed writer left).
     ``name`` (from :func:`new_generation_name`, not yet taken) names the new generation's directory when the caller
-    must know its files' paths before they are written; otherwise a fresh one is made. Returns the files written, the
-    pointer last."""
+    must know its files' paths before they are written; otherwise a fresh one is made. ``extra`` maps file names to
+    JSON documents a caller adds to the generation after ``write``'s files (the artifact IO manager's ``artifact.json``,
+    which class loads them): current with the rest or not at all; a file of that name directly in ``directory`` (the
+    layout before generations) is superseded and removed. Returns the files written, the pointer last."""
     target = Path(directory)
     target.mkdir(parents=True, exist_ok=True)
     if name is None:
@@ -161,6 +172,10 @@ def publish_generation(directory: str | os.PathLike[str], write: Callable[[Path]
     os.chmod(generation, 0o755)  # mkdtemp creates 0700; artifacts are ordinary readable files
     try:
         files = write(generation)
+        for file_name, document in (extra or {}).items():
+            if "/" in file_name or file_name == GENERATION_POINTER or (generation / file_name).exists():
+                raise ValueError(f"publish_generation: {file_name!r} is not a free file name of the generation.")
+            files.append(write_json_atomic(generation / file_name, document))
     except BaseException:
         shutil.rmtree(generation, ignore_errors=True)
         raise
@@ -168,6 +183,9 @@ def publish_generation(directory: str | os.PathLike[str], write: Callable[[Path]
     for old in target.glob(f"{GENERATION_PREFIX}*"):
         if old != generation and old.is_dir():
             shutil.rmtree(old, ignore_errors=True)
+    for file_name in extra or {}:  # superseded by the generation's own copy
+        with contextlib.suppress(FileNotFoundError):
+            (target / file_name).unlink()
     return [*files, pointer]
 
 

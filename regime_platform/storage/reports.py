@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -52,9 +53,10 @@ class Report:
         """Where ``save(directory)`` puts (or put) document ``name``."""
         return Path(directory) / self.generation / f"{name}.json"
 
-    def save(self, directory: str | os.PathLike[str]) -> list[Path]:
-        """Every document and figure, then the index with their SHA-256, into a new generation of ``directory``, made
-        current once all are written; returns the files written, the pointer last."""
+    def save(self, directory: str | os.PathLike[str], extra: Mapping[str, Any] | None = None) -> list[Path]:
+        """Every document and figure, then the index with their SHA-256 (and the ``extra`` documents, e.g. the IO
+        manager's marker), into a new generation of ``directory``, made current once all are written; returns the
+        files written, the pointer last."""
         if Path(INDEX).stem in self.documents:
             raise ValueError(f"a report cannot hold a document named {Path(INDEX).stem!r}: {INDEX} is its index; "
                              "rename the document.")
@@ -62,7 +64,7 @@ class Report:
         if (target / self.generation).exists():  # saved here before: a new generation, never over the current one
             self.generation = new_generation_name()
         legacy = legacy_files(target)
-        written = publish_generation(target, self._write, name=self.generation)
+        written = publish_generation(target, self._write, name=self.generation, extra=extra)
         for path in legacy:  # the layout before generations: unread once current.json exists
             with contextlib.suppress(OSError):
                 path.unlink()

@@ -17,10 +17,28 @@ def _scope(ticker: str, version: str) -> dict[str, str]:
 
 
 # ---------------------------------------------------------------------------------------------- modeling
-def replace_oos_predictions(con: duckdb.DuckDBPyConnection, ticker: str, version: str, model: str,
-                            frame: pl.DataFrame) -> int:
-    """Replace one model's out-of-sample rows of one ticker and targets version, in one transaction."""
-    return replace_scoped(con, "oos_predictions", frame, _scope(ticker, version), "model = ?", [model])
+def replace_model_walk_forward(con: duckdb.DuckDBPyConnection, ticker: str, version: str, model: str,
+                               oos: pl.DataFrame, records: pl.DataFrame) -> int:
+    """Replace one model's out-of-sample rows and its fold records of one ticker and targets version, both in one
+    transaction: a reader never sees one run's records beside another's rows. Returns the rows stored."""
+    frames = {"fold_records": records.with_columns(pl.lit(model).alias("model")), "oos_predictions": oos}
+    if any(frame.is_empty() for frame in frames.values()):
+        raise ValueError(f"refusing to store {model}'s walk-forward without rows or fold records; nothing was changed.")
+    if set(oos["model"].unique().to_list()) != {model}:
+        raise ValueError(f"rows for {model}'s walk-forward carry other models' names; nothing was written.")
+    ensure_schema(con, list(frames))
+    scope = _scope(ticker, version)
+    with transaction(con):
+        for table, frame in frames.items():
+            con.execute(f"DELETE FROM {SCHEMA}.{table} WHERE ticker = ? AND targets_version = ? AND model = ?",
+                        [ticker, version, model])
+            insert(con, table, with_scope(table, frame, scope))
+    return oos.height
+
+
+def read_fold_records(con: duckdb.DuckDBPyConnection, ticker: str, version: str, model: str) -> pl.DataFrame:
+    """fold, horizon, record (JSON) and walk_forward_digest of one model's stored fold records."""
+    return read_scoped(con, "fold_records", _scope(ticker, version), "model = ?", [model], order="horizon, fold")
 
 
 def replace_walk_forward_targets(con: duckdb.DuckDBPyConnection, ticker: str, version: str, folds: pl.DataFrame,

@@ -90,6 +90,13 @@ TABLES: dict[str, Table] = {
 }
 
 
+# what one model's walk-forward did in each fold (ranges, embargo, scaler, labeler, fit sizes: the record no_leakage
+# verifies, as JSON), stored in the same transaction as that model's market.oos_predictions rows; walk_forward_digest =
+# SHA-256 over the records and those rows, which the production model saved by the same run also records
+TABLES["fold_records"] = Table((
+    TICKER, TARGETS_VERSION, ("model", "VARCHAR NOT NULL", _TEXT), ("fold", "INTEGER NOT NULL", _INT),
+    ("horizon", "INTEGER NOT NULL", _INT), ("record", "VARCHAR NOT NULL", _TEXT),
+    ("walk_forward_digest", "VARCHAR NOT NULL", _TEXT)))
 TABLES["model_metrics"] = Table((
     TICKER, TARGETS_VERSION, ("model", "VARCHAR NOT NULL", _TEXT), ("horizon", "INTEGER NOT NULL", _INT), ("fold", "INTEGER", _INT),
     ("metric", "VARCHAR NOT NULL", _TEXT), ("value", "DOUBLE", _DOUBLE)))

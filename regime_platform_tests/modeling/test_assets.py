@@ -1,7 +1,6 @@
 """Model assets materialized in-process on the sample: walk-forward rows, production artifacts, no_leakage."""
 from __future__ import annotations
 
-import json
 from dataclasses import replace
 
 import dagster as dg
@@ -9,15 +8,17 @@ import numpy as np
 import polars as pl
 import pytest
 
+from regime_platform import storage as wh
 from regime_platform.defs.features.assets import features
 from regime_platform.defs.ingestion.assets import ohlcv
 from regime_platform.defs.labels.assets import regime_labels
 from regime_platform.defs.modeling.assets import model_assets, no_leakage_checks, walk_forward_targets
-from regime_platform.modeling import folds, training
+from regime_platform.modeling import fold_records, folds, training
 from regime_platform.modeling import production as production_module
 from regime_platform.modeling import walk_forward as walk_forward_module
 from regime_platform.modeling.scaling import SessionScaler
 from regime_platform.modeling.targets import RefitLabels
+from regime_platform.modeling.targets_version import scope_for
 from regime_platform_tests.conftest import check_ticker, load_artifact, materialize_ticker, platform_resources
 
 MODELS = {a.key.to_user_string(): a for a in model_assets}
@@ -41,11 +42,15 @@ def load_production(root, name):
     return load_artifact(root, name)
 
 
-def folds_file(root, name, resources):
-    from regime_platform.modeling.targets_version import scope_for
+def targets_version(resources) -> str:
+    return scope_for(resources["settings"].settings(), "SPY").targets_version
 
-    version = scope_for(resources["settings"].settings(), "SPY").targets_version
-    return root / "artifacts" / name / "SPY" / f"folds_{version}.json"
+
+def stored_records(resources, name) -> list[dict]:
+    """The SPY fold records of model asset ``name`` that no_leakage verifies (market.fold_records)."""
+    with resources["warehouse"].connect() as con:
+        rows = wh.read_fold_records(con, "SPY", targets_version(resources), name.removesuffix("_model"))
+    return fold_records.records_from_rows(rows)[0]
 
 
 @pytest.mark.parametrize("name", ["lstm_model", "random_forest_model", "ensemble_model", "persistence_model"])
@@ -71,7 +76,8 @@ def test_model_asset_writes_oos_rows_artifacts_and_passes_no_leakage(trained, na
     assert (production.ticker, production.targets_version) == ("SPY", meta["targets_version"].value)
     assert production.model_version.startswith(f"{model}-") and meta["model_version"].value == production.model_version
     # every fold and the production fit say how many samples the model was fit on: all the training span
-    records = json.loads(folds_file(root, name, resources).read_text())["folds"]
+    records = stored_records(resources, name)
+    assert len(records) == 2
     for rec in records:
         assert rec["models"][model]["n_fit"] == rec["n_train"] == sum(rec["class_counts"].values())
         assert rec["training_settings"] == {"class_weighting": True, "oversampling": "none", "seed": 0}
@@ -166,7 +172,7 @@ def test_no_leakage_fails_when_feature_selection_reads_past_the_tail(trained, mo
     assert passed, problems
     reads = [rec["feature_selection"] | {"tail": (rec["validation_start"], rec["validation_end"], rec["n_validation"]),
                                          "features": rec["features"]}
-             for rec in json.loads(folds_file(root, "logistic_model", selecting).read_text())["folds"]]
+             for rec in stored_records(selecting, "logistic_model")]
     for read in reads:
         assert read["selected"] == read["features"]
         if read["n_rows"]:  # the samples it read are exactly the fold's validation tail …
@@ -186,8 +192,6 @@ def test_no_leakage_fails_when_feature_selection_reads_past_the_tail(trained, mo
 def test_no_leakage_fails_in_one_sentence_on_missing_records_and_foreign_rows(trained):
     resources, root = trained
     assert _materialize_with_check(resources, "majority_model").success
-    path = folds_file(root, "majority_model", resources)
-    document = json.loads(path.read_text())
     # rows of another horizon than any record covers, written as if by another run
     with resources["warehouse"].connect() as con:
         con.execute("INSERT INTO market.oos_predictions SELECT ticker, targets_version, model, fold, as_of, target_date, "
@@ -196,15 +200,17 @@ def test_no_leakage_fails_in_one_sentence_on_missing_records_and_foreign_rows(tr
     result = check_ticker([MODELS["majority_model"]], [CHECKS["majority_model"]], resources)
     passed, problems = _problems(result)
     assert not passed and "3 stored rows of horizon 21, fold" in problems and "have no fold record" in problems
+    assert "are not the rows its fold records in market.fold_records were stored with" in problems
+    assert "another writer changed them since; re-materialize majority_model for SPY" in problems
     with resources["warehouse"].connect() as con:
         con.execute("DELETE FROM market.oos_predictions WHERE model = 'majority' AND horizon = 21")
-    document["folds"] = []
-    path.write_text(json.dumps(document))
     passed, problems = _problems(check_ticker([MODELS["majority_model"]], [CHECKS["majority_model"]], resources))
-    assert not passed and "no fold records" in problems
-    path.unlink()
+    assert passed, problems  # the rows are the records' again
+    with resources["warehouse"].connect() as con:
+        con.execute("DELETE FROM market.fold_records WHERE model = 'majority'")
     passed, problems = _problems(check_ticker([MODELS["majority_model"]], [CHECKS["majority_model"]], resources))
-    assert not passed and f"{path.name} is missing: materialize majority_model for SPY" in problems
+    assert not passed and problems == (f"- market.fold_records holds no fold records of majority for SPY, targets "
+                                       f"{targets_version(resources)}: materialize majority_model for SPY")
 
 
 def test_fold_targets_are_computed_once_and_shared(trained):
@@ -236,7 +242,7 @@ def test_the_production_fit_honours_the_sharpe_inner_score_like_the_folds(traine
     sharpe = {**resources, "settings": type(resources["settings"])(
         data_dir=resources["settings"].data_dir, source="sample", epochs=2, max_folds=2, inner_score="sharpe")}
     assert materialize_ticker([MODELS["logistic_model"]], sharpe).success
-    records = json.loads(folds_file(root, "logistic_model", sharpe).read_text())["folds"]
+    records = stored_records(sharpe, "logistic_model")
     assert {rec["models"]["logistic"]["inner_validation"]["scored_by"] for rec in records} == {"sharpe"}
     final = load_production(root, "logistic_model")
     inner = final.config["inner_validation"]

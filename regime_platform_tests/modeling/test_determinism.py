@@ -21,7 +21,8 @@ MODELS = {a.key.to_user_string(): a for a in model_assets}
 TABULAR, TORCH = "logistic_model", "cnn_model"
 # the baselines: the backtest and the metrics pair every model against them
 FITTED = [TABULAR, TORCH, "majority_model", "persistence_model"]
-TABLES = ("oos_predictions", "walk_forward_folds", "fold_labels", "model_metrics", "backtest", "baseline_comparison")
+TABLES = ("oos_predictions", "fold_records", "walk_forward_folds", "fold_labels", "model_metrics", "backtest",
+          "baseline_comparison")
 # The torch tolerance is zero. Run to run on this CPU (one process, the same thread count and seed) the LSTM and the
 # CNN were bit for bit identical: max |Δp| = 0 over every out-of-sample row (this test prints it; docs/reliability.md
 # keeps the measurement). Every metric, backtest figure and interval is computed from these probabilities, so any

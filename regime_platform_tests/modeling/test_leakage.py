@@ -39,7 +39,7 @@ def clean():
     X = rng.normal(size=(n, 3))
     targets = RefitLabels(pl.DataFrame({"date": dates, "a": X[:, 0]}), QuantileLabeler)
     res = walk_forward(dates, X, ["a", "b", "c"], targets, [], TrainingConfig(window=W, horizon=H, max_folds=3))
-    records = res.fold_records_json()  # as read back from folds.json (ISO date strings)
+    records = res.fold_records_json()  # as read back from market.fold_records (ISO date strings)
     for rec in records:
         assert rec["labeler_fit_end"] == rec["train_target_end"] and not rec["user_labels"]
     return dates, records

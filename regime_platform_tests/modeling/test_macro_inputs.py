@@ -3,16 +3,17 @@ records list them, and no_leakage fails on a look-ahead planted in market.macro.
 from __future__ import annotations
 
 import dataclasses
-import json
 
 import dagster as dg
 import pytest
 
+from regime_platform import storage as wh
 from regime_platform.defs.features.assets import features
 from regime_platform.defs.ingestion.assets import ohlcv
 from regime_platform.defs.ingestion.macro import macro
 from regime_platform.defs.labels.assets import regime_labels
 from regime_platform.defs.modeling.assets import model_assets, no_leakage_checks, walk_forward_targets
+from regime_platform.modeling import fold_records
 from regime_platform.modeling.targets_version import scope_for
 from regime_platform_tests.conftest import check_ticker, materialize_ticker, platform_resources
 
@@ -43,8 +44,11 @@ def test_the_covering_macro_features_are_model_inputs_and_the_rest_said(macro_ru
     assert result.success
     check = result.get_asset_check_evaluations()[0]
     assert check.passed, check.metadata["problems"].value
-    path = root / "artifacts" / "logistic_model" / "SPY" / f"folds_{meta['targets_version'].value}.json"
-    for record in json.loads(path.read_text())["folds"]:
+    with resources["warehouse"].connect() as con:
+        rows = wh.read_fold_records(con, "SPY", meta["targets_version"].value, "logistic")
+    records = fold_records.records_from_rows(rows)[0]
+    assert records
+    for record in records:
         assert "macro_credit_spread" in record["features"]
 
 

@@ -1,18 +1,20 @@
 import datetime as dt
 from dataclasses import replace
 
+import duckdb
 import numpy as np
 import polars as pl
 import pytest
 
-from regime_platform.modeling import training
+from regime_platform import storage as wh
+from regime_platform.modeling import fold_records, training
 from regime_platform.modeling.leakage import verify_fold_records
 from regime_platform.modeling.production import ProductionModel, fit_final
 from regime_platform.modeling.scaling import SessionScaler
 from regime_platform.modeling.sequences import as_label_array
 from regime_platform.modeling.targets import FoldLabels, GivenLabels, RefitLabels
 from regime_platform.modeling.training import TrainingConfig
-from regime_platform.modeling.walk_forward import OOS_SCHEMA, read_fold_records, walk_forward
+from regime_platform.modeling.walk_forward import OOS_SCHEMA, walk_forward
 from regime_platform_tests.conftest import weekdays
 
 W, H = 30, 5
@@ -281,13 +283,22 @@ def test_a_save_that_dies_midway_leaves_the_previous_model_whole(tmp_path, monke
     assert len(list((tmp_path / "logistic").glob("generation-*"))) == 1
 
 
-def test_fold_records_json_round_trip(tmp_path):
+def test_fold_records_round_trip_through_the_warehouse(tmp_path):
+    """Stored with the rows in one transaction and read back: the same records, the same walk-forward digest."""
     dates, X, names, r = synthetic()
-    res = walk_forward(dates, X, names, refit_targets(dates, r), [], TINY)
-    path = res.write_fold_records(tmp_path / "folds.json")
-    records = read_fold_records(path)
-    assert isinstance(records[0]["train_end"], str)
-    assert verify_fold_records(records, dates) == []
+    res = walk_forward(dates, X, names, refit_targets(dates, r), ["logistic"], TINY, include_baselines=False)
+    records = res.fold_records_json()
+    digest = fold_records.walk_forward_digest(records, res.oos_predictions)
+    with duckdb.connect(str(tmp_path / "warehouse.duckdb")) as con:
+        wh.replace_model_walk_forward(con, "SPY", "v1", "logistic", res.oos_predictions,
+                                      fold_records.record_rows(records, digest))
+        stored, stored_digest = fold_records.records_from_rows(wh.read_fold_records(con, "SPY", "v1", "logistic"))
+        rows = wh.read_oos_predictions(con, "SPY", "v1", "logistic")
+    assert stored == records and stored_digest == digest and isinstance(stored[0]["train_end"], str)
+    assert fold_records.walk_forward_digest(stored, rows) == digest  # the rows read back digest as computed
+    assert verify_fold_records(stored, dates) == []
+    again = walk_forward(dates, X, names, refit_targets(dates, r), ["logistic"], TINY, include_baselines=False)
+    assert fold_records.walk_forward_digest(again.fold_records_json(), again.oos_predictions) == digest  # no run time
 
 
 def fit_size_problems(fold_records) -> list[str]:

@@ -19,7 +19,7 @@ from regime_platform.defs.scope import TickerScope, ticker_scope
 from regime_platform.features import causality
 from regime_platform.features import macro as macro_inputs
 from regime_platform.features.compute import MODEL_FEATURES, model_feature_set
-from regime_platform.modeling import known_regime, leakage, production, walk_forward
+from regime_platform.modeling import fold_records, known_regime, leakage, production, walk_forward
 from regime_platform.modeling.targets import PRODUCTION_FOLD, stored_fold_targets, walk_forward_labels
 from regime_platform.modeling.training import TrainingConfig
 from regime_platform.modeling.walk_forward_targets import compute_walk_forward_targets
@@ -138,8 +138,9 @@ def step_log(context) -> LeveledLog:
     return LeveledLog(context.log.info, context.log.debug)
 
 
-def folds_path(settings: RegimeSettings, asset_name: str, scope: TickerScope) -> Path:
-    """One fold-record file per model, ticker and targets version, as market.oos_predictions keeps rows."""
+def legacy_folds_path(settings: RegimeSettings, asset_name: str, scope: TickerScope) -> Path:
+    """Where fold records were written before they moved into market.fold_records (with the rows, one transaction):
+    one file per model, ticker and targets version, no longer read."""
     return artifact_directory(settings, asset_name, scope.ticker) / f"folds_{scope.targets_version}.json"
 
 
@@ -151,6 +152,8 @@ class LeakageEvidence:
     features: pl.DataFrame
     prices: pl.DataFrame
     oos: pl.DataFrame
+    records: list[dict]  # this model's fold records, read with its rows (stored in one transaction)
+    records_digest: str | None  # the walk-forward digest stored with them
     labeler: str | None
     known: known_regime.KnownRegimeInputs
     macro: pl.DataFrame  # the stored market.macro rows the macro features read
@@ -158,9 +161,11 @@ class LeakageEvidence:
 
 def read_leakage_evidence(warehouse: Warehouse, scope: TickerScope, model: str) -> LeakageEvidence:
     with warehouse.connect() as con:
+        records, digest = fold_records.records_from_rows(wh.read_fold_records(con, scope.ticker, scope.targets_version,
+                                                                              model))
         return LeakageEvidence(wh.read_features(con, scope.ticker), wh.read_prices(con, scope.ticker),
                                wh.read_oos_predictions(con, scope.ticker, scope.targets_version, model),
-                               wh.stored_labeler(con, scope.ticker),
+                               records, digest, wh.stored_labeler(con, scope.ticker),
                                known_regime.KnownRegimeInputs(wh.read_labeler_frame(con, scope.ticker),
                                                               wh.read_regime_labels(con, scope.ticker),
                                                               scope.settings.label_lag),
@@ -178,8 +183,9 @@ def build_model_asset(model: str, kind: str) -> tuple[dg.AssetsDefinition, dg.As
         kinds={kind},
         description=f"`{model}` for the partition's ticker: walk-forward evaluation on the stored fold targets of the "
                     "current targets version (scaler fit inside each fold, every model fit on its whole training span) "
-                    "into market.oos_predictions, then a production fit on all labelled history saved under "
-                    "data/artifacts/<asset>/<ticker>/.",
+                    "and a production fit on all labelled history; the out-of-sample rows and the fold records "
+                    "no_leakage verifies go into market.oos_predictions and market.fold_records in one transaction, "
+                    "then the production model, carrying their digest, is saved under data/artifacts/<asset>/<ticker>/.",
     )
     def _model(context: dg.AssetExecutionContext, warehouse: Warehouse,
                settings: RegimeSettings) -> production.ProductionModel:
@@ -194,14 +200,18 @@ def build_model_asset(model: str, kind: str) -> tuple[dg.AssetsDefinition, dg.As
             progress=lambda done, total, what: context.log.info(f"[{done}/{total}] {what}"))
         for warning in result.warnings:
             context.log.warning(warning)
-        records_path = folds_path(settings, asset_name, scope)
-        result.write_fold_records(records_path)
-        oos = result.oos_predictions
-        with warehouse.connect() as con:
-            wh.replace_oos_predictions(con, scope.ticker, scope.targets_version, model, oos)
         final = production.fit_final(inputs.dates, inputs.X, inputs.feature_names, targets, [model], config,
                                      returns=inputs.returns, include_baselines=False, log=step_log(context))[0]
-        final.ticker, final.targets_version = scope.ticker, scope.targets_version
+        oos, records = result.oos_predictions, result.fold_records_json()
+        digest = fold_records.walk_forward_digest(records, oos)
+        final.ticker, final.targets_version, final.walk_forward_digest = scope.ticker, scope.targets_version, digest
+        # the rows and the records they are verified against: one transaction; the model (saved by the IO manager once
+        # this returns) carries the digest that ties it to them
+        with warehouse.connect() as con:
+            wh.replace_model_walk_forward(con, scope.ticker, scope.targets_version, model, oos,
+                                          fold_records.record_rows(records, digest))
+        if wh.discard(legacy_folds_path(settings, asset_name, scope)):
+            context.log.info("removed the fold-record file of the layout before market.fold_records (no longer read)")
         context.add_output_metadata({
             "ticker": scope.ticker,
             "targets_version": scope.targets_version,
@@ -223,12 +233,14 @@ def build_model_asset(model: str, kind: str) -> tuple[dg.AssetsDefinition, dg.As
             "wall_seconds": round(time.perf_counter() - started, 1),
             "fold_table": dg.MetadataValue.md(markdown_table(result.fold_table())),
             "summary": dg.MetadataValue.md(result.summary()),
-            "folds_json": dg.MetadataValue.path(str(records_path)),
+            "fold_records": f"market.fold_records, {len(records)} folds (walk-forward digest {digest})",
         })
         return final
 
     @ticker_check(asset=_model, name="no_leakage", blocking=True,
-                  description="Verifies the fold records of the ticker's current targets version: chronology, "
+                  description="Verifies the fold records stored with the model's rows (market.fold_records) of the "
+                              "ticker's current targets version: that rows, records and the production model are of "
+                              "one run (their walk-forward digest), chronology, "
                               "embargo, scaler (recomputed) and labeler fit ranges inside training, the inner "
                               "validation tail embargoed from the part fit before it, calibration and feature "
                               "selection reading only that tail, window, horizon and labeler against the stored "
@@ -241,12 +253,20 @@ def build_model_asset(model: str, kind: str) -> tuple[dg.AssetsDefinition, dg.As
         evidence = read_leakage_evidence(warehouse, scope, model)
         dates = evidence.features["date"].to_list()
         problems: list[str] = []
-        records, sample_dates, known_checked = [], set(), 0
-        path = folds_path(settings, asset_name, scope)
-        if not path.exists():
-            problems.append(f"{path} is missing: materialize {asset_name} for {scope.ticker}")
-        else:
-            records = walk_forward.read_fold_records(path)
+        records, sample_dates, known_checked = evidence.records, set(), 0
+        where, rerun = f"{model} for {scope.describe()}", f"{asset_name} for {scope.ticker}"
+        directory, legacy = artifact_directory(settings, asset_name, scope.ticker), legacy_folds_path(
+            settings, asset_name, scope)
+        if not records and legacy.exists():
+            problems.append(f"market.fold_records holds no fold records of {where}, and {legacy} was written before "
+                            f"they moved into the warehouse (with the rows, in one transaction) and is no longer read: "
+                            f"re-materialize {rerun}")
+        elif not records:
+            problems.append(f"market.fold_records holds no fold records of {where}: materialize {rerun}")
+        else:  # rows, records and the production model of one run
+            problems += fold_records.consistency_problems(
+                records, evidence.records_digest, evidence.oos, production.ProductionModel.saved_digest(directory),
+                where=where, rerun=rerun, model_directory=str(directory))
             # the last training session and the first test session of every fold, recomputed from truncated prices
             sample_dates = {dt.date.fromisoformat(str(r[key])[:10]) for r in records
                             for key in ("train_end", "test_start") if r.get(key)}
@@ -268,6 +288,7 @@ def build_model_asset(model: str, kind: str) -> tuple[dg.AssetsDefinition, dg.As
             "targets_version": scope.targets_version,
             "horizon": scope.horizon,
             "folds_checked": len(records),
+            "walk_forward_digest": evidence.records_digest or "none stored",
             "oos_rows_checked": evidence.oos.height,
             "feature_dates_recomputed": len(sample_dates),
             "known_regime_dates_recomputed": known_checked,
