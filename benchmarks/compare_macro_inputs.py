@@ -15,7 +15,6 @@ prints the table.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -26,6 +25,7 @@ from regime_platform.evaluation import backtest as bt
 from regime_platform.evaluation import cash, intervals
 from regime_platform.evaluation.metrics import n_classes, scored_rows
 from regime_platform.evaluation.paired import is_model
+from regime_platform.modeling import fold_records
 from regime_platform.settings import Settings
 from regime_platform.storage.files import write_json_atomic
 
@@ -45,13 +45,12 @@ def load_run(data_dir: Path, ticker: str) -> dict:
                 "risk_off": wh.fold_risk_off_regimes(con, ticker, version),
                 "spans": wh.fold_training_spans(con, ticker, version),
                 "cash": wh.read_macro(con, list(cash.CASH_SERIES)),
-                "features": fold_features(data_dir, ticker, version)}
+                "features": fold_features(con, ticker, version)}
 
 
-def fold_features(data_dir: Path, ticker: str, version: str, model: str = "random_forest") -> list[str]:
-    """The input features of ``model``'s folds, from its fold records (the union over folds)."""
-    path = data_dir / "artifacts" / f"{model}_model" / ticker / f"folds_{version}.json"
-    records = json.loads(path.read_text())["folds"] if path.exists() else []
+def fold_features(con, ticker: str, version: str, model: str = "random_forest") -> list[str]:
+    """The input features of ``model``'s folds, from its stored fold records (the union over folds)."""
+    records, _ = fold_records.records_from_rows(wh.read_fold_records(con, ticker, version, model))
     return sorted({f for r in records for f in r.get("features") or []})
 
 
