@@ -7,6 +7,14 @@ training targets still gets a (zero) probability column, so every model returns 
 ``known_regime``: the regime known after the close of each sample's ``t``. Every model's
 ``predict_proba`` accepts it as a keyword and ignores it, except the persistence baseline, which needs it
 (``uses_known_regime = True``). The driver always passes it, so models are called uniformly.
+
+``sample_weight`` (optional, one non-negative weight per training sample: the training code's recency weights):
+the scikit-learn models pass it to the estimator's ``fit`` (multiplying the class weights), the sequence models scale
+each sample's class-weighted cross-entropy by it, the ensemble hands it to its members. A baseline is never weighted.
+With ``oversampling="random"`` the weights are carried through the resampling (a duplicated row is the same session
+and keeps its weight: :func:`oversample_weighted`); with SMOTE they are refused, a synthetic row lying between two
+sessions has no weight of its own. Without it, ``_fit`` is called
+exactly as before weights existed.
 """
 from __future__ import annotations
 
@@ -96,6 +104,7 @@ class RegimeModel:
         X_val: np.ndarray | None = None,
         y_val: np.ndarray | None = None,
         log: Log = None,
+        sample_weight: np.ndarray | None = None,
     ) -> "RegimeModel":
         X = _check_X(X)
         y = np.asarray(y, dtype=np.int64)
@@ -113,9 +122,26 @@ class RegimeModel:
         self.n_classes = int(n_classes)
         self.window, self.n_features = int(X.shape[1]), int(X.shape[2])
         self.fit_info = {"n_train": int(X.shape[0]), "n_val": 0 if X_val is None else int(X_val.shape[0])}
-        self._fit(X, y, X_val, y_val, log)
+        if sample_weight is None:
+            self._fit(X, y, X_val, y_val, log)
+        else:
+            sample_weight = self._check_sample_weight(sample_weight, y.size)
+            self.fit_info["sample_weight"] = {"min": float(sample_weight.min()), "max": float(sample_weight.max())}
+            self._fit(X, y, X_val, y_val, log, sample_weight=sample_weight)
         self.fit_info["n_fit"] = self._fitted_samples()
         return self
+
+    def _check_sample_weight(self, sample_weight: np.ndarray, n: int) -> np.ndarray:
+        w = np.asarray(sample_weight, dtype=np.float64)
+        if self.is_baseline:
+            raise ValueError(f"{self.name} is a baseline and is never weighted; fit it without sample_weight.")
+        if self.params.get("oversampling", "none") == "smote":
+            raise ValueError("REGIME_RECENCY_HALF_LIFE needs REGIME_OVERSAMPLING=none or random (a SMOTE row lies "
+                             "between two sessions and has no weight of its own); set one of them otherwise.")
+        if w.shape != (n,) or not np.isfinite(w).all() or (w < 0).any() or not w.sum() > 0:
+            raise ValueError(f"{self.name}: sample_weight must be {n} finite non-negative weights, not all zero; got "
+                             f"shape {w.shape}.")
+        return w
 
     def _fitted_samples(self) -> int:
         """How many training samples the fit saw, read from the fit itself: ``n_fit_rows`` (the rows the estimator's
@@ -254,6 +280,25 @@ def oversample(
         res_X, res_y = SMOTE(random_state=seed, k_neighbors=min(5, min_count - 1)).fit_resample(flat, y)
         return np.asarray(res_X, dtype=X.dtype).reshape((-1, *shape)), np.asarray(res_y, dtype=np.int64)
     raise ValueError(f"oversampling={method!r}; use one of {OVERSAMPLING}")
+
+
+def oversample_weighted(
+    X: np.ndarray, y: np.ndarray, sample_weight: np.ndarray, method: str, seed: int, log: Log = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`oversample` carrying one weight per sample: ``random`` duplicates sample indices (the same rows
+    :func:`oversample` picks), so each copy keeps its sample's weight; ``smote`` is refused (a synthetic row between two
+    sessions has no weight of its own)."""
+    w = np.asarray(sample_weight, dtype=np.float64)
+    if method == "none" or np.unique(y).size < 2:
+        return X, y, w
+    if method == "random":
+        from imblearn.over_sampling import RandomOverSampler
+
+        idx = np.arange(len(y)).reshape(-1, 1)
+        res_idx, res_y = RandomOverSampler(random_state=seed).fit_resample(idx, y)
+        res_idx = res_idx.ravel()
+        return X[res_idx], np.asarray(res_y, dtype=np.int64), w[res_idx]
+    raise ValueError(f"oversampling={method!r} cannot carry sample weights; use none or random")
 
 
 def full_proba(proba: np.ndarray, classes: np.ndarray, n_classes: int) -> np.ndarray:

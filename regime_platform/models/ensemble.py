@@ -40,11 +40,13 @@ class EnsembleModel(RegimeModel):
                              "members='logistic,random_forest'.")
         return names
 
-    def _fit(self, X, y, X_val, y_val, log) -> None:
+    def _fit(self, X, y, X_val, y_val, log, sample_weight=None) -> None:
         shared = {k: self.params[k] for k in SHARED}
         self.members_ = []
         for m in self.member_names():
             extra = {"X_val": X_val, "y_val": y_val} if X_val is not None else {}
+            if sample_weight is not None:  # every member learns from the same weighted samples
+                extra["sample_weight"] = sample_weight
             self.members_.append(make_model(m, **accepted_params(m, shared)).fit(X, y, n_classes=self.n_classes,
                                                                                   **extra))
         self.fit_info.update(members=[m.name for m in self.members_], **member_fit_sizes(self.members_))

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from regime_platform.models.base import RegimeModel, full_proba, oversample
+from regime_platform.models.base import RegimeModel, full_proba, oversample, oversample_weighted
 from regime_platform.storage.files import atomic_path
 
 MODEL_FILE = "model.skops"
@@ -39,11 +39,11 @@ def summary_feature_names(feature_names: list[str]) -> list[str]:
     ]
 
 
-def fit_counting_rows(estimator, Z: np.ndarray, y: np.ndarray):
-    """``estimator.fit(Z, y)`` and the number of rows that ``fit`` call received — counted at the estimator's own call,
+def fit_counting_rows(estimator, Z: np.ndarray, y: np.ndarray, sample_weight: np.ndarray | None = None):
+    """``estimator.fit(Z, y)`` (with ``sample_weight=`` when given) and the number of rows that ``fit`` call received — counted at the estimator's own call,
     so the training records read what scikit-learn fit on, not what a caller meant to hand it. Where the fitted
     estimator keeps its own count (a forest's ``_n_samples``) that count is returned instead."""
-    fitted = estimator.fit(Z, y)
+    fitted = estimator.fit(Z, y) if sample_weight is None else estimator.fit(Z, y, sample_weight=sample_weight)
     return fitted, int(getattr(fitted, "_n_samples", None) or np.shape(Z)[0])
 
 
@@ -53,11 +53,15 @@ class _SklearnModel(RegimeModel):
     def _estimator(self):  # pragma: no cover - abstract
         raise NotImplementedError
 
-    def _fit(self, X, y, X_val, y_val, log) -> None:
+    def _fit(self, X, y, X_val, y_val, log, sample_weight=None) -> None:
         Z = summarize_windows(X)
         n_given = len(y)
-        Z, y = oversample(Z, y, self.params["oversampling"], self.params["seed"], log)
-        self.estimator_, rows = fit_counting_rows(self._estimator(), Z, y)
+        if sample_weight is None:
+            Z, y = oversample(Z, y, self.params["oversampling"], self.params["seed"], log)
+        else:
+            Z, y, sample_weight = oversample_weighted(Z, y, sample_weight, self.params["oversampling"],
+                                                      self.params["seed"], log)
+        self.estimator_, rows = fit_counting_rows(self._estimator(), Z, y, sample_weight)
         self.fit_info.update(n_fit_rows=rows, n_oversampled=int(len(y) - n_given))
         if log:
             log(f"fitted on {rows} rows × {Z.shape[1]} summary features")
@@ -141,11 +145,11 @@ class GradientBoostingModel(_SklearnModel):
         "n_threads": 1,
     }
 
-    def _fit(self, X, y, X_val, y_val, log) -> None:
+    def _fit(self, X, y, X_val, y_val, log, sample_weight=None) -> None:
         from threadpoolctl import threadpool_limits
 
         with threadpool_limits(limits=self.params["n_threads"], user_api="openmp"):
-            super()._fit(X, y, X_val, y_val, log)
+            super()._fit(X, y, X_val, y_val, log, sample_weight)
 
     def _predict_proba(self, X, known_regime) -> np.ndarray:
         from threadpoolctl import threadpool_limits

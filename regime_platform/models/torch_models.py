@@ -1,7 +1,8 @@
 """Sequence models in PyTorch (CPU): ``lstm`` and ``cnn`` (1-D convolution over time).
 
 Training: Adam, class-weighted cross-entropy by default (sklearn's "balanced" weights computed on the
-rows actually fitted, i.e. after any oversampling), mini-batches in a seeded order, gradient clipping,
+rows actually fitted, i.e. after any oversampling; with ``sample_weight`` each sample's class-weighted loss is scaled
+by its weight and a batch's loss is divided by the sum of its samples' combined weights), mini-batches in a seeded order, gradient clipping,
 early stopping on the validation tail's loss (``patience`` epochs without improvement ≥ 1e-4; the best
 epoch's weights are restored), at most ``epochs`` epochs. Without a validation tail it trains exactly
 ``epochs`` epochs. ``log`` (optional) is called once per epoch with the epoch, train loss, validation loss
@@ -46,10 +47,10 @@ class _TorchModel(RegimeModel):
     def _build(self):  # pragma: no cover - abstract
         raise NotImplementedError
 
-    def _fit(self, X, y, X_val, y_val, log) -> None:
+    def _fit(self, X, y, X_val, y_val, log, sample_weight=None) -> None:
         from regime_platform.models import torch_nets
 
-        torch_nets.fit(self, X, y, X_val, y_val, log)
+        torch_nets.fit(self, X, y, X_val, y_val, log, sample_weight)
 
     def _predict_proba(self, X, known_regime) -> np.ndarray:
         from regime_platform.models import torch_nets

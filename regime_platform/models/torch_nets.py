@@ -15,7 +15,7 @@ import torch
 from sklearn.metrics import f1_score
 from torch import nn
 
-from regime_platform.models.base import balanced_class_weights, detail, oversample
+from regime_platform.models.base import balanced_class_weights, detail, oversample, oversample_weighted
 from regime_platform.storage.files import write_bytes_atomic
 
 STATE_FILE = "model.pt"
@@ -56,15 +56,22 @@ class CNNNet(nn.Module):
 
 
 
-def fit(model, X, y, X_val, y_val, log) -> None:
-    """Fit ``model.net_`` (built by ``model._build()``) and record what the fit did in ``model.fit_info``."""
+def fit(model, X, y, X_val, y_val, log, sample_weight=None) -> None:
+    """Fit ``model.net_`` (built by ``model._build()``) and record what the fit did in ``model.fit_info``.
+
+    With ``sample_weight`` (one per row of ``X``, carried through random oversampling) a batch's training loss is
+    Σ s_i·c_{y_i}·ℓ_i / Σ s_i·c_{y_i} (s the sample weights, c the class weights, ℓ the cross-entropy): the class-weighted
+    mean generalised; the validation loss stays class-weighted only."""
     p = model.params
     torch.set_num_threads(os.cpu_count() or 1)
     torch.manual_seed(p["seed"])
     rng = np.random.default_rng(p["seed"])
     K = model.n_classes
 
-    Xf, yf = oversample(X, y, p["oversampling"], p["seed"], log)
+    if sample_weight is None:
+        Xf, yf = oversample(X, y, p["oversampling"], p["seed"], log)
+    else:
+        Xf, yf, sample_weight = oversample_weighted(X, y, sample_weight, p["oversampling"], p["seed"], log)
     n_oversampled = int(len(yf) - len(y))
     if p["class_weighting"]:
         w = balanced_class_weights(yf, K)
@@ -72,6 +79,14 @@ def fit(model, X, y, X_val, y_val, log) -> None:
     else:
         w = np.ones(K)
     loss_fn = nn.CrossEntropyLoss(weight=torch.tensor(w, dtype=torch.float32))
+    train_loss_fn = loss_fn
+    if sample_weight is not None:
+        class_w = torch.tensor(w, dtype=torch.float32)
+        per_sample = nn.CrossEntropyLoss(weight=class_w, reduction="none")  # c_{y_i}·ℓ_i
+        st = torch.from_numpy(np.asarray(sample_weight, dtype=np.float32))
+
+        def train_loss_fn(logits, yb, b):
+            return (per_sample(logits, yb) * st[b]).sum() / (class_w[yb] * st[b]).sum()
 
     model.net_ = model._build()
     opt = torch.optim.Adam(model.net_.parameters(), lr=p["lr"], weight_decay=p["weight_decay"])
@@ -91,7 +106,8 @@ def fit(model, X, y, X_val, y_val, log) -> None:
         for start in range(0, n, bs):
             b = torch.from_numpy(order[start : start + bs])
             opt.zero_grad()
-            loss = loss_fn(model.net_(Xt[b]), yt[b])
+            loss = (loss_fn(model.net_(Xt[b]), yt[b]) if sample_weight is None
+                    else train_loss_fn(model.net_(Xt[b]), yt[b], b))
             loss.backward()
             if p["grad_clip"]:
                 nn.utils.clip_grad_norm_(model.net_.parameters(), p["grad_clip"])
