@@ -209,6 +209,12 @@ class Settings:
                                       "the threshold of 0.2, 0.3, 0.4, 0.5 or none whose decisions earn the best Sharpe "
                                       "on the training span's tail: risk-off as soon as the risk-off regime's "
                                       "probability reaches it) | a probability in (0, 1), always", _lower)
+    recency_half_life: str = setting("off", "REGIME_RECENCY_HALF_LIFE",
+                                     "recency weighting of the training samples: `off` (every sample weighs the same) | "
+                                     "`tail` (per fold, the half-life of none, 252, 756 or 1260 sessions that scores "
+                                     "best on the training span's tail, with capacity and dwell) | a half-life in "
+                                     "sessions, always; a sample H sessions before a fit's last one weighs half as "
+                                     "much. Not with REGIME_OVERSAMPLING=smote", _lower)
     headline_model: str = setting("ensemble", "REGIME_HEADLINE_MODEL",
                                   "the model whose forecast is today's one-line answer (`forecast`, the end of `run`, "
                                   "the ledger's page, alerts); default the ensemble, fixed in advance: the mean of the "
@@ -283,6 +289,11 @@ class Settings:
         if self.min_dwell < 0:
             raise SettingsError(f"REGIME_MIN_DWELL={self.min_dwell} is negative; use 1 or more sessions (1 = act on "
                                 "the argmax every day), or 0 to choose it per fold.")
+        self.recency_half_life_value()  # raises the one sentence for a value that is neither a mode nor a half-life
+        if self.recency_half_life_value() is not None and self.oversampling == "smote":
+            raise SettingsError(f"REGIME_RECENCY_HALF_LIFE={self.recency_half_life} needs REGIME_OVERSAMPLING=none or "
+                                "random (a SMOTE row lies between two sessions and has no weight of its own); set one "
+                                "of them otherwise.")
         self.risk_off_threshold_value()  # raises the one sentence for a value that is neither a mode nor a probability
         if self.inner_score not in INNER_SCORES:
             raise SettingsError(f"REGIME_INNER_SCORE={self.inner_score!r} is unknown; use one of "
@@ -313,6 +324,20 @@ class Settings:
             raise SettingsError(f"REGIME_RISK_OFF_THRESHOLD={value!r} is neither `off`, `tail` nor a probability "
                                 "between 0 and 1; use e.g. `tail` or 0.3.")
         return p
+
+    def recency_half_life_value(self) -> float | str | None:
+        """REGIME_RECENCY_HALF_LIFE as the training code takes it: None (off), "tail" or a half-life in sessions."""
+        value = self.recency_half_life.strip()
+        if value in ("off", "tail"):
+            return None if value == "off" else "tail"
+        try:
+            h = float(value)
+        except ValueError:
+            h = float("nan")
+        if not (h > 0 and h < float("inf")):
+            raise SettingsError(f"REGIME_RECENCY_HALF_LIFE={value!r} is neither `off`, `tail` nor a positive number of "
+                                "sessions; use e.g. `tail` or 756.")
+        return h
 
     def settle_sessions_for(self, labeler: str) -> int:
         """S of DESIGN §3a for ``labeler``: 0 for a user's file (its label at d is the truth), else

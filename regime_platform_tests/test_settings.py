@@ -20,9 +20,9 @@ CHANGED = {
     "source": ("sample", "sample"), "tickers": ("qqq, spy", ("QQQ", "SPY")), "start": ("2001-01-02", dt.date(2001, 1, 2)),
     "horizon": ("21", 21), "window": ("60", 60), "labeler": ("HMM", "hmm"), "label_lag": ("21", 21),
     "settle_sessions": ("10", 10),
-    "epochs": ("3", 3), "max_folds": ("2", 2), "class_weighting": ("0", False), "oversampling": ("smote", "smote"),
+    "epochs": ("3", 3), "max_folds": ("2", 2), "class_weighting": ("0", False), "oversampling": ("random", "random"),
     "seed": ("7", 7), "min_dwell": ("5", 5), "inner_validation": ("0", False), "inner_score": ("Sharpe", "sharpe"),
-    "risk_off_threshold": ("Tail", "tail"),
+    "risk_off_threshold": ("Tail", "tail"), "recency_half_life": ("Tail", "tail"),
     "features": ("scale_free", "scale_free"), "feature_selection": ("1", True), "calibration": ("NONE", "none"),
     "headline_model": ("Logistic", "logistic"), "alert_webhook": ("http://127.0.0.1:9/hook", "http://127.0.0.1:9/hook"),
     "ui_url": ("http://10.0.0.5:3000", "http://10.0.0.5:3000"),
@@ -66,7 +66,8 @@ def test_every_setting_but_the_start_is_run_config():
     assert (config.horizon, config.window, config.epochs, config.max_folds) == (21, 60, 3, 2)
     assert (config.min_dwell, config.tune_capacity, config.inner_score) == (5, False, "sharpe")
     assert (config.calibration, config.feature_selection, model_feature_set(s.features)) == ("none", True, MODEL_FEATURES)
-    assert config.reproducibility() == {"class_weighting": False, "oversampling": "smote", "seed": 7}
+    assert config.reproducibility() == {"class_weighting": False, "oversampling": "random", "seed": 7}
+    assert config.recency_half_life == "tail"
 
 
 def test_readme_settings_table_lists_every_setting():
@@ -104,6 +105,10 @@ def test_a_labels_file_that_does_not_name_its_ticker_is_refused_with_several_tic
     ({"REGIME_SEED": "x"}, "REGIME_SEED='x' is not an integer"),
     ({"REGIME_INNER_SCORE": "sortino"}, "REGIME_INNER_SCORE='sortino' is unknown"),
     ({"REGIME_RISK_OFF_THRESHOLD": "2"}, "REGIME_RISK_OFF_THRESHOLD='2' is neither `off`, `tail` nor a probability"),
+    ({"REGIME_RECENCY_HALF_LIFE": "-5"}, "REGIME_RECENCY_HALF_LIFE='-5' is neither `off`, `tail` nor a positive number "
+                                         "of sessions; use e.g. `tail` or 756."),
+    ({"REGIME_RECENCY_HALF_LIFE": "756", "REGIME_OVERSAMPLING": "smote"},
+     "REGIME_RECENCY_HALF_LIFE=756 needs REGIME_OVERSAMPLING=none or random"),
     ({"REGIME_MIN_DWELL": "-1"}, "REGIME_MIN_DWELL=-1 is negative"),
     ({"REGIME_START": "2001-13-01"}, "REGIME_START='2001-13-01' is not a date"),
     ({"REGIME_TICKERS": "SPY,QQ Q"}, "REGIME_TICKERS='SPY,QQ Q': 'QQ Q' is not a ticker symbol"),

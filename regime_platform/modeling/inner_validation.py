@@ -1,4 +1,5 @@
-"""Choices made inside each fold's training span: model capacity and the decision rule's minimum dwell.
+"""Choices made inside each fold's training span: model capacity, the decision rule's minimum dwell, the risk-off
+threshold and the recency half-life of the training weights.
 
 The inner validation is time-ordered and embargoed like the folds themselves: it is the training span's
 early-stopping tail (:func:`regime_platform.modeling.folds.validation_tail`: the last ``validation_fraction`` of the
@@ -11,6 +12,10 @@ after the fold's last training target (t + h) is ever read, so the out-of-sample
 The LSTM and CNN candidates early-stop on the same tail they are scored on (their epochs are a choice too), which
 flatters every candidate alike; the chosen one then chooses its epochs again and is refit on the whole span.
 
+With ``REGIME_RECENCY_HALF_LIFE=tail`` the half-life is one more dimension of the same grid (``RECENCY_GRID`` of
+:mod:`regime_platform.modeling.training`, unweighted first): each candidate is fit on the samples before the tail
+weighted relative to the last of them, so the tail and what follows it weigh nothing; a tie keeps the unweighted fit.
+
 Grids are small on purpose (three capacities, four dwells): a tail of one or two years cannot tell more
 candidates apart, and a large grid would fit the tail's noise. Pure numpy/scikit-learn, no Dagster.
 
@@ -21,7 +26,7 @@ Sharpe from the span's returns and risk-off regime, :func:`tail_economics`), the
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -30,7 +35,16 @@ from sklearn.metrics import f1_score
 from regime_platform.calendar import SQRT_SESSIONS_PER_YEAR
 from regime_platform.modeling.decision import DWELL_GRID, THRESHOLD_GRID, apply_min_dwell
 from regime_platform.modeling.targets import FoldLabels
-from regime_platform.modeling.training import Log, TrainingConfig, TrainingSpan, fit_model, model_params, prefixed
+from regime_platform.modeling.training import (
+    RECENCY_GRID,
+    Log,
+    TrainingConfig,
+    TrainingSpan,
+    fit_model,
+    model_params,
+    prefixed,
+    recency_weights,
+)
 from regime_platform.modeling.walk_forward_targets import regime_mean_returns, risk_off_regime
 from regime_platform.models import MODELS, RegimeModel, make_model
 
@@ -66,11 +80,15 @@ class InnerChoice:
     note: str = ""
     scored_by: str = "macro_f1"
     threshold: ThresholdChoice | None = None  # REGIME_RISK_OFF_THRESHOLD=tail: the risk-off threshold and its evidence
+    half_life: float | None = None  # the recency half-life the candidates (and the chosen fit) weigh by; None: unweighted
+    half_life_from: str = ""  # "tail" (chosen here), "fixed" (the setting's), "" (recency weighting off: not recorded)
 
     def record(self) -> dict[str, Any]:
         return {"params": self.params, "min_dwell": self.min_dwell, "score": self.score, "scored_by": self.scored_by, "n_fit": self.n_fit,
                 "n_validation": self.n_validation, "candidates": self.candidates, "note": self.note,
-                **({"risk_off_threshold": self.threshold.record()} if self.threshold else {})}
+                **({"risk_off_threshold": self.threshold.record()} if self.threshold else {}),
+                **({"recency_half_life": self.half_life, "recency_half_life_from": self.half_life_from}
+                   if self.half_life_from else {})}
 
 
 @dataclass
@@ -129,6 +147,8 @@ def choose(
     fixed_dwell: int = 1,
     economic: tuple[int, np.ndarray] | None = None,
     threshold_economics: tuple[int, np.ndarray] | None | bool = False,
+    half_life_grid: Sequence[float | None] | None = None,
+    fixed_half_life: float | None = None,
 ) -> InnerChoice:
     """Choose capacity (``tune_capacity`` and a grid for ``name``) and/or the dwell (``dwell_grid``) on the
     tail of ``span`` (a :class:`regime_platform.modeling.training.TrainingSpan`). ``model_params`` are the model's
@@ -136,16 +156,25 @@ def choose(
     ``economic = (risk_off_regime, held_returns)`` (one return per tail sample, none past the training span)
     scores candidates by :func:`tail_sharpe` instead of macro-F1. ``threshold_economics`` (anything but False: the
     risk-off threshold is chosen, :func:`choose_threshold`, on the chosen candidate's tail probabilities; None when the
-    span has no risk-off regime) — the threshold is always scored by the tail's Sharpe, whatever ``economic`` is."""
+    span has no risk-off regime) — the threshold is always scored by the tail's Sharpe, whatever ``economic`` is.
+    ``half_life_grid`` (REGIME_RECENCY_HALF_LIFE=tail): the recency half-life is chosen with capacity and dwell, every
+    candidate weighted relative to the last sample before the tail (None in the grid = unweighted, also what the tail
+    keeps when it cannot choose); otherwise every candidate weighs by ``fixed_half_life`` (None: unweighted)."""
     grid = CAPACITY_GRID.get(name) if tune_capacity else None
     dwells = list(dwell_grid) if dwell_grid else [fixed_dwell]
     thresholds = threshold_economics is not False
-    if not grid and len(dwells) == 1 and not thresholds:
-        return InnerChoice({}, dwells[0], None, 0, int(span.val_t.size), note="nothing to choose")
+    lives = list(half_life_grid) if half_life_grid else [fixed_half_life]
+    life_from = "tail" if half_life_grid else ("fixed" if fixed_half_life is not None else "")
+    fallback_life = None if half_life_grid else fixed_half_life
+    if not grid and len(dwells) == 1 and not thresholds and len(lives) == 1:
+        return InnerChoice({}, dwells[0], None, 0, int(span.val_t.size), note="nothing to choose",
+                           half_life=lives[0], half_life_from=life_from)
     fallback = 1 if dwell_grid else fixed_dwell  # default capacity and this dwell when the tail cannot choose
     if span.val_t.size == 0:
         return InnerChoice({}, fallback, None, 0, 0,
-                           note="training span too short for an inner validation tail: default capacity and dwell")
+                           note="training span too short for an inner validation tail: default capacity and dwell"
+                           + (", unweighted" if half_life_grid else ""),
+                           half_life=fallback_life, half_life_from=life_from)
     y_fit, y_val = span.y_fit, span.y_val
     cannot_choose = None
     if np.unique(y_fit).size < 2:
@@ -158,34 +187,43 @@ def choose(
                          "candidate recognises the others: default capacity and dwell")
     W_fit, W_val = span.windows(span.fit_t), span.windows(span.val_t)
 
-    def tail_proba(params: Mapping[str, Any]) -> tuple[np.ndarray, int]:
+    def tail_proba(params: Mapping[str, Any], half_life: float | None) -> tuple[np.ndarray, int]:
         extra = {"X_val": W_val, "y_val": y_val} if MODELS[name].early_stopping or MODELS[name].composite else {}
-        model = make_model(name, **params).fit(W_fit, y_fit, n_classes=span.n_classes, **extra)
+        model = make_model(name, **params).fit(W_fit, y_fit, n_classes=span.n_classes,
+                                               sample_weight=recency_weights(span.fit_t, half_life), **extra)
         # what the candidates were fit on, as their fits counted it
         return model.predict_proba(W_val, known_regime=np.full(len(W_val), -1)), int(model.fit_info["n_fit"])
 
     if cannot_choose:
-        choice = InnerChoice({}, fallback, None, int(span.fit_t.size), int(span.val_t.size), note=cannot_choose)
+        if half_life_grid:
+            cannot_choose += ", unweighted"
+        choice = InnerChoice({}, fallback, None, int(span.fit_t.size), int(span.val_t.size), note=cannot_choose,
+                             half_life=fallback_life, half_life_from=life_from)
         if thresholds and np.unique(y_fit).size >= 2:  # the tail's returns still rank the thresholds
-            choice.threshold = choose_threshold(tail_proba(model_params)[0], fallback, threshold_economics or None)
+            choice.threshold = choose_threshold(tail_proba(model_params, fallback_life)[0], fallback,
+                                                threshold_economics or None)
         elif thresholds:
             choice.threshold = ThresholdChoice(None, None, note=cannot_choose.replace("default capacity and dwell",
                                                                                       "argmax kept"))
         return choice
     candidates, best, n_fit, probas = [], None, 0, {}
-    for i, cap in enumerate(grid or [{}]):
-        proba, n_fit = tail_proba({**model_params, **cap})
-        probas[i] = proba
-        for k in dwells:
-            decided = apply_min_dwell(proba, k)
-            score = tail_sharpe(decided, *economic) if economic else tail_score(y_val, decided)
-            candidates.append({"params": cap, "min_dwell": k, "score": round(score, 6)})
-            if best is None or score > best[0]:
-                best = (score, cap, k, i)
-    score, cap, k, i = best
+    for life in lives:  # the unweighted fit first: a tie keeps it
+        for i, cap in enumerate(grid or [{}]):
+            proba, n_fit = tail_proba({**model_params, **cap}, life)
+            probas[life, i] = proba
+            for k in dwells:
+                decided = apply_min_dwell(proba, k)
+                score = tail_sharpe(decided, *economic) if economic else tail_score(y_val, decided)
+                candidate = {"params": cap, "min_dwell": k, "score": round(score, 6)}
+                candidates.append({"half_life": life, **candidate} if half_life_grid else candidate)
+                if best is None or score > best[0]:
+                    best = (score, cap, k, i, life)
+    score, cap, k, i, life = best
     return InnerChoice(dict(cap), int(k), float(score), n_fit, int(span.val_t.size), candidates,
                        scored_by="sharpe" if economic else "macro_f1",
-                       threshold=choose_threshold(probas[i], int(k), threshold_economics or None) if thresholds else None)
+                       threshold=(choose_threshold(probas[life, i], int(k), threshold_economics or None)
+                                  if thresholds else None),
+                       half_life=life, half_life_from=life_from)
 
 
 def span_risk_off(span: TrainingSpan, labels: FoldLabels, returns: np.ndarray, horizon: int) -> int | None:
@@ -228,6 +266,7 @@ class SpanFit:
     inner: dict[str, Any] | None  # InnerChoice.record(); None when nothing was left to choose
     risk_off_regime: int | None = None  # with a risk-off threshold: the regime it guards (the span's lowest return)
     risk_off_threshold: float | None = None  # None = argmax votes
+    recency_half_life: float | None = None  # the half-life its training samples were weighted by (None: unweighted)
 
     def decide(self, proba: np.ndarray) -> np.ndarray:
         """The decisions this fit's rule makes from time-ordered probabilities."""
@@ -255,7 +294,10 @@ def choose_and_fit(
     ``config.inner_score == "sharpe"`` (``returns`` per session, aligned to the span's sessions; the span's labels give
     its risk-off regime), by macro-F1 otherwise; the threshold always by the tail's Sharpe — and the chosen params are
     fit on every training sample (:func:`regime_platform.modeling.training.fit_model`). A fixed threshold guards the
-    span's risk-off regime. Every walk-forward fold and the production fit call this, so a production model is chosen
+    span's risk-off regime. The recency half-life (``config.recency_half_life``): a fixed one weighs every fit of a
+    non-baseline model; ``"tail"`` is chosen by :func:`choose` with capacity and dwell (candidates fit before the tail,
+    weighted relative to its last sample) and the final fit on the whole span weighs relative to the span's last sample.
+    Every walk-forward fold and the production fit call this, so a production model is chosen
     and fit exactly as a fold's is.
     """
     params = dict(params)
@@ -263,24 +305,33 @@ def choose_and_fit(
     dwell, inner = (1 if baseline or config.min_dwell == 0 else config.min_dwell), None
     rule = None if baseline else config.risk_off_threshold
     off, theta = None, (rule if isinstance(rule, float) else None)
+    recency = None if baseline else config.recency_half_life
+    life = None if recency == "tail" else recency
     if rule is not None:
         if returns is None:
             raise ValueError(f"{where}: REGIME_RISK_OFF_THRESHOLD={rule} needs the span's daily returns to know its "
                              "risk-off regime; pass returns= (per session, aligned to the dates).")
         off = span_risk_off(span, labels, returns, config.horizon)
-    if not baseline and (config.min_dwell == 0 or (config.tune_capacity and name in CAPACITY_GRID) or rule == "tail"):
+    if not baseline and (config.min_dwell == 0 or (config.tune_capacity and name in CAPACITY_GRID) or rule == "tail"
+                         or recency == "tail"):
         choice = choose(name, model_params(name, params, config), span, tune_capacity=config.tune_capacity,
                         dwell_grid=DWELL_GRID if config.min_dwell == 0 else None, fixed_dwell=dwell,
                         economic=tail_economics(config, span, labels, returns, where),
                         threshold_economics=(tail_economics(config, span, labels, returns, where, needed=True)
-                                             if rule == "tail" else False))
+                                             if rule == "tail" else False),
+                        half_life_grid=RECENCY_GRID if recency == "tail" else None, fixed_half_life=life)
         params, dwell, inner = {**params, **choice.params}, choice.min_dwell, choice.record()
         if choice.threshold is not None:
             theta = choice.threshold.threshold
+        if recency == "tail":
+            life = choice.half_life
         if log:
             log(f"{where} {name}: inner validation chose {choice.params or 'the default capacity'}, "
                 f"min_dwell {choice.min_dwell} ("
                 + (f"tail {choice.scored_by} {choice.score}" if choice.score is not None else choice.note) + ")"
-                + (f", risk-off threshold {theta if theta is not None else 'none (argmax)'}" if rule == "tail" else ""))
-    model = fit_model(name, params, span, config, log=prefixed(log, f"{where} {name}"))
-    return SpanFit(model, int(dwell), inner, off if theta is not None else None, theta)
+                + (f", risk-off threshold {theta if theta is not None else 'none (argmax)'}" if rule == "tail" else "")
+                + (f", recency half-life {life if life is not None else 'none (unweighted)'}"
+                   if recency == "tail" else ""))
+    fit_config = config if config.recency_half_life == life else replace(config, recency_half_life=life)
+    model = fit_model(name, params, span, fit_config, log=prefixed(log, f"{where} {name}"))
+    return SpanFit(model, int(dwell), inner, off if theta is not None else None, theta, life)

@@ -75,6 +75,7 @@ class ProductionModel:
     min_dwell: int = 1  # the decision rule the ledger applies to this model's forecasts (1 = argmax)
     risk_off_regime: int | None = None  # with a risk-off threshold: the regime it guards (REGIME_RISK_OFF_THRESHOLD)
     risk_off_threshold: float | None = None  # the ledger votes risk-off when its probability reaches this (None: argmax)
+    recency_half_life: float | None = None  # the half-life its training samples were weighted by (None: unweighted)
     ticker: str | None = None  # whose history it was fit on, and the version of the targets it learned (DESIGN §2)
     targets_version: str | None = None
     # the walk-forward digest of the out-of-sample rows and fold records its asset stored in the same run
@@ -127,6 +128,7 @@ class ProductionModel:
                 "min_dwell": self.min_dwell,
                 "risk_off_regime": self.risk_off_regime,
                 "risk_off_threshold": self.risk_off_threshold,
+                "recency_half_life": self.recency_half_life,
                 "ticker": self.ticker,
                 "targets_version": self.targets_version,
                 "walk_forward_digest": self.walk_forward_digest,
@@ -173,6 +175,7 @@ class ProductionModel:
             min_dwell=int(meta.get("min_dwell", 1)),
             risk_off_regime=meta.get("risk_off_regime"),
             risk_off_threshold=meta.get("risk_off_threshold"),
+            recency_half_life=meta.get("recency_half_life"),
             seconds=meta.get("seconds", 0.0),
             ticker=meta.get("ticker"),
             targets_version=meta.get("targets_version"),
@@ -279,6 +282,8 @@ def fit_final(
             # what it learnt from: a revised price or label inside the span is another model, not the same version
             "inputs_sha256": inputs_digest,
         }
+        if config.recency_half_life is not None:  # what its samples weighed (off: the payload, and version, as before)
+            payload["recency_half_life"] = fitted.recency_half_life
         out.append(
             ProductionModel(
                 name=name,
@@ -304,6 +309,7 @@ def fit_final(
                 min_dwell=int(dwell),
                 risk_off_regime=fitted.risk_off_regime,
                 risk_off_threshold=fitted.risk_off_threshold,
+                recency_half_life=fitted.recency_half_life,
             )
         )
         if progress:

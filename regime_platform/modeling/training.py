@@ -15,6 +15,15 @@ sample for exactly that many epochs. A refit rather than continued training: con
 early samples to the network about twice as often as the tail, the most recent and most relevant part; a
 refit gives a model that differs from the probe only in having seen more (and more recent) data. Models
 without early stopping fit on every training sample the embargo allows (:func:`final_fit_samples`).
+Recency weighting (``TrainingConfig.recency_half_life``, REGIME_RECENCY_HALF_LIFE): with a half-life of H sessions
+the sample at session index t of a fit whose last sample is t_last weighs 0.5 ** ((t_last − t) / H), normalised to mean
+1 (:func:`recency_weights`), and goes to the model's ``fit`` as ``sample_weight``. Every fit is weighted relative to its
+OWN last sample: the final fit on the whole span relative to the span's last training sample; the epoch-selection and
+calibration probes, fit on the samples before the tail, relative to the last of those, so nothing of the tail or after
+it moves a weight. Baselines are never weighted. Random oversampling carries the weights (a duplicated row is
+the same session and keeps its weight); SMOTE is refused with weights (``TrainingConfig`` says
+"REGIME_RECENCY_HALF_LIFE needs REGIME_OVERSAMPLING=none or random"): a synthetic row between two sessions has no
+weight of its own. Off (None), no ``sample_weight`` is passed at all, so fits are exactly those made before the setting.
 ``fit_info["n_fit"]`` says how many samples the returned model was fit on, as the fit itself counted them (the rows
 scikit-learn's ``fit`` received, the samples the torch loop iterated in its last epoch: see
 :class:`regime_platform.models.RegimeModel`), never copied from the span, so a fit on fewer rows shows.
@@ -22,6 +31,7 @@ scikit-learn's ``fit`` received, the samples the torch loop iterated in its last
 from __future__ import annotations
 
 import datetime as dt
+import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
 from typing import Any
@@ -41,6 +51,22 @@ from regime_platform.settings import Settings
 
 Log = Callable[[str], None] | None
 Progress = Callable[[int, int, str], None] | None
+
+# the half-lives (sessions) REGIME_RECENCY_HALF_LIFE=tail chooses from on each span's tail; None = unweighted, first so
+# that a tie keeps the unweighted fit
+RECENCY_GRID: tuple[int | None, ...] = (None, 252, 756, 1260)
+
+
+def recency_weights(t_idx: np.ndarray, half_life: float | None) -> np.ndarray | None:
+    """The weight of each sample of one fit (``t_idx``: its session indices): 0.5 ** ((t_last − t) / half_life), with
+    t_last the fit's last sample, normalised to mean 1; None (no weights) when ``half_life`` is None."""
+    if half_life is None:
+        return None
+    t = np.asarray(t_idx, dtype=np.float64)
+    if not t.size:
+        return np.empty(0)
+    w = 0.5 ** ((t.max() - t) / float(half_life))
+    return w / w.mean()
 
 
 # ---------------------------------------------------------------------------------------------- config
@@ -67,6 +93,19 @@ class TrainingConfig:
     # the economic decision threshold (decision.votes): None = argmax, "tail" = chosen per fold by the tail's Sharpe,
     # a probability = always that one; it guards the span's risk-off regime
     risk_off_threshold: float | str | None = None
+    # recency weighting of training samples: None = off (unweighted), a half-life in sessions, or "tail" = chosen per
+    # fold from RECENCY_GRID on the training span's tail (see the module docstring)
+    recency_half_life: float | str | None = None
+
+    def __post_init__(self) -> None:
+        hl = self.recency_half_life
+        number = isinstance(hl, int | float) and not isinstance(hl, bool) and math.isfinite(hl) and hl > 0
+        if hl is not None and hl != "tail" and not number:
+            raise ValueError(f"REGIME_RECENCY_HALF_LIFE={hl!r} is neither `off`, `tail` nor a positive number of "
+                             "sessions; use e.g. `tail` or 756.")
+        if hl is not None and self.oversampling == "smote":
+            raise ValueError(f"REGIME_RECENCY_HALF_LIFE={hl} needs REGIME_OVERSAMPLING=none or random (a SMOTE row "
+                             "lies between two sessions and has no weight of its own); set one of them otherwise.")
 
     @classmethod
     def from_settings(cls, settings: Settings) -> TrainingConfig:
@@ -76,7 +115,8 @@ class TrainingConfig:
                    oversampling=settings.oversampling, seed=settings.seed, min_dwell=settings.min_dwell,
                    tune_capacity=settings.inner_validation, inner_score=settings.inner_score,
                    calibration=settings.calibration, feature_selection=settings.feature_selection,
-                   risk_off_threshold=settings.risk_off_threshold_value())
+                   risk_off_threshold=settings.risk_off_threshold_value(),
+                   recency_half_life=settings.recency_half_life_value())
 
     def shared_model_params(self) -> dict[str, Any]:
         """Settings passed to every model that accepts them (a model's own params override them)."""
@@ -94,7 +134,20 @@ class TrainingConfig:
         return {"class_weighting": self.class_weighting, "oversampling": self.oversampling, "seed": self.seed}
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """The fields (what a model version hashes). Recency weighting off is left out, so a configuration without it
+        gives the dict, and the model versions, it gave before the setting existed."""
+        d = asdict(self)
+        if d["recency_half_life"] is None:
+            del d["recency_half_life"]
+        return d
+
+    def fixed_half_life(self) -> float | None:
+        """The half-life a fit weights by (None: unweighted); "tail" must have been resolved by the inner validation."""
+        if self.recency_half_life == "tail":
+            raise ValueError("REGIME_RECENCY_HALF_LIFE=tail is chosen on each span's tail by inner_validation."
+                             "choose_and_fit; fit through it, or give fit_model a configuration with the chosen "
+                             "half-life.")
+        return self.recency_half_life
 
 
 ModelsArg = Sequence[str | tuple[str, Mapping[str, Any]]] | Mapping[str, Mapping[str, Any] | None]
@@ -263,8 +316,9 @@ def final_fit_samples(span: TrainingSpan) -> tuple[np.ndarray, np.ndarray]:
 def fit_model(
     name: str, params: Mapping[str, Any], span: TrainingSpan, config: TrainingConfig, log: Log = None
 ) -> RegimeModel:
-    """Fit ``name`` on the whole training span (see the module docstring for the epoch choice), calibrated on the
-    span's tail when ``config.calibration`` asks for it; an ensemble fits and calibrates each member this way."""
+    """Fit ``name`` on the whole training span (see the module docstring for the epoch choice and the recency
+    weights), calibrated on the span's tail when ``config.calibration`` asks for it; an ensemble fits and calibrates
+    each member this way."""
     mparams = model_params(name, params, config)
     if MODELS[name].composite:
         ensemble = make_model(name, **mparams)
@@ -272,6 +326,7 @@ def fit_model(
         members = [fit_model(m, {}, span, member_config, log=prefixed(log, f"member {m}"))
                    for m in ensemble.member_names()]
         return ensemble.assemble(members, span.n_classes)
+    half_life = None if MODELS[name].is_baseline else config.fixed_half_life()
     final_t, y_final = final_fit_samples(span)
     W_train = span.windows(final_t)
     K = span.n_classes
@@ -279,20 +334,22 @@ def fit_model(
     if MODELS[name].early_stopping and span.val_t.size:
         probe = make_model(name, **mparams).fit(
             span.windows(span.fit_t), span.y_fit, n_classes=K, X_val=span.windows(span.val_t), y_val=span.y_val,
-            log=prefixed(log, "epoch selection on the tail"))
+            sample_weight=recency_weights(span.fit_t, half_life), log=prefixed(log, "epoch selection on the tail"))
         epochs = int(probe.fit_info["best_epoch"])
         if log:
             log(f"{epochs} epochs chosen on the {span.val_t.size}-sample tail; refitting on all "
                 f"{final_t.size} training samples")
         model = make_model(name, **{**mparams, "epochs": epochs}).fit(
-            W_train, y_final, n_classes=K, log=prefixed(log, "refit on the whole span"))
+            W_train, y_final, n_classes=K, sample_weight=recency_weights(final_t, half_life),
+            log=prefixed(log, "refit on the whole span"))
         model.fit_info.update(
             epochs_selected=epochs, n_epoch_selection_fit=int(probe.fit_info["n_fit"]),
             n_validation=int(span.val_t.size), best_val_loss=probe.fit_info.get("best_val_loss"))
     else:
-        model = make_model(name, **mparams).fit(W_train, y_final, n_classes=K, log=log)
+        model = make_model(name, **mparams).fit(W_train, y_final, n_classes=K,
+                                                sample_weight=recency_weights(final_t, half_life), log=log)
     if config.calibration == "temperature" and not MODELS[name].is_baseline:
-        calibration = calibrate_on_tail(name, mparams, span, probe)
+        calibration = calibrate_on_tail(name, mparams, span, probe, half_life)
         model.temperature = calibration.temperature
         model.fit_info["calibration"] = calibration.record()
         if log:
@@ -302,9 +359,10 @@ def fit_model(
 
 
 def calibrate_on_tail(name: str, mparams: Mapping[str, Any], span: TrainingSpan,
-                      probe: RegimeModel | None) -> Calibration:
+                      probe: RegimeModel | None, half_life: float | None = None) -> Calibration:
     """The temperature of ``name`` fit on the tail's predictions of a probe trained on the samples before the tail
-    (the epoch-selection probe when there is one; otherwise one more fit). The result records the samples read."""
+    (the epoch-selection probe when there is one; otherwise one more fit, weighted by ``half_life`` relative to the
+    last sample before the tail). The result records the samples read."""
     rows, y_rows = span.val_t, span.y_val
     if not rows.size:
         return fit_temperature(np.empty((0, span.n_classes)), np.empty(0, dtype=np.int64))
@@ -312,7 +370,8 @@ def calibrate_on_tail(name: str, mparams: Mapping[str, Any], span: TrainingSpan,
         if np.unique(span.y_fit).size < 2:
             return Calibration(1.0, int(rows.size), None, None,
                                "the samples before the tail hold one regime: temperature left at 1")
-        probe = make_model(name, **mparams).fit(span.windows(span.fit_t), span.y_fit, n_classes=span.n_classes)
+        probe = make_model(name, **mparams).fit(span.windows(span.fit_t), span.y_fit, n_classes=span.n_classes,
+                                                sample_weight=recency_weights(span.fit_t, half_life))
     W_rows = span.windows(rows)
     proba = probe.predict_proba(W_rows, known_regime=np.full(len(W_rows), -1))
     return replace(fit_temperature(proba, y_rows), **span.rows_read(rows))

@@ -58,6 +58,9 @@ def chosen_in_span(model: str, info: dict[str, Any]) -> str:
     if "risk_off_threshold" in inner:  # REGIME_RISK_OFF_THRESHOLD=tail
         theta = inner["risk_off_threshold"]["threshold"]
         threshold = f", risk-off at p ≥ {theta}" if theta is not None else ", argmax"
+    if inner.get("recency_half_life_from") == "tail":  # REGIME_RECENCY_HALF_LIFE=tail
+        life = inner["recency_half_life"]
+        threshold += f", half-life {life}" if life is not None else ", unweighted"
     if score is None:  # the tail could not choose: say why
         return f"{model}: default capacity, dwell {info.get('min_dwell')}{threshold} ({inner.get('note')})"
     shown = f"{score:.3f}" if isinstance(score, float) else score
@@ -196,6 +199,7 @@ def walk_forward(
             seconds = time.perf_counter() - t0
             # the run time goes to `timings`, not the record: the same inputs store the same records
             info = {"min_dwell": dwell, "risk_off_threshold": fitted.risk_off_threshold,
+                    "recency_half_life": fitted.recency_half_life,
                     "threshold_guards": fitted.risk_off_regime, "inner_validation": inner, "n_fit": model.fit_info["n_fit"],
                     "epochs": model.fit_info.get("epochs"), "epochs_selected": model.fit_info.get("epochs_selected"),
                     "n_epoch_selection_fit": model.fit_info.get("n_epoch_selection_fit"), "params": model.params,
@@ -286,6 +290,7 @@ def fold_record(
         "feature_selection": feature_selection,
         "calibration": config.calibration,
         "training_settings": config.reproducibility(),
+        "recency_half_life": config.recency_half_life,  # the setting; each model's half-life is in "models"
         "decision_rule": {"min_dwell": config.min_dwell, "tune_capacity": config.tune_capacity,
                           "inner_score": config.inner_score, "risk_off_threshold": config.risk_off_threshold,
                           "per_model_threshold": {m: i.get("risk_off_threshold") for m, i in model_info.items()},
