@@ -18,6 +18,9 @@ Runs — every choice inside each fold's training span (the embargoed tail), nev
   `threshold sharpe` + REGIME_INNER_SCORE=sharpe as well (capacity and dwell by the tail's Sharpe too)
   `return shape`     + the EW Sortino ratios at half-lives 10 and 21 as inputs
   `return shape threshold`  both
+  `recency`          + REGIME_RECENCY_HALF_LIFE=tail (the training samples weighted by recency, the half-life — none,
+                     252, 756 or 1260 sessions — chosen on the tail with capacity and dwell)
+  `return shape recency`  the return-shape inputs and the recency half-life chosen on the tail
   `known regime`     (drawdown only) + the regime known at t and log(1 + sessions since it last changed) as inputs:
                      the drawdown labeler's online label has no fitted parameter, so it is one causal series, the same
                      in every fold (asserted against every fold's own `known_regime`)
@@ -59,6 +62,8 @@ RUNS = {
     "return shape": (COMPACT_FEATURES + SHAPE, {}),
     "return shape threshold": (COMPACT_FEATURES + SHAPE, {"risk_off_threshold": "tail"}),
     "known regime": (COMPACT_FEATURES + KNOWN, {}),
+    "recency": (COMPACT_FEATURES, {"recency_half_life": "tail"}),
+    "return shape recency": (COMPACT_FEATURES + SHAPE, {"recency_half_life": "tail"}),
 }
 REFERENCES = ("buy_and_hold", "sma_200", "vol_target", "jump_signal", "persistence")
 
@@ -136,7 +141,10 @@ def run_setting(frame: pl.DataFrame, labeler: str, horizon: int, runs: list[str]
             "candidates_behind_best": len(runs) * len(MODELS), "table": rows,
             "thresholds_chosen": {run: [{"fold": rec["fold"], **{m: rec["models"][m].get("risk_off_threshold")
                                                                   for m in MODELS}} for rec in recs]
-                                  for run, recs in fold_records.items() if RUNS[run][1].get("risk_off_threshold")}}
+                                  for run, recs in fold_records.items() if RUNS[run][1].get("risk_off_threshold")},
+            "half_lives_chosen": {run: [{"fold": rec["fold"], **{m: rec["models"][m].get("recency_half_life")
+                                                                  for m in MODELS}} for rec in recs]
+                                  for run, recs in fold_records.items() if RUNS[run][1].get("recency_half_life")}}
 
 
 def classification_with_intervals(cands: pl.DataFrame, horizon: int) -> dict[str, dict[str, tuple]]:
@@ -175,6 +183,13 @@ def print_setting(res: dict) -> None:
         print(line)
     for ref, test in res["selection"].items():
         print(f"against {ref}: {test['sentence']}")
+    for run, folds in res.get("half_lives_chosen", {}).items():
+        for m in MODELS:
+            counts: dict[str, int] = {}
+            for rec in folds:
+                key = "none" if rec[m] is None else f"{rec[m]:g}"
+                counts[key] = counts.get(key, 0) + 1
+            print(f"half-lives chosen, {run}, {m}: " + ", ".join(f"{k} ×{v}" for k, v in counts.items()))
 
 
 def main(argv: list[str] | None = None) -> int:
