@@ -1,19 +1,24 @@
-"""Causal technical features of daily prices, in polars, for one or many tickers.
+"""Causal technical features of daily prices, in polars and numpy, for one or many tickers.
 
 Every value at session t uses prices up to t only, and is NULL (never 0, never NaN) until its whole window
 exists. RSI, MACD and Bollinger bands equal TA-Lib's: an EMA starts as the simple average of its first n
 values (TA-Lib's seeding), which an EMA started at the first price would miss by ~3e-7.
 
 An undefined value (0/0 or x/0: a flat window) is NULL too, which is where this departs from TA-Lib: TA-Lib's RSI
-is 0 while no price has moved yet, ours is NULL until the first move. polars only: no dagster, no TA-Lib here.
+is 0 while no price has moved yet, ours is NULL until the first move. The recursive averages and the Bollinger
+window run per ticker over contiguous numpy slices (:mod:`regime_platform.features.kernels`), the rest in polars; no
+dagster, no TA-Lib here.
 """
 from __future__ import annotations
 
 import datetime as dt
+import math
 
+import numpy as np
 import polars as pl
 
 from regime_platform.calendar import SQRT_SESSIONS_PER_YEAR
+from regime_platform.features import kernels
 from regime_platform.settings import SettingsError
 from regime_platform.storage.tables import FEATURE_COLUMNS
 
@@ -83,66 +88,113 @@ def _by_ticker(expr: pl.Expr) -> pl.Expr:
     return expr.over("ticker")
 
 
-def seeded_ema(x: pl.Expr, period: int, seed_index: int, alpha: float | None = None,
-               seed_period: int | None = None) -> pl.Expr:
-    """TA-Lib's EMA: NULL before `seed_index`, the mean of the `seed_period` values ending there at it,
-    then value[t] = value[t-1] + alpha × (x[t] − value[t-1]). alpha defaults to 2 / (period + 1)."""
-    alpha = 2.0 / (period + 1) if alpha is None else alpha
-    seed = _by_ticker(x.rolling_mean(seed_period or period))
-    row = pl.col(_IDX)
-    started = pl.when(row < seed_index).then(None).when(row == seed_index).then(seed).otherwise(x)
-    return _by_ticker(started.ewm_mean(alpha=alpha, adjust=False, min_samples=1))
+def _lag(x: pl.Expr, k: int) -> pl.Expr:
+    """x k sessions earlier in the same ticker: a shift over the sorted frame, NULL in each ticker's first k rows."""
+    return pl.when(pl.col(_IDX) >= k).then(x.shift(k))
 
 
 def _rolling_z(x: pl.Expr, n: int) -> pl.Expr:
     return (x - _by_ticker(x.rolling_mean(n))) / _by_ticker(x.rolling_std(n))
 
 
-def _ew_mean(x: pl.Expr, half_life: int) -> pl.Expr:
-    """pandas' ``x.ewm(halflife=half_life, min_periods=EW_WARMUP_HALF_LIVES × half_life).mean()``, per ticker."""
-    return _by_ticker(x.ewm_mean(half_life=half_life, adjust=True, min_samples=EW_WARMUP_HALF_LIVES * half_life,
-                                 ignore_nulls=False))
+def _values(s: pl.Series) -> tuple[np.ndarray, np.ndarray]:
+    """A column as float64 numpy (NULL as NaN) and its validity, so a NULL (a gap) stays apart from a NaN."""
+    if not s.null_count():
+        return s.cast(pl.Float64).to_numpy(), np.ones(s.len(), dtype=bool)
+    return s.cast(pl.Float64).fill_null(np.nan).to_numpy(), s.is_not_null().to_numpy()
 
 
-def _return_shape_exprs(r: pl.Expr) -> list[pl.Expr]:
-    downside = r.clip(upper_bound=0.0).pow(2)  # NULL stays NULL (the first session has no return)
-    semi = {h: _ew_mean(downside, h).sqrt() for h in EW_HALF_LIVES}
+def _columns(**parts: tuple[np.ndarray, np.ndarray]) -> pl.Series:
+    """numpy results (values, validity) as one struct column, NULL where invalid."""
+    fields = [pl.select(pl.when(pl.lit(pl.Series(ok))).then(pl.lit(pl.Series(values))).alias(name)).to_series()
+              for name, (values, ok) in parts.items()]
+    return pl.DataFrame(fields).to_struct()
+
+
+def _per_ticker(x: pl.Expr, kernel, starts: np.ndarray, *fields: str) -> pl.Expr:
+    """`kernel(values, validity, starts)` over the whole sorted column at once, its fields as one struct column."""
+    return x.map_batches(lambda s: kernel(*_values(s), starts),
+                         return_dtype=pl.Struct(dict.fromkeys(fields, pl.Float64)))
+
+
+def _rsi_averages(p: np.ndarray, valid: np.ndarray, starts: np.ndarray) -> pl.Series:
+    # Wilder's RSI: averages of gains and losses seeded with simple means of the first 14 changes.
+    change, ok = np.full(p.size, np.nan), np.zeros(p.size, dtype=bool)
+    change[1:], ok[1:] = np.diff(p), valid[1:] & valid[:-1]
+    ok[starts[:-1]] = False  # a ticker's first session has no change
+    return _columns(**{side: kernels.seeded_ema(np.maximum(sign * change, 0.0), ok, starts, 1 / RSI_PERIOD,
+                                                RSI_PERIOD, RSI_PERIOD)
+                       for side, sign in (("gain", 1.0), ("loss", -1.0))})
+
+
+def _macd_lines(p: np.ndarray, valid: np.ndarray, starts: np.ndarray) -> pl.Series:
+    slow_seed = MACD_SLOW - 1  # both MACD EMAs start at index 25 (the fast one from the 12 values ending there)
+    fast, fast_ok = kernels.seeded_ema(p, valid, starts, 2 / (MACD_FAST + 1), slow_seed, MACD_FAST)
+    slow, slow_ok = kernels.seeded_ema(p, valid, starts, 2 / (MACD_SLOW + 1), slow_seed, MACD_SLOW)
+    macd, macd_ok = fast - slow, fast_ok & slow_ok
+    signal = kernels.seeded_ema(macd, macd_ok, starts, 2 / (MACD_SIGNAL + 1), slow_seed + MACD_SIGNAL - 1, MACD_SIGNAL)
+    return _columns(macd=(macd, macd_ok), signal=signal)
+
+
+def _bollinger(p: np.ndarray, valid: np.ndarray, starts: np.ndarray) -> pl.Series:
+    mid, std = kernels.window_mean_std(p, BB_PERIOD, ddof=0)  # BBANDS: the population std
+    return _columns(mid=(mid, ~np.isnan(mid)), std=(std, ~np.isnan(std)))
+
+
+def _ew_means(r: np.ndarray, valid: np.ndarray, starts: np.ndarray) -> pl.Series:
+    """pandas' ``ewm(halflife=h, min_periods=EW_WARMUP_HALF_LIVES × h).mean()`` of r and of min(r, 0)², per ticker."""
+    downside = np.minimum(r, 0.0) ** 2  # NULL stays NULL (the first session has no return)
+    parts = {}
+    for h in EW_HALF_LIVES:
+        alpha = 1.0 - math.exp(-math.log(2.0) / h)
+        parts[f"mean{h}"] = kernels.ew_mean(r, valid, starts, alpha, EW_WARMUP_HALF_LIVES * h)
+        parts[f"down{h}"] = kernels.ew_mean(downside, valid, starts, alpha, EW_WARMUP_HALF_LIVES * h)
+    return _columns(**parts)
+
+
+def _return_shape_exprs() -> list[pl.Expr]:
+    ew = pl.col("__ew").struct
+    semi = {h: ew.field(f"down{h}").sqrt() for h in EW_HALF_LIVES}
     return [*[(semi[h] * SQRT_SESSIONS_PER_YEAR).alias(f"downside_dev_hl{h}") for h in EW_HALF_LIVES],
-            *[(_ew_mean(r, h) / semi[h] * SQRT_SESSIONS_PER_YEAR).alias(f"sortino_hl{h}") for h in EW_HALF_LIVES]]
+            *[(ew.field(f"mean{h}") / semi[h] * SQRT_SESSIONS_PER_YEAR).alias(f"sortino_hl{h}")
+              for h in EW_HALF_LIVES]]
 
 
 def _feature_exprs() -> list[pl.Expr]:
     p = pl.col("adj_close")
     r = pl.col("__r")
-    vol = {n: _by_ticker(r.rolling_std(n)) * SQRT_SESSIONS_PER_YEAR for n in (5, 20, 60)}
+    vol = {n: pl.col(f"__vol{n}") for n in (5, 20, 60)}
     row = pl.col(_IDX)
+    rsi, macd, bb = pl.col("__rsi").struct, pl.col("__macd").struct, pl.col("__bb").struct
+    gain, loss = rsi.field("gain"), rsi.field("loss")
+    macd_line, signal = macd.field("macd"), macd.field("signal")
+    mid, std = (pl.when(row >= BB_PERIOD - 1).then(bb.field(f)) for f in ("mid", "std"))
+    macd_ready = row >= MACD_SLOW + MACD_SIGNAL - 2
     return [
-        *[_by_ticker((p / p.shift(k)).log()).alias(f"ret_{k}d") for k in (1, 5, 20)],
+        *[(p / _lag(p, k)).log().alias(f"ret_{k}d") for k in (1, 5, 20)],
         *[v.alias(f"vol_{n}d") for n, v in vol.items()],
         (vol[5] / vol[20]).alias("vol_ratio_5_20"),
-        (vol[20] - _by_ticker(vol[20].shift(5))).alias("vol_accel"),
+        (vol[20] - _lag(vol[20], 5)).alias("vol_accel"),
         _rolling_z(vol[20], VOL_Z_WINDOW).alias("vol_z_252"),
         _rolling_z(pl.when(pl.col("volume") > 0).then(pl.col("volume").log()), 20).alias("volume_z_20"),
-        # Wilder's RSI: averages of gains and losses seeded with simple means of the first 14 changes.
-        (100 * pl.col("__gain_avg") / (pl.col("__gain_avg") + pl.col("__loss_avg"))).alias("rsi_14"),
-        pl.when(row >= MACD_SLOW + MACD_SIGNAL - 2).then(pl.col("__macd")).alias("macd"),
-        pl.when(row >= MACD_SLOW + MACD_SIGNAL - 2).then(pl.col("__signal")).alias("macd_signal"),
-        pl.when(row >= MACD_SLOW + MACD_SIGNAL - 2).then(pl.col("__macd") - pl.col("__signal")).alias("macd_hist"),
-        pl.when(row >= MACD_SLOW + MACD_SIGNAL - 2).then((pl.col("__macd") - pl.col("__signal")) / p)
-        .alias("macd_hist_pct"),
-        (pl.col("__bb_mid") + BB_DEVS * pl.col("__bb_std")).alias("bb_upper"),
-        pl.col("__bb_mid").alias("bb_mid"),
-        (pl.col("__bb_mid") - BB_DEVS * pl.col("__bb_std")).alias("bb_lower"),
-        ((p - (pl.col("__bb_mid") - BB_DEVS * pl.col("__bb_std"))) / (2 * BB_DEVS * pl.col("__bb_std")))
-        .alias("bb_pctb"),
-        (2 * BB_DEVS * pl.col("__bb_std") / pl.col("__bb_mid")).alias("bb_width"),
-        _by_ticker((r > BURST_SIGMAS * pl.col("__sigma_before")).cast(pl.Float64).rolling_sum(BURST_WINDOW))
-        .alias("burst_up_5d"),
-        _by_ticker((r < -BURST_SIGMAS * pl.col("__sigma_before")).cast(pl.Float64).rolling_sum(BURST_WINDOW))
-        .alias("burst_down_5d"),
-        (p / _by_ticker(p.rolling_max(DRAWDOWN_WINDOW)) - 1).alias("drawdown_252"),
+        (100 * gain / (gain + loss)).alias("rsi_14"),
+        pl.when(macd_ready).then(macd_line).alias("macd"),
+        pl.when(macd_ready).then(signal).alias("macd_signal"),
+        pl.when(macd_ready).then(macd_line - signal).alias("macd_hist"),
+        pl.when(macd_ready).then((macd_line - signal) / p).alias("macd_hist_pct"),
+        (mid + BB_DEVS * std).alias("bb_upper"),
+        mid.alias("bb_mid"),
+        (mid - BB_DEVS * std).alias("bb_lower"),
+        ((p - (mid - BB_DEVS * std)) / (2 * BB_DEVS * std)).alias("bb_pctb"),
+        (2 * BB_DEVS * std / mid).alias("bb_width"),
+        # counts of 0/1 are exact whatever the summation order, so a sum over the sorted frame is the ticker's own
+        pl.when(row >= BURST_WINDOW - 1).then((r > BURST_SIGMAS * pl.col("__sigma_before")).cast(pl.Float64)
+                                              .rolling_sum(BURST_WINDOW)).alias("burst_up_5d"),
+        pl.when(row >= BURST_WINDOW - 1).then((r < -BURST_SIGMAS * pl.col("__sigma_before")).cast(pl.Float64)
+                                              .rolling_sum(BURST_WINDOW)).alias("burst_down_5d"),
+        (p / pl.when(row >= DRAWDOWN_WINDOW - 1).then(p.rolling_max(DRAWDOWN_WINDOW)) - 1).alias("drawdown_252"),
         (p / _by_ticker(p.rolling_mean(200)) - 1).alias("sma_ratio_200"),
-        *_return_shape_exprs(r),
+        *_return_shape_exprs(),
     ]
 
 
@@ -154,33 +206,50 @@ def compute_features(ohlcv: pl.DataFrame) -> pl.DataFrame:
     return feature_query(ohlcv).collect()
 
 
+def _sorted_bars(ohlcv: pl.DataFrame) -> tuple[pl.DataFrame, np.ndarray]:
+    """The four input columns sorted by (ticker, date) — left as they are when they already are, as a warehouse read
+    returns them — with each row's index within its ticker, and the offsets of each ticker's first row."""
+    bars = ohlcv.select("date", "ticker", pl.col("adj_close").cast(pl.Float64), pl.col("volume").cast(pl.Float64))
+    runs = bars["ticker"].rle().struct
+    names, dates = runs.field("value"), bars["date"]
+    in_order = (names.dtype == pl.String and not names.null_count() and not dates.null_count() and names.is_sorted()
+                and names.n_unique() == names.len() and dates.dtype.is_temporal())
+    if in_order:
+        steps = np.diff(dates.to_physical().to_numpy())
+        starts = kernels.ticker_starts(runs.field("len").to_numpy())
+        steps[starts[1:-1] - 1] = 0  # a new ticker may start at an earlier date
+        in_order = bool((steps >= 0).all())
+    if not in_order:
+        bars = bars.sort("ticker", "date")
+        starts = kernels.ticker_starts(bars["ticker"].rle().struct.field("len").to_numpy())
+    return bars.with_columns(pl.Series(_IDX, kernels.rows_within(starts))), starts
+
+
 def feature_query(ohlcv: pl.DataFrame) -> pl.LazyFrame:
-    """:func:`compute_features` as a lazy query: selecting some columns computes only what they need."""
-    p = pl.col("adj_close")
-    change = _by_ticker(p - p.shift(1))
-    slow_seed = MACD_SLOW - 1  # both MACD EMAs start at index 25 (the fast one from the 12 values ending there)
+    """:func:`compute_features` as a lazy query: selecting some columns computes only what they need.
+
+    Shifts, 0/1 counts and maxima are computed over the sorted frame and masked in each ticker's first rows (equal to
+    a per-ticker computation); the recursive averages (RSI, MACD, the EW return shape) and the Bollinger window run
+    per ticker in :mod:`regime_platform.features.kernels`; the other rolling means and stds per ticker in polars."""
+    bars, starts = _sorted_bars(ohlcv)
+    p, r = pl.col("adj_close"), pl.col("__r")
     frame = (
-        ohlcv.lazy()
-        .select("date", "ticker", pl.col("adj_close").cast(pl.Float64), pl.col("volume").cast(pl.Float64))
-        .sort("ticker", "date")
-        .with_columns(_by_ticker(pl.int_range(pl.len())).alias(_IDX))
+        bars.lazy()
         .with_columns(
-            _by_ticker((p / p.shift(1)).log()).alias("__r"),
-            seeded_ema(change.clip(lower_bound=0), RSI_PERIOD, RSI_PERIOD, alpha=1 / RSI_PERIOD).alias("__gain_avg"),
-            seeded_ema((-change).clip(lower_bound=0), RSI_PERIOD, RSI_PERIOD, alpha=1 / RSI_PERIOD)
-            .alias("__loss_avg"),
-            (seeded_ema(p, MACD_FAST, slow_seed) - seeded_ema(p, MACD_SLOW, slow_seed)).alias("__macd"),
-            _by_ticker(p.rolling_mean(BB_PERIOD)).alias("__bb_mid"),
-            _by_ticker(p.rolling_std(BB_PERIOD, ddof=0)).alias("__bb_std"),
+            (p / _lag(p, 1)).log().alias("__r"),
+            _per_ticker(p, _rsi_averages, starts, "gain", "loss").alias("__rsi"),
+            _per_ticker(p, _macd_lines, starts, "macd", "signal").alias("__macd"),
+            _per_ticker(p, _bollinger, starts, "mid", "std").alias("__bb"),
         )
         .with_columns(
-            seeded_ema(pl.col("__macd"), MACD_SIGNAL, slow_seed + MACD_SIGNAL - 1).alias("__signal"),
-            _by_ticker(pl.col("__r").shift(1).rolling_std(BURST_LOOKBACK)).alias("__sigma_before"),
+            *[(_by_ticker(r.rolling_std(n)) * SQRT_SESSIONS_PER_YEAR).alias(f"__vol{n}") for n in (5, 20, 60)],
+            _by_ticker(_lag(r, 1).rolling_std(BURST_LOOKBACK)).alias("__sigma_before"),
+            _per_ticker(r, _ew_means, starts, *[f"{k}{h}" for h in EW_HALF_LIVES for k in ("mean", "down")])
+            .alias("__ew"),
         )
         .select("date", "ticker", *_feature_exprs())
-        .with_columns([pl.col(c).cast(pl.Float64).fill_nan(None) for c in FEATURE_COLUMNS])
-        # a ratio of two zero-width windows is ±inf: undefined, so NULL like every other missing value
-        .with_columns([pl.when(pl.col(c).is_infinite()).then(None).otherwise(pl.col(c)).alias(c)
+        # NaN (0/0) and ±inf (a ratio of two zero-width windows) are undefined, so NULL like every other missing value
+        .with_columns([pl.when(pl.col(c).cast(pl.Float64).is_finite()).then(pl.col(c).cast(pl.Float64)).alias(c)
                        for c in FEATURE_COLUMNS])
     )
     return frame

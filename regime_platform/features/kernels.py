@@ -1,0 +1,144 @@
+"""Per-ticker recursive averages and short windows as compiled passes over contiguous numpy slices.
+
+polars evaluates a recursive average per ticker as a window expression (`.over("ticker")`), which costs several times
+what the recursion itself does; here the rows are sorted by (ticker, date) once, `starts` holds the offset of each
+ticker's first row (and the row count last), and each ticker's slice is one C pass of ``scipy.signal.lfilter`` whose
+initial state carries the seed. The results are polars' own, missing values included: an input is a float array with
+a validity mask (False = NULL); a NULL is a gap (skipped, while the weights keep decaying, as polars'
+``ewm_mean(ignore_nulls=False)`` does) and a NaN poisons every later value (polars' arithmetic); an output is NULL where
+its mask is False. Pure numpy/scipy: no polars, no Dagster.
+"""
+from __future__ import annotations
+
+import numpy as np
+from scipy.signal import lfilter
+
+_EPS = np.finfo(np.float64).eps
+
+
+def ticker_starts(run_lengths: np.ndarray) -> np.ndarray:
+    """Offsets of each ticker's first row and, last, the number of rows: [0, n0, n0 + n1, …]."""
+    return np.concatenate([[0], np.cumsum(run_lengths, dtype=np.int64)])
+
+
+def rows_within(starts: np.ndarray) -> np.ndarray:
+    """Each row's index within its ticker (0 at each ticker's first session)."""
+    lengths = np.diff(starts)
+    return (np.arange(starts[-1], dtype=np.int64) - np.repeat(starts[:-1], lengths)).astype(np.int32)
+
+
+def _decay(x: np.ndarray, keep: float, gain: float, before: float) -> np.ndarray:
+    """y[i] = keep × y[i-1] + gain × x[i], with y[-1] = before: one compiled pass."""
+    return lfilter([gain], [1.0, -keep], x, zi=[keep * before])[0]
+
+
+def _seeds(x: np.ndarray, valid: np.ndarray, starts: np.ndarray, seed_index: int,
+           seed_period: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per ticker long enough: the row of its seed, the seed (mean of the `seed_period` values ending there), whether
+    all of those are valid, and the ticker's end."""
+    at, end = starts[:-1] + seed_index, starts[1:]
+    long = at < end
+    at, end = at[long], end[long]
+    window = at[:, None] - np.arange(seed_period - 1, -1, -1)
+    return at, end, np.sum(x[window], axis=1) / seed_period, valid[window].all(axis=1)
+
+
+def seeded_ema(x: np.ndarray, valid: np.ndarray, starts: np.ndarray, alpha: float, seed_index: int,
+               seed_period: int) -> tuple[np.ndarray, np.ndarray]:
+    """TA-Lib's EMA per ticker: NULL before row `seed_index`, there the mean of the `seed_period` values ending at it
+    (NULL if one of them is), then value[t] = value[t-1] + alpha × (x[t] − value[t-1]).
+
+    Equal to polars' ``ewm_mean(alpha, adjust=False, ignore_nulls=False)`` over that seeded series: after k NULLs the
+    next value is ((1-alpha)^(k+1) × value + alpha × x) / ((1-alpha)^(k+1) + alpha); with a NULL seed the first valid
+    value after it starts the average."""
+    out, ok = np.full(x.shape, np.nan), np.zeros(x.shape, dtype=bool)
+    keep = 1.0 - alpha
+    at, end, seed, seed_ok = _seeds(x, valid, starts, seed_index, seed_period)
+    gaps = np.flatnonzero(~valid)
+    first_gap, last_gap = np.searchsorted(gaps, at + 1), np.searchsorted(gaps, end)
+    for a, b, level, usable, g0, g1 in zip(at.tolist(), end.tolist(), seed.tolist(), seed_ok.tolist(),
+                                           first_gap.tolist(), last_gap.tolist()):
+        if usable and g0 == g1:  # the usual case: a valid seed and no gap after it
+            out[a] = level
+            out[a + 1:b] = _decay(x[a + 1:b], keep, alpha, level)
+            ok[a:b] = True
+            continue
+        if usable:
+            out[a], ok[a] = level, True
+        else:
+            level = None
+        lo, since = a + 1, 0  # since: NULLs since the last valid value
+        for stop in [*gaps[g0:g1].tolist(), b]:
+            if stop > lo:
+                first = lo
+                if level is None:
+                    out[first] = level = x[first]
+                    first += 1
+                elif since:
+                    w = keep ** (since + 1)
+                    out[first] = level = (w * level + alpha * x[first]) / (w + alpha)
+                    first += 1
+                out[first:stop] = _decay(x[first:stop], keep, alpha, level)
+                ok[lo:stop] = True
+                level, since = out[stop - 1], 0
+            since += 1
+            lo = stop + 1
+    return out, ok
+
+
+def ew_mean(x: np.ndarray, valid: np.ndarray, starts: np.ndarray, alpha: float,
+            min_samples: int) -> tuple[np.ndarray, np.ndarray]:
+    """polars' ``ewm_mean(alpha, adjust=True, min_samples, ignore_nulls=False)`` per ticker (pandas' ``ewm().mean()``
+    weights): Σ (1-alpha)^(t-i) x[i] / Σ (1-alpha)^(t-i) over the valid i ≤ t, NULL where x[t] is NULL or fewer than
+    `min_samples` valid values exist. Numerator and denominator are each one linear pass."""
+    out, ok = np.full(x.shape, np.nan), np.zeros(x.shape, dtype=bool)
+    keep = 1.0 - alpha
+    weights: np.ndarray | None = None  # Σ of the weights when no value is missing: the same for every ticker
+    for a, b in zip(starts[:-1].tolist(), starts[1:].tolist()):
+        seen = valid[a:b]
+        present = np.flatnonzero(seen)
+        if present.size < min_samples or present.size == 0:
+            continue
+        f = a + int(present[0])
+        n = np.cumsum(seen)
+        if present.size == b - f:  # no gap after the first value
+            if weights is None or weights.size < b - f:
+                weights = _decay(np.ones(int(np.diff(starts).max())), keep, 1.0, 0.0)
+            out[f:b] = _decay(x[f:b], keep, 1.0, 0.0) / weights[:b - f]
+        else:
+            num = _decay(np.where(valid[f:b], x[f:b], 0.0), keep, 1.0, 0.0)
+            out[f:b] = num / _decay(valid[f:b].astype(np.float64), keep, 1.0, 0.0)
+        ok[a:b] = seen & (n >= min_samples)
+    out[~ok] = np.nan
+    return out, ok
+
+
+def window_mean_std(x: np.ndarray, n: int, ddof: int, chunk: int = 1 << 15) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and std of the n values ending at each row (rows < n-1: NaN), two passes over each window, so each value
+    depends on its window's values alone: computed over all tickers at once, it equals a per-ticker computation
+    wherever the window lies inside one ticker (the caller masks the first n-1 rows of each). NaN in a window gives
+    NaN; a flat window's std is exactly 0, as polars' is."""
+    size = x.size
+    mean, std = np.full(size, np.nan), np.full(size, np.nan)
+    total, dev = np.empty(chunk), np.empty(chunk)
+    for c0 in range(n - 1, size, chunk):
+        c1 = min(size, c0 + chunk)
+        s, d, m = total[:c1 - c0], dev[:c1 - c0], mean[c0:c1]
+        np.copyto(s, x[c0:c1])
+        for k in range(1, n):
+            np.add(s, x[c0 - k:c1 - k], out=s)
+        np.divide(s, n, out=m)
+        s.fill(0.0)
+        for k in range(n):
+            np.subtract(x[c0 - k:c1 - k], m, out=d)
+            np.multiply(d, d, out=d)
+            np.add(s, d, out=s)
+        # A flat window's mean can miss its value by rounding, leaving a sum of squares of ~(n eps |m|)^2: those
+        # candidates (and any other window this close to flat) are checked value by value.
+        close = np.flatnonzero(s <= n * (4 * n * _EPS * m) ** 2)
+        if close.size:
+            values = x[(c0 + close)[:, None] - np.arange(n)]
+            s[close[(values == values[:, :1]).all(axis=1)]] = 0.0
+        np.divide(s, n - ddof, out=s)
+        np.sqrt(s, out=std[c0:c1])
+    return mean, std
