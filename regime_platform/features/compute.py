@@ -104,9 +104,10 @@ def _values(s: pl.Series) -> tuple[np.ndarray, np.ndarray]:
     return s.cast(pl.Float64).fill_null(np.nan).to_numpy(), s.is_not_null().to_numpy()
 
 
-def _columns(**parts: tuple[np.ndarray, np.ndarray]) -> pl.Series:
-    """numpy results (values, validity) as one struct column, NULL where invalid."""
-    fields = [pl.select(pl.when(pl.lit(pl.Series(ok))).then(pl.lit(pl.Series(values))).alias(name)).to_series()
+def _columns(**parts: tuple[np.ndarray, np.ndarray | None]) -> pl.Series:
+    """numpy results (values, validity or None for all valid) as one struct column, NULL where invalid."""
+    fields = [pl.Series(name, values) if ok is None else
+              pl.select(pl.when(pl.lit(pl.Series(ok))).then(pl.lit(pl.Series(values))).alias(name)).to_series()
               for name, (values, ok) in parts.items()]
     return pl.DataFrame(fields).to_struct()
 
@@ -122,9 +123,10 @@ def _rsi_averages(p: np.ndarray, valid: np.ndarray, starts: np.ndarray) -> pl.Se
     change, ok = np.full(p.size, np.nan), np.zeros(p.size, dtype=bool)
     change[1:], ok[1:] = np.diff(p), valid[1:] & valid[:-1]
     ok[starts[:-1]] = False  # a ticker's first session has no change
-    return _columns(**{side: kernels.seeded_ema(np.maximum(sign * change, 0.0), ok, starts, 1 / RSI_PERIOD,
-                                                RSI_PERIOD, RSI_PERIOD)
-                       for side, sign in (("gain", 1.0), ("loss", -1.0))})
+    gain = np.maximum(change, 0.0)
+    loss = gain - change  # max(-change, 0), exactly
+    return _columns(**{side: kernels.seeded_ema(x, ok, starts, 1 / RSI_PERIOD, RSI_PERIOD, RSI_PERIOD)
+                       for side, x in (("gain", gain), ("loss", loss))})
 
 
 def _macd_lines(p: np.ndarray, valid: np.ndarray, starts: np.ndarray) -> pl.Series:
@@ -138,7 +140,7 @@ def _macd_lines(p: np.ndarray, valid: np.ndarray, starts: np.ndarray) -> pl.Seri
 
 def _bollinger(p: np.ndarray, valid: np.ndarray, starts: np.ndarray) -> pl.Series:
     mid, std = kernels.window_mean_std(p, BB_PERIOD, ddof=0)  # BBANDS: the population std
-    return _columns(mid=(mid, ~np.isnan(mid)), std=(std, ~np.isnan(std)))
+    return _columns(mid=(mid, None), std=(std, None))  # NaN where a window holds a NULL: NULL in the end
 
 
 def _ew_means(r: np.ndarray, valid: np.ndarray, starts: np.ndarray) -> pl.Series:
@@ -249,8 +251,7 @@ def feature_query(ohlcv: pl.DataFrame) -> pl.LazyFrame:
         )
         .select("date", "ticker", *_feature_exprs())
         # NaN (0/0) and ±inf (a ratio of two zero-width windows) are undefined, so NULL like every other missing value
-        .with_columns([pl.when(pl.col(c).cast(pl.Float64).is_finite()).then(pl.col(c).cast(pl.Float64)).alias(c)
-                       for c in FEATURE_COLUMNS])
+        .with_columns([pl.when(pl.col(c).is_finite()).then(pl.col(c)).alias(c) for c in FEATURE_COLUMNS])
     )
     return frame
 

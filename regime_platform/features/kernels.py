@@ -3,7 +3,10 @@
 polars evaluates a recursive average per ticker as a window expression (`.over("ticker")`), which costs several times
 what the recursion itself does; here the rows are sorted by (ticker, date) once, `starts` holds the offset of each
 ticker's first row (and the row count last), and each ticker's slice is one C pass of ``scipy.signal.lfilter`` whose
-initial state carries the seed. The results are polars' own, missing values included: an input is a float array with
+initial state carries the seed (neighbouring tickers of equal length as one 2-D call, row by row: the same arithmetic).
+lfilter computes alpha × x + (1 − alpha) × previous where TA-Lib and polars compute previous + alpha × (x − previous):
+the same average, rounded differently (a few ulps of the price level; MACD against TA-Lib 1e-12 of max(1, |MACD|)
+instead of 6e-14). The results are polars' own, missing values included: an input is a float array with
 a validity mask (False = NULL); a NULL is a gap (skipped, while the weights keep decaying, as polars'
 ``ewm_mean(ignore_nulls=False)`` does) and a NaN poisons every later value (polars' arithmetic); an output is NULL where
 its mask is False. Pure numpy/scipy: no polars, no Dagster.
@@ -32,6 +35,23 @@ def _decay(x: np.ndarray, keep: float, gain: float, before: float) -> np.ndarray
     return lfilter([gain], [1.0, -keep], x, zi=[keep * before])[0]
 
 
+def _blocks(begin: np.ndarray, end: np.ndarray, fast: np.ndarray, offset: np.ndarray | int) -> list[np.ndarray]:
+    """The tickers on the fast path (no gap) grouped into runs that lie next to each other with the same length and the
+    same first row to filter (`offset` into the ticker): each run is one (tickers × sessions) block, one lfilter call
+    filtering row by row, the same arithmetic as one call per ticker."""
+    idx = np.flatnonzero(fast)
+    if not idx.size:
+        return []
+    length, offset = end[idx] - begin[idx], np.broadcast_to(offset, fast.shape)[idx]
+    cut = (np.diff(idx) != 1) | (np.diff(length) != 0) | (np.diff(offset) != 0) | (begin[idx[1:]] != end[idx[:-1]])
+    return np.split(idx, np.flatnonzero(cut) + 1)
+
+
+def _block(values: np.ndarray, begin: np.ndarray, end: np.ndarray, run: np.ndarray) -> np.ndarray:
+    """The rows of the tickers in `run` as a (tickers × sessions) view."""
+    return values[begin[run[0]]:end[run[-1]]].reshape(run.size, -1)
+
+
 def _seeds(x: np.ndarray, valid: np.ndarray, starts: np.ndarray, seed_index: int,
            seed_period: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Per ticker long enough: the row of its seed, the seed (mean of the `seed_period` values ending there), whether
@@ -56,13 +76,17 @@ def seeded_ema(x: np.ndarray, valid: np.ndarray, starts: np.ndarray, alpha: floa
     at, end, seed, seed_ok = _seeds(x, valid, starts, seed_index, seed_period)
     gaps = np.flatnonzero(~valid)
     first_gap, last_gap = np.searchsorted(gaps, at + 1), np.searchsorted(gaps, end)
-    for a, b, level, usable, g0, g1 in zip(at.tolist(), end.tolist(), seed.tolist(), seed_ok.tolist(),
-                                           first_gap.tolist(), last_gap.tolist()):
-        if usable and g0 == g1:  # the usual case: a valid seed and no gap after it
-            out[a] = level
-            out[a + 1:b] = _decay(x[a + 1:b], keep, alpha, level)
-            ok[a:b] = True
-            continue
+    fast = seed_ok & (first_gap == last_gap)  # the usual case: a valid seed and no gap after it
+    begin = at - seed_index
+    for run in _blocks(begin, end, fast, seed_index):
+        rows, done = _block(out, begin, end, run), _block(ok, begin, end, run)
+        rows[:, seed_index] = seed[run]
+        rows[:, seed_index + 1:] = lfilter([alpha], [1.0, -keep], _block(x, begin, end, run)[:, seed_index + 1:],
+                                           axis=1, zi=keep * seed[run, None])[0]
+        done[:, seed_index:] = True
+    for a, b, level, usable, g0, g1 in zip(at[~fast].tolist(), end[~fast].tolist(), seed[~fast].tolist(),
+                                           seed_ok[~fast].tolist(), first_gap[~fast].tolist(),
+                                           last_gap[~fast].tolist()):
         if usable:
             out[a], ok[a] = level, True
         else:
@@ -92,24 +116,28 @@ def ew_mean(x: np.ndarray, valid: np.ndarray, starts: np.ndarray, alpha: float,
     weights): Σ (1-alpha)^(t-i) x[i] / Σ (1-alpha)^(t-i) over the valid i ≤ t, NULL where x[t] is NULL or fewer than
     `min_samples` valid values exist. Numerator and denominator are each one linear pass."""
     out, ok = np.full(x.shape, np.nan), np.zeros(x.shape, dtype=bool)
-    keep = 1.0 - alpha
-    weights: np.ndarray | None = None  # Σ of the weights when no value is missing: the same for every ticker
-    for a, b in zip(starts[:-1].tolist(), starts[1:].tolist()):
-        seen = valid[a:b]
-        present = np.flatnonzero(seen)
-        if present.size < min_samples or present.size == 0:
-            continue
-        f = a + int(present[0])
-        n = np.cumsum(seen)
-        if present.size == b - f:  # no gap after the first value
-            if weights is None or weights.size < b - f:
-                weights = _decay(np.ones(int(np.diff(starts).max())), keep, 1.0, 0.0)
-            out[f:b] = _decay(x[f:b], keep, 1.0, 0.0) / weights[:b - f]
-        else:
-            num = _decay(np.where(valid[f:b], x[f:b], 0.0), keep, 1.0, 0.0)
-            out[f:b] = num / _decay(valid[f:b].astype(np.float64), keep, 1.0, 0.0)
-        ok[a:b] = seen & (n >= min_samples)
-    out[~ok] = np.nan
+    keep, begin, end = 1.0 - alpha, starts[:-1], starts[1:]
+    gaps = np.flatnonzero(~valid)
+    count, enough = end - begin - (np.searchsorted(gaps, end) - np.searchsorted(gaps, begin)), max(min_samples, 1)
+    first = begin.copy()  # each ticker's first valid row
+    for i in np.flatnonzero(~valid[begin] & (count > 0)).tolist():
+        first[i] += int(valid[begin[i]:end[i]].argmax())
+    fast = (count >= enough) & (count == end - first)  # no gap after the first valid value
+    if fast.any():  # Σ of the weights when no value is missing: the same for every ticker
+        weights = _decay(np.ones(int((end - first)[fast].max())), keep, 1.0, 0.0)
+    for run in _blocks(begin, end, fast, first - begin):
+        skip = int(first[run[0]] - begin[run[0]])
+        rows = _block(out, begin, end, run)[:, skip:]
+        num = lfilter([1.0], [1.0, -keep], _block(x, begin, end, run)[:, skip:], axis=1, zi=np.zeros((run.size, 1)))
+        np.divide(num[0], weights[:rows.shape[1]], out=rows)
+        rows[:, :enough - 1] = np.nan
+        _block(ok, begin, end, run)[:, skip + enough - 1:] = True
+    for a, b, f in zip(begin[~fast & (count >= enough)].tolist(), end[~fast & (count >= enough)].tolist(),
+                       first[~fast & (count >= enough)].tolist()):
+        num = _decay(np.where(valid[f:b], x[f:b], 0.0), keep, 1.0, 0.0)
+        np.divide(num, _decay(valid[f:b].astype(np.float64), keep, 1.0, 0.0), out=out[f:b])
+        ok[a:b] = valid[a:b] & (np.cumsum(valid[a:b]) >= min_samples)
+        out[a:b][~ok[a:b]] = np.nan
     return out, ok
 
 

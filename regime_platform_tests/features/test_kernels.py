@@ -104,6 +104,25 @@ def test_window_mean_std_equals_polars_rolling_over_tickers(seed, n, ddof):
     assert flat.sum() >= 3 * (30 - n + 1) - 10 and (got["std"][flat] == 0.0).all()
 
 
+def test_a_block_of_equal_length_tickers_equals_each_ticker_alone():
+    """Equal-length neighbours are filtered as one 2-D block; a gap sends a ticker down the per-ticker path: every
+    ticker's values are bit for bit those it gets alone."""
+    rng = np.random.default_rng(5)
+    x = 100 * np.exp(np.cumsum(rng.normal(0, 0.02, 4 * 600)))
+    valid = np.ones(x.size, dtype=bool)
+    valid[[0, 600, 1200, 1800]] = False  # a first session with no change, as the RSI inputs have
+    valid[1500] = False  # the third ticker has a gap
+    starts = np.array([0, 600, 1200, 1800, 2400])
+    runs = {"ema": lambda v, ok, s: kernels.seeded_ema(v, ok, s, 1 / 14, 14, 14),
+            "ew": lambda v, ok, s: kernels.ew_mean(v, ok, s, 1 - 0.5 ** (1 / 21), 84)}
+    for name, run in runs.items():
+        together, together_ok = run(x, valid, starts)
+        for a, b in zip(starts[:-1], starts[1:]):
+            alone, alone_ok = run(x[a:b], valid[a:b], np.array([0, b - a]))
+            np.testing.assert_array_equal(together[a:b], alone, err_msg=name)
+            np.testing.assert_array_equal(together_ok[a:b], alone_ok, err_msg=name)
+
+
 def test_rows_within_and_starts():
     starts = kernels.ticker_starts(np.array([3, 1, 2]))
     assert starts.tolist() == [0, 3, 4, 6]
