@@ -82,6 +82,8 @@ EW_HALF_LIVES = (10, 21)
 EW_WARMUP_HALF_LIVES = 4
 
 _IDX = "__row"
+# Feature columns that are sums or differences of kernel outputs, each finite or NULL (see _columns)
+_FINITE_BY_CONSTRUCTION = {"macd", "macd_signal", "macd_hist", "bb_upper", "bb_mid", "bb_lower"}
 
 
 def _by_ticker(expr: pl.Expr) -> pl.Expr:
@@ -97,18 +99,20 @@ def _rolling_z(x: pl.Expr, n: int) -> pl.Expr:
     return (x - _by_ticker(x.rolling_mean(n))) / _by_ticker(x.rolling_std(n))
 
 
-def _values(s: pl.Series) -> tuple[np.ndarray, np.ndarray]:
-    """A column as float64 numpy (NULL as NaN) and its validity, so a NULL (a gap) stays apart from a NaN."""
+def _values(s: pl.Series) -> tuple[np.ndarray, np.ndarray | None]:
+    """A column as float64 numpy (NULL as NaN) and its validity (None: no NULL), so a NULL (a gap) stays apart from a
+    NaN."""
     if not s.null_count():
-        return s.cast(pl.Float64).to_numpy(), np.ones(s.len(), dtype=bool)
+        return s.cast(pl.Float64).to_numpy(), None
     return s.cast(pl.Float64).fill_null(np.nan).to_numpy(), s.is_not_null().to_numpy()
 
 
-def _columns(**parts: tuple[np.ndarray, np.ndarray | None]) -> pl.Series:
-    """numpy results (values, validity or None for all valid) as one struct column, NULL where invalid."""
-    fields = [pl.Series(name, values) if ok is None else
-              pl.select(pl.when(pl.lit(pl.Series(ok))).then(pl.lit(pl.Series(values))).alias(name)).to_series()
-              for name, (values, ok) in parts.items()]
+def _columns(clean: bool, **parts: tuple[np.ndarray, np.ndarray]) -> pl.Series:
+    """numpy results (values, validity) as one struct column, NULL where invalid or not finite (a NaN input poisons a
+    recursion until here), so every kernel output is finite or NULL; `clean` (every input finite and valid) says the
+    valid values are finite already."""
+    fields = [pl.select(pl.when(pl.lit(pl.Series(ok if clean else ok & np.isfinite(values))))
+                        .then(pl.lit(pl.Series(values))).alias(name)).to_series() for name, (values, ok) in parts.items()]
     return pl.DataFrame(fields).to_struct()
 
 
@@ -118,32 +122,44 @@ def _per_ticker(x: pl.Expr, kernel, starts: np.ndarray, *fields: str) -> pl.Expr
                          return_dtype=pl.Struct(dict.fromkeys(fields, pl.Float64)))
 
 
-def _rsi_averages(p: np.ndarray, valid: np.ndarray, starts: np.ndarray) -> pl.Series:
+def _clean(x: np.ndarray, valid: np.ndarray | None) -> bool:
+    return valid is None and bool(np.isfinite(x).all())
+
+
+def _rsi_averages(p: np.ndarray, valid: np.ndarray | None, starts: np.ndarray) -> pl.Series:
     # Wilder's RSI: averages of gains and losses seeded with simple means of the first 14 changes.
-    change, ok = np.full(p.size, np.nan), np.zeros(p.size, dtype=bool)
-    change[1:], ok[1:] = np.diff(p), valid[1:] & valid[:-1]
+    change = np.empty(p.size)
+    change[:1] = np.nan
+    np.subtract(p[1:], p[:-1], out=change[1:])
+    ok = np.ones(p.size, dtype=bool)
+    if valid is not None:
+        np.logical_and(valid[1:], valid[:-1], out=ok[1:])
     ok[starts[:-1]] = False  # a ticker's first session has no change
     gain = np.maximum(change, 0.0)
-    loss = gain - change  # max(-change, 0), exactly
-    return _columns(**{side: kernels.seeded_ema(x, ok, starts, 1 / RSI_PERIOD, RSI_PERIOD, RSI_PERIOD)
-                       for side, x in (("gain", gain), ("loss", loss))})
+    loss = np.subtract(gain, change, out=change)  # max(-change, 0), exactly
+    return _columns(_clean(p, valid), **{side: kernels.seeded_ema(x, ok, starts, 1 / RSI_PERIOD, RSI_PERIOD, RSI_PERIOD)
+                                         for side, x in (("gain", gain), ("loss", loss))})
 
 
-def _macd_lines(p: np.ndarray, valid: np.ndarray, starts: np.ndarray) -> pl.Series:
+def _macd_lines(p: np.ndarray, valid: np.ndarray | None, starts: np.ndarray) -> pl.Series:
     slow_seed = MACD_SLOW - 1  # both MACD EMAs start at index 25 (the fast one from the 12 values ending there)
     fast, fast_ok = kernels.seeded_ema(p, valid, starts, 2 / (MACD_FAST + 1), slow_seed, MACD_FAST)
     slow, slow_ok = kernels.seeded_ema(p, valid, starts, 2 / (MACD_SLOW + 1), slow_seed, MACD_SLOW)
-    macd, macd_ok = fast - slow, fast_ok & slow_ok
-    signal = kernels.seeded_ema(macd, macd_ok, starts, 2 / (MACD_SIGNAL + 1), slow_seed + MACD_SIGNAL - 1, MACD_SIGNAL)
-    return _columns(macd=(macd, macd_ok), signal=signal)
+    macd, macd_ok = np.subtract(fast, slow, out=fast), np.logical_and(fast_ok, slow_ok, out=fast_ok)
+    del slow, slow_ok
+    signal_seed = slow_seed + MACD_SIGNAL - 1  # the signal starts at index 33, and the MACD columns with it
+    signal = kernels.seeded_ema(macd, macd_ok, starts, 2 / (MACD_SIGNAL + 1), signal_seed, MACD_SIGNAL)
+    return _columns(_clean(p, valid), macd=(macd, macd_ok & kernels.from_row(starts, signal_seed, p.size)),
+                    signal=signal)
 
 
-def _bollinger(p: np.ndarray, valid: np.ndarray, starts: np.ndarray) -> pl.Series:
-    mid, std = kernels.window_mean_std(p, BB_PERIOD, ddof=0)  # BBANDS: the population std
-    return _columns(mid=(mid, None), std=(std, None))  # NaN where a window holds a NULL: NULL in the end
+def _bollinger(p: np.ndarray, valid: np.ndarray | None, starts: np.ndarray) -> pl.Series:
+    mid, std = kernels.window_mean_std(p, BB_PERIOD, ddof=0)  # BBANDS: the population std; NaN where a window has NULL
+    whole = kernels.from_row(starts, BB_PERIOD - 1, p.size)
+    return _columns(_clean(p, valid), mid=(mid, whole), std=(std, whole))
 
 
-def _ew_means(r: np.ndarray, valid: np.ndarray, starts: np.ndarray) -> pl.Series:
+def _ew_means(r: np.ndarray, valid: np.ndarray | None, starts: np.ndarray) -> pl.Series:
     """pandas' ``ewm(halflife=h, min_periods=EW_WARMUP_HALF_LIVES × h).mean()`` of r and of min(r, 0)², per ticker."""
     downside = np.minimum(r, 0.0) ** 2  # NULL stays NULL (the first session has no return)
     parts = {}
@@ -151,7 +167,7 @@ def _ew_means(r: np.ndarray, valid: np.ndarray, starts: np.ndarray) -> pl.Series
         alpha = 1.0 - math.exp(-math.log(2.0) / h)
         parts[f"mean{h}"] = kernels.ew_mean(r, valid, starts, alpha, EW_WARMUP_HALF_LIVES * h)
         parts[f"down{h}"] = kernels.ew_mean(downside, valid, starts, alpha, EW_WARMUP_HALF_LIVES * h)
-    return _columns(**parts)
+    return _columns(_clean(r, valid), **parts)
 
 
 def _return_shape_exprs() -> list[pl.Expr]:
@@ -170,8 +186,7 @@ def _feature_exprs() -> list[pl.Expr]:
     rsi, macd, bb = pl.col("__rsi").struct, pl.col("__macd").struct, pl.col("__bb").struct
     gain, loss = rsi.field("gain"), rsi.field("loss")
     macd_line, signal = macd.field("macd"), macd.field("signal")
-    mid, std = (pl.when(row >= BB_PERIOD - 1).then(bb.field(f)) for f in ("mid", "std"))
-    macd_ready = row >= MACD_SLOW + MACD_SIGNAL - 2
+    mid, std = bb.field("mid"), bb.field("std")
     return [
         *[(p / _lag(p, k)).log().alias(f"ret_{k}d") for k in (1, 5, 20)],
         *[v.alias(f"vol_{n}d") for n, v in vol.items()],
@@ -180,10 +195,10 @@ def _feature_exprs() -> list[pl.Expr]:
         _rolling_z(vol[20], VOL_Z_WINDOW).alias("vol_z_252"),
         _rolling_z(pl.when(pl.col("volume") > 0).then(pl.col("volume").log()), 20).alias("volume_z_20"),
         (100 * gain / (gain + loss)).alias("rsi_14"),
-        pl.when(macd_ready).then(macd_line).alias("macd"),
-        pl.when(macd_ready).then(signal).alias("macd_signal"),
-        pl.when(macd_ready).then(macd_line - signal).alias("macd_hist"),
-        pl.when(macd_ready).then((macd_line - signal) / p).alias("macd_hist_pct"),
+        macd_line.alias("macd"),
+        signal.alias("macd_signal"),
+        (macd_line - signal).alias("macd_hist"),
+        ((macd_line - signal) / p).alias("macd_hist_pct"),
         (mid + BB_DEVS * std).alias("bb_upper"),
         mid.alias("bb_mid"),
         (mid - BB_DEVS * std).alias("bb_lower"),
@@ -224,7 +239,7 @@ def _sorted_bars(ohlcv: pl.DataFrame) -> tuple[pl.DataFrame, np.ndarray]:
     if not in_order:
         bars = bars.sort("ticker", "date")
         starts = kernels.ticker_starts(bars["ticker"].rle().struct.field("len").to_numpy())
-    return bars.with_columns(pl.Series(_IDX, kernels.rows_within(starts))), starts
+    return bars, starts
 
 
 def feature_query(ohlcv: pl.DataFrame) -> pl.LazyFrame:
@@ -237,6 +252,8 @@ def feature_query(ohlcv: pl.DataFrame) -> pl.LazyFrame:
     p, r = pl.col("adj_close"), pl.col("__r")
     frame = (
         bars.lazy()
+        .with_columns(p.map_batches(lambda _: pl.Series(kernels.rows_within(starts)), return_dtype=pl.Int32)
+                      .alias(_IDX))  # each row's index within its ticker, computed only if a feature needs it
         .with_columns(
             (p / _lag(p, 1)).log().alias("__r"),
             _per_ticker(p, _rsi_averages, starts, "gain", "loss").alias("__rsi"),
@@ -250,8 +267,10 @@ def feature_query(ohlcv: pl.DataFrame) -> pl.LazyFrame:
             .alias("__ew"),
         )
         .select("date", "ticker", *_feature_exprs())
-        # NaN (0/0) and ±inf (a ratio of two zero-width windows) are undefined, so NULL like every other missing value
-        .with_columns([pl.when(pl.col(c).is_finite()).then(pl.col(c)).alias(c) for c in FEATURE_COLUMNS])
+        # NaN (0/0) and ±inf (a ratio of two zero-width windows) are undefined, so NULL like every other missing value;
+        # sums and differences of the kernels' outputs (finite or NULL) need no check
+        .with_columns([pl.when(pl.col(c).is_finite()).then(pl.col(c)).alias(c) for c in FEATURE_COLUMNS
+                       if c not in _FINITE_BY_CONSTRUCTION])
     )
     return frame
 
