@@ -16,6 +16,7 @@ import math
 
 import numpy as np
 import polars as pl
+import pyarrow as pa
 
 from regime_platform.calendar import SQRT_SESSIONS_PER_YEAR
 from regime_platform.features import kernels
@@ -111,9 +112,11 @@ def _columns(clean: bool, **parts: tuple[np.ndarray, np.ndarray]) -> pl.Series:
     """numpy results (values, validity) as one struct column, NULL where invalid or not finite (a NaN input poisons a
     recursion until here), so every kernel output is finite or NULL; `clean` (every input finite and valid) says the
     valid values are finite already."""
-    fields = [pl.select(pl.when(pl.lit(pl.Series(ok if clean else ok & np.isfinite(values))))
-                        .then(pl.lit(pl.Series(values))).alias(name)).to_series() for name, (values, ok) in parts.items()]
-    return pl.DataFrame(fields).to_struct()
+    fields = {}
+    for name, (values, ok) in parts.items():
+        bits = np.packbits(ok if clean else ok & np.isfinite(values), bitorder="little")  # Arrow's validity bitmap
+        fields[name] = pa.Array.from_buffers(pa.float64(), values.size, [pa.py_buffer(bits), pa.py_buffer(values)])
+    return pl.Series(pa.StructArray.from_arrays(list(fields.values()), names=list(fields)))
 
 
 def _per_ticker(x: pl.Expr, kernel, starts: np.ndarray, *fields: str) -> pl.Expr:
@@ -123,7 +126,8 @@ def _per_ticker(x: pl.Expr, kernel, starts: np.ndarray, *fields: str) -> pl.Expr
 
 
 def _clean(x: np.ndarray, valid: np.ndarray | None) -> bool:
-    return valid is None and bool(np.isfinite(x).all())
+    """Every value valid and finite (a NaN or ±inf makes the sum non-finite; so may an overflow: then checked)."""
+    return valid is None and (bool(np.isfinite(np.sum(x))) or bool(np.isfinite(x).all()))
 
 
 def _rsi_averages(p: np.ndarray, valid: np.ndarray | None, starts: np.ndarray) -> pl.Series:
