@@ -147,10 +147,7 @@ def _rsi_averages(p: np.ndarray, valid: np.ndarray | None, starts: np.ndarray) -
 
 def _macd_lines(p: np.ndarray, valid: np.ndarray | None, starts: np.ndarray) -> pl.Series:
     slow_seed = MACD_SLOW - 1  # both MACD EMAs start at index 25 (the fast one from the 12 values ending there)
-    fast, fast_ok = kernels.seeded_ema(p, valid, starts, 2 / (MACD_FAST + 1), slow_seed, MACD_FAST)
-    slow, slow_ok = kernels.seeded_ema(p, valid, starts, 2 / (MACD_SLOW + 1), slow_seed, MACD_SLOW)
-    macd, macd_ok = np.subtract(fast, slow, out=fast), np.logical_and(fast_ok, slow_ok, out=fast_ok)
-    del slow, slow_ok
+    macd, macd_ok = kernels.ema_difference(p, valid, starts, MACD_FAST, MACD_SLOW, slow_seed)
     signal_seed = slow_seed + MACD_SIGNAL - 1  # the signal starts at index 33, and the MACD columns with it
     signal = kernels.seeded_ema(macd, macd_ok, starts, 2 / (MACD_SIGNAL + 1), signal_seed, MACD_SIGNAL)
     return _columns(_clean(p, valid), macd=(macd, macd_ok & kernels.from_row(starts, signal_seed, p.size)),

@@ -63,6 +63,18 @@ def test_seeded_ema_equals_polars_over_tickers(seed, alpha, seed_index, seed_per
     assert_same(kernels.seeded_ema(*kernel_inputs(frame), alpha, seed_index, seed_period), want, rel=1e-12)
 
 
+@pytest.mark.parametrize("seed", range(6))
+def test_ema_difference_equals_two_polars_emas(seed):
+    """MACD's line: one second-order pass where no value is missing, the two averages where one is."""
+    frame = random_frame(seed, null_share=[0.0, 0.0005, 0.05][seed % 3], nan_share=0.0005 if seed >= 3 else 0.0)
+    want = frame.select(polars_seeded_ema(2 / 13, 25, 12) - polars_seeded_ema(2 / 27, 25, 26)).to_series()
+    assert_same(kernels.ema_difference(*kernel_inputs(frame), 12, 26, 25), want, rel=1e-12)
+    values, valid, starts = kernel_inputs(frame)
+    if valid.all():  # no NULL: the same with the validity left out
+        np.testing.assert_array_equal(kernels.ema_difference(values, None, starts, 12, 26, 25)[0],
+                                      kernels.ema_difference(values, valid, starts, 12, 26, 25)[0])
+
+
 def test_seeded_ema_has_talib_seeding_and_ignores_later_rows():
     import talib
 
@@ -114,6 +126,7 @@ def test_a_block_of_equal_length_tickers_equals_each_ticker_alone():
     valid[1500] = False  # the third ticker has a gap
     starts = np.array([0, 600, 1200, 1800, 2400])
     runs = {"ema": lambda v, ok, s: kernels.seeded_ema(v, ok, s, 1 / 14, 14, 14),
+            "macd": lambda v, ok, s: kernels.ema_difference(v, ok, s, 12, 26, 25),
             "ew": lambda v, ok, s: kernels.ew_mean(v, ok, s, 1 - 0.5 ** (1 / 21), 84)}
     for name, run in runs.items():
         together, together_ok = run(x, valid, starts)
