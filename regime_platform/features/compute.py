@@ -71,6 +71,7 @@ DRAWDOWN_WINDOW = 252  # sessions of drawdown_252's running peak (likewise)
 MACD_FAST, MACD_SLOW, MACD_SIGNAL = 12, 26, 9
 RSI_PERIOD = 14
 BB_PERIOD, BB_DEVS = 20, 2.0
+VOL_WINDOWS, VOLUME_Z_WINDOW, SMA_WINDOW = (5, 20, 60), 20, 200
 BURST_SIGMAS, BURST_LOOKBACK, BURST_WINDOW = 2.0, 20, 5
 # Return shape as the statistical jump model literature measures it (Shu, Yu & Mulvey 2024): exponentially weighted
 # (half-life h sessions, pandas' ``ewm(halflife=h)`` weights normalised over every return so far) mean of r and of
@@ -96,10 +97,6 @@ def _lag(x: pl.Expr, k: int) -> pl.Expr:
     return pl.when(pl.col(_IDX) >= k).then(x.shift(k))
 
 
-def _rolling_z(x: pl.Expr, n: int) -> pl.Expr:
-    return (x - _by_ticker(x.rolling_mean(n))) / _by_ticker(x.rolling_std(n))
-
-
 def _values(s: pl.Series) -> tuple[np.ndarray, np.ndarray | None]:
     """A column as float64 numpy (NULL as NaN) and its validity (None: no NULL), so a NULL (a gap) stays apart from a
     NaN."""
@@ -119,10 +116,44 @@ def _columns(clean: bool, **parts: tuple[np.ndarray, np.ndarray]) -> pl.Series:
     return pl.Series(pa.StructArray.from_arrays(list(fields.values()), names=list(fields)))
 
 
-def _per_ticker(x: pl.Expr, kernel, starts: np.ndarray, *fields: str) -> pl.Expr:
-    """`kernel(values, validity, starts)` over the whole sorted column at once, its fields as one struct column."""
-    return x.map_batches(lambda s: kernel(*_values(s), starts),
-                         return_dtype=pl.Struct(dict.fromkeys(fields, pl.Float64)))
+class _Inputs:
+    """The sorted frame's prices and volumes as numpy (values, validity), taken once, and what several kernels share,
+    computed on first use: each kernel reads these rather than the column polars hands its UDF, which the streaming
+    engine delivers in pieces (a copy per call)."""
+
+    def __init__(self, bars: pl.DataFrame, starts: np.ndarray):
+        self.starts = starts
+        self.prices = _values(bars["adj_close"].rechunk())
+        self.volume = _values(bars["volume"].rechunk())
+        self._returns: tuple[np.ndarray, np.ndarray] | None = None
+        self._stds: dict[int, np.ndarray] = {}
+
+    def returns(self) -> tuple[np.ndarray, np.ndarray]:
+        """r_t = ln(P_t / P_{t-1}), NULL in each ticker's first session (and next to a NULL price)."""
+        if self._returns is None:
+            p, valid = self.prices
+            r = np.empty(p.size)
+            r[:1] = np.nan
+            with np.errstate(divide="ignore", invalid="ignore"):
+                np.log(p[1:] / p[:-1], out=r[1:])
+            ok = kernels.from_row(self.starts, 1, p.size)
+            if valid is not None:
+                ok[1:] &= valid[1:] & valid[:-1]
+            r[~ok] = np.nan
+            self._returns = r, ok
+        return self._returns
+
+    def return_std(self, n: int) -> np.ndarray:
+        """The std (ddof=1) of the n returns ending at each row, NaN where the window holds a NULL or NaN."""
+        if n not in self._stds:
+            self._stds[n] = kernels.window_mean_std(self.returns()[0], n)[1]
+        return self._stds[n]
+
+
+def _per_ticker(after: pl.Expr, kernel, *fields: str) -> pl.Expr:
+    """`kernel()` (numpy over every ticker at once, reading :class:`_Inputs`) as one struct column of `fields`; `after`
+    is a column it follows in the query (its values are not read)."""
+    return after.map_batches(lambda _: kernel(), return_dtype=pl.Struct(dict.fromkeys(fields, pl.Float64)))
 
 
 def _clean(x: np.ndarray, valid: np.ndarray | None) -> bool:
@@ -160,15 +191,45 @@ def _bollinger(p: np.ndarray, valid: np.ndarray | None, starts: np.ndarray) -> p
     return _columns(_clean(p, valid), mid=(mid, whole), std=(std, whole))
 
 
-def _ew_means(r: np.ndarray, valid: np.ndarray | None, starts: np.ndarray) -> pl.Series:
+def _windows(values: dict[str, tuple[np.ndarray, int]], starts: np.ndarray, clean: bool) -> pl.Series:
+    """Window results (name: (values, n)) as struct fields, NULL until the ticker's window of n exists or where the
+    window holds a NULL (a NaN here) or a NaN."""
+    return _columns(clean, **{name: (v, kernels.from_row(starts, n - 1, v.size)) for name, (v, n) in values.items()})
+
+
+def _volatility(inputs: _Inputs) -> pl.Series:
+    return _windows({f"std{n}": (inputs.return_std(n), n) for n in VOL_WINDOWS}, inputs.starts, False)
+
+
+def _vol_z_window(inputs: _Inputs) -> pl.Series:
+    # vol_20d's own 252-session window; vol_20d is NaN where its 20 returns are not all there, so is this then
+    mean, std = kernels.window_mean_std(inputs.return_std(20) * SQRT_SESSIONS_PER_YEAR, VOL_Z_WINDOW)
+    return _windows({"meanz": (mean, VOL_Z_WINDOW), "stdz": (std, VOL_Z_WINDOW)}, inputs.starts, False)
+
+
+def _log_volume_window(inputs: _Inputs) -> pl.Series:
+    volume, _ = inputs.volume
+    with np.errstate(invalid="ignore", divide="ignore"):
+        log_volume = np.where(volume > 0, np.log(volume), np.nan)  # NULL where volume ≤ 0 or NULL (NaN > 0 is False)
+    mean, std = kernels.window_mean_std(log_volume, VOLUME_Z_WINDOW)
+    return _windows({"meanlv": (mean, VOLUME_Z_WINDOW), "stdlv": (std, VOLUME_Z_WINDOW)}, inputs.starts, False)
+
+
+def _price_mean(inputs: _Inputs) -> pl.Series:
+    mean, _ = kernels.window_mean_std(inputs.prices[0], SMA_WINDOW, std=False)
+    return _windows({"meansma": (mean, SMA_WINDOW)}, inputs.starts, _clean(*inputs.prices))
+
+
+def _ew_means(inputs: _Inputs) -> pl.Series:
     """pandas' ``ewm(halflife=h, min_periods=EW_WARMUP_HALF_LIVES × h).mean()`` of r and of min(r, 0)², per ticker."""
+    r, valid = inputs.returns()
     downside = np.minimum(r, 0.0) ** 2  # NULL stays NULL (the first session has no return)
     parts = {}
     for h in EW_HALF_LIVES:
         alpha = 1.0 - math.exp(-math.log(2.0) / h)
-        parts[f"mean{h}"] = kernels.ew_mean(r, valid, starts, alpha, EW_WARMUP_HALF_LIVES * h)
-        parts[f"down{h}"] = kernels.ew_mean(downside, valid, starts, alpha, EW_WARMUP_HALF_LIVES * h)
-    return _columns(_clean(r, valid), **parts)
+        parts[f"mean{h}"] = kernels.ew_mean(r, valid, inputs.starts, alpha, EW_WARMUP_HALF_LIVES * h)
+        parts[f"down{h}"] = kernels.ew_mean(downside, valid, inputs.starts, alpha, EW_WARMUP_HALF_LIVES * h)
+    return _columns(False, **parts)
 
 
 def _return_shape_exprs() -> list[pl.Expr]:
@@ -179,10 +240,15 @@ def _return_shape_exprs() -> list[pl.Expr]:
               for h in EW_HALF_LIVES]]
 
 
+def _vol(n: int) -> pl.Expr:
+    return pl.col("__vol").struct.field(f"std{n}") * SQRT_SESSIONS_PER_YEAR
+
+
 def _feature_exprs() -> list[pl.Expr]:
     p = pl.col("adj_close")
     r = pl.col("__r")
-    vol = {n: pl.col(f"__vol{n}") for n in (5, 20, 60)}
+    vol = {n: _vol(n) for n in VOL_WINDOWS}
+    lv, vz = pl.col("__lv").struct, pl.col("__vz").struct
     row = pl.col(_IDX)
     rsi, macd, bb = pl.col("__rsi").struct, pl.col("__macd").struct, pl.col("__bb").struct
     gain, loss = rsi.field("gain"), rsi.field("loss")
@@ -193,8 +259,9 @@ def _feature_exprs() -> list[pl.Expr]:
         *[v.alias(f"vol_{n}d") for n, v in vol.items()],
         (vol[5] / vol[20]).alias("vol_ratio_5_20"),
         (vol[20] - _lag(vol[20], 5)).alias("vol_accel"),
-        _rolling_z(vol[20], VOL_Z_WINDOW).alias("vol_z_252"),
-        _rolling_z(pl.when(pl.col("volume") > 0).then(pl.col("volume").log()), 20).alias("volume_z_20"),
+        ((vol[20] - vz.field("meanz")) / vz.field("stdz")).alias("vol_z_252"),
+        ((pl.when(pl.col("volume") > 0).then(pl.col("volume").log()) - lv.field("meanlv")) / lv.field("stdlv"))
+        .alias("volume_z_20"),
         (100 * gain / (gain + loss)).alias("rsi_14"),
         macd_line.alias("macd"),
         signal.alias("macd_signal"),
@@ -211,7 +278,7 @@ def _feature_exprs() -> list[pl.Expr]:
         pl.when(row >= BURST_WINDOW - 1).then((r < -BURST_SIGMAS * pl.col("__sigma_before")).cast(pl.Float64)
                                               .rolling_sum(BURST_WINDOW)).alias("burst_down_5d"),
         (p / pl.when(row >= DRAWDOWN_WINDOW - 1).then(p.rolling_max(DRAWDOWN_WINDOW)) - 1).alias("drawdown_252"),
-        (p / _by_ticker(p.rolling_mean(200)) - 1).alias("sma_ratio_200"),
+        (p / pl.col("__sma").struct.field("meansma") - 1).alias("sma_ratio_200"),
         *_return_shape_exprs(),
     ]
 
@@ -250,23 +317,29 @@ def feature_query(ohlcv: pl.DataFrame) -> pl.LazyFrame:
     a per-ticker computation); the recursive averages (RSI, MACD, the EW return shape) and the Bollinger window run
     per ticker in :mod:`regime_platform.features.kernels`; the other rolling means and stds per ticker in polars."""
     bars, starts = _sorted_bars(ohlcv)
+    inputs = _Inputs(bars, starts)
     p, r = pl.col("adj_close"), pl.col("__r")
+
+    def on_prices(kernel):
+        return lambda: kernel(*inputs.prices, starts)
+
     frame = (
         bars.lazy()
         .with_columns(p.map_batches(lambda _: pl.Series(kernels.rows_within(starts)), return_dtype=pl.Int32)
                       .alias(_IDX))  # each row's index within its ticker, computed only if a feature needs it
         .with_columns(
             (p / _lag(p, 1)).log().alias("__r"),
-            _per_ticker(p, _rsi_averages, starts, "gain", "loss").alias("__rsi"),
-            _per_ticker(p, _macd_lines, starts, "macd", "signal").alias("__macd"),
-            _per_ticker(p, _bollinger, starts, "mid", "std").alias("__bb"),
-        )
-        .with_columns(
-            *[(_by_ticker(r.rolling_std(n)) * SQRT_SESSIONS_PER_YEAR).alias(f"__vol{n}") for n in (5, 20, 60)],
-            _by_ticker(_lag(r, 1).rolling_std(BURST_LOOKBACK)).alias("__sigma_before"),
-            _per_ticker(r, _ew_means, starts, *[f"{k}{h}" for h in EW_HALF_LIVES for k in ("mean", "down")])
+            _per_ticker(p, on_prices(_rsi_averages), "gain", "loss").alias("__rsi"),
+            _per_ticker(p, on_prices(_macd_lines), "macd", "signal").alias("__macd"),
+            _per_ticker(p, on_prices(_bollinger), "mid", "std").alias("__bb"),
+            _per_ticker(p, lambda: _price_mean(inputs), "meansma").alias("__sma"),
+            _per_ticker(p, lambda: _log_volume_window(inputs), "meanlv", "stdlv").alias("__lv"),
+            _per_ticker(p, lambda: _volatility(inputs), *[f"std{n}" for n in VOL_WINDOWS]).alias("__vol"),
+            _per_ticker(p, lambda: _vol_z_window(inputs), "meanz", "stdz").alias("__vz"),
+            _per_ticker(p, lambda: _ew_means(inputs), *[f"{k}{h}" for h in EW_HALF_LIVES for k in ("mean", "down")])
             .alias("__ew"),
         )
+        .with_columns(_by_ticker(_lag(r, 1).rolling_std(BURST_LOOKBACK)).alias("__sigma_before"))
         .select("date", "ticker", *_feature_exprs())
         # NaN (0/0) and ±inf (a ratio of two zero-width windows) are undefined, so NULL like every other missing value;
         # sums and differences of the kernels' outputs (finite or NULL) need no check
