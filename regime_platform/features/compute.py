@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import threading
 
 import numpy as np
 import polars as pl
@@ -62,8 +63,9 @@ def model_feature_set(spec: str) -> list[str]:
 # the slowest recursion is the exponentially weighted return shape at half-life 21, whose weight on rows older than
 # the lookback is 2^(-1000/21) ≈ 5e-15 (MACD's EMA(26), decay 25/27 a day, needed 600: 400 sessions left 8e-12 in
 # macd_signal, 450 left 5e-13); the longest finite window, vol_z_252, needs 271 rows. Measured on the S&P 500
-# sample (2004, 2008, 2010, 2015 and 2018 ranges): 600 sessions leave 1e-8 in sortino_hl21, 800 leave 2e-11, 900 leave
-# 1.2e-12, 1000 leave 2e-14 (and 5e-14 in volume_z_20, rolling-sum rounding).
+# sample (2004, 2008, 2010, 2015 and 2018 ranges): 600 sessions leave 1e-8 in sortino_hl21, 800 leave 6e-11, 900 leave
+# 1.2e-12, 1000 leave 2e-14; the finite windows (features.kernels.window_mean_std) depend on their own values alone,
+# so they agree exactly.
 LOOKBACK_SESSIONS = 1000
 
 VOL_Z_WINDOW = 252  # sessions of vol_z_252's z-score (the feature's name says 252, whatever a year is)
@@ -127,27 +129,34 @@ class _Inputs:
         self.volume = _values(bars["volume"].rechunk())
         self._returns: tuple[np.ndarray, np.ndarray] | None = None
         self._stds: dict[int, np.ndarray] = {}
+        self._lock = threading.Lock()  # polars may run two UDFs at once: compute each shared array once
 
     def returns(self) -> tuple[np.ndarray, np.ndarray]:
         """r_t = ln(P_t / P_{t-1}), NULL in each ticker's first session (and next to a NULL price)."""
-        if self._returns is None:
-            p, valid = self.prices
-            r = np.empty(p.size)
-            r[:1] = np.nan
-            with np.errstate(divide="ignore", invalid="ignore"):
-                np.log(p[1:] / p[:-1], out=r[1:])
-            ok = kernels.from_row(self.starts, 1, p.size)
-            if valid is not None:
-                ok[1:] &= valid[1:] & valid[:-1]
-            r[~ok] = np.nan
-            self._returns = r, ok
-        return self._returns
+        with self._lock:
+            if self._returns is None:
+                self._returns = self._compute_returns()
+            return self._returns
+
+    def _compute_returns(self) -> tuple[np.ndarray, np.ndarray]:
+        p, valid = self.prices
+        r = np.empty(p.size)
+        r[:1] = np.nan
+        with np.errstate(divide="ignore", invalid="ignore"):
+            np.log(p[1:] / p[:-1], out=r[1:])
+        ok = kernels.from_row(self.starts, 1, p.size)
+        if valid is not None:
+            ok[1:] &= valid[1:] & valid[:-1]
+        r[~ok] = np.nan
+        return r, ok
 
     def return_std(self, n: int) -> np.ndarray:
         """The std (ddof=1) of the n returns ending at each row, NaN where the window holds a NULL or NaN."""
-        if n not in self._stds:
-            self._stds[n] = kernels.window_mean_std(self.returns()[0], n)[1]
-        return self._stds[n]
+        returns = self.returns()[0]
+        with self._lock:
+            if n not in self._stds:
+                self._stds[n] = kernels.window_mean_std(returns, n)[1]
+            return self._stds[n]
 
 
 def _per_ticker(after: pl.Expr, kernel, *fields: str) -> pl.Expr:
@@ -314,8 +323,10 @@ def feature_query(ohlcv: pl.DataFrame) -> pl.LazyFrame:
     """:func:`compute_features` as a lazy query: selecting some columns computes only what they need.
 
     Shifts, 0/1 counts and maxima are computed over the sorted frame and masked in each ticker's first rows (equal to
-    a per-ticker computation); the recursive averages (RSI, MACD, the EW return shape) and the Bollinger window run
-    per ticker in :mod:`regime_platform.features.kernels`; the other rolling means and stds per ticker in polars."""
+    a per-ticker computation); the recursive averages (RSI, MACD, the EW return shape) and the rolling means and stds
+    run in :mod:`regime_platform.features.kernels` over numpy (the recursions per ticker, the windows from their own
+    values alone), each as a UDF of the query so that a column not selected is not computed; the burst counts' σ
+    stays a polars window (its NULL against NaN decides a comparison)."""
     bars, starts = _sorted_bars(ohlcv)
     inputs = _Inputs(bars, starts)
     p, r = pl.col("adj_close"), pl.col("__r")

@@ -116,6 +116,16 @@ def test_window_mean_std_equals_polars_rolling_over_tickers(seed, n, ddof):
     assert flat.sum() >= 3 * (30 - n + 1) - 10 and (got["std"][flat] == 0.0).all()
 
 
+def test_window_mean_alone_equals_the_mean_beside_the_std():
+    x = 100 * np.exp(np.cumsum(np.random.default_rng(2).normal(0, 0.02, 3000)))
+    for n in (5, 20, 200, 252):
+        alone, none = kernels.window_mean_std(x, n, std=False)
+        both, std = kernels.window_mean_std(x, n)
+        assert none is None and std is not None
+        np.testing.assert_array_equal(alone, both)
+        np.testing.assert_allclose(alone[n - 1:], np.convolve(x, np.ones(n) / n, "valid"), rtol=1e-13)
+
+
 def test_a_block_of_equal_length_tickers_equals_each_ticker_alone():
     """Equal-length neighbours are filtered as one 2-D block; a gap sends a ticker down the per-ticker path: every
     ticker's values are bit for bit those it gets alone."""
