@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import os
 import statistics
 import time
 from pathlib import Path
@@ -132,6 +133,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--output", type=Path, default=RESULTS)
     args = ap.parse_args(argv)
+    load_before = [round(x, 2) for x in os.getloadavg()]  # the machine is shared: what else ran shows here
     frame = synthetic(args.tickers, args.sessions)
     ours_ta = fc.feature_query(frame).select(TA_COLUMNS).collect()
     ta_difference = largest_difference(ours_ta.fill_null(np.nan), talib_indicators(frame), ["macd", "bb_mid"])
@@ -147,7 +149,9 @@ def main(argv: list[str] | None = None) -> int:
     payload = {"benchmark": "features", "run_at": dt.datetime.now().isoformat(timespec="seconds"),
                "rows": frame.height, "tickers": args.tickers, "sessions": args.sessions, "repeats": args.repeats,
                "largest_relative_difference": {"talib": ta_difference, "pandas": pandas_difference},
-               "seconds": figures, "polars_threads": pl.thread_pool_size(), "versions": {
+               "seconds": figures, "polars_threads": pl.thread_pool_size(),
+               "load_average": {"before": load_before, "after": [round(x, 2) for x in os.getloadavg()]},
+               "versions": {
                    "polars": pl.__version__, "pandas": pd.__version__, "talib": talib.__version__}}
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(payload, indent=1))

@@ -119,15 +119,17 @@ def platform_figures(p: dict) -> list[dict]:
 def feature_figures(f: dict) -> list[dict]:
     s = f["seconds"]
     rows = f"{f['rows']:,} rows ({f['tickers']} tickers × {f['sessions']:,} sessions)"
+    load = f.get("load_average")  # 1-, 5-, 15-minute load averages when it began (2 CPUs: above 2, it was shared)
+    shared = f"; load average {', '.join(map(str, load['before']))} when it began ({f['repeats']} repeats)" if load else ""
     return [
         figure(f"RSI + MACD + Bollinger bands, {rows}", s["ta_polars"]["min"], "TA-Lib, per ticker",
                s["ta_talib"]["min"], "≤ 1.5 ×", s["ta_polars"]["min"] <= 1.5 * s["ta_talib"]["min"],
                repeats=[s["ta_polars"]["min"], s["ta_polars"]["median"]],
-               note=f"values equal to {f['largest_relative_difference']['talib']:.0e}", kind="ta"),
+               note=f"values equal to {f['largest_relative_difference']['talib']:.0e}{shared}", kind="ta"),
         figure(f"the whole feature set, {rows}", s["all_polars"]["min"], "straightforward pandas",
                s["all_pandas"]["min"], "≤ 0.2 × (≥ 5 × faster)", s["all_polars"]["min"] <= 0.2 * s["all_pandas"]["min"],
                repeats=[s["all_polars"]["min"], s["all_polars"]["median"]],
-               note=f"values equal to {f['largest_relative_difference']['pandas']:.0e}", kind="pandas"),
+               note=f"values equal to {f['largest_relative_difference']['pandas']:.0e}{shared}", kind="pandas"),
     ]
 
 
@@ -147,11 +149,14 @@ def training_figures(t: dict) -> list[dict]:
     return out
 
 
-def markdown(figures: list[dict], machine: dict) -> str:
-    lines = [BEGIN, f"## `make bench` ({dt.date.today()})", "",
+def markdown(figures: list[dict], machine: dict, measured: dict[str, str]) -> str:
+    days = sorted(set(measured.values()))
+    when = "" if len(days) <= 1 else (" Measured on different days: " + ", ".join(
+        f"results/{name} {day}" for name, day in measured.items()) + " (a benchmark re-run alone, then this report).")
+    lines = [BEGIN, f"## `make bench` ({days[-1] if days else dt.date.today()})", "",
              f"Machine: {machine['cpus']} CPUs, Python {machine['python']}, {machine['platform']}. Every figure with "
              "its floor measured in the same run (this machine is shared and noisy: ratios, not seconds, are what "
-             "compare). JSON: [results/bench.json](results/bench.json).", "",
+             f"compare).{when} JSON: [results/bench.json](results/bench.json).", "",
              "| what | value | reference | ratio | min / median | target | met | note |", "|---|---|---|---|---|---|---|---|"]
     for f in figures:
         met = {True: "yes", False: "**no**", None: "—"}[f["met"]]
@@ -171,7 +176,7 @@ def markdown(figures: list[dict], machine: dict) -> str:
 
 def main() -> int:
     machine = {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()}
-    figures = []
+    figures, measured = [], {}
     for name, build in (("platform.json", platform_figures), ("features.json", feature_figures),
                         ("training_bench.json", training_figures)):
         data = _load(name)
@@ -179,11 +184,12 @@ def main() -> int:
             print(f"results/{name} is missing: run its benchmark first (make bench runs them all).")
             continue
         figures += build(data)
+        measured[name] = str(data.get("run_at", dt.date.today()))[:10]
     (RESULTS / "bench.json").write_text(json.dumps({"run_at": dt.datetime.now().isoformat(timespec="seconds"),
                                                     "machine": machine, "figures": figures}, indent=1))
     path = HERE / "RESULTS.md"
     text = path.read_text()
-    block = markdown(figures, machine)
+    block = markdown(figures, machine, measured)
     if BEGIN in text:
         text = text[:text.index(BEGIN)] + block + text[text.index(END) + len(END):]
     else:
