@@ -144,6 +144,21 @@ def check_start(start: dt.date, today: dt.date | None = None) -> dt.date:
     return start
 
 
+def _off_tail_or_number(raw: str, allowed: Callable[[float], bool], sentence: str) -> float | str | None:
+    """A mode setting read as the training code takes it: None for `off`, "tail", or a number ``allowed`` accepts;
+    anything else raises ``sentence`` (formatted with the value)."""
+    value = raw.strip()
+    if value in ("off", "tail"):
+        return None if value == "off" else "tail"
+    try:
+        number = float(value)
+    except ValueError:
+        number = float("nan")
+    if not allowed(number):
+        raise SettingsError(sentence.format(value))
+    return number
+
+
 def setting(default: Any, env: str, doc: str, parse: Callable[[str, str], Any], *, load_time_only: bool = False,
             secret: bool = False, alias: str | None = None) -> Any:
     """A settings field: its default, environment variable (and an older one-value spelling), meaning and parser."""
@@ -313,31 +328,15 @@ class Settings:
 
     def risk_off_threshold_value(self) -> float | str | None:
         """REGIME_RISK_OFF_THRESHOLD as the training code takes it: None (argmax), "tail" or a probability."""
-        value = self.risk_off_threshold.strip()
-        if value in ("off", "tail"):
-            return None if value == "off" else "tail"
-        try:
-            p = float(value)
-        except ValueError:
-            p = float("nan")
-        if not 0 < p < 1:
-            raise SettingsError(f"REGIME_RISK_OFF_THRESHOLD={value!r} is neither `off`, `tail` nor a probability "
-                                "between 0 and 1; use e.g. `tail` or 0.3.")
-        return p
+        return _off_tail_or_number(self.risk_off_threshold, lambda p: 0 < p < 1,
+                                   "REGIME_RISK_OFF_THRESHOLD={!r} is neither `off`, `tail` nor a probability between 0 "
+                                   "and 1; use e.g. `tail` or 0.3.")
 
     def recency_half_life_value(self) -> float | str | None:
         """REGIME_RECENCY_HALF_LIFE as the training code takes it: None (off), "tail" or a half-life in sessions."""
-        value = self.recency_half_life.strip()
-        if value in ("off", "tail"):
-            return None if value == "off" else "tail"
-        try:
-            h = float(value)
-        except ValueError:
-            h = float("nan")
-        if not (h > 0 and h < float("inf")):
-            raise SettingsError(f"REGIME_RECENCY_HALF_LIFE={value!r} is neither `off`, `tail` nor a positive number of "
-                                "sessions; use e.g. `tail` or 756.")
-        return h
+        return _off_tail_or_number(self.recency_half_life, lambda h: 0 < h < float("inf"),
+                                   "REGIME_RECENCY_HALF_LIFE={!r} is neither `off`, `tail` nor a positive number of "
+                                   "sessions; use e.g. `tail` or 756.")
 
     def settle_sessions_for(self, labeler: str) -> int:
         """S of DESIGN §3a for ``labeler``: 0 for a user's file (its label at d is the truth), else
