@@ -169,6 +169,7 @@ def test_materialize_from_the_ui_and_see_the_inline_plot(dagster_ui):
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 900})
             page.set_default_timeout(60_000)
+            expect.set_options(timeout=60_000)  # expect() keeps its own 5 s default; a loaded 2-core machine needs more
             # the asset graph: every group, then the group of the asset under test
             page.goto(f"{base}/asset-groups")
             for group in ("ingestion", "features", "labels", "modeling", GROUP):

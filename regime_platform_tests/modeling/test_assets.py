@@ -152,8 +152,8 @@ def test_no_leakage_fails_on_a_real_leak_in_the_training_code(trained, monkeypat
         needle = "run online through that date only"
     else:
         honest_calibration = training.calibrate_on_tail
-        monkeypatch.setattr(training, "calibrate_on_tail", lambda name, mparams, span, probe: honest_calibration(
-            name, mparams, over_the_whole_span(span), probe))
+        monkeypatch.setattr(training, "calibrate_on_tail", lambda name, mparams, span, probe, *rest: honest_calibration(
+            name, mparams, over_the_whole_span(span), probe, *rest))
         needle = "logistic's calibration read samples"
     passed, problems = _problems(_materialize_with_check(resources, "logistic_model"))
     assert not passed and needle in problems, problems
