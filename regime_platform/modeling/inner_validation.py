@@ -314,11 +314,13 @@ def choose_and_fit(
         off = span_risk_off(span, labels, returns, config.horizon)
     if not baseline and (config.min_dwell == 0 or (config.tune_capacity and name in CAPACITY_GRID) or rule == "tail"
                          or recency == "tail"):
+        # the tail's backtest, read once when capacity and dwell are scored by it or the threshold is chosen by it
+        held = tail_economics(config, span, labels, returns, where,
+                              needed=config.inner_score == "sharpe" or rule == "tail")
         choice = choose(name, model_params(name, params, config), span, tune_capacity=config.tune_capacity,
                         dwell_grid=DWELL_GRID if config.min_dwell == 0 else None, fixed_dwell=dwell,
-                        economic=tail_economics(config, span, labels, returns, where),
-                        threshold_economics=(tail_economics(config, span, labels, returns, where, needed=True)
-                                             if rule == "tail" else False),
+                        economic=held if config.inner_score == "sharpe" else None,
+                        threshold_economics=held if rule == "tail" else False,
                         half_life_grid=RECENCY_GRID if recency == "tail" else None, fixed_half_life=life)
         params, dwell, inner = {**params, **choice.params}, choice.min_dwell, choice.record()
         if choice.threshold is not None:
