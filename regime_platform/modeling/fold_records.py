@@ -71,8 +71,18 @@ def consistency_problems(records: Sequence[dict[str, Any]], stored_digest: str |
     if not saved:
         return [f"no production model is saved in {model_directory} beside the stored rows and fold records of "
                 f"{where}: the run that stored them stopped before saving its model; re-materialize {rerun}"]
-    if model_digest != stored_digest:
-        return [f"the production model in {model_directory} was saved by another run than the stored rows and fold "
-                f"records of {where} (walk-forward digest {model_digest or 'none recorded'}, the rows' "
-                f"{stored_digest}): the run that stored them stopped before saving its model; re-materialize {rerun}"]
-    return []
+    behind = saved_by_another_run(model_digest, stored_digest, where=where, rerun=rerun,
+                                  model_directory=model_directory)
+    return [behind] if behind else []
+
+
+def saved_by_another_run(model_digest: str | None, stored_digest: str | None, *, where: str, rerun: str,
+                         model_directory: str) -> str | None:
+    """One sentence when a production model (its recorded walk-forward digest) is not of the run that stored the rows
+    and fold records (theirs, None when none are stored): `no_leakage` fails on it, and the ledger, which forecasts
+    with that model meanwhile, warns with it."""
+    if stored_digest is None or model_digest == stored_digest:
+        return None
+    return (f"the production model in {model_directory} was saved by another run than the stored rows and fold "
+            f"records of {where} (walk-forward digest {model_digest or 'none recorded'}, the rows' "
+            f"{stored_digest}): the run that stored them stopped before saving its model; re-materialize {rerun}")

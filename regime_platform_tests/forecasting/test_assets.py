@@ -264,3 +264,32 @@ def test_the_page_leads_with_todays_answer_and_the_change_check(replay):
     assert (root / "artifacts" / "regime_forecasts" / "SPY" / "today.png").exists()
     checks = {c.check_name: c for r in results for c in r.get_asset_check_evaluations() if c.check_name == "regime_changed"}
     assert checks["regime_changed"].severity == dg.AssetCheckSeverity.WARN
+
+
+def test_a_model_whose_save_died_after_its_rows_is_named_by_the_ledger_that_still_uses_it(replay, tmp_path, monkeypatch):
+    """The logistic model's asset is re-run on December's targets and killed as the IO manager saves the model, after
+    its rows and fold records committed (issue #29): the ledger goes on with the previous logistic model, and says so
+    on its page and in its log in the sentence no_leakage fails with, naming what to re-materialize."""
+    from regime_platform.modeling import production
+
+    resources = copy_of(replay[1], tmp_path)
+    logistic = next(a for a in model_assets if a.key.to_user_string() == "logistic_model")
+    assert materialize_ticker([walk_forward_targets], resources).success
+
+    def dies_saving(self, directory, extra=None):
+        raise RuntimeError("killed as the production model is saved")
+
+    monkeypatch.setattr(production.ProductionModel, "save", dies_saving)
+    assert not materialize_ticker([logistic], resources, raise_on_error=False).success
+    monkeypatch.undo()
+    result = forecast(resources, DAYS[-1])
+    assert result.success
+    behind = result.asset_materializations_for_node("regime_forecasts")[0].metadata[
+        "models_behind_their_walk_forward"].value
+    lines = behind.splitlines()
+    assert len(lines) == 1, behind
+    assert lines[0].startswith("- SPY's logistic rows come from its previous production model: the production model "
+                               "in ") and lines[0].endswith("re-materialize logistic_model for SPY"), behind
+    # the untouched replay names none
+    meta = replay[3][-1].asset_materializations_for_node("regime_forecasts")[0].metadata
+    assert meta["models_behind_their_walk_forward"].value == "none"

@@ -15,6 +15,7 @@ from regime_platform.defs.resources import RegimeSettings, Warehouse, artifact_d
 from regime_platform.features import macro as macro_inputs
 from regime_platform.forecasting import figures as ledger_plots
 from regime_platform.forecasting import headline, ledger
+from regime_platform.modeling import fold_records
 from regime_platform.modeling.targets_version import scope_for
 from regime_platform.models import MODELS
 
@@ -49,6 +50,23 @@ def production_models(models: dict, ticker: str, scope) -> list:
             raise ledger.LedgerError(refusal)
         chosen.append(fitted)
     return chosen
+
+
+def models_behind(warehouse: Warehouse, settings: RegimeSettings, scope, production: list) -> list[str]:
+    """For each production model saved by an earlier run than the rows and fold records stored now (a run that
+    stopped between the two), one sentence: the ledger forecasts with it meanwhile, and says so."""
+    said = []
+    with warehouse.connect() as con:
+        for m in production:
+            _, stored = fold_records.records_from_rows(wh.read_fold_records(con, scope.ticker, scope.targets_version,
+                                                                            m.name))
+            sentence = fold_records.saved_by_another_run(
+                m.walk_forward_digest, stored, where=f"{m.name} for {scope.describe()}",
+                rerun=f"{m.name}_model for {scope.ticker}",
+                model_directory=str(artifact_directory(settings, f"{m.name}_model", scope.ticker)))
+            if sentence:
+                said.append(f"{m.name} rows come from its previous production model: {sentence}")
+    return said
 
 
 REGIME_CHANGED = "regime_changed"
@@ -135,7 +153,7 @@ def regime_forecasts(context: dg.AssetExecutionContext, config: TickerSelection,
     if s.headline_model not in FORECAST_MODELS:
         raise ledger.LedgerError(f"REGIME_HEADLINE_MODEL={s.headline_model} is not a model of the ledger: set it to "
                                  f"one of {', '.join(FORECAST_MODELS)}.")
-    written, failed, known_now, sources, kept = [], {}, {}, {}, []
+    written, failed, known_now, sources, kept, behind = [], {}, {}, {}, [], []
     for ticker in selected_tickers(config, settings):
         scope = scope_for(s, ticker)
         try:
@@ -144,6 +162,9 @@ def regime_forecasts(context: dg.AssetExecutionContext, config: TickerSelection,
                 refusal = ledger.in_sample_refusal(m, sessions[0])
                 if refusal:
                     raise ledger.LedgerError(refusal)
+            for sentence in models_behind(warehouse, settings, scope, production):
+                behind.append(f"{ticker}'s {sentence}")
+                context.log.warning(behind[-1])
             # models fit with REGIME_MACRO=auto read macro features: computed here exactly as for their fit, from
             # the market.macro rows usable at each session, over enough earlier sessions for their trailing windows
             used_macro = sorted({f for m in production for f in m.feature_names if f in macro_inputs.MACRO_FEATURES})
@@ -202,6 +223,7 @@ def regime_forecasts(context: dg.AssetExecutionContext, config: TickerSelection,
         "target_date": str(last["target_date"][0]),
         "rows_written": sum(r.height for r in written),
         "scored_rows_kept": bullets(kept),
+        "models_behind_their_walk_forward": bullets(behind),
         "price_source": dg.MetadataValue.json(sources),
         "known_regime_at_as_of": dg.MetadataValue.json(known_now),
         "forecasts": dg.MetadataValue.md(markdown_table(shown)),
