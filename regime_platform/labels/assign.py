@@ -92,12 +92,14 @@ class KnownRegime:
 
 
 def known_regime_at(frame: pl.DataFrame, user_labels_path, labeler: str, label_lag: int,
-                    as_of: dt.date) -> KnownRegime | None:
+                    as_of: dt.date, stored: pl.DataFrame | None = None) -> KnownRegime | None:
     """The regime known after the close of ``as_of`` from data through ``as_of`` only — what a daily run stores,
-    and what a range or a re-run recomputes for each of its sessions (never the stored labels, which may have been
-    fit after ``as_of``): a generated labeler fit on the sessions up to ``as_of``, its online label there; a user's
-    file, its label ``label_lag`` sessions before ``as_of`` (the file needs to reach only that session). None when
-    the labels do not reach it."""
+    and what a range or a re-run recomputes for each of its sessions (never labels fit after ``as_of``): a generated
+    labeler fit on the sessions up to ``as_of``, its online label there; a user's file, its label ``label_lag``
+    sessions before ``as_of`` (the file needs to reach only that session). None when the labels do not reach it.
+
+    ``stored`` (the ticker's market.regime_labels) is used instead of a second fit when it is that very fit: the same
+    generated labeler, fit through ``as_of`` — what the labels step of the day's run has just stored."""
     through = frame.filter(pl.col("date") <= as_of)
     if through.is_empty():
         return None
@@ -110,8 +112,17 @@ def known_regime_at(frame: pl.DataFrame, user_labels_path, labeler: str, label_l
         used = user.filter(pl.col("date") <= known_at).with_columns(pl.lit("user").alias("labeler"))
         row = used.filter(pl.col("date") == known_at)
         return None if row.is_empty() else KnownRegime(int(row["regime"][0]), labels_version(used))
-    table = assign_generated(through, labeler).table
+    table = stored if fit_through(stored, labeler) == as_of else assign_generated(through, labeler).table
     row = table.filter(pl.col("date") == as_of)
     if row.is_empty() or row["known_regime"][0] is None:
         return None
     return KnownRegime(int(row["known_regime"][0]), labels_version(table))
+
+
+def fit_through(stored: pl.DataFrame | None, labeler: str) -> dt.date | None:
+    """The last session ``labeler`` was fit on for the stored labels ``stored`` when they are that generated labeler's
+    fit on every session up to their last one (so equal to a fit through that session now); else None."""
+    if stored is None or stored.is_empty() or stored["labeler"][0] != labeler or stored["labeler"].n_unique() != 1:
+        return None
+    fit_end, last = stored["fit_end"].max(), stored["date"].max()
+    return last if fit_end == last and stored["fit_end"].n_unique() == 1 else None

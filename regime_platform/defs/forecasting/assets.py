@@ -172,6 +172,7 @@ def regime_forecasts(context: dg.AssetExecutionContext, config: TickerSelection,
                 macro_inputs.HISTORY_SESSIONS if used_macro else 0)
             with warehouse.connect() as con:
                 frame = wh.read_labeler_frame(con, ticker)
+                stored_labels = wh.read_regime_labels(con, ticker)  # this run's labels step: its fit, not a second
                 macro_rows = wh.read_macro(con, macro_inputs.MACRO_SERIES) if used_macro else None
             for as_of in sessions:
                 with warehouse.connect() as con:
@@ -181,8 +182,9 @@ def regime_forecasts(context: dg.AssetExecutionContext, config: TickerSelection,
                 if price_source is None:
                     raise ledger.LedgerError(f"market.ohlcv has no {ticker} close for {as_of}: materialize ohlcv and "
                                              "features for that session first (the daily job does them in one run).")
-                # as of this session, never from the stored labels (they may have been fit after it)
-                known = labels.known_regime_at(frame, s.user_labels_path(ticker), scope.labeler, s.label_lag, as_of)
+                # as of this session: the stored labels only when they were fit through it, else a fit through it
+                known = labels.known_regime_at(frame, s.user_labels_path(ticker), scope.labeler, s.label_lag, as_of,
+                                               stored_labels)
                 if known is None:
                     raise ledger.LedgerError(
                         f"no regime of {ticker} is known at {as_of} (the persistence baseline needs it): your labels "
