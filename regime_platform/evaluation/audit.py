@@ -49,8 +49,9 @@ def pooled_metrics(confusion: pl.DataFrame, transitions: pl.DataFrame, probabili
 
 
 def strategy_measures(price_dates: np.ndarray, daily_return: np.ndarray, signal_dates: np.ndarray,
-                      signals: np.ndarray, cost_bp: float) -> dict[str, float]:
-    """The backtest convention, vectorized: the position of session j is the signal of session j − 2."""
+                      signals: np.ndarray, cost_bp: float, cash_return: np.ndarray | None = None) -> dict[str, float]:
+    """The backtest convention, vectorized: the position of session j is the signal of session j − 2; the flat part
+    earns ``cash_return`` of the session (0 when None) and Sharpe is on the returns in excess of it."""
     at = np.searchsorted(price_dates, signal_dates)
     first, last = at.min(), at.max()
     stop = min(last + 2, len(price_dates) - 1)
@@ -63,14 +64,16 @@ def strategy_measures(price_dates: np.ndarray, daily_return: np.ndarray, signal_
     filled = np.nan_to_num(filled)
     positions = filled[first + 1: stop + 1]
     returns = daily_return[first + 1: stop + 1]
+    cash = np.zeros(len(returns)) if cash_return is None else cash_return[first + 1: stop + 1]
     turnover = np.abs(np.diff(positions, prepend=0.0))
-    net = positions * returns - turnover * cost_bp / 1e4
+    net = positions * returns + (1.0 - positions) * cash - turnover * cost_bp / 1e4
     log_equity = np.cumsum(np.log1p(net))
     drawdown = np.exp(log_equity - np.maximum(np.maximum.accumulate(log_equity), 0.0)) - 1
-    std = net.std(ddof=1)
+    std, excess = net.std(ddof=1), net - cash
+    excess_std = excess.std(ddof=1)
     return {"ann_return": float(np.exp(log_equity[-1] * SESSIONS_PER_YEAR / len(net)) - 1),
             "ann_vol": float(std * SQRT_SESSIONS_PER_YEAR),
-            "sharpe": float(net.mean() / std * SQRT_SESSIONS_PER_YEAR) if std > 0 else None,
+            "sharpe": float(excess.mean() / excess_std * SQRT_SESSIONS_PER_YEAR) if excess_std > 0 else None,
             "max_drawdown": float(drawdown.min()), "switches": float(round(turnover.sum())),
             "time_in_market": float(positions.mean())}
 
@@ -84,6 +87,7 @@ def backtest_measures(signals: pl.DataFrame, prices: pl.DataFrame, cost_bp: floa
     whose accounting is then recomputed here."""
     price_dates = prices["date"].to_numpy()
     daily = prices["daily_return"].fill_null(0.0).to_numpy()
+    cash = prices["cash_return"].to_numpy().astype(float) if "cash_return" in prices.columns else None
     above = prices["above_sma"].to_numpy().astype(float)
     vol = prices["trailing_std"].to_numpy().astype(float) * SQRT_SESSIONS_PER_YEAR
     exposure = np.where(np.isfinite(vol) & (vol > 0), np.minimum(1.0, TARGET_VOLATILITY / np.where(vol > 0, vol, 1.0)), 0.0)
@@ -103,7 +107,7 @@ def backtest_measures(signals: pl.DataFrame, prices: pl.DataFrame, cost_bp: floa
             by_date = dict(zip(np.array(record["dates"], dtype="datetime64[D]").tolist(), record["signals"]))
             strategies[name] = np.array([by_date[d] for d in common.astype(object).tolist()], dtype=float)
         for name, s in strategies.items():
-            for measure, value in strategy_measures(price_dates, daily, common, s, cost_bp).items():
+            for measure, value in strategy_measures(price_dates, daily, common, s, cost_bp, cash).items():
                 rows.append({"strategy": name, "horizon": int(horizon), "measure": measure, "value": value})
     return pl.DataFrame(rows, schema={"strategy": pl.Utf8, "horizon": pl.Int64, "measure": pl.Utf8, "value": pl.Float64})
 

@@ -200,10 +200,14 @@ def audit_long_signals(con: duckdb.DuckDBPyConnection, ticker: str, version: str
 
 
 def audit_price_path(con: duckdb.DuckDBPyConnection, ticker: str, sma_window: int = 200,
-                     vol_window: int = 20) -> pl.DataFrame:
-    """date, daily simple return of adj_close, whether the close is above its `sma_window`-session mean, and the
-    sample std of the `vol_window` daily log returns ending at the date (NULL until that many exist)."""
-    return query(con, f"""
+                     vol_window: int = 20, cash_series: dict[str, int] | None = None,
+                     stale_sessions: dict[int, int] | None = None) -> pl.DataFrame:
+    """date, daily simple return of adj_close, whether the close is above its `sma_window`-session mean, the
+    sample std of the `vol_window` daily log returns ending at the date (NULL until that many exist), and
+    `cash_return`: what the flat part of a position earns over close d−1 → close d — the first of `cash_series`
+    (series → values a year) stored in market.macro, its newest value usable at the close of d−1 while at most
+    `stale_sessions[values a year]` sessions old, compounded to a session; 0 without one."""
+    path = query(con, f"""
         WITH r AS (
             SELECT date, adj_close, adj_close / lag(adj_close) OVER w - 1 AS daily_return,
                    ln(adj_close / lag(adj_close) OVER w) AS log_return
@@ -215,3 +219,19 @@ def audit_price_path(con: duckdb.DuckDBPyConnection, ticker: str, sma_window: in
         WINDOW s AS (ORDER BY date ROWS BETWEEN {int(sma_window) - 1} PRECEDING AND CURRENT ROW),
                v AS (ORDER BY date ROWS BETWEEN {int(vol_window) - 1} PRECEDING AND CURRENT ROW)
         ORDER BY date""", [ticker, sma_window, vol_window])
+    stored = set(query(con, f"SELECT DISTINCT series FROM {SCHEMA}.macro")["series"].to_list())
+    series = next((name for name in (cash_series or {}) if name in stored), None)
+    if series is None:
+        return path.with_columns(cash_return=pl.lit(0.0))
+    periods = cash_series[series]
+    cash = query(con, f"""
+        WITH p AS (SELECT date, row_number() OVER (ORDER BY date) - 1 AS i, lag(date) OVER (ORDER BY date) AS prev
+                   FROM {SCHEMA}.ohlcv WHERE ticker = ?),
+             c AS (SELECT usable_from, arg_max(value, date) AS value FROM {SCHEMA}.macro WHERE series = ?
+                   GROUP BY usable_from),
+             k AS (SELECT p.date, p.i, c.usable_from, c.value FROM p ASOF LEFT JOIN c ON p.prev >= c.usable_from),
+             s AS (SELECT k.*, q.i AS i_usable FROM k ASOF LEFT JOIN p q ON k.usable_from <= q.date)
+        SELECT date, CASE WHEN value IS NOT NULL AND (i - 1) - i_usable <= ?
+                          THEN pow(1 + value / 100, ? / 252) - 1 ELSE 0 END AS cash_return
+        FROM s ORDER BY date""", [ticker, series, (stale_sessions or {}).get(periods, 0), periods])
+    return path.join(cash, on="date", how="left").with_columns(pl.col("cash_return").fill_null(0.0))

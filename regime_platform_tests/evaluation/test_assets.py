@@ -3,6 +3,7 @@ the real Dagster path with faults planted in the stored rows."""
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import re
 from pathlib import Path
 
@@ -152,6 +153,37 @@ def test_metrics_reproducible_fails_on_a_planted_wrong_metric(evaluated):
     finally:
         replace("model_metrics", stored)
         replace("backtest", trades)
+
+
+def test_metrics_reproducible_recomputes_the_cash_a_flat_position_earns(evaluated, tmp_path):
+    """With a cash rate stored (the macro asset stores the bundled Fama–French RF offline), the backtest's flat part
+    earns it and Sharpe is in excess of it; the independent recomputation did neither, so the check failed on every
+    fresh `make run`. It now passes there, and fails when the stored cash rate was changed after the backtest."""
+    import shutil
+
+    from regime_platform_tests.evaluation.test_cash import stored_rf
+
+    shutil.copytree(evaluated[1], tmp_path / "copy")
+    resources = platform_resources(tmp_path / "copy", epochs=2, max_folds=2)
+    start, end = dt.date(2009, 10, 1), dt.date(2018, 12, 31)
+    with resources["warehouse"].connect() as con:
+        wh.write_macro(con, start, end, {"FF_RF": stored_rf(start, end)})
+    result = materialize_ticker([backtest], resources)
+    assert result.success
+    assert "earns the cash rate FF_RF" in result.asset_materializations_for_node("backtest")[0].metadata[
+        "cash_rate"].value
+
+    def audited():
+        evaluation = check_ticker([model_comparison, model_metrics, backtest], [metrics_reproducible],
+                                  resources).get_asset_check_evaluations()[0]
+        return evaluation.passed, evaluation.metadata["problems"].value
+
+    passed, problems = audited()
+    assert passed, problems
+    with resources["warehouse"].connect() as con:  # a later cash rate than the one the backtest earned
+        con.execute("UPDATE market.macro SET value = value + 0.5 WHERE series = 'FF_RF'")
+    passed, problems = audited()
+    assert not passed and "sharpe of logistic" in problems and "ann_return of sma_200" in problems, problems
 
 
 # --- checks on hand-made forecasts over real prices ---------------------------------------------------------

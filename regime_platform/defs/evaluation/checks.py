@@ -18,7 +18,7 @@ from regime_platform.defs.metadata import markdown_table
 from regime_platform.defs.partitions import ticker_check
 from regime_platform.defs.resources import RegimeSettings, Warehouse, artifact_directory
 from regime_platform.defs.scope import ticker_scope
-from regime_platform.evaluation import audit, comparison
+from regime_platform.evaluation import audit, cash, comparison
 from regime_platform.evaluation import backtest as bt
 from regime_platform.evaluation.horizon import headline_horizon
 from regime_platform.storage.reports import Report
@@ -49,7 +49,8 @@ def beats_baselines(context: dg.AssetCheckExecutionContext, warehouse: Warehouse
 @ticker_check(asset=model_comparison, name="metrics_reproducible",
               additional_deps=[model_metrics, backtest],
                 description="Recomputes the pooled metrics and the backtest from market.oos_predictions and "
-                            "market.ohlcv through SQL aggregates and vectorized numpy (not the asset's code) and "
+                            "market.ohlcv (and the cash rate from market.macro) through SQL aggregates and vectorized "
+                            "numpy (not the asset's code) and "
                             "compares them with market.model_metrics and market.backtest.")
 def metrics_reproducible(context: dg.AssetCheckExecutionContext, warehouse: Warehouse,
                          settings: RegimeSettings) -> dg.AssetCheckResult:
@@ -66,7 +67,8 @@ def metrics_reproducible(context: dg.AssetCheckExecutionContext, warehouse: Ware
                                                   wh.audit_scored_probabilities(con, t, v))
         recomputed_backtest = audit.backtest_measures(
             wh.audit_long_signals(con, t, v, used["risk_off_regime_override"]),
-            wh.audit_price_path(con, t, bt.SMA_WINDOW, bt.anchors.VOL_WINDOW), float(used["cost_bp"]),
+            wh.audit_price_path(con, t, bt.SMA_WINDOW, bt.anchors.VOL_WINDOW, cash.CASH_SERIES, cash.STALE_SESSIONS),
+            float(used["cost_bp"]),
             {int(h): record for h, record in used.get("fitted_signals", {}).items()})
         problems = audit.compare(wh.stored_model_metrics(con, t, v, pooled_only=True), recomputed_metrics,
                                  wh.stored_backtest(con, t, v), recomputed_backtest)
