@@ -47,6 +47,7 @@ from regime_platform.modeling.training import (
 )
 from regime_platform.modeling.walk_forward_targets import regime_mean_returns, risk_off_regime
 from regime_platform.models import MODELS, RegimeModel, make_model
+from regime_platform.models.base import quiet
 
 # simplest first: a tie goes to the stronger regularization
 CAPACITY_GRID: dict[str, list[dict[str, Any]]] = {
@@ -273,6 +274,25 @@ class SpanFit:
         return apply_min_dwell(proba, self.min_dwell, risk_off=self.risk_off_regime,
                                risk_off_threshold=self.risk_off_threshold)
 
+    def summary(self) -> str:
+        """What this fit chose, in a few words: the one line a person waiting on a fold reads (the steps that chose
+        it are at DEBUG)."""
+        info = self.model.fit_info
+        said = [f"fit on {info['n_fit']} samples"]
+        if info.get("epochs"):
+            said.append(f"{info['epochs']} epochs")
+        if self.inner is not None:
+            said.append(f"capacity {self.inner['params'] or 'default'}")
+        said.append(f"dwell {self.min_dwell}")
+        if self.risk_off_threshold is not None:
+            said.append(f"risk-off at p ≥ {self.risk_off_threshold}")
+        if self.recency_half_life is not None:
+            said.append(f"half-life {self.recency_half_life:g}")
+        temperature = (info.get("calibration") or {}).get("temperature")
+        if temperature is not None:
+            said.append(f"temperature {temperature:.2f}")
+        return ", ".join(said)
+
 
 def choose_and_fit(
     name: str,
@@ -301,6 +321,7 @@ def choose_and_fit(
     and fit exactly as a fold's is.
     """
     params = dict(params)
+    log = quiet(log)  # how it chose goes at DEBUG: the caller says the fit's summary() in one line at INFO
     baseline = MODELS[name].is_baseline
     dwell, inner = (1 if baseline or config.min_dwell == 0 else config.min_dwell), None
     rule = None if baseline else config.risk_off_threshold

@@ -264,6 +264,8 @@ def fit_final(
         fitted = choose_and_fit(name, params, span, labels, config, returns=returns, where="production fit", log=log)
         model, inner, dwell = fitted.model, fitted.inner, fitted.min_dwell
         seconds = time.perf_counter() - t0
+        if log:
+            log(f"production fit {name}: {fitted.summary()}, in {seconds:.1f} s")
         payload = {
             "model": name,
             "params": model.params,

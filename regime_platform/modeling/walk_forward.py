@@ -44,6 +44,7 @@ from regime_platform.modeling.training import (
     select_span_features,
 )
 from regime_platform.modeling.walk_forward_targets import regime_mean_returns, risk_off_regime
+from regime_platform.models.base import detail
 from regime_platform.storage.files import to_jsonable
 
 OOS_SCHEMA: dict[str, pl.DataType] = warehouse.body_schema("oos_predictions")  # storage adds the keys
@@ -184,7 +185,7 @@ def walk_forward(
         W_test = span.windows(test_t)
         known_test = known_at(test_t, labels.known_regime)
         if log:
-            log(f"{where}: train {dates[span.train_t[0]]}…{dates[span.train_t[-1]]} ({span.train_t.size} samples, "
+            detail(log)(f"{where}: train {dates[span.train_t[0]]}…{dates[span.train_t[-1]]} ({span.train_t.size} samples, "
                 f"the last {span.val_t.size} also the epoch-selection tail), test {dates[test_t[0]]}…"
                 f"{dates[test_t[-1]]} ({test_t.size}), embargo "
                 f"{embargo_gap(int(span.train_t[-1]), int(test_t[0]), w, h)} sessions")
@@ -210,11 +211,11 @@ def walk_forward(
                             "n_fit": info["n_fit"], "n_val": int(span.val_t.size), "n_test": int(test_t.size)})
             _append_rows(rows, name, fold.fold, dates, test_t, h, proba, decided, y_test, known_test)
             done += 1
+            summary = f"{where} {name}: {fitted.summary()}, in {seconds:.1f} s"  # the fold's one line at INFO
             if progress:
-                progress(done, total, f"{where} {name}")
-            if log:
-                log(f"{where} {name}: fit on {info['n_fit']} samples in {seconds:.1f} s"
-                    + (f", {info['epochs']} epochs" if info["epochs"] else ""))
+                progress(done, total, summary)
+            elif log:
+                log(summary)
 
         records.append(fold_record(fold, span, labels, targets, test_t, fold_samples.feature_names, config, returns,
                                    class_warnings, class_errors, model_info, selection))

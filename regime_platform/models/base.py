@@ -55,6 +55,11 @@ def detail(log: Log) -> Log:
     """Where a per-epoch line goes: a :class:`LeveledLog`'s debug level, else the plain callable itself."""
     return log.debug if isinstance(log, LeveledLog) else log
 
+
+def quiet(log: Log) -> Log:
+    """``log`` with every line at its debug level: the steps inside one fit, which its one summary line stands for."""
+    return LeveledLog(log.debug, log.debug) if isinstance(log, LeveledLog) else log
+
 OVERSAMPLING = ("none", "random", "smote")
 CONFIG_FILE = "config.json"
 

@@ -379,3 +379,29 @@ def test_a_training_span_with_one_regime_is_a_clear_error():
                        TrainingConfig(epochs=1, max_folds=2))
     assert [r["test_year"] for r in res.fold_records] == [2012]
     assert any("fold" in w and "(2011)" in w and "skipped" in w for w in res.warnings)
+
+
+def test_a_person_waiting_reads_one_line_per_fold_and_model_and_the_steps_are_at_debug():
+    """Through a two-level log like the model assets' (INFO, DEBUG): INFO holds one summary per fold and model, each
+    saying what the fold's tail chose, and one per production fit; the train span, the inner choice, the epochs chosen,
+    the temperature and every epoch are at DEBUG."""
+    from regime_platform.models.base import LeveledLog
+
+    dates, X, names, r = synthetic()
+    models = {"cnn": FAST["cnn"], "logistic": {}}
+    info, debug = [], []
+    config = replace(TINY, tune_capacity=True, min_dwell=0)
+    walk_forward(dates, X, names, refit_targets(dates, r), models, config, log=LeveledLog(info.append, debug.append),
+                 include_baselines=False)
+    assert len(info) == 2 * len(models), info
+    for line in info:
+        assert line.startswith("fold ") and "fit on " in line and ", dwell " in line and line.endswith(" s"), line
+        assert ", capacity " in line and "temperature" in line, line
+    assert any(" cnn: " in line and " epochs, " in line for line in info)
+    assert any("inner validation chose" in line for line in debug) and any("epoch 1/2" in line for line in debug)
+    assert any("epochs chosen on the" in line for line in debug) and any(": train " in line for line in debug)
+    targets = refit_targets(dates, r)
+    info.clear()
+    fit_final(dates, X, names, targets, models, config, log=LeveledLog(info.append, debug.append),
+              include_baselines=False)
+    assert [line.split(":")[0] for line in info] == ["production fit cnn", "production fit logistic"], info
