@@ -29,6 +29,19 @@ class SourceUnreachable(MacroSourceError):
     """No answer at all (DNS, connection, timeout): the other series of that source are not tried."""
 
 
+class NotAsked(MacroSourceError):
+    """A series FRED was not asked for because it could not be reached for ``after`` a moment before."""
+
+    def __init__(self, message: str, after: str) -> None:
+        super().__init__(message)
+        self.after = after
+
+
+def not_asked_sentence(names: str, after: str) -> str:
+    return (f"FRED was not asked for {names}: it could not be reached for {after} a moment ago; check the network or "
+            "set REGIME_SOURCE=sample.")
+
+
 def _unreachable(exc: Exception) -> bool:
     """pandas-datareader's RemoteDataError carries the requests exception when no response came back at all."""
     return "\nException:\n" in str(exc) or type(exc).__name__ in ("ConnectionError", "Timeout", "ReadTimeout")
@@ -160,6 +173,7 @@ class MacroAnswer:
     frame: pl.DataFrame
     source: str
     warnings: list[str]
+    not_asked_after: str | None = None  # served by the sample because FRED could not be reached for this series
 
 
 def fetch_series(names: list[str], start: dt.date, end: dt.date, mode: str, *, fred: Callable | None = None,
@@ -180,9 +194,8 @@ def fetch_series(names: list[str], start: dt.date, end: dt.date, mode: str, *, f
         if not online:
             break
         if unreachable is not None and name != CASH_SERIES_ONLINE:  # FRED gave no answer at all: ask it no more
-            failures[name] = (f"FRED was not asked for {name}: it could not be reached for {unreachable.args[1]} a "
-                              "moment ago; check the network or set REGIME_SOURCE=sample.")
-            out[name] = MacroSourceError(failures[name])
+            failures[name] = not_asked_sentence(name, unreachable.args[1])
+            out[name] = NotAsked(failures[name], unreachable.args[1])
             continue
         try:
             pdf = famafrench_daily_rf(start, end, famafrench) if name == CASH_SERIES_ONLINE else \
@@ -200,17 +213,38 @@ def fetch_series(names: list[str], start: dt.date, end: dt.date, mode: str, *, f
             out.pop(CASH_SERIES_ONLINE)
         for name in dict.fromkeys(offline):
             why = failures.get(name) or failures.get(CASH_SERIES_ONLINE if name == CASH_SERIES_OFFLINE else "", "")
+            after = out[name].after if isinstance(out.get(name), NotAsked) else None
             try:
                 pdf = sample_frame(name, start, end)
             except MacroSourceError as exc:
-                out[name] = MacroSourceError(f"{why} {exc}".strip()) if why else exc
+                out[name] = (NotAsked(f"{why} {exc}", after) if after else MacroSourceError(f"{why} {exc}".strip())) \
+                    if why else exc
                 continue
             note = [f"{why} Serving the bundled SAMPLE instead ({SAMPLE_SOURCES[name]})."] if why else []
-            out[name] = MacroAnswer(name, frame_of(pdf), f"sample:{SAMPLE_SOURCES[name]}", note)
+            out[name] = MacroAnswer(name, frame_of(pdf), f"sample:{SAMPLE_SOURCES[name]}", note, after)
     return out
 
 
+def said_once(answers: dict[str, MacroAnswer | MacroSourceError]) -> list[str]:
+    """The log lines of one fetch, each source failure said once: a series' own failure or fallback in its own line;
+    the series FRED was not asked for after it could not be reached, in one line together (the failure itself is the
+    line of the series it failed on). What the sample served and what was not stored, the caller lists."""
+    lines, skipped, after = [], [], None
+    for name, answer in answers.items():
+        asked_after = answer.after if isinstance(answer, NotAsked) else getattr(answer, "not_asked_after", None)
+        if asked_after:
+            skipped.append(name)
+            after = after or asked_after
+        elif isinstance(answer, MacroSourceError):
+            lines.append(f"not stored: {answer}")
+        else:
+            lines += [f"macro fallback for {name}: {warning}" for warning in answer.warnings]
+    if skipped:
+        lines.append(not_asked_sentence(", ".join(skipped), after))
+    return lines
+
+
 __all__ = ["CATALOG", "CASH_SERIES_OFFLINE", "CASH_SERIES_ONLINE", "MacroAnswer", "MacroSeries", "MacroSourceError",
-           "SourceUnreachable",
+           "NotAsked", "SourceUnreachable", "not_asked_sentence", "said_once",
            "SAMPLE_SOURCES", "famafrench_daily_rf", "fetch_series", "fred_frame", "is_sample", "sample_frame",
            "series_info"]

@@ -190,6 +190,11 @@ def test_an_unreachable_fred_is_asked_once_and_auto_serves_the_sample_saying_why
     assert "FRED was not asked for BAA" in answers["BAA"].warnings[0]
     assert isinstance(answers["T10Y2Y"], sources.MacroSourceError)
     assert answers["FF_RF"].source == "sample:arch.data.frenchdata" and "FF_RF_D" not in answers
+    # the log says FRED's failure once: on VIXCLS, where it failed, and one line for the series not asked after it
+    lines = sources.said_once(answers)
+    assert sum("could not serve VIXCLS" in line for line in lines) == 1
+    assert lines[-1] == sources.not_asked_sentence("BAA, T10Y2Y", "VIXCLS")
+    assert len(lines) == 3  # VIXCLS's fallback, FF_RF's fallback (the Fama–French library's own failure), the rest
 
 
 def famafrench_zip(days: list[dt.date]) -> bytes:

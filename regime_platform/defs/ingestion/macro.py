@@ -38,19 +38,18 @@ def macro(context: dg.AssetExecutionContext, warehouse: Warehouse, settings: Reg
                      f"late monthly values): {', '.join(s.macro_series)} from "
                      f"{'the bundled sample' if mode == 'sample' else 'FRED'} (REGIME_SOURCE={s.source})")
     answers = sources.fetch_series(list(s.macro_series), fetch_start, end, mode)
+    for line in sources.said_once(answers):  # each source failure once, not once per series it stopped
+        context.log.warning(line)
     now, built, failed = dt.datetime.now(), {}, {}
     for name, answer in answers.items():
         if isinstance(answer, sources.MacroSourceError):
             failed[name] = str(answer)
             continue
-        for warning in answer.warnings:
-            context.log.warning(f"macro fallback for {name}: {warning}")
         try:
             built[name] = rules.build_rows(answer, s.macro_lag, now)
         except sources.MacroSourceError as exc:
             failed[name] = str(exc)
-    for sentence in failed.values():
-        context.log.warning(f"not stored: {sentence}")
+            context.log.warning(f"not stored: {failed[name]}")
     if not built:
         problem = " ".join(failed.values()) or f"no macro series to ingest for {start} … {end}."
         if s.macro != "off":
@@ -63,7 +62,8 @@ def macro(context: dg.AssetExecutionContext, warehouse: Warehouse, settings: Reg
     served = {n: b.rows["source"][0] for n, b in built.items()}
     if any(sources.is_sample(v) for v in served.values()):
         context.log.warning("serving the bundled SAMPLE for macro series: " + ", ".join(
-            f"{n} ← {v}" for n, v in served.items() if sources.is_sample(v)) + "; rows say so in `source`.")
+            f"{n} ← {v}" for n, v in served.items() if sources.is_sample(v)) + "; rows say so in `source`"
+            + (f"; not stored: {', '.join(failed)} (the page's not_stored says why)." if failed else "."))
     with warehouse.connect() as con:
         wh.write_macro(con, fetch_start, end, {n: b.rows for n, b in built.items()})
         stored = wh.macro_summary(con)
