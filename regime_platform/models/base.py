@@ -12,8 +12,8 @@ training targets still gets a (zero) probability column, so every model returns 
 the scikit-learn models pass it to the estimator's ``fit`` (multiplying the class weights), the sequence models scale
 each sample's class-weighted cross-entropy by it, the ensemble hands it to its members. A baseline is never weighted.
 With ``oversampling="random"`` the weights are carried through the resampling (a duplicated row is the same session
-and keeps its weight: :func:`oversample_weighted`); with SMOTE they are refused, a synthetic row lying between two
-sessions has no weight of its own. Without it, ``_fit`` is called
+and keeps its weight: :func:`oversample_weighted`); with SMOTE they are refused (:func:`weights_refusal`, the one
+sentence every layer refuses with), a synthetic row lying between two sessions has no weight of its own. Without it, ``_fit`` is called
 exactly as before weights existed.
 """
 from __future__ import annotations
@@ -135,9 +135,8 @@ class RegimeModel:
         w = np.asarray(sample_weight, dtype=np.float64)
         if self.is_baseline:
             raise ValueError(f"{self.name} is a baseline and is never weighted; fit it without sample_weight.")
-        if self.params.get("oversampling", "none") == "smote":
-            raise ValueError("REGIME_RECENCY_HALF_LIFE needs REGIME_OVERSAMPLING=none or random (a SMOTE row lies "
-                             "between two sessions and has no weight of its own); set one of them otherwise.")
+        if why := weights_refusal(self.params.get("oversampling", "none")):
+            raise ValueError(why)
         if w.shape != (n,) or not np.isfinite(w).all() or (w < 0).any() or not w.sum() > 0:
             raise ValueError(f"{self.name}: sample_weight must be {n} finite non-negative weights, not all zero; got "
                              f"shape {w.shape}.")
@@ -248,6 +247,17 @@ def balanced_class_weights(y: np.ndarray, n_classes: int) -> np.ndarray:
     return w
 
 
+def weights_refusal(oversampling: str, half_life: object = None) -> str | None:
+    """The one sentence refusing sample weights with ``oversampling``, or None when it carries them: ``smote`` cannot
+    (a synthetic row lies between two sessions and has no weight of its own), ``none`` and ``random`` can. The settings,
+    ``TrainingConfig`` and every weighted fit refuse with it; ``half_life``, when the caller knows it, is named in it."""
+    if oversampling != "smote":
+        return None
+    setting = "REGIME_RECENCY_HALF_LIFE" if half_life is None else f"REGIME_RECENCY_HALF_LIFE={half_life}"
+    return (f"{setting} needs REGIME_OVERSAMPLING=none or random (a SMOTE row lies between two sessions and has no "
+            "weight of its own); set one of them otherwise.")
+
+
 def oversample(
     X: np.ndarray, y: np.ndarray, method: str, seed: int, log: Log = None
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -287,7 +297,7 @@ def oversample_weighted(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """:func:`oversample` carrying one weight per sample: ``random`` duplicates sample indices (the same rows
     :func:`oversample` picks), so each copy keeps its sample's weight; ``smote`` is refused (a synthetic row between two
-    sessions has no weight of its own)."""
+    sessions has no weight of its own: :func:`weights_refusal`)."""
     w = np.asarray(sample_weight, dtype=np.float64)
     if method == "none" or np.unique(y).size < 2:
         return X, y, w
@@ -298,7 +308,7 @@ def oversample_weighted(
         res_idx, res_y = RandomOverSampler(random_state=seed).fit_resample(idx, y)
         res_idx = res_idx.ravel()
         return X[res_idx], np.asarray(res_y, dtype=np.int64), w[res_idx]
-    raise ValueError(f"oversampling={method!r} cannot carry sample weights; use none or random")
+    raise ValueError(weights_refusal(method) or f"oversampling={method!r}; use one of {OVERSAMPLING}")
 
 
 def full_proba(proba: np.ndarray, classes: np.ndarray, n_classes: int) -> np.ndarray:
