@@ -266,49 +266,49 @@ def oversample(
     ``random``: duplicate sample indices (RandomOverSampler over the index column) — windows untouched.
     ``smote``: SMOTE on flattened windows (n, window·features), reshaped back; ``k_neighbors`` is reduced
     to the smallest class size − 1 and a class of one sample falls back to random oversampling.
-    Works for 3-D windows and 2-D summaries alike.
+    Works for 3-D windows and 2-D summaries alike. The unweighted case of :func:`oversample_weighted`.
     """
-    if method == "none" or np.unique(y).size < 2:
-        return X, y
-    if method == "random":
-        from imblearn.over_sampling import RandomOverSampler
-
-        idx = np.arange(len(y)).reshape(-1, 1)
-        res_idx, res_y = RandomOverSampler(random_state=seed).fit_resample(idx, y)
-        res_idx = res_idx.ravel()
-        return X[res_idx], np.asarray(res_y, dtype=np.int64)
-    if method == "smote":
-        from imblearn.over_sampling import SMOTE
-
-        min_count = int(np.bincount(y)[np.bincount(y) > 0].min())
-        if min_count < 2:
-            if log:
-                log("SMOTE needs ≥ 2 samples per class; falling back to random oversampling")
-            return oversample(X, y, "random", seed, log)
-        shape = X.shape[1:]
-        flat = X.reshape(len(X), -1)
-        res_X, res_y = SMOTE(random_state=seed, k_neighbors=min(5, min_count - 1)).fit_resample(flat, y)
-        return np.asarray(res_X, dtype=X.dtype).reshape((-1, *shape)), np.asarray(res_y, dtype=np.int64)
-    raise ValueError(f"oversampling={method!r}; use one of {OVERSAMPLING}")
+    X, y, _ = _oversample(X, y, None, method, seed, log)
+    return X, y
 
 
 def oversample_weighted(
     X: np.ndarray, y: np.ndarray, sample_weight: np.ndarray, method: str, seed: int, log: Log = None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """:func:`oversample` carrying one weight per sample: ``random`` duplicates sample indices (the same rows
-    :func:`oversample` picks), so each copy keeps its sample's weight; ``smote`` is refused (a synthetic row between two
-    sessions has no weight of its own: :func:`weights_refusal`)."""
-    w = np.asarray(sample_weight, dtype=np.float64)
+    :func:`oversample` picks), so each copy keeps its sample's weight; ``smote`` is refused (:func:`weights_refusal`)."""
+    return _oversample(X, y, np.asarray(sample_weight, dtype=np.float64), method, seed, log)
+
+
+def _oversample(
+    X: np.ndarray, y: np.ndarray, w: np.ndarray | None, method: str, seed: int, log: Log
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """:func:`oversample` and :func:`oversample_weighted` in one: the weights ``w`` (None = unweighted) follow the rows
+    ``random`` picks."""
     if method == "none" or np.unique(y).size < 2:
         return X, y, w
+    if w is not None and (why := weights_refusal(method)):
+        raise ValueError(why)
     if method == "random":
         from imblearn.over_sampling import RandomOverSampler
 
         idx = np.arange(len(y)).reshape(-1, 1)
         res_idx, res_y = RandomOverSampler(random_state=seed).fit_resample(idx, y)
         res_idx = res_idx.ravel()
-        return X[res_idx], np.asarray(res_y, dtype=np.int64), w[res_idx]
-    raise ValueError(weights_refusal(method) or f"oversampling={method!r}; use one of {OVERSAMPLING}")
+        return X[res_idx], np.asarray(res_y, dtype=np.int64), None if w is None else w[res_idx]
+    if method == "smote":  # unweighted here: refused with weights above
+        from imblearn.over_sampling import SMOTE
+
+        min_count = int(np.bincount(y)[np.bincount(y) > 0].min())
+        if min_count < 2:
+            if log:
+                log("SMOTE needs ≥ 2 samples per class; falling back to random oversampling")
+            return _oversample(X, y, None, "random", seed, log)
+        shape = X.shape[1:]
+        flat = X.reshape(len(X), -1)
+        res_X, res_y = SMOTE(random_state=seed, k_neighbors=min(5, min_count - 1)).fit_resample(flat, y)
+        return np.asarray(res_X, dtype=X.dtype).reshape((-1, *shape)), np.asarray(res_y, dtype=np.int64), None
+    raise ValueError(f"oversampling={method!r}; use one of {OVERSAMPLING}")
 
 
 def full_proba(proba: np.ndarray, classes: np.ndarray, n_classes: int) -> np.ndarray:
