@@ -21,9 +21,9 @@ the sample at session index t of a fit whose last sample is t_last weighs 0.5 **
 OWN last sample: the final fit on the whole span relative to the span's last training sample; the epoch-selection and
 calibration probes, fit on the samples before the tail, relative to the last of those, so nothing of the tail or after
 it moves a weight. Baselines are never weighted. Random oversampling carries the weights (a duplicated row is
-the same session and keeps its weight); SMOTE is refused with weights (``TrainingConfig`` says
-"REGIME_RECENCY_HALF_LIFE needs REGIME_OVERSAMPLING=none or random"): a synthetic row between two sessions has no
-weight of its own. Off (None), no ``sample_weight`` is passed at all, so fits are exactly those made before the setting.
+the same session and keeps its weight); SMOTE is refused with weights (``TrainingConfig`` refuses it in
+:func:`regime_platform.models.base.weights_refusal`'s sentence): a synthetic row between two sessions has no weight of
+its own. Off (None), no ``sample_weight`` is passed at all, so fits are exactly those made before the setting.
 ``fit_info["n_fit"]`` says how many samples the returned model was fit on, as the fit itself counted them (the rows
 scikit-learn's ``fit`` received, the samples the torch loop iterated in its last epoch: see
 :class:`regime_platform.models.RegimeModel`), never copied from the span, so a fit on fewer rows shows.
@@ -45,7 +45,7 @@ from regime_platform.modeling.scaling import SessionScaler
 from regime_platform.modeling.sequences import complete_rows, gather_windows, sample_indices, targets_at
 from regime_platform.modeling.targets import FoldLabels, FoldTargets
 from regime_platform.models import BASELINES, MODELS, RegimeModel, accepted_params, make_model
-from regime_platform.models.base import LeveledLog
+from regime_platform.models.base import LeveledLog, weights_refusal
 from regime_platform.models.calibration import Calibration, fit_temperature
 from regime_platform.settings import Settings
 
@@ -103,9 +103,8 @@ class TrainingConfig:
         if hl is not None and hl != "tail" and not number:
             raise ValueError(f"REGIME_RECENCY_HALF_LIFE={hl!r} is neither `off`, `tail` nor a positive number of "
                              "sessions; use e.g. `tail` or 756.")
-        if hl is not None and self.oversampling == "smote":
-            raise ValueError(f"REGIME_RECENCY_HALF_LIFE={hl} needs REGIME_OVERSAMPLING=none or random (a SMOTE row "
-                             "lies between two sessions and has no weight of its own); set one of them otherwise.")
+        if hl is not None and (why := weights_refusal(self.oversampling, hl)):
+            raise ValueError(why)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> TrainingConfig:

@@ -12,8 +12,8 @@ training targets still gets a (zero) probability column, so every model returns 
 the scikit-learn models pass it to the estimator's ``fit`` (multiplying the class weights), the sequence models scale
 each sample's class-weighted cross-entropy by it, the ensemble hands it to its members. A baseline is never weighted.
 With ``oversampling="random"`` the weights are carried through the resampling (a duplicated row is the same session
-and keeps its weight: :func:`oversample_weighted`); with SMOTE they are refused, a synthetic row lying between two
-sessions has no weight of its own. Without it, ``_fit`` is called
+and keeps its weight: :func:`oversample_weighted`); with SMOTE they are refused (:func:`weights_refusal`, the one
+sentence every layer refuses with), a synthetic row lying between two sessions has no weight of its own. Without it, ``_fit`` is called
 exactly as before weights existed.
 """
 from __future__ import annotations
@@ -140,9 +140,8 @@ class RegimeModel:
         w = np.asarray(sample_weight, dtype=np.float64)
         if self.is_baseline:
             raise ValueError(f"{self.name} is a baseline and is never weighted; fit it without sample_weight.")
-        if self.params.get("oversampling", "none") == "smote":
-            raise ValueError("REGIME_RECENCY_HALF_LIFE needs REGIME_OVERSAMPLING=none or random (a SMOTE row lies "
-                             "between two sessions and has no weight of its own); set one of them otherwise.")
+        if why := weights_refusal(self.params.get("oversampling", "none")):
+            raise ValueError(why)
         if w.shape != (n,) or not np.isfinite(w).all() or (w < 0).any() or not w.sum() > 0:
             raise ValueError(f"{self.name}: sample_weight must be {n} finite non-negative weights, not all zero; got "
                              f"shape {w.shape}.")
@@ -253,6 +252,17 @@ def balanced_class_weights(y: np.ndarray, n_classes: int) -> np.ndarray:
     return w
 
 
+def weights_refusal(oversampling: str, half_life: object = None) -> str | None:
+    """The one sentence refusing sample weights with ``oversampling``, or None when it carries them: ``smote`` cannot
+    (a synthetic row lies between two sessions and has no weight of its own), ``none`` and ``random`` can. The settings,
+    ``TrainingConfig`` and every weighted fit refuse with it; ``half_life``, when the caller knows it, is named in it."""
+    if oversampling != "smote":
+        return None
+    setting = "REGIME_RECENCY_HALF_LIFE" if half_life is None else f"REGIME_RECENCY_HALF_LIFE={half_life}"
+    return (f"{setting} needs REGIME_OVERSAMPLING=none or random (a SMOTE row lies between two sessions and has no "
+            "weight of its own); set one of them otherwise.")
+
+
 def oversample(
     X: np.ndarray, y: np.ndarray, method: str, seed: int, log: Log = None
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -261,49 +271,49 @@ def oversample(
     ``random``: duplicate sample indices (RandomOverSampler over the index column) — windows untouched.
     ``smote``: SMOTE on flattened windows (n, window·features), reshaped back; ``k_neighbors`` is reduced
     to the smallest class size − 1 and a class of one sample falls back to random oversampling.
-    Works for 3-D windows and 2-D summaries alike.
+    Works for 3-D windows and 2-D summaries alike. The unweighted case of :func:`oversample_weighted`.
     """
-    if method == "none" or np.unique(y).size < 2:
-        return X, y
-    if method == "random":
-        from imblearn.over_sampling import RandomOverSampler
-
-        idx = np.arange(len(y)).reshape(-1, 1)
-        res_idx, res_y = RandomOverSampler(random_state=seed).fit_resample(idx, y)
-        res_idx = res_idx.ravel()
-        return X[res_idx], np.asarray(res_y, dtype=np.int64)
-    if method == "smote":
-        from imblearn.over_sampling import SMOTE
-
-        min_count = int(np.bincount(y)[np.bincount(y) > 0].min())
-        if min_count < 2:
-            if log:
-                log("SMOTE needs ≥ 2 samples per class; falling back to random oversampling")
-            return oversample(X, y, "random", seed, log)
-        shape = X.shape[1:]
-        flat = X.reshape(len(X), -1)
-        res_X, res_y = SMOTE(random_state=seed, k_neighbors=min(5, min_count - 1)).fit_resample(flat, y)
-        return np.asarray(res_X, dtype=X.dtype).reshape((-1, *shape)), np.asarray(res_y, dtype=np.int64)
-    raise ValueError(f"oversampling={method!r}; use one of {OVERSAMPLING}")
+    X, y, _ = _oversample(X, y, None, method, seed, log)
+    return X, y
 
 
 def oversample_weighted(
     X: np.ndarray, y: np.ndarray, sample_weight: np.ndarray, method: str, seed: int, log: Log = None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """:func:`oversample` carrying one weight per sample: ``random`` duplicates sample indices (the same rows
-    :func:`oversample` picks), so each copy keeps its sample's weight; ``smote`` is refused (a synthetic row between two
-    sessions has no weight of its own)."""
-    w = np.asarray(sample_weight, dtype=np.float64)
+    :func:`oversample` picks), so each copy keeps its sample's weight; ``smote`` is refused (:func:`weights_refusal`)."""
+    return _oversample(X, y, np.asarray(sample_weight, dtype=np.float64), method, seed, log)
+
+
+def _oversample(
+    X: np.ndarray, y: np.ndarray, w: np.ndarray | None, method: str, seed: int, log: Log
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """:func:`oversample` and :func:`oversample_weighted` in one: the weights ``w`` (None = unweighted) follow the rows
+    ``random`` picks."""
     if method == "none" or np.unique(y).size < 2:
         return X, y, w
+    if w is not None and (why := weights_refusal(method)):
+        raise ValueError(why)
     if method == "random":
         from imblearn.over_sampling import RandomOverSampler
 
         idx = np.arange(len(y)).reshape(-1, 1)
         res_idx, res_y = RandomOverSampler(random_state=seed).fit_resample(idx, y)
         res_idx = res_idx.ravel()
-        return X[res_idx], np.asarray(res_y, dtype=np.int64), w[res_idx]
-    raise ValueError(f"oversampling={method!r} cannot carry sample weights; use none or random")
+        return X[res_idx], np.asarray(res_y, dtype=np.int64), None if w is None else w[res_idx]
+    if method == "smote":  # unweighted here: refused with weights above
+        from imblearn.over_sampling import SMOTE
+
+        min_count = int(np.bincount(y)[np.bincount(y) > 0].min())
+        if min_count < 2:
+            if log:
+                log("SMOTE needs ≥ 2 samples per class; falling back to random oversampling")
+            return _oversample(X, y, None, "random", seed, log)
+        shape = X.shape[1:]
+        flat = X.reshape(len(X), -1)
+        res_X, res_y = SMOTE(random_state=seed, k_neighbors=min(5, min_count - 1)).fit_resample(flat, y)
+        return np.asarray(res_X, dtype=X.dtype).reshape((-1, *shape)), np.asarray(res_y, dtype=np.int64), None
+    raise ValueError(f"oversampling={method!r}; use one of {OVERSAMPLING}")
 
 
 def full_proba(proba: np.ndarray, classes: np.ndarray, n_classes: int) -> np.ndarray:

@@ -3,6 +3,7 @@ being exactly the unweighted fit, the half-life chosen on the training span's ta
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 import numpy as np
 import polars as pl
@@ -13,6 +14,7 @@ from regime_platform.modeling.production import ProductionModel, fit_final
 from regime_platform.modeling.training import RECENCY_GRID, TrainingConfig, recency_weights
 from regime_platform.modeling.walk_forward import walk_forward
 from regime_platform.models import RegimeModel, make_model
+from regime_platform.models.base import oversample_weighted, weights_refusal
 from regime_platform.settings import Settings, SettingsError
 from regime_platform_tests.modeling.test_training import H, W, refit_targets, synthetic
 
@@ -66,8 +68,10 @@ def test_weights_are_refused_by_baselines_and_smote_and_must_be_one_per_sample()
     w = recency_weights(np.arange(y.size), 10)
     with pytest.raises(ValueError, match="persistence is a baseline and is never weighted"):
         make_model("persistence").fit(X, y, n_classes=2, sample_weight=w)
-    with pytest.raises(ValueError, match="REGIME_RECENCY_HALF_LIFE needs REGIME_OVERSAMPLING=none or random"):
+    with pytest.raises(ValueError, match=re.escape(weights_refusal("smote"))):
         make_model("logistic", oversampling="smote").fit(X, y, n_classes=2, sample_weight=w)
+    with pytest.raises(ValueError, match=re.escape(weights_refusal("smote"))):  # the resampling itself, called directly
+        oversample_weighted(X, y, w, "smote", seed=0)
     with pytest.raises(ValueError, match="logistic: sample_weight must be 100 finite non-negative weights"):
         make_model("logistic").fit(X, y, n_classes=2, sample_weight=w[:-1])
 
@@ -231,10 +235,14 @@ def test_a_half_life_that_is_no_positive_number_is_refused_in_one_sentence(value
 
 
 def test_weights_with_smote_are_refused_in_one_sentence_and_random_oversampling_carries_them():
-    with pytest.raises(SettingsError, match=r"REGIME_RECENCY_HALF_LIFE=tail needs REGIME_OVERSAMPLING=none or random "
-                                            r"\(a SMOTE row lies between two sessions"):
+    # the one sentence (the model layer owns it): it names both settings, the value when known, and what to do
+    assert weights_refusal("smote", "tail") == ("REGIME_RECENCY_HALF_LIFE=tail needs REGIME_OVERSAMPLING=none or random "
+                                                "(a SMOTE row lies between two sessions and has no weight of its own); "
+                                                "set one of them otherwise.")
+    assert weights_refusal("none") is None and weights_refusal("random", 756.0) is None
+    with pytest.raises(SettingsError, match=re.escape(weights_refusal("smote", "tail"))):
         Settings(recency_half_life="tail", oversampling="smote").validate()
-    with pytest.raises(ValueError, match="REGIME_RECENCY_HALF_LIFE=756.0 needs REGIME_OVERSAMPLING=none or random"):
+    with pytest.raises(ValueError, match=re.escape(weights_refusal("smote", 756.0))):
         TrainingConfig(recency_half_life=756.0, oversampling="smote")
     with pytest.raises(ValueError, match=r"REGIME_RECENCY_HALF_LIFE=-1 is neither `off`, `tail` nor a positive"):
         TrainingConfig(recency_half_life=-1)
