@@ -139,6 +139,11 @@ GENERATION_POINTER = "current.json"  # names the current generation directory, e
 GENERATION_PREFIX = "generation-"
 
 
+# the generations a directory keeps: its current one and the two made current before it (a report is kilobytes, a
+# production model a few megabytes): the UI's links to the last three materializations still open
+GENERATIONS_KEPT = 3
+
+
 def new_generation_name() -> str:
     """A fresh name for a generation directory (random: no two saves share one)."""
     return f"{GENERATION_PREFIX}{secrets.token_hex(6)}"
@@ -153,7 +158,8 @@ def _generation_name_refusal(name: Any, where: str, directory: Path) -> str | No
 def publish_generation(directory: str | os.PathLike[str], write: Callable[[Path], list[Path]], *,
                        name: str | None = None, extra: Mapping[str, Any] | None = None) -> list[Path]:
     """Write a new generation of ``directory``'s files with ``write(new_generation_dir)`` and make it current with one
-    atomic rename of ``directory/current.json``; then remove the older generations (and any a killed writer left).
+    atomic rename of ``directory/current.json``; then remove the generations older than the last ``GENERATIONS_KEPT``
+    made current (and any a killed writer left, never current).
     ``name`` (from :func:`new_generation_name`, not yet taken) names the new generation's directory when the caller
     must know its files' paths before they are written; otherwise a fresh one is made. ``extra`` maps file names to
     JSON documents a caller adds to the generation after ``write``'s files (the artifact IO manager's ``artifact.json``,
@@ -179,14 +185,29 @@ def publish_generation(directory: str | os.PathLike[str], write: Callable[[Path]
     except BaseException:
         shutil.rmtree(generation, ignore_errors=True)
         raise
-    pointer = write_json_atomic(target / GENERATION_POINTER, {"generation": generation.name})
-    for old in target.glob(f"{GENERATION_PREFIX}*"):
-        if old != generation and old.is_dir():
+    kept = [generation.name, *previous_generations(target)][:GENERATIONS_KEPT]
+    pointer = write_json_atomic(target / GENERATION_POINTER, {"generation": generation.name, "previous": kept[1:]})
+    for old in target.glob(f"{GENERATION_PREFIX}*"):  # older ones, and any a killed writer left (never current)
+        if old.name not in kept and old.is_dir():
             shutil.rmtree(old, ignore_errors=True)
     for file_name in extra or {}:  # superseded by the generation's own copy
         with contextlib.suppress(FileNotFoundError):
             (target / file_name).unlink()
     return [*files, pointer]
+
+
+def previous_generations(directory: str | os.PathLike[str]) -> list[str]:
+    """The generations of ``directory`` made current before its current one that are kept (newest first), the current
+    first: what the UI's links to its last materializations, and a reader that resolved the pointer just before the
+    latest save, still find. An unreadable pointer keeps none."""
+    pointer = Path(directory) / GENERATION_POINTER
+    try:
+        document = read_json(pointer)
+    except (OSError, ValueError):
+        return []
+    names = [document.get("generation"), *(document.get("previous") or [])] if isinstance(document, dict) else []
+    return [n for n in names if _generation_name_refusal(n, "", Path(directory)) is None
+            and (Path(directory) / n).is_dir()]
 
 
 def current_generation(directory: str | os.PathLike[str]) -> Path:

@@ -280,7 +280,7 @@ def test_a_save_that_dies_midway_leaves_the_previous_model_whole(tmp_path, monke
     assert len(list((tmp_path / "logistic").glob("generation-*"))) == 1  # the half-written one is gone
     second.save(tmp_path / "logistic")  # and the next save completes
     assert ProductionModel.load(tmp_path / "logistic").model_version == second.model_version
-    assert len(list((tmp_path / "logistic").glob("generation-*"))) == 1
+    assert len(list((tmp_path / "logistic").glob("generation-*"))) == 2  # the second's and the first's, kept
 
 
 def test_fold_records_round_trip_through_the_warehouse(tmp_path):

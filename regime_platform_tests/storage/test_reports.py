@@ -46,7 +46,8 @@ def test_the_paths_an_asset_shows_before_the_save_are_where_the_files_land(tmp_p
     assert json.loads(document.read_text()) == {"sharpe": 0.41} and png.read_bytes() == report.figures["equity_curves"]
     report.save(tmp_path)  # saved again into the same directory: a new generation, never over the current one
     assert report.figure_path(tmp_path, "equity_curves").parent == current_generation(tmp_path) != png.parent
-    assert Report.load(tmp_path) == report and len(list(tmp_path.glob("generation-*"))) == 1
+    assert Report.load(tmp_path) == report and len(list(tmp_path.glob("generation-*"))) == 2
+    assert png.read_bytes() == report.figures["equity_curves"]  # the first materialization's link still opens
 
 
 @pytest.mark.parametrize("name, cut", [("backtest.json", 0.5), (INDEX, 0.5), ("backtest.json", 0.0)])
@@ -127,7 +128,7 @@ def test_a_save_that_dies_midway_leaves_the_previous_report_whole(saved, monkeyp
     assert len(list(directory.glob("generation-*"))) == 1  # the half-written one is gone
     second.save(directory)  # and the next save completes
     assert Report.load(directory) == second
-    assert len(list(directory.glob("generation-*"))) == 1
+    assert len(list(directory.glob("generation-*"))) == 2  # the second's and the first's (kept: the UI links to it)
 
 
 def test_a_report_saved_before_generations_still_loads_and_the_next_save_replaces_it(tmp_path):
@@ -162,3 +163,27 @@ def test_the_io_manager_names_the_asset_and_partition_to_re_materialize(saved):
     path.write_text(path.read_text().replace("0.41", "0.42"))
     with pytest.raises(ValueError, match=r"changed since it was written .*re-materialize backtest for SPY\.$"):
         ArtifactIOManager._load(directory, "backtest for SPY")
+
+
+def test_the_last_three_generations_stay_so_the_uis_links_to_them_open(tmp_path):
+    """Each save made the older generations vanish, so the link in the metadata of the materialization before the
+    latest (and a reader that had resolved the pointer just before a save) found nothing. Now the current generation
+    and the two made current before it stay; older ones, and one a killed writer left, are removed at the next save."""
+    from regime_platform.storage.files import GENERATIONS_KEPT, previous_generations
+
+    links = []
+    for i in range(5):
+        report = Report(documents={"backtest": {"sharpe": i}}, figures={"equity_curves": figure(i, i + 1)})
+        links.append(report.figure_path(tmp_path, "equity_curves"))
+        report.save(tmp_path)
+    assert GENERATIONS_KEPT == 3
+    assert previous_generations(tmp_path) == [p.parent.name for p in links[::-1][:3]]
+    assert [p.exists() for p in links] == [False, False, True, True, True]
+    assert json.loads(links[2].parent.joinpath("backtest.json").read_text()) == {"sharpe": 2}
+    assert Report.load(tmp_path).documents["backtest"] == {"sharpe": 4}  # the current one is what loads
+    left = tmp_path / "generation-killedwriter"  # a writer killed before making its generation current
+    left.mkdir()
+    (left / "backtest.json").write_text("{")
+    Report(documents={"backtest": {"sharpe": 5}}).save(tmp_path)
+    assert not left.exists() and [p.exists() for p in links] == [False, False, False, True, True]
+    assert len(list(tmp_path.glob("generation-*"))) == 3
