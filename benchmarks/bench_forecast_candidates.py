@@ -21,6 +21,10 @@ Runs — every choice inside each fold's training span (the embargoed tail), nev
   `recency`          + REGIME_RECENCY_HALF_LIFE=tail (the training samples weighted by recency, the half-life — none,
                      252, 756 or 1260 sessions — chosen on the tail with capacity and dwell)
   `return shape recency`  the return-shape inputs and the recency half-life chosen on the tail
+  `macro`            + the macro inputs REGIME_MACRO=auto adds offline (the Baa − Aaa credit spread and its 63-session
+                     change, each session reading only the macro rows usable there); `macro threshold` with the
+                     risk-off threshold chosen on the tail; `macro threshold sharpe` capacity and dwell by the tail's
+                     Sharpe too
   `known regime`     (drawdown only) + the regime known at t and log(1 + sessions since it last changed) as inputs:
                      the drawdown labeler's online label has no fitted parameter, so it is one causal series, the same
                      in every fold (asserted against every fold's own `known_regime`)
@@ -41,12 +45,15 @@ from bench_forecast_quality import MemoTargets, load_sample
 from regime_platform.evaluation import intervals, paired
 from regime_platform.evaluation.backtest import backtest_horizon
 from regime_platform.evaluation.metrics import n_classes, scored_rows
+from regime_platform.features import macro as macro_features
 from regime_platform.features.compute import COMPACT_FEATURES
+from regime_platform.ingestion import macro as rules
+from regime_platform.ingestion import macro_sources
 from regime_platform.labels import labelable, make_labeler
 from regime_platform.modeling.targets import RefitLabels
 from regime_platform.modeling.training import TrainingConfig
 from regime_platform.modeling.walk_forward import walk_forward
-from regime_platform.settings import SETTLE_SESSIONS
+from regime_platform.settings import SETTLE_SESSIONS, Settings
 from regime_platform.storage.files import write_json_atomic
 
 RESULTS = Path(__file__).parent / "results" / "forecast_candidates.json"
@@ -54,6 +61,10 @@ MODELS = ("gradient_boosting", "random_forest", "logistic")
 SETTINGS = {"drawdown": 21, "jump": 5}
 SHAPE = ["sortino_hl10", "sortino_hl21"]
 KNOWN = ["known_regime", "sessions_since_change"]
+# what REGIME_MACRO=auto adds offline (features.macro.model_inputs over the bundled series; asserted when built): the
+# Baa − Aaa credit spread and its 63-session change — the bundled VIX starts in 2015, T10Y2Y and the HY spread are
+# FRED's only
+MACRO = ["macro_credit_spread", "macro_credit_spread_chg_63"]
 DEFAULTS = {"tune_capacity": True, "min_dwell": 0}
 RUNS = {
     "default": (COMPACT_FEATURES, {}),
@@ -64,6 +75,9 @@ RUNS = {
     "known regime": (COMPACT_FEATURES + KNOWN, {}),
     "recency": (COMPACT_FEATURES, {"recency_half_life": "tail"}),
     "return shape recency": (COMPACT_FEATURES + SHAPE, {"recency_half_life": "tail"}),
+    "macro": (COMPACT_FEATURES + MACRO, {}),
+    "macro threshold": (COMPACT_FEATURES + MACRO, {"risk_off_threshold": "tail"}),
+    "macro threshold sharpe": (COMPACT_FEATURES + MACRO, {"risk_off_threshold": "tail", "inner_score": "sharpe"}),
 }
 REFERENCES = ("buy_and_hold", "sma_200", "vol_target", "jump_signal", "persistence")
 
@@ -80,9 +94,25 @@ def known_regime_inputs(frame: pl.DataFrame, labeler: str) -> pl.DataFrame:
     return frame.join(known, on="date", how="left")
 
 
+def macro_inputs(frame: pl.DataFrame) -> pl.DataFrame:
+    """``frame`` with the macro features the platform's models read under REGIME_MACRO=auto offline: market.macro rows
+    built from the bundled series by the macro asset's own rules (usable_from by REGIME_MACRO_LAG), then
+    features.macro.model_inputs, which reads at each session only the rows usable there (DESIGN §3a)."""
+    settings = Settings.from_env()
+    start = frame["date"].min() - dt.timedelta(days=rules.REFETCH_DAYS)
+    answers = macro_sources.fetch_series(list(settings.macro_series), start, frame["date"].max(), "sample")
+    built = [rules.build_rows(a, settings.macro_lag, dt.datetime(2019, 1, 2)).rows for a in answers.values()
+             if not isinstance(a, macro_sources.MacroSourceError)]
+    joined, used, _ = macro_features.model_inputs(frame, pl.concat(built, how="vertical_relaxed"), COMPACT_FEATURES)
+    assert used == MACRO, f"offline REGIME_MACRO=auto adds {used}, not {MACRO}"
+    return joined
+
+
 def run_setting(frame: pl.DataFrame, labeler: str, horizon: int, runs: list[str]) -> dict:
     if "known regime" in runs:
         frame = known_regime_inputs(frame, labeler)
+    if any(set(MACRO) <= set(RUNS[r][0]) for r in runs):
+        frame = macro_inputs(frame)
     dates, returns = frame["date"].to_list(), frame["ret_1d"].fill_null(np.nan).to_numpy()
     targets = MemoTargets(RefitLabels(labelable(frame, make_labeler(labeler)), lambda: make_labeler(labeler),
                                       name=labeler, settle=SETTLE_SESSIONS[labeler]))
