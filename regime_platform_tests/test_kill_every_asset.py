@@ -39,7 +39,7 @@ from regime_platform.defs.ingestion.macro import macro
 from regime_platform.defs.labels.assets import regime_labels
 from regime_platform.defs.modeling.assets import model_assets, walk_forward_targets
 from regime_platform.defs.resources import MARKER, ArtifactIOManager, marker
-from regime_platform.storage.files import GENERATION_POINTER, read_json
+from regime_platform.storage.files import GENERATION_POINTER, current_generation, read_json
 from regime_platform.storage.reports import read_png
 from regime_platform_tests.conftest import platform_resources, ticker_instance
 
@@ -127,10 +127,15 @@ def tables(root: Path) -> dict[str, list[str]]:
 
 
 def artifact_digests(root: Path) -> dict[str, str]:
-    """Every artifact file's SHA-256 by its path, a generation directory by its place rather than its random name (the
-    same files saved again are no change)."""
+    """Every current artifact file's SHA-256 by its path, a generation directory by its place rather than its random
+    name (the same files saved again are no change); the earlier generations a directory keeps for the UI's links are
+    not what it loads, so they are left out."""
+    def current(p: Path) -> bool:
+        return not GENERATION.fullmatch(p.parent.name) or current_generation(p.parent.parent) == p.parent
+
     return {GENERATION.sub("generation-…", p.relative_to(root).as_posix()): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted((root / "artifacts").rglob("*")) if p.is_file() and p.name != GENERATION_POINTER}
+            for p in sorted((root / "artifacts").rglob("*")) if p.is_file() and p.name != GENERATION_POINTER
+            and current(p)}
 
 
 def artifact_problems(root: Path) -> list[str]:
