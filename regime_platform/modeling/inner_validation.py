@@ -40,13 +40,13 @@ from regime_platform.modeling.training import (
     Log,
     TrainingConfig,
     TrainingSpan,
+    fit_before_tail,
     fit_model,
     model_params,
     prefixed,
-    recency_weights,
 )
 from regime_platform.modeling.walk_forward_targets import regime_mean_returns, risk_off_regime
-from regime_platform.models import MODELS, RegimeModel, make_model
+from regime_platform.models import MODELS, RegimeModel
 from regime_platform.models.base import quiet
 
 # simplest first: a tie goes to the stronger regularization
@@ -186,12 +186,10 @@ def choose(
         # (the tail's Sharpe reads returns, not targets, and still ranks the candidates)
         cannot_choose = (f"the tail's targets hold one regime ({int(y_val[0])}), which cannot show whether a "
                          "candidate recognises the others: default capacity and dwell")
-    W_fit, W_val = span.windows(span.fit_t), span.windows(span.val_t)
+    W_val = span.windows(span.val_t)
 
     def tail_proba(params: Mapping[str, Any], half_life: float | None) -> tuple[np.ndarray, int]:
-        extra = {"X_val": W_val, "y_val": y_val} if MODELS[name].early_stopping or MODELS[name].composite else {}
-        model = make_model(name, **params).fit(W_fit, y_fit, n_classes=span.n_classes,
-                                               sample_weight=recency_weights(span.fit_t, half_life), **extra)
+        model = fit_before_tail(name, params, span, half_life)  # also the chosen fit's probe: fit once
         # what the candidates were fit on, as their fits counted it
         return model.predict_proba(W_val, known_regime=np.full(len(W_val), -1)), int(model.fit_info["n_fit"])
 

@@ -33,7 +33,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -233,6 +233,9 @@ class TrainingSpan:
     scaler: SessionScaler
     Xs: np.ndarray  # every session, scaled with the span's scaler
     dates: list[dt.date]  # every session (what the indices above point into)
+    shared_params: dict[str, Any] = field(default_factory=dict)  # TrainingConfig.shared_model_params(): members' params
+    # the fits on the samples before the tail, by (model, params, half-life): see fit_before_tail
+    tail_fits: dict[tuple, RegimeModel] = field(default_factory=dict, repr=False, compare=False)
 
     def windows(self, t_idx: np.ndarray) -> np.ndarray:
         return gather_windows(self.Xs, t_idx, self.window)
@@ -281,6 +284,7 @@ def prepare_span(
         fit_t=fit_t, y_fit=targets_at(fit_t, h, labels.train_regime),
         val_t=val_t, y_val=targets_at(val_t, h, labels.train_regime),
         balance=balance, scaler=scaler, Xs=scaler.transform(samples.X), dates=samples.dates,
+        shared_params=config.shared_model_params(),
     )
 
 
@@ -312,6 +316,33 @@ def final_fit_samples(span: TrainingSpan) -> tuple[np.ndarray, np.ndarray]:
     return span.train_t, span.y_train
 
 
+def fit_before_tail(name: str, mparams: Mapping[str, Any], span: TrainingSpan, half_life: float | None,
+                    log: Log = None) -> RegimeModel:
+    """``name`` with ``mparams`` fit on the samples before the span's tail (early-stopping on the tail when it does),
+    weighted by ``half_life`` relative to the last of them: the probe every choice on the tail reads — a capacity
+    candidate, the epoch selection, the temperature. Every fit is seeded, so the same model, params and weights on the
+    same samples give the same model: it is fit once per span and reused (the chosen capacity candidate is the
+    chosen fit's epoch-selection or calibration probe; an ensemble's tail candidate is its members' probes). An
+    ensemble is its members' own probes, each with the span's shared params, as :func:`fit_model` fits its members.
+    The returned model is shared: read it, never change it."""
+    life = None if half_life is None else float(half_life)
+    key = (name, repr(sorted(make_model(name, **mparams).params.items())), life)  # defaults filled in
+    if key in span.tail_fits:
+        return span.tail_fits[key]
+    if MODELS[name].composite:
+        ensemble = make_model(name, **mparams)
+        members = [fit_before_tail(m, accepted_params(m, span.shared_params), span, life,
+                                   log=prefixed(log, f"member {m}")) for m in ensemble.member_names()]
+        model = ensemble.assemble(members, span.n_classes)
+    else:
+        extra = ({"X_val": span.windows(span.val_t), "y_val": span.y_val}
+                 if MODELS[name].early_stopping and span.val_t.size else {})
+        model = make_model(name, **mparams).fit(span.windows(span.fit_t), span.y_fit, n_classes=span.n_classes,
+                                                sample_weight=recency_weights(span.fit_t, life), log=log, **extra)
+    span.tail_fits[key] = model
+    return model
+
+
 def fit_model(
     name: str, params: Mapping[str, Any], span: TrainingSpan, config: TrainingConfig, log: Log = None
 ) -> RegimeModel:
@@ -331,9 +362,7 @@ def fit_model(
     K = span.n_classes
     probe = None
     if MODELS[name].early_stopping and span.val_t.size:
-        probe = make_model(name, **mparams).fit(
-            span.windows(span.fit_t), span.y_fit, n_classes=K, X_val=span.windows(span.val_t), y_val=span.y_val,
-            sample_weight=recency_weights(span.fit_t, half_life), log=prefixed(log, "epoch selection on the tail"))
+        probe = fit_before_tail(name, mparams, span, half_life, log=prefixed(log, "epoch selection on the tail"))
         epochs = int(probe.fit_info["best_epoch"])
         if log:
             log(f"{epochs} epochs chosen on the {span.val_t.size}-sample tail; refitting on all "
@@ -369,8 +398,7 @@ def calibrate_on_tail(name: str, mparams: Mapping[str, Any], span: TrainingSpan,
         if np.unique(span.y_fit).size < 2:
             return Calibration(1.0, int(rows.size), None, None,
                                "the samples before the tail hold one regime: temperature left at 1")
-        probe = make_model(name, **mparams).fit(span.windows(span.fit_t), span.y_fit, n_classes=span.n_classes,
-                                                sample_weight=recency_weights(span.fit_t, half_life))
+        probe = fit_before_tail(name, mparams, span, half_life)
     W_rows = span.windows(rows)
     proba = probe.predict_proba(W_rows, known_regime=np.full(len(W_rows), -1))
     return replace(fit_temperature(proba, y_rows), **span.rows_read(rows))

@@ -272,3 +272,51 @@ def test_gradient_boosting_fit_on_a_span_ignores_every_later_row():
     np.testing.assert_array_equal(W_train, span_b.windows(span_b.train_t))
     np.testing.assert_array_equal(a.model.predict_proba(W_train), b.model.predict_proba(W_train))
     assert a.model.fit_info["n_fit"] == span_a.train_t.size
+
+
+def test_a_fit_before_the_tail_is_made_once_per_span_and_changes_nothing(monkeypatch):
+    """The chosen capacity candidate is the chosen fit's calibration probe, and an ensemble's tail candidate is its
+    members' probes: each is fit once per span. The rows and records equal those of fitting every probe afresh."""
+    import regime_platform.modeling.walk_forward as wf
+    from regime_platform.models.base import RegimeModel
+
+    dates, X, names, r = synthetic(1800)
+    cfg = TrainingConfig(window=W, horizon=H, max_folds=1, seed=0, min_dwell=0, tune_capacity=True)
+    models = {"random_forest": {}, "ensemble": {"members": "logistic,random_forest"}}
+    fits: list[str] = []
+    real_fit = RegimeModel.fit
+
+    def counting_fit(self, *args, **kwargs):
+        fits.append(self.name)
+        return real_fit(self, *args, **kwargs)
+
+    monkeypatch.setattr(RegimeModel, "fit", counting_fit)
+
+    def run(name):
+        fits.clear()
+        res = walk_forward(dates, X, names, refit_targets(dates, r), {name: models[name]}, cfg,
+                           include_baselines=False)
+        return res, len(fits)
+
+    reused = {name: run(name) for name in models}
+
+    class Forgetful(dict):  # a memo that keeps nothing: every probe is fit afresh, as before the reuse
+        def __setitem__(self, key, value):
+            pass
+
+    real_prepare = wf.prepare_span
+
+    def forgetful_span(*args, **kwargs):
+        span = real_prepare(*args, **kwargs)
+        span.tail_fits = Forgetful()
+        return span
+
+    monkeypatch.setattr(wf, "prepare_span", forgetful_span)
+    afresh = {name: run(name) for name in models}
+    for name in models:
+        assert reused[name][0].oos_predictions.equals(afresh[name][0].oos_predictions)
+        assert reused[name][0].fold_records_json() == afresh[name][0].fold_records_json()
+    # the forest: three candidates and the final fit (its probe is the chosen candidate) against five fits
+    assert (reused["random_forest"][1], afresh["random_forest"][1]) == (4, 5)
+    # the ensemble: each member's probe (the tail candidate and its calibration probe at once) and refit: 4 against 6
+    assert (reused["ensemble"][1], afresh["ensemble"][1]) == (4, 6)
