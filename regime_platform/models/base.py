@@ -27,6 +27,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from regime_platform.models.calibration import apply_temperature
+from regime_platform.settings import OVERSAMPLING
 from regime_platform.storage.files import read_json, write_json_atomic
 
 Log = Callable[[str], None] | None
@@ -60,7 +61,7 @@ def quiet(log: Log) -> Log:
     """``log`` with every line at its debug level: the steps inside one fit, which its one summary line stands for."""
     return LeveledLog(log.debug, log.debug) if isinstance(log, LeveledLog) else log
 
-OVERSAMPLING = ("none", "random", "smote")
+
 CONFIG_FILE = "config.json"
 
 

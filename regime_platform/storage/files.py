@@ -185,7 +185,7 @@ def publish_generation(directory: str | os.PathLike[str], write: Callable[[Path]
     except BaseException:
         shutil.rmtree(generation, ignore_errors=True)
         raise
-    kept = [generation.name, *previous_generations(target)][:GENERATIONS_KEPT]
+    kept = [generation.name, *kept_generations(target)][:GENERATIONS_KEPT]
     pointer = write_json_atomic(target / GENERATION_POINTER, {"generation": generation.name, "previous": kept[1:]})
     for old in target.glob(f"{GENERATION_PREFIX}*"):  # older ones, and any a killed writer left (never current)
         if old.name not in kept and old.is_dir():
@@ -196,9 +196,9 @@ def publish_generation(directory: str | os.PathLike[str], write: Callable[[Path]
     return [*files, pointer]
 
 
-def previous_generations(directory: str | os.PathLike[str]) -> list[str]:
-    """The generations of ``directory`` made current before its current one that are kept (newest first), the current
-    first: what the UI's links to its last materializations, and a reader that resolved the pointer just before the
+def kept_generations(directory: str | os.PathLike[str]) -> list[str]:
+    """The generations of ``directory`` that are kept, newest first: the current one, then those made current before
+    it — what the UI's links to its last materializations, and a reader that resolved the pointer just before the
     latest save, still find. An unreadable pointer keeps none."""
     pointer = Path(directory) / GENERATION_POINTER
     try:

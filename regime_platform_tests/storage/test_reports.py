@@ -169,7 +169,7 @@ def test_the_last_three_generations_stay_so_the_uis_links_to_them_open(tmp_path)
     """Each save made the older generations vanish, so the link in the metadata of the materialization before the
     latest (and a reader that had resolved the pointer just before a save) found nothing. Now the current generation
     and the two made current before it stay; older ones, and one a killed writer left, are removed at the next save."""
-    from regime_platform.storage.files import GENERATIONS_KEPT, previous_generations
+    from regime_platform.storage.files import GENERATIONS_KEPT, kept_generations
 
     links = []
     for i in range(5):
@@ -177,7 +177,7 @@ def test_the_last_three_generations_stay_so_the_uis_links_to_them_open(tmp_path)
         links.append(report.figure_path(tmp_path, "equity_curves"))
         report.save(tmp_path)
     assert GENERATIONS_KEPT == 3
-    assert previous_generations(tmp_path) == [p.parent.name for p in links[::-1][:3]]
+    assert kept_generations(tmp_path) == [p.parent.name for p in links[::-1][:3]]
     assert [p.exists() for p in links] == [False, False, True, True, True]
     assert json.loads(links[2].parent.joinpath("backtest.json").read_text()) == {"sharpe": 2}
     assert Report.load(tmp_path).documents["backtest"] == {"sharpe": 4}  # the current one is what loads
