@@ -28,6 +28,7 @@ import datetime as dt
 import json
 import logging
 import os
+import re
 import resource
 import shutil
 import subprocess
@@ -183,13 +184,36 @@ def worker(years: int, repeats: int, work: Path) -> dict:
     return out
 
 
+STEP_DONE = re.compile(r'STEP_SUCCESS - Finished execution of step "([^"]+)" in ((?:[0-9.]+[hms]+)+)')
+
+
+def duration_seconds(text: str) -> float:
+    """Dagster's step duration as it logs it (``729ms``, ``41.45s``, ``3m41s``, ``1h2m``) in seconds."""
+    if text.endswith("ms"):
+        return float(text[:-2]) / 1000
+    seconds = 0.0
+    for value, unit in re.findall(r"([0-9.]+)([hms])", text):
+        seconds += float(value) * {"h": 3600, "m": 60, "s": 1}[unit]
+    return seconds
+
+
+def step_seconds(log_text: str) -> dict[str, float]:
+    """Each step's duration from a run's log (its STEP_SUCCESS lines), summed over runs that repeat a step."""
+    steps: dict[str, float] = {}
+    for step, took in STEP_DONE.findall(log_text):
+        steps[step] = round(steps.get(step, 0.0) + duration_seconds(took), 2)
+    return steps
+
+
 def cold_worker(work: Path) -> dict:
-    """A default `regime-platform run` (what `make run` does after set-up), timed, with its peak RSS."""
+    """A default `regime-platform run` (what `make run` does after set-up), timed, with its peak RSS and each step's
+    seconds (where the time goes)."""
     began = time.perf_counter()
     with open(work / "cold_run.log", "w") as log:
         proc = subprocess.run([str(Path(sys.executable).parent / "regime-platform"), "run"], stdout=log,
                               stderr=subprocess.STDOUT, cwd=ROOT)
     return {"seconds": round(time.perf_counter() - began, 1), "exit": proc.returncode,
+            "steps": step_seconds((work / "cold_run.log").read_text(errors="replace")),
             "peak_rss_mib": round(peak_rss_children_mib(), 1),
             "dagster_home_bytes": tree_bytes(Path(os.environ["DAGSTER_HOME"])),
             "warehouse_bytes": tree_bytes(Path(os.environ["REGIME_DATA_DIR"]))}

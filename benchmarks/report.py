@@ -22,11 +22,11 @@ BEGIN, END = "<!-- make bench: begin -->", "<!-- make bench: end -->"
 # Why a figure of each kind misses its target and what would close it (issue #30 asks for one sentence per miss);
 # written from the measurements in docs/scaling.md and the notes of the figures, said only when a figure misses.
 WHY_MISSED = {
-    "daily": "The floor imports nothing and does nothing, while the daily run imports the models' libraries "
-             "(scikit-learn, torch) to load them and refits the labeler through the new session to know its regime "
-             "(DESIGN §3a), regime_forecasts being the largest step: reusing the labels step's stored online label "
-             "instead of a second fit, and launching runs into a warm process rather than a fresh `dagster job "
-             "execute`, would close most of it.",
+    "daily": "The floor imports nothing and does nothing, while the daily run starts a fresh process that imports "
+             "Dagster and the domain libraries and loads the eight production models (torch and skops, most of "
+             "regime_forecasts; profiled in the section below), each of which the run uses: launching runs into a "
+             "process that stays warm between runs (definitions and models loaded once), which Dagster's default "
+             "run launcher does not offer, would close most of it.",
     "footprint": "Dagster stores one materialization event per partition and asset (≈ 6 KB per partition "
                  "and asset in the consolidated SQLite event log with its planned event and indexes, most of it "
                  "Dagster's own envelope), and three session-partitioned "
@@ -37,9 +37,11 @@ WHY_MISSED = {
           "over contiguous slices would close it.",
     "pandas": "About half of the polars time is the RSI + MACD + Bollinger part timed in the figure above (the rest is "
               "rolling windows, already fast): the same compiled kernel would close it.",
-    "cold": "A large part is Dagster's per-partition bookkeeping of the 4,779-session history (the 19-y "
-            "backfill above against its do-nothing floor) and the rest the walk-forward of every default model with its "
-            "in-span choices: fewer session-partitioned assets and fewer default folds or models would close it.",
+    "cold": "Most of it is the walk-forward of every default model with its in-span choices (capacity, dwell, "
+            "epochs and temperature on each of 12 folds' tails; the note says how much) and most of the rest Dagster's "
+            "per-partition bookkeeping of the 4,779-session history: fewer default models or folds — a product "
+            "choice, since every figure in the README is measured on them — or a GPU for the LSTM and CNN would "
+            "close it.",
     "history": "This span's ratio moves with the machine's load (load average {load} when it began; the other span "
                "of the same make bench and earlier ones sat near 1.0): re-run `make bench` on a quiet machine to "
                "decide it; the domain work itself is seconds (the plain script's figure).",
@@ -61,6 +63,19 @@ def figure(what: str, value: float, reference: str, ref_value: float | None, tar
             "median": round(statistics.median(repeats), 2) if repeats else None,
             "target": target, "met": met, "note": note,
             "why_missed": WHY_MISSED[kind].format(**(fill or {})) if met is False and kind else None}
+
+
+def cold_anatomy(steps: dict[str, float] | None) -> str:
+    """Where a cold run's time goes, from its steps' seconds: the model walk-forwards, the history assets and the
+    slowest steps."""
+    if not steps:
+        return ""
+    models = {k: v for k, v in steps.items() if k.endswith("_model")}
+    history = sum(steps.get(k, 0.0) for k in ("ohlcv", "macro", "features"))
+    slowest = sorted(steps.items(), key=lambda kv: -kv[1])[:5]
+    return (f"; steps {sum(steps.values()):.0f} s: the {len(models)} model walk-forwards {sum(models.values()):.0f} s, "
+            f"ohlcv + macro + features over the history {history:.0f} s; slowest "
+            + ", ".join(f"{k} {v:.0f} s" for k, v in slowest))
 
 
 def platform_figures(p: dict) -> list[dict]:
@@ -111,8 +126,9 @@ def platform_figures(p: dict) -> list[dict]:
     cold = p.get("cold_run")
     if cold:
         out.append(figure("cold `regime-platform run` after set-up (default settings, offline)", cold["seconds"], "",
-                          None, "< 5 min", cold["seconds"] < 300, kind="cold", note=f"peak RSS {cold['peak_rss_mib']:.0f} MiB, "
-                          f".dagster/ {cold['dagster_home_bytes'] / 1e6:.0f} MB"))
+                          None, "< 5 min", cold["seconds"] < 300, kind="cold",
+                          note=f"peak RSS {cold['peak_rss_mib']:.0f} MiB, .dagster/ "
+                               f"{cold['dagster_home_bytes'] / 1e6:.0f} MB" + cold_anatomy(cold.get("steps"))))
     return out
 
 
