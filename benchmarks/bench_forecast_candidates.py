@@ -3,6 +3,14 @@ persistence, every figure with its 90 % interval and every difference paired on 
 
     python benchmarks/bench_forecast_candidates.py                      # both settings, ~25 min on 2 cores
     python benchmarks/bench_forecast_candidates.py --only drawdown --runs default,threshold
+    python benchmarks/bench_forecast_candidates.py --output benchmarks/results/forecast_candidates_macro.json \\
+        --runs "default,threshold,threshold sharpe,macro,macro threshold,macro threshold sharpe"
+    python benchmarks/bench_forecast_candidates.py --jobs 2 --output benchmarks/results/forecast_candidates_macro_paired.json \\
+        --runs "default,threshold,macro,macro threshold,drawdown:threshold sharpe,drawdown:macro threshold sharpe"
+
+`--runs` takes `<labeler>:<run>` for a run in that setting only; `--jobs 2` runs the two settings side by side;
+`--cache DIR` keeps every finished run there and reads it back, so a killed invocation resumes where it stopped (and
+two `--only` invocations sharing DIR, then one over both, make the same file as `--jobs 2`).
 
 Data: the bundled sample (S&P 500 index, 2000-01-03 … 2018-12-31, offline) with its features as the platform computes
 them; labels refit inside every fold and settled as the platform settles them (DESIGN §3a) — the `drawdown` labeler at
@@ -21,21 +29,32 @@ Runs — every choice inside each fold's training span (the embargoed tail), nev
   `recency`          + REGIME_RECENCY_HALF_LIFE=tail (the training samples weighted by recency, the half-life — none,
                      252, 756 or 1260 sessions — chosen on the tail with capacity and dwell)
   `return shape recency`  the return-shape inputs and the recency half-life chosen on the tail
-  `macro`            + the macro inputs REGIME_MACRO=auto adds offline (the Baa − Aaa credit spread and its 63-session
-                     change, each session reading only the macro rows usable there); `macro threshold` with the
-                     risk-off threshold chosen on the tail; `macro threshold sharpe` capacity and dwell by the tail's
-                     Sharpe too
   `known regime`     (drawdown only) + the regime known at t and log(1 + sessions since it last changed) as inputs:
                      the drawdown labeler's online label has no fitted parameter, so it is one causal series, the same
                      in every fold (asserted against every fold's own `known_regime`)
-Writes benchmarks/results/forecast_candidates.json and prints the table.
+  `macro`            + the macro features REGIME_MACRO=auto adds: those of features.macro with a value at every
+                     labelled session, from the market.macro rows the offline `macro` asset stores (the bundled
+                     sample: Moody's Baa and Aaa yields, monthly, so `macro_credit_spread` and
+                     `macro_credit_spread_chg_63`; the sample's VIX starts in 2014, the other series are online only).
+                     Each session reads only values usable at its close (DESIGN §3a), through the platform's own
+                     `model_inputs`; sampled sessions are recomputed from the rows usable then and on the ledger's
+                     short tail of sessions, and must agree (asserted)
+  `macro threshold`  + REGIME_RISK_OFF_THRESHOLD=tail as well
+  `macro threshold sharpe`  + REGIME_INNER_SCORE=sharpe as well
+  Each macro run is paired with the same run without macro (`default`, `threshold`, `threshold sharpe`) when that ran:
+  `versus` holds "<metric> vs without macro" (Sharpe, max drawdown, macro-F1, balanced accuracy) on the same resampled
+  days.
+Writes benchmarks/results/forecast_candidates.json (or --output) and prints the table.
 """
 from __future__ import annotations
 
 import argparse
 import datetime as dt
+import json
+import multiprocessing
 import sys
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -45,9 +64,9 @@ from bench_forecast_quality import MemoTargets, load_sample
 from regime_platform.evaluation import intervals, paired
 from regime_platform.evaluation.backtest import backtest_horizon
 from regime_platform.evaluation.metrics import n_classes, scored_rows
-from regime_platform.features import macro as macro_features
+from regime_platform.features import macro as macro_inputs
 from regime_platform.features.compute import COMPACT_FEATURES
-from regime_platform.ingestion import macro as rules
+from regime_platform.ingestion import macro as macro_rules
 from regime_platform.ingestion import macro_sources
 from regime_platform.labels import labelable, make_labeler
 from regime_platform.modeling.targets import RefitLabels
@@ -61,10 +80,10 @@ MODELS = ("gradient_boosting", "random_forest", "logistic")
 SETTINGS = {"drawdown": 21, "jump": 5}
 SHAPE = ["sortino_hl10", "sortino_hl21"]
 KNOWN = ["known_regime", "sessions_since_change"]
-# what REGIME_MACRO=auto adds offline (features.macro.model_inputs over the bundled series; asserted when built): the
-# Baa − Aaa credit spread and its 63-session change — the bundled VIX starts in 2015, T10Y2Y and the HY spread are
-# FRED's only
-MACRO = ["macro_credit_spread", "macro_credit_spread_chg_63"]
+# REGIME_MACRO=auto: of these, the ones with a value at every labelled session are added (macro_inputs.model_inputs);
+# offline that is what the bundled sample covers (the Baa − Aaa credit spread and its change; the VIX starts in 2014)
+MACRO = list(macro_inputs.MACRO_FEATURES)
+MACRO_NOTE = "auto: of the macro features listed, those that cover the labelled span (each setting's macro.added)"
 DEFAULTS = {"tune_capacity": True, "min_dwell": 0}
 RUNS = {
     "default": (COMPACT_FEATURES, {}),
@@ -79,6 +98,10 @@ RUNS = {
     "macro threshold": (COMPACT_FEATURES + MACRO, {"risk_off_threshold": "tail"}),
     "macro threshold sharpe": (COMPACT_FEATURES + MACRO, {"risk_off_threshold": "tail", "inner_score": "sharpe"}),
 }
+# a macro run against the same run without macro inputs, when both ran: paired on the same resampled days
+WITHOUT_MACRO = {"macro": "default", "macro threshold": "threshold", "macro threshold sharpe": "threshold sharpe"}
+# the known-regime input is exact only for a labeler without fitted parameters (drawdown)
+ONLY_FOR = {"known regime": "drawdown"}
 REFERENCES = ("buy_and_hold", "sma_200", "vol_target", "jump_signal", "persistence")
 
 
@@ -94,40 +117,92 @@ def known_regime_inputs(frame: pl.DataFrame, labeler: str) -> pl.DataFrame:
     return frame.join(known, on="date", how="left")
 
 
-def macro_inputs(frame: pl.DataFrame) -> pl.DataFrame:
-    """``frame`` with the macro features the platform's models read under REGIME_MACRO=auto offline: market.macro rows
-    built from the bundled series by the macro asset's own rules (usable_from by REGIME_MACRO_LAG), then
-    features.macro.model_inputs, which reads at each session only the rows usable there (DESIGN §3a)."""
-    settings = Settings.from_env()
-    start = frame["date"].min() - dt.timedelta(days=rules.REFETCH_DAYS)
-    answers = macro_sources.fetch_series(list(settings.macro_series), start, frame["date"].max(), "sample")
-    built = [rules.build_rows(a, settings.macro_lag, dt.datetime(2019, 1, 2)).rows for a in answers.values()
-             if not isinstance(a, macro_sources.MacroSourceError)]
-    joined, used, _ = macro_features.model_inputs(frame, pl.concat(built, how="vertical_relaxed"), COMPACT_FEATURES)
-    assert used == MACRO, f"offline REGIME_MACRO=auto adds {used}, not {MACRO}"
-    return joined
+def macro_rows(first: dt.date, last: dt.date) -> tuple[pl.DataFrame, list[str]]:
+    """The market.macro rows an offline backfill of first … last stores (the `macro` asset: the default
+    REGIME_MACRO_SERIES from the bundled sample, re-read REFETCH_DAYS before the first session, the point-in-time and
+    quality rules of ingestion.macro at the default REGIME_MACRO_LAG), and a sentence per series not stored."""
+    s = Settings()
+    answers = macro_sources.fetch_series(list(s.macro_series), first - dt.timedelta(days=macro_rules.REFETCH_DAYS),
+                                         last, "sample")
+    now, built, not_stored = dt.datetime.now(), [], []
+    for name, answer in answers.items():
+        if isinstance(answer, macro_sources.MacroSourceError):
+            not_stored.append(f"{name}: {answer}")
+            continue
+        built.append(macro_rules.build_rows(answer, s.macro_lag, now).rows)
+    return pl.concat(built), not_stored
 
 
-def run_setting(frame: pl.DataFrame, labeler: str, horizon: int, runs: list[str]) -> dict:
+def with_macro_inputs(frame: pl.DataFrame) -> tuple[pl.DataFrame, dict]:
+    """``frame`` with the macro features a fit with REGIME_MACRO=auto reads (`macro_inputs.model_inputs` on the
+    stored rows: every session reads only values usable at its close, DESIGN §3a), verified on sampled sessions
+    against a recomputation from the rows the rule makes usable by then (`causality_problems`) and against the
+    ledger's computation on its short tail of sessions (`with_macro` over HISTORY_SESSIONS)."""
+    lag = Settings().macro_lag
+    rows, not_stored = macro_rows(frame["date"].min(), frame["date"].max())
+    out, added, notes = macro_inputs.model_inputs(frame, rows, list(COMPACT_FEATURES))
+    sessions = out["date"].to_list()
+    complete = out.drop_nulls(subset=list(COMPACT_FEATURES))["date"].to_list()
+    checked = complete[::max(1, len(complete) // 40)] + complete[-1:]
+    problems = macro_inputs.causality_problems(rows, sessions, checked, lag)
+    values = dict(zip(sessions, out.select(added).iter_rows()))
+    for day in checked:  # the ledger computes a session's features from its tail of sessions alone
+        i = sessions.index(day)
+        tail = out.select("date").slice(max(0, i + 1 - macro_inputs.HISTORY_SESSIONS), min(i + 1, macro_inputs
+                                                                                              .HISTORY_SESSIONS))
+        ledger = macro_inputs.with_macro(tail, rows, added).row(-1)[1:]
+        for name, a, b in zip(added, values[day], ledger):
+            if (a is None) != (b is None) or (a is not None and abs(a - b) > macro_inputs.TOLERANCE * max(1.0, abs(a))):
+                problems.append(f"{name} on {day}: the fit reads {a}, the ledger {b}")
+    assert not problems, "\n".join(problems)
+    sources = rows.group_by("series").agg(pl.col("source").first(), pl.col("date").min().cast(pl.String).alias("first"),
+                                          pl.col("date").max().cast(pl.String).alias("last"), pl.len().alias("rows"))
+    return out, {"added": added, "left_out": notes, "not_stored": not_stored, "macro_lag": lag,
+                 "stored": sources.sort("series").to_dicts(),
+                 "verified": f"{len(checked)} sessions {checked[0]} … {checked[-1]}: recomputed from the rows usable "
+                             "then, and on the ledger's tail of sessions"}
+
+
+def run_setting(frame: pl.DataFrame, labeler: str, horizon: int, runs: list[str], cache: Path | None = None) -> dict:
+    """One label setting's runs, backtest, intervals and SPA; with ``cache``, each finished run's out-of-sample rows
+    and the fold fields read here are kept there and read back by a later call (to resume a killed invocation: the
+    files are keyed by labeler and run alone, so empty the directory after changing anything else)."""
     if "known regime" in runs:
         frame = known_regime_inputs(frame, labeler)
-    if any(set(MACRO) <= set(RUNS[r][0]) for r in runs):
-        frame = macro_inputs(frame)
+    macro = None
+    if any(set(MACRO) & set(RUNS[r][0]) for r in runs):
+        frame, macro = with_macro_inputs(frame)
+        print(f"{labeler}: macro inputs {', '.join(macro['added']) or 'none'}", file=sys.stderr, flush=True)
     dates, returns = frame["date"].to_list(), frame["ret_1d"].fill_null(np.nan).to_numpy()
     targets = MemoTargets(RefitLabels(labelable(frame, make_labeler(labeler)), lambda: make_labeler(labeler),
                                       name=labeler, settle=SETTLE_SESSIONS[labeler]))
     frames, seconds, fold_records = [], {}, {}
     for run in runs:
         names, overrides = RUNS[run]
+        names = [n for n in names if n not in MACRO or n in macro["added"]]  # REGIME_MACRO=auto keeps what covers
         X = frame.select(names).fill_null(np.nan).to_numpy().astype(np.float64)
         X[~np.isfinite(X)] = np.nan
-        t0 = time.perf_counter()
-        res = walk_forward(dates, X, list(names), targets, list(MODELS),
-                           TrainingConfig(horizon=horizon, **DEFAULTS, **overrides), returns=returns)
-        seconds[run] = round(time.perf_counter() - t0, 1)
-        print(f"{labeler}: run {run!r} done in {seconds[run]} s", file=sys.stderr, flush=True)
-        fold_records[run] = res.fold_records
-        oos = res.oos_predictions
+        kept = None if cache is None else cache / f"{labeler}-{run.replace(' ', '_')}"
+        if kept is not None and kept.with_suffix(".json").exists():  # a finished run of a killed invocation
+            oos, meta = pl.read_parquet(kept.with_suffix(".parquet")), json.loads(kept.with_suffix(".json").read_text())
+            seconds[run] = meta["seconds"]
+            fold_records[run] = [{**r, "train_start": dt.date.fromisoformat(r["train_start"]),
+                                  "train_end": dt.date.fromisoformat(r["train_end"])} for r in meta["folds"]]
+            print(f"{labeler}: run {run!r} read from {kept}", file=sys.stderr, flush=True)
+        else:
+            t0 = time.perf_counter()
+            res = walk_forward(dates, X, list(names), targets, list(MODELS),
+                               TrainingConfig(horizon=horizon, **DEFAULTS, **overrides), returns=returns)
+            seconds[run] = round(time.perf_counter() - t0, 1)
+            print(f"{labeler}: run {run!r} done in {seconds[run]} s", file=sys.stderr, flush=True)
+            fold_records[run], oos = res.fold_records, res.oos_predictions
+            if kept is not None:
+                kept.parent.mkdir(parents=True, exist_ok=True)
+                oos.write_parquet(kept.with_suffix(".parquet"))
+                write_json_atomic(kept.with_suffix(".json"), {"seconds": seconds[run], "folds": [
+                    {"fold": r["fold"], "risk_off_regime": r["risk_off_regime"], "train_start": str(r["train_start"]),
+                     "train_end": str(r["train_end"]), "models": {m: {k: r["models"][m].get(k) for k in (
+                         "risk_off_threshold", "recency_half_life")} for m in MODELS}} for r in res.fold_records]})
         if run == "known regime":  # the input is the fold's own causal label, fold by fold
             known_in = dict(zip(frame["date"].to_list(), frame["known_regime"].to_list()))
             for row in oos.filter(pl.col("known_regime").is_not_null()).select("as_of", "known_regime").iter_rows():
@@ -144,7 +219,21 @@ def run_setting(frame: pl.DataFrame, labeler: str, horizon: int, runs: list[str]
     bt = backtest_horizon(cands, frame.select("date", "adj_close"), risk_off, horizon, spans=spans)
     versus = {(r["model"], r["baseline"], r["metric"]): r for r in paired.economic_rows(bt)}
     versus |= {(r["model"], r["baseline"], r["metric"]): r for r in paired.classification_rows(cands, horizon)}
-    classification = classification_with_intervals(cands, horizon)
+    classification, drawn = classification_with_intervals(cands, horizon)
+    sample = {r["strategy"]: r for r in bt.table.iter_rows(named=True)}
+    for run in (r for r in runs if WITHOUT_MACRO.get(r) in runs):  # with macro minus without, on the same days
+        for m in MODELS:
+            on, off = f"{m} {run}", f"{m} {WITHOUT_MACRO[run]}"
+            for metric in ("sharpe", "max_drawdown"):
+                d = intervals.paired_difference(sample[on][metric], sample[off][metric], bt.resampled[on][metric],
+                                                bt.resampled[off][metric])
+                versus[(on, "without macro", metric)] = {"difference": d.difference, "ci_low": d.ci_low,
+                                                         "ci_high": d.ci_high, "reference": off}
+            for metric in intervals.CLASSIFICATION_MEASURES:
+                d = intervals.paired_difference(classification[on][metric][0], classification[off][metric][0],
+                                                drawn[on][metric], drawn[off][metric])
+                versus[(on, "without macro", metric)] = {"difference": d.difference, "ci_low": d.ci_low,
+                                                         "ci_high": d.ci_high, "reference": off}
     rows = []
     for r in bt.table.iter_rows(named=True):
         s = r["strategy"]
@@ -155,6 +244,9 @@ def run_setting(frame: pl.DataFrame, labeler: str, horizon: int, runs: list[str]
             row |= {metric: value, f"{metric}_lo": lo, f"{metric}_hi": hi}
         row["versus"] = {f"{metric} vs {b}": {k: versus[(s, b, metric)][k] for k in ("difference", "ci_low", "ci_high")}
                          for b in REFERENCES for metric in ("sharpe", "macro_f1") if (s, b, metric) in versus}
+        row["versus"] |= {f"{metric} vs without macro": versus[(s, "without macro", metric)]
+                          for metric in ("sharpe", "max_drawdown", *intervals.CLASSIFICATION_MEASURES)
+                          if (s, "without macro", metric) in versus}
         rows.append(row)
     # the best of many candidates is flattered by the choice among them: Hansen's SPA against each reference asks
     # whether any candidate beats it once that choice is accounted for
@@ -167,6 +259,7 @@ def run_setting(frame: pl.DataFrame, labeler: str, horizon: int, runs: list[str]
             selection[ref] = {"pvalue": test.pvalue, "best": test.best, "candidates": test.candidates,
                               "sentence": test.sentence()}
     return {"labeler": labeler, "horizon": horizon, "runs": runs, "seconds": seconds, "selection": selection,
+            "macro": macro,
             "start": str(bt.signal_dates[0]), "end": str(bt.signal_dates[-1]), "notes": bt.notes,
             "candidates_behind_best": len(runs) * len(MODELS), "table": rows,
             "thresholds_chosen": {run: [{"fold": rec["fold"], **{m: rec["models"][m].get("risk_off_threshold")
@@ -177,9 +270,9 @@ def run_setting(frame: pl.DataFrame, labeler: str, horizon: int, runs: list[str]
                                   for run, recs in fold_records.items() if RUNS[run][1].get("recency_half_life")}}
 
 
-def classification_with_intervals(cands: pl.DataFrame, horizon: int) -> dict[str, dict[str, tuple]]:
+def classification_with_intervals(cands: pl.DataFrame, horizon: int) -> tuple[dict[str, dict[str, tuple]], dict]:
     """Each model's and baseline's macro-F1 and balanced accuracy with their intervals, on the target sessions every
-    one of them scored, resampled as `paired.classification_rows` resamples them."""
+    one of them scored, resampled as `paired.classification_rows` resamples them; and the resampled values."""
     scored = scored_rows(cands).filter(pl.col("horizon") == horizon)
     per = {m: scored.filter(pl.col("model") == m).unique("as_of", keep="last")
            for m in scored["model"].unique().to_list()}
@@ -187,14 +280,14 @@ def classification_with_intervals(cands: pl.DataFrame, horizon: int) -> dict[str
     aligned = {m: f.filter(pl.col("as_of").is_in(common)).sort("as_of") for m, f in per.items()}
     truth = next(iter(aligned.values()))["true_regime"].to_numpy()
     k, indices = n_classes(scored), intervals.cached_indices(len(common))
-    out = {}
+    out, draws = {}, {}
     for m, f in aligned.items():
         predicted = f["predicted_regime"].to_numpy()
         sample = intervals.classification_measures(intervals.confusion_stack(truth, predicted, k))
-        drawn = intervals.classification_measures(intervals.confusion_stack(truth, predicted, k, indices))
-        out[m] = {metric: (float(sample[metric][0]), *intervals.interval(drawn[metric]))
+        draws[m] = intervals.classification_measures(intervals.confusion_stack(truth, predicted, k, indices))
+        out[m] = {metric: (float(sample[metric][0]), *intervals.interval(draws[m][metric]))
                   for metric in intervals.CLASSIFICATION_MEASURES}
-    return out
+    return out, draws
 
 
 def print_setting(res: dict) -> None:
@@ -206,11 +299,15 @@ def print_setting(res: dict) -> None:
                 f"{f(r['sharpe_hi'], '{:.2f}')}]{r['max_drawdown'] * 100:>8.1f}%{r['switches']:>5}"
                 f"{f(r['macro_f1'], '{:.3f}'):>7} [{f(r['macro_f1_lo'], '{:.3f}')}, {f(r['macro_f1_hi'], '{:.3f}')}]"
                 f"{f(r['balanced_accuracy'], '{:.3f}'):>7}")
-        for key in ("sharpe vs persistence", "macro_f1 vs persistence"):
+        for key, tag in (("sharpe vs persistence", "sharpe−pers"), ("macro_f1 vs persistence", "macro_f1−pers"),
+                         ("sharpe vs without macro", "sharpe−nomacro"), ("macro_f1 vs without macro",
+                                                                         "macro_f1−nomacro")):
             d = r["versus"].get(key)
             if d:
-                line += f"  {key.split()[0]}−pers {d['difference']:+.3f} [{d['ci_low']:+.3f}, {d['ci_high']:+.3f}]"
+                line += f"  {tag} {d['difference']:+.3f} [{d['ci_low']:+.3f}, {d['ci_high']:+.3f}]"
         print(line)
+    if res.get("macro"):
+        print(f"macro inputs: {', '.join(res['macro']['added']) or 'none'}; " + " ".join(res["macro"]["left_out"]))
     for ref, test in res["selection"].items():
         print(f"against {ref}: {test['sentence']}")
     for run, folds in res.get("half_lives_chosen", {}).items():
@@ -225,26 +322,36 @@ def print_setting(res: dict) -> None:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--only", choices=list(SETTINGS))
-    ap.add_argument("--runs", default=",".join(RUNS))
+    ap.add_argument("--runs", default=",".join(RUNS),
+                    help="comma-separated runs; `<labeler>:<run>` makes a run in that setting only")
     ap.add_argument("--output", type=Path, default=RESULTS)
+    ap.add_argument("--cache", type=Path, help="keep each finished run here and reuse it (resuming a killed run)")
+    ap.add_argument("--jobs", type=int, default=1, help="settings run in parallel processes (at most one each)")
     args = ap.parse_args(argv)
-    wanted = args.runs.split(",")
-    unknown = set(wanted) - set(RUNS)
+    wanted = [tuple(item.rpartition(":")[::2]) for item in args.runs.split(",")]  # (setting or "", run)
+    unknown = {run for _, run in wanted if run not in RUNS} | {f"{s}:" for s, _ in wanted if s and s not in SETTINGS}
     if unknown:
-        ap.error(f"unknown run(s) {sorted(unknown)}; choose from {list(RUNS)}")
+        ap.error(f"unknown run(s) or setting(s) {sorted(unknown)}; choose from {list(RUNS)} and {list(SETTINGS)}")
     frame = load_sample()
-    results = []
+    jobs = []
     for labeler, horizon in SETTINGS.items():
         if args.only and labeler != args.only:
             continue
-        # the known-regime input is exact only for a labeler without fitted parameters (drawdown)
-        runs = [r for r in RUNS if r in wanted and (r != "known regime" or labeler == "drawdown")]
-        results.append(run_setting(frame, labeler, horizon, runs))
-        print_setting(results[-1])
+        runs = [r for r in RUNS if (("", r) in wanted or (labeler, r) in wanted) and ONLY_FOR.get(r, labeler) == labeler]
+        jobs.append((frame, labeler, horizon, runs, args.cache))
+    if args.jobs > 1:  # the settings side by side; spawned, as a forked polars thread pool can deadlock
+        with ProcessPoolExecutor(min(args.jobs, len(jobs)), mp_context=multiprocessing.get_context("spawn")) as pool:
+            results = list(pool.map(run_setting, *zip(*jobs)))
+    else:
+        results = [run_setting(*job) for job in jobs]
+    for res in results:
+        print_setting(res)
     write_json_atomic(args.output, {"benchmark": "issue 32 forecast-quality candidates",
                                     "run_at": dt.datetime.now().isoformat(timespec="seconds"),
                                     "intervals": intervals.method_sentence(), "models": list(MODELS),
-                                    "runs": {r: {"features": n, **DEFAULTS, **o} for r, (n, o) in RUNS.items()},
+                                    "runs": {r: {"features": n, **DEFAULTS, **o, **({"macro": MACRO_NOTE} if set(MACRO) & set(n)
+                                                                                   else {})}
+                                             for r, (n, o) in RUNS.items()},
                                     "settings": results})
     print(f"\nwritten: {args.output}")
     return 0
