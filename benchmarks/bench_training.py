@@ -106,7 +106,8 @@ def main(argv: list[str] | None = None) -> int:
     payload = {
         "benchmark": "walk-forward training on arch sp500 sample (inline features, inline vol-quantile labeler)",
         "run_at": dt.datetime.now().isoformat(timespec="seconds"),
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform(),
+                    "torch_threads": torch.get_num_threads()},  # what the LSTM and CNN fits set (torch_nets)
         "versions": _versions(),
         "args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
         "config": config.to_dict(),

@@ -159,7 +159,9 @@ def training_figures(t: dict) -> list[dict]:
         note = ""
         if model in ("lstm", "cnn"):
             rate = sum(r["n_fit"] * (r["epochs"] or 0) for r in folds) / sum(seconds)
-            note = f"{rate:,.0f} samples/s over {sum(r['epochs'] or 0 for r in folds)} epochs"
+            threads = t.get("machine", {}).get("torch_threads")
+            note = (f"{rate:,.0f} samples/s over {sum(r['epochs'] or 0 for r in folds)} epochs"
+                    + (f", {threads} torch threads" if threads else ""))
         out.append(figure(f"training {model}, per fold ({len(folds)} folds, ≤ {t['args']['epochs']} epochs)",
                           statistics.median(seconds), "", None, "—", None, repeats=seconds, note=note))
     return out
