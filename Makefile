@@ -47,8 +47,8 @@ test: dev-venv dagster-home
 ui: venv dagster-home
 	$(VENV)/bin/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
 
-# The platform's figures beside their floors (about 15 minutes on 2 cores), then RESULTS.md's table from them.
-# BENCH_COLD_RUN=1 adds a default cold `regime-platform run` (about 17 minutes more). The studies recorded further down
+# The platform's figures beside their floors (about 20 minutes on 2 cores, 2026-12-07), then RESULTS.md's table from them.
+# BENCH_COLD_RUN=1 adds a default cold `regime-platform run` (about 12 minutes more). The studies recorded further down
 # RESULTS.md (label settling, 500 tickers, forecast quality, macro inputs) are run by hand: each says its command.
 bench: dev-venv dagster-home
 	$(PY) benchmarks/bench_platform.py $(if $(BENCH_COLD_RUN),--cold-run)

@@ -2,7 +2,7 @@
 
     python benchmarks/bench_platform.py                  # histories of 5 and 19 years (`make bench`)
     python benchmarks/bench_platform.py --spans 5 --repeats 2
-    python benchmarks/bench_platform.py --cold-run       # also a default `regime-platform run` (about 17 minutes)
+    python benchmarks/bench_platform.py --cold-run       # also a default `regime-platform run` (about 12 minutes)
 
 For each history span (years before the bundled sample's last session, 2018-12-31), in a fresh subprocess with a
 fresh data dir and a fresh SQLite Dagster instance (the storage `make run` records into), offline on the sample,
@@ -238,7 +238,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--spans", default="5,19", help="history spans in years before 2018-12-31 (default 5,19)")
     ap.add_argument("--repeats", type=int, default=3, help="daily increments timed per span (default 3)")
-    ap.add_argument("--cold-run", action="store_true", help="also a default `regime-platform run` (~17 min)")
+    ap.add_argument("--cold-run", action="store_true", help="also a default `regime-platform run` (~12 min)")
     ap.add_argument("--output", type=Path, default=RESULTS)
     ap.add_argument("--keep", action="store_true", help="keep the instances and data dirs (their path is printed)")
     ap.add_argument("--worker", type=int, help=argparse.SUPPRESS)
