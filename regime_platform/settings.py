@@ -21,7 +21,6 @@ LABELERS = ("jump", "kmeans", "hmm", "drawdown")
 # S of DESIGN §3a per labeler: sessions after d before the label at d counts as settled. Measured on the sample by
 # benchmarks/bench_label_settling.py (the share of dates whose label still changes after S; see docs/concepts.md).
 SETTLE_SESSIONS = {"jump": 42, "kmeans": 0, "hmm": 10, "drawdown": 252}
-OVERSAMPLING = ("none", "random", "smote")
 HORIZONS = (1, 5, 21)
 INNER_SCORES = ("macro_f1", "sharpe")
 CALIBRATIONS = ("none", "temperature")
@@ -298,6 +297,11 @@ class Settings:
             raise SettingsError(f"REGIME_EPOCHS={self.epochs} must be at least 1.")
         if self.max_folds is not None and self.max_folds < 1:
             raise SettingsError(f"REGIME_MAX_FOLDS={self.max_folds} must be at least 1 (unset or 0 = every fold).")
+        # the oversampling methods, which of them carries the weights and the sentence refusing SMOTE are the model
+        # layer's; imported here, not at the top, so that importing the settings does not load the model package
+        # (0.02 s against 0.7 s)
+        from regime_platform.models.base import OVERSAMPLING, weights_refusal
+
         if self.oversampling not in OVERSAMPLING:
             raise SettingsError(f"REGIME_OVERSAMPLING={self.oversampling!r} is unknown; use one of "
                                 f"{', '.join(OVERSAMPLING)}.")
@@ -305,10 +309,6 @@ class Settings:
             raise SettingsError(f"REGIME_MIN_DWELL={self.min_dwell} is negative; use 1 or more sessions (1 = act on "
                                 "the argmax every day), or 0 to choose it per fold.")
         self.recency_half_life_value()  # raises the one sentence for a value that is neither a mode nor a half-life
-        # which oversampling carries the weights, and the sentence refusing SMOTE, are the model layer's; imported here,
-        # not at the top, so that importing the settings does not load the model package (0.02 s against 0.7 s)
-        from regime_platform.models.base import weights_refusal
-
         if self.recency_half_life_value() is not None and (why := weights_refusal(self.oversampling,
                                                                                   self.recency_half_life)):
             raise SettingsError(why)

@@ -1,7 +1,7 @@
 """Per-fold feature selection on the training span's embargoed tail (REGIME_FEATURE_SELECTION=1).
 
 Relevance with little redundancy, decided on the samples of one fold's validation tail only (the caller,
-:func:`regime_platform.modeling.training.select_span_features`, hands them in; the tail every other in-span choice is
+:func:`select_span_features`, hands them in; the tail every other in-span choice is
 made on): every candidate feature's value at each tail sample's last session (scaled with the fold's scaler) is
 ranked by its mutual information with the tail's targets (scikit-learn's ``mutual_info_classif``, seeded); walking
 down that ranking, a feature is kept unless its absolute correlation with a feature already kept reaches
@@ -16,6 +16,9 @@ from typing import Any
 
 import numpy as np
 from sklearn.feature_selection import mutual_info_classif
+
+from regime_platform.modeling.targets import FoldLabels
+from regime_platform.modeling.training import Samples, TrainingConfig, TrainingSpan, prepare_span
 
 MAX_FEATURES = 8
 MAX_CORRELATION = 0.8
@@ -64,3 +67,25 @@ def select_features(
     return FeatureSelection(selected=[names[j] for j in sorted(kept)],
                             relevance={names[j]: round(float(mi[j]), 6) for j in range(len(names))},
                             redundant=redundant, n_samples=int(y.size))
+
+
+def select_span_features(
+    samples: Samples, span: TrainingSpan, labels: FoldLabels, config: TrainingConfig, where: str
+) -> tuple[Samples, TrainingSpan, dict[str, Any] | None]:
+    """With ``config.feature_selection``: choose the inputs on this training span's embargoed tail alone, as every other
+    choice inside a span is made (epochs, capacity, dwell, temperature; :mod:`regime_platform.modeling.feature_selection`),
+    and rebuild the span on them (scaler refit on the chosen columns); the record says which samples were read. A span
+    without a tail, or whose tail targets hold one regime (mutual information cannot rank anything then), keeps every
+    candidate and the record says why. Without ``config.feature_selection``: the samples and span unchanged, no record."""
+    if not config.feature_selection:
+        return samples, span, None
+    rows = span.val_t
+    if not rows.size or np.unique(span.y_val).size < 2:
+        why = ("the training span is too short for a validation tail" if not rows.size else
+               f"the validation tail's targets hold regime {int(span.y_val[0])} only")
+        kept = FeatureSelection(list(samples.feature_names), {}, {}, 0).record()
+        return samples, span, {**kept, **span.rows_read(rows[:0]), "note": f"{why}: every candidate kept"}
+    chosen = select_features(span.Xs[rows], span.y_val, samples.feature_names, seed=config.seed)
+    subset = samples.subset(chosen.selected)
+    record = {**chosen.record(), **span.rows_read(rows), "note": ""}
+    return subset, prepare_span(subset, span.train_t, labels, config, where), record

@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from regime_platform.modeling.feature_selection import select_span_features
 from regime_platform.modeling.folds import MIN_LABELLED_SESSIONS
 from regime_platform.modeling.inner_validation import choose_and_fit
 from regime_platform.modeling.scaling import SessionScaler
@@ -34,7 +35,6 @@ from regime_platform.modeling.training import (
     normalize_models,
     prepare_samples,
     prepare_span,
-    select_span_features,
 )
 from regime_platform.models import RegimeModel, load_model
 from regime_platform.storage.files import (

@@ -39,7 +39,6 @@ from typing import Any
 import numpy as np
 
 from regime_platform.labels.class_balance import ClassBalance, class_balance
-from regime_platform.modeling.feature_selection import FeatureSelection, select_features
 from regime_platform.modeling.folds import validation_tail
 from regime_platform.modeling.scaling import SessionScaler
 from regime_platform.modeling.sequences import complete_rows, gather_windows, sample_indices, targets_at
@@ -286,28 +285,6 @@ def prepare_span(
         balance=balance, scaler=scaler, Xs=scaler.transform(samples.X), dates=samples.dates,
         shared_params=config.shared_model_params(),
     )
-
-
-def select_span_features(
-    samples: Samples, span: TrainingSpan, labels: FoldLabels, config: TrainingConfig, where: str
-) -> tuple[Samples, TrainingSpan, dict[str, Any] | None]:
-    """With ``config.feature_selection``: choose the inputs on this training span's embargoed tail alone, as every other
-    choice inside a span is made (epochs, capacity, dwell, temperature; :mod:`regime_platform.modeling.feature_selection`),
-    and rebuild the span on them (scaler refit on the chosen columns); the record says which samples were read. A span
-    without a tail, or whose tail targets hold one regime (mutual information cannot rank anything then), keeps every
-    candidate and the record says why. Without ``config.feature_selection``: the samples and span unchanged, no record."""
-    if not config.feature_selection:
-        return samples, span, None
-    rows = span.val_t
-    if not rows.size or np.unique(span.y_val).size < 2:
-        why = ("the training span is too short for a validation tail" if not rows.size else
-               f"the validation tail's targets hold regime {int(span.y_val[0])} only")
-        kept = FeatureSelection(list(samples.feature_names), {}, {}, 0).record()
-        return samples, span, {**kept, **span.rows_read(rows[:0]), "note": f"{why}: every candidate kept"}
-    chosen = select_features(span.Xs[rows], span.y_val, samples.feature_names, seed=config.seed)
-    subset = samples.subset(chosen.selected)
-    record = {**chosen.record(), **span.rows_read(rows), "note": ""}
-    return subset, prepare_span(subset, span.train_t, labels, config, where), record
 
 
 def final_fit_samples(span: TrainingSpan) -> tuple[np.ndarray, np.ndarray]:

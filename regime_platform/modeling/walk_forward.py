@@ -27,6 +27,7 @@ import numpy as np
 import polars as pl
 
 from regime_platform import storage as warehouse
+from regime_platform.modeling.feature_selection import select_span_features
 from regime_platform.modeling.folds import Fold, embargo_gap, walk_forward_folds
 from regime_platform.modeling.inner_validation import choose_and_fit
 from regime_platform.modeling.sequences import known_at, targets_at
@@ -41,7 +42,6 @@ from regime_platform.modeling.training import (
     normalize_models,
     prepare_samples,
     prepare_span,
-    select_span_features,
 )
 from regime_platform.modeling.walk_forward_targets import regime_mean_returns, risk_off_regime
 from regime_platform.models.base import detail

@@ -27,7 +27,6 @@ from typing import Any, ClassVar
 import numpy as np
 
 from regime_platform.models.calibration import apply_temperature
-from regime_platform.settings import OVERSAMPLING
 from regime_platform.storage.files import read_json, write_json_atomic
 
 Log = Callable[[str], None] | None
@@ -62,6 +61,7 @@ def quiet(log: Log) -> Log:
     return LeveledLog(log.debug, log.debug) if isinstance(log, LeveledLog) else log
 
 
+OVERSAMPLING = ("none", "random", "smote")  # REGIME_OVERSAMPLING's values (the settings validate against these)
 CONFIG_FILE = "config.json"
 
 
