@@ -303,19 +303,19 @@ def fit_before_tail(name: str, mparams: Mapping[str, Any], span: TrainingSpan, h
     ensemble is its members' own probes, each with the span's shared params, as :func:`fit_model` fits its members.
     The returned model is shared: read it, never change it."""
     life = None if half_life is None else float(half_life)
-    key = (name, repr(sorted(make_model(name, **mparams).params.items())), life)  # defaults filled in
+    model = make_model(name, **mparams)
+    key = (name, repr(sorted(model.params.items())), life)  # the params with the model's defaults filled in
     if key in span.tail_fits:
         return span.tail_fits[key]
     if MODELS[name].composite:
-        ensemble = make_model(name, **mparams)
         members = [fit_before_tail(m, accepted_params(m, span.shared_params), span, life,
-                                   log=prefixed(log, f"member {m}")) for m in ensemble.member_names()]
-        model = ensemble.assemble(members, span.n_classes)
+                                   log=prefixed(log, f"member {m}")) for m in model.member_names()]
+        model.assemble(members, span.n_classes)
     else:
         extra = ({"X_val": span.windows(span.val_t), "y_val": span.y_val}
                  if MODELS[name].early_stopping and span.val_t.size else {})
-        model = make_model(name, **mparams).fit(span.windows(span.fit_t), span.y_fit, n_classes=span.n_classes,
-                                                sample_weight=recency_weights(span.fit_t, life), log=log, **extra)
+        model.fit(span.windows(span.fit_t), span.y_fit, n_classes=span.n_classes,
+                  sample_weight=recency_weights(span.fit_t, life), log=log, **extra)
     span.tail_fits[key] = model
     return model
 
