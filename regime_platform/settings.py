@@ -223,6 +223,10 @@ class Settings:
                                       "the threshold of 0.2, 0.3, 0.4, 0.5 or none whose decisions earn the best Sharpe "
                                       "on the training span's tail: risk-off as soon as the risk-off regime's "
                                       "probability reaches it) | a probability in (0, 1), always", _lower)
+    persistence_anchor: str = setting("off", "REGIME_PERSISTENCE_ANCHOR",
+                                      "stay at the regime known at t unless the model's vote is this probable: `off` | "
+                                      "`tail` (per fold, none, 0.6, 0.7, 0.8, 0.9 or 0.95 by REGIME_INNER_SCORE on the "
+                                      "training span's tail) | a probability in [0.5, 1], always", _lower)
     recency_half_life: str = setting("off", "REGIME_RECENCY_HALF_LIFE",
                                      "recency weighting of the training samples: `off` (every sample weighs the same) | "
                                      "`tail` (per fold, the half-life of none, 252, 756 or 1260 sessions that scores "
@@ -312,7 +316,7 @@ class Settings:
         if self.recency_half_life_value() is not None and (why := weights_refusal(self.oversampling,
                                                                                   self.recency_half_life)):
             raise SettingsError(why)
-        self.risk_off_threshold_value()  # raises the one sentence for a value that is neither a mode nor a probability
+        self.risk_off_threshold_value(), self.persistence_anchor_value()  # each raises its one sentence for a bad value
         if self.inner_score not in INNER_SCORES:
             raise SettingsError(f"REGIME_INNER_SCORE={self.inner_score!r} is unknown; use one of "
                                 f"{', '.join(INNER_SCORES)}.")
@@ -334,6 +338,12 @@ class Settings:
         return _off_tail_or_number(self.risk_off_threshold, lambda p: 0 < p < 1,
                                    "REGIME_RISK_OFF_THRESHOLD={!r} is neither `off`, `tail` nor a probability between 0 "
                                    "and 1; use e.g. `tail` or 0.3.")
+
+    def persistence_anchor_value(self) -> float | str | None:
+        """REGIME_PERSISTENCE_ANCHOR as the training code takes it: None (off), "tail" or a probability."""
+        return _off_tail_or_number(self.persistence_anchor, lambda p: 0.5 <= p <= 1,
+                                   "REGIME_PERSISTENCE_ANCHOR={!r} is neither `off`, `tail` nor a probability between "
+                                   "0.5 and 1; use e.g. `tail` or 0.9.")
 
     def recency_half_life_value(self) -> float | str | None:
         """REGIME_RECENCY_HALF_LIFE as the training code takes it: None (off), "tail" or a half-life in sessions."""

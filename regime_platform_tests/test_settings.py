@@ -22,7 +22,7 @@ CHANGED = {
     "settle_sessions": ("10", 10),
     "epochs": ("3", 3), "max_folds": ("2", 2), "class_weighting": ("0", False), "oversampling": ("random", "random"),
     "seed": ("7", 7), "min_dwell": ("5", 5), "inner_validation": ("0", False), "inner_score": ("Sharpe", "sharpe"),
-    "risk_off_threshold": ("Tail", "tail"), "recency_half_life": ("Tail", "tail"),
+    "risk_off_threshold": ("Tail", "tail"), "recency_half_life": ("Tail", "tail"), "persistence_anchor": ("0.9", "0.9"),
     "features": ("scale_free", "scale_free"), "feature_selection": ("1", True), "calibration": ("NONE", "none"),
     "headline_model": ("Logistic", "logistic"), "alert_webhook": ("http://127.0.0.1:9/hook", "http://127.0.0.1:9/hook"),
     "ui_url": ("http://10.0.0.5:3000", "http://10.0.0.5:3000"),

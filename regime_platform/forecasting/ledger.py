@@ -45,6 +45,7 @@ class Forecaster(Protocol):
     min_dwell: int
     risk_off_regime: int | None  # with a risk-off threshold (REGIME_RISK_OFF_THRESHOLD): the regime it guards
     risk_off_threshold: float | None
+    persistence_anchor: float | None  # REGIME_PERSISTENCE_ANCHOR: stay at the known regime unless the vote is this sure
 
     def forecast_last(self, X: np.ndarray, known_regime_at_t: int | None = None) -> np.ndarray: ...
 
@@ -115,7 +116,8 @@ def forecast_rows(ticker: str, models: Sequence[Forecaster], as_of: dt.date, fea
                               f"{', '.join(missing)} (warm-up or a gap; a macro_ feature: no market.macro value usable "
                               "then — materialize macro for the session): forecast a later session or fill the gap.")
         probabilities = np.asarray(model.forecast_last(X, known.regime if known else None), dtype=np.float64)
-        decision, note = decide(model, as_of, probabilities, (history or {}).get(model.name))
+        decision, note = decide(model, as_of, probabilities, (history or {}).get(model.name),
+                                known.regime if known else None)
         rows.append({
             "ticker": ticker, "as_of": as_of, "target_date": target_session(as_of, model.horizon), "horizon": model.horizon,
             "model": model.name, "predicted_regime": decision,
@@ -148,26 +150,33 @@ def continuation(history: pl.DataFrame | None, as_of: dt.date, model_version: st
 
 
 def decide(model: Forecaster, as_of: dt.date, probabilities: np.ndarray,
-           history: pl.DataFrame | None) -> tuple[int, str | None]:
+           history: pl.DataFrame | None, known_today: int | None = None) -> tuple[int, str | None]:
     """Today's decision and how it was made: the argmax (note None) — or, with a risk-off threshold, the risk-off regime
-    when its probability reaches it (:func:`regime_platform.modeling.decision.votes`) — or with ``model.min_dwell`` > 1
-    the decision rule continued from the model's stored rows of the consecutive sessions just before (their stored
-    decision and the votes of their probabilities) — only over rows of the same model version; otherwise the rule
-    restarts at today's vote, and the note says why."""
+    when its probability reaches it, and with a persistence anchor the regime known today (``known_today``) unless the
+    vote is another regime at least that probable (:func:`regime_platform.modeling.decision.votes`) — or with
+    ``model.min_dwell`` > 1 the decision rule continued from the model's stored rows of the consecutive sessions just
+    before (their stored decision and the votes of their probabilities and stored known regimes) — only over rows of
+    the same model version; otherwise the rule restarts at today's vote, and the note says why."""
     off, theta = getattr(model, "risk_off_regime", None), getattr(model, "risk_off_threshold", None)
+    anchor = getattr(model, "persistence_anchor", None)
 
-    def vote(p) -> int:
-        return int(votes(np.asarray([p], dtype=np.float64), off, theta)[0])
+    def vote(p, known: int | None) -> int:
+        return int(votes(np.asarray([p], dtype=np.float64), off, theta, anchor=anchor,
+                         known=np.asarray([-1 if known is None else int(known)]))[0])
 
-    today = vote(probabilities)
+    today = vote(probabilities, known_today)
     rule = f"risk-off at p ≥ {theta}, " if theta is not None and off is not None else ""
+    if anchor is not None:
+        rule += f"anchored to the known regime below p {anchor:g}, "
     dwell = int(getattr(model, "min_dwell", 1) or 1)
     if dwell <= 1:
         return today, (f"{rule}dwell 1" if rule else None)
     rows, why = continuation(history, as_of, model.model_version)
     if why:
         return today, f"{rule}dwell {dwell}: restarted at today's {'vote' if rule else 'argmax'} ({why})"
-    recent = [vote(p) for p in rows["probabilities"].to_list()[-(dwell - 1):]] + [today]
+    kept = rows.tail(dwell - 1)
+    known = kept["known_regime"].to_list() if anchor is not None else [None] * kept.height  # stored with each row
+    recent = [vote(p, k) for p, k in zip(kept["probabilities"].to_list(), known)] + [today]
     decision = next_decision(int(rows["predicted_regime"][-1]), recent, dwell)
     return decision, (f"{rule}dwell {dwell}: continued from {rows.height} stored row(s) {rows['as_of'][0]} … "
                       f"{rows['as_of'][-1]}")

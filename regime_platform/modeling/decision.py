@@ -13,6 +13,11 @@ threshold below 1/2 goes flat on weaker evidence of a fall than the argmax needs
 than a missed rally does. The threshold is chosen per fold on the training span's tail by the tail's own backtest
 (:mod:`regime_platform.modeling.inner_validation`), never by the test years.
 
+The persistence anchor (``REGIME_PERSISTENCE_ANCHOR``): with ``known`` (the regime known after the close of each
+session, -1 = unknown) and ``anchor`` given, each session's vote stays the known regime unless the vote above is
+another regime whose probability reaches ``anchor`` — "the regime stays as it is" (the persistence baseline) unless
+the model is sure enough of a change. It is chosen per fold on the training span's tail like the threshold.
+
 Causal by construction: the decision at row i reads rows 0 … i only, so a later probability can never change
 an earlier decision. Probabilities are never altered; only ``predicted_regime`` is. Pure numpy, no Dagster.
 """
@@ -26,33 +31,58 @@ DWELL_GRID = (1, 3, 5, 10)  # the minimum dwells the inner validation chooses fr
 # the risk-off thresholds the tail's backtest chooses from (REGIME_RISK_OFF_THRESHOLD=tail); None = the argmax, first
 # so that a tie keeps the plain rule
 THRESHOLD_GRID = (None, 0.2, 0.3, 0.4, 0.5)
+# the persistence anchors the tail chooses from (REGIME_PERSISTENCE_ANCHOR=tail); None = no anchor, first so that a
+# tie keeps the model's own votes; the higher the anchor, the closer the decisions stay to persistence
+ANCHOR_GRID = (None, 0.6, 0.7, 0.8, 0.9, 0.95)
 
 
-def votes(proba: np.ndarray, risk_off: int | None = None, risk_off_threshold: float | None = None) -> np.ndarray:
+def votes(proba: np.ndarray, risk_off: int | None = None, risk_off_threshold: float | None = None, *,
+          known: np.ndarray | None = None, anchor: float | None = None) -> np.ndarray:
     """Each session's vote (n,): the argmax, or with ``risk_off_threshold`` the ``risk_off`` regime whenever its
-    probability reaches the threshold and the most probable other regime otherwise."""
+    probability reaches the threshold and the most probable other regime otherwise; with ``anchor`` and ``known``
+    (one known regime per session, -1 = unknown) the known regime unless that vote is another regime whose
+    probability reaches ``anchor``."""
     proba = np.asarray(proba, dtype=np.float64)
     if proba.ndim != 2:
         raise ValueError(f"probabilities must be (n_sessions, n_regimes), got shape {proba.shape}")
     if not proba.size:
         return np.empty(0, dtype=np.int64)
     if risk_off_threshold is None or risk_off is None:
-        return proba.argmax(axis=1).astype(np.int64)
-    if not 0 <= int(risk_off) < proba.shape[1]:
-        raise ValueError(f"risk-off regime {risk_off} is not one of the {proba.shape[1]} regimes")
-    others = proba.copy()
-    others[:, int(risk_off)] = -np.inf
-    return np.where(proba[:, int(risk_off)] >= float(risk_off_threshold), int(risk_off),
-                    others.argmax(axis=1)).astype(np.int64)
+        voted = proba.argmax(axis=1).astype(np.int64)
+    else:
+        if not 0 <= int(risk_off) < proba.shape[1]:
+            raise ValueError(f"risk-off regime {risk_off} is not one of the {proba.shape[1]} regimes")
+        others = proba.copy()
+        others[:, int(risk_off)] = -np.inf
+        voted = np.where(proba[:, int(risk_off)] >= float(risk_off_threshold), int(risk_off),
+                         others.argmax(axis=1)).astype(np.int64)
+    return voted if anchor is None else anchored(voted, proba, known, float(anchor))
+
+
+def anchored(voted: np.ndarray, proba: np.ndarray, known: np.ndarray | None, anchor: float) -> np.ndarray:
+    """``voted`` anchored to ``known``: a session whose regime is known keeps it unless its vote is another regime
+    with probability at least ``anchor``; a session with no known regime (-1) keeps its vote."""
+    if known is None:
+        raise ValueError("a persistence anchor needs the regime known at each session (known=…); pass the known "
+                         "regimes or set REGIME_PERSISTENCE_ANCHOR=off.")
+    known = np.asarray(known, dtype=np.int64)
+    if known.shape != voted.shape:
+        raise ValueError(f"known regimes have shape {known.shape}, expected {voted.shape}")
+    if known.max(initial=-1) >= proba.shape[1]:
+        raise ValueError(f"a known regime {int(known.max())} is not one of the {proba.shape[1]} regimes")
+    sure = proba[np.arange(voted.size), voted] >= anchor
+    return np.where((known < 0) | sure, voted, known).astype(np.int64)
 
 
 def apply_min_dwell(proba: np.ndarray, min_dwell: int = 1, threshold: float | None = None, *,
-                    risk_off: int | None = None, risk_off_threshold: float | None = None) -> np.ndarray:
-    """Decisions (n,) from time-ordered probabilities (n, K); see the module docstring."""
+                    risk_off: int | None = None, risk_off_threshold: float | None = None,
+                    known: np.ndarray | None = None, anchor: float | None = None) -> np.ndarray:
+    """Decisions (n,) from time-ordered probabilities (n, K) (and, with a persistence anchor, the known regimes);
+    see the module docstring."""
     proba = np.asarray(proba, dtype=np.float64)
     if int(min_dwell) < 1:
         raise ValueError(f"min_dwell={min_dwell} must be at least 1 session (1 = act on the argmax every day).")
-    argmax = votes(proba, risk_off, risk_off_threshold)
+    argmax = votes(proba, risk_off, risk_off_threshold, known=known, anchor=anchor)
     if min_dwell == 1 and threshold is None:
         return argmax.astype(np.int64)
     out = np.empty(len(argmax), dtype=np.int64)

@@ -34,6 +34,8 @@ from sklearn.metrics import f1_score
 
 from regime_platform.calendar import SQRT_SESSIONS_PER_YEAR
 from regime_platform.modeling.decision import DWELL_GRID, THRESHOLD_GRID, apply_min_dwell
+from regime_platform.modeling.persistence_anchor import choose_anchor, tail_probabilities
+from regime_platform.modeling.sequences import known_at
 from regime_platform.modeling.targets import FoldLabels
 from regime_platform.modeling.training import (
     RECENCY_GRID,
@@ -266,11 +268,14 @@ class SpanFit:
     risk_off_regime: int | None = None  # with a risk-off threshold: the regime it guards (the span's lowest return)
     risk_off_threshold: float | None = None  # None = argmax votes
     recency_half_life: float | None = None  # the half-life its training samples were weighted by (None: unweighted)
+    persistence_anchor: float | None = None  # REGIME_PERSISTENCE_ANCHOR: depart from the known regime only this sure
+    anchor_choice: dict[str, Any] | None = None  # AnchorChoice.record() when the tail chose it
 
-    def decide(self, proba: np.ndarray) -> np.ndarray:
-        """The decisions this fit's rule makes from time-ordered probabilities."""
+    def decide(self, proba: np.ndarray, known: np.ndarray | None = None) -> np.ndarray:
+        """The decisions this fit's rule makes from time-ordered probabilities (and, with an anchor, the regime known
+        at each of those sessions)."""
         return apply_min_dwell(proba, self.min_dwell, risk_off=self.risk_off_regime,
-                               risk_off_threshold=self.risk_off_threshold)
+                               risk_off_threshold=self.risk_off_threshold, known=known, anchor=self.persistence_anchor)
 
     def summary(self) -> str:
         """What this fit chose, in a few words: the one line a person waiting on a fold reads (the steps that chose
@@ -286,6 +291,8 @@ class SpanFit:
             said.append(f"risk-off at p ≥ {self.risk_off_threshold}")
         if self.recency_half_life is not None:
             said.append(f"half-life {self.recency_half_life:g}")
+        if self.persistence_anchor is not None:
+            said.append(f"anchored to the known regime below p {self.persistence_anchor:g}")
         temperature = (info.get("calibration") or {}).get("temperature")
         if temperature is not None:
             said.append(f"temperature {temperature:.2f}")
@@ -355,4 +362,23 @@ def choose_and_fit(
                    if recency == "tail" else ""))
     fit_config = config if config.recency_half_life == life else replace(config, recency_half_life=life)
     model = fit_model(name, params, span, fit_config, log=prefixed(log, f"{where} {name}"))
-    return SpanFit(model, int(dwell), inner, off if theta is not None else None, theta, life)
+    fitted = SpanFit(model, int(dwell), inner, off if theta is not None else None, theta, life)
+    anchor = None if baseline else config.persistence_anchor
+    if anchor == "tail":
+        economic = (tail_economics(config, span, labels, returns, where)
+                    if config.inner_score == "sharpe" else None)
+        chosen = choose_anchor(
+            tail_probabilities(name, model_params(name, params, config), span, life, model)
+            if span.val_t.size else np.empty((0, span.n_classes)),
+            known_at(span.val_t, labels.known_regime), span.y_val, min_dwell=fitted.min_dwell,
+            score=(lambda d: tail_sharpe(d, *economic)) if economic else (lambda d: tail_score(span.y_val, d)),
+            scored_by="sharpe" if economic else "macro_f1", risk_off=fitted.risk_off_regime,
+            risk_off_threshold=fitted.risk_off_threshold)
+        fitted.persistence_anchor, fitted.anchor_choice = chosen.anchor, chosen.record()
+        if log:
+            log(f"{where} {name}: persistence anchor "
+                + (f"{chosen.anchor} (tail {chosen.scored_by} {chosen.score})" if chosen.anchor is not None
+                   else f"none ({chosen.note or f'tail {chosen.scored_by} {chosen.score}'})"))
+    elif anchor is not None:
+        fitted.persistence_anchor = float(anchor)
+    return fitted

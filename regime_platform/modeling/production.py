@@ -76,6 +76,8 @@ class ProductionModel:
     risk_off_regime: int | None = None  # with a risk-off threshold: the regime it guards (REGIME_RISK_OFF_THRESHOLD)
     risk_off_threshold: float | None = None  # the ledger votes risk-off when its probability reaches this (None: argmax)
     recency_half_life: float | None = None  # the half-life its training samples were weighted by (None: unweighted)
+    # REGIME_PERSISTENCE_ANCHOR: the ledger's decision stays the known regime unless the vote is this probable
+    persistence_anchor: float | None = None
     ticker: str | None = None  # whose history it was fit on, and the version of the targets it learned (DESIGN §2)
     targets_version: str | None = None
     # the walk-forward digest of the out-of-sample rows and fold records its asset stored in the same run
@@ -129,6 +131,7 @@ class ProductionModel:
                 "risk_off_regime": self.risk_off_regime,
                 "risk_off_threshold": self.risk_off_threshold,
                 "recency_half_life": self.recency_half_life,
+                "persistence_anchor": self.persistence_anchor,
                 "ticker": self.ticker,
                 "targets_version": self.targets_version,
                 "walk_forward_digest": self.walk_forward_digest,
@@ -175,6 +178,7 @@ class ProductionModel:
             min_dwell=int(meta.get("min_dwell", 1)),
             risk_off_regime=meta.get("risk_off_regime"),
             risk_off_threshold=meta.get("risk_off_threshold"),
+            persistence_anchor=meta.get("persistence_anchor"),
             recency_half_life=meta.get("recency_half_life"),
             seconds=meta.get("seconds", 0.0),
             ticker=meta.get("ticker"),
@@ -286,6 +290,8 @@ def fit_final(
         }
         if config.recency_half_life is not None:  # what its samples weighed (off: the payload, and version, as before)
             payload["recency_half_life"] = fitted.recency_half_life
+        if config.persistence_anchor is not None:  # the rule the ledger acts by (off: the payload as before)
+            payload["persistence_anchor"] = fitted.persistence_anchor
         out.append(
             ProductionModel(
                 name=name,
@@ -305,13 +311,15 @@ def fit_final(
                 labeler_fit_end=labels.fit_end,
                 class_counts=span.balance.counts,
                 config={**config.to_dict(), "model_params": model.params, "inner_validation": inner,
-                        "feature_selection": selection, "calibration": model.fit_info.get("calibration")},
+                        "feature_selection": selection, "calibration": model.fit_info.get("calibration"),
+                        **({"anchor_choice": fitted.anchor_choice} if fitted.anchor_choice else {})},
                 state_mapping={str(k): v for k, v in labels.state_mapping.items()},
                 seconds=seconds,
                 min_dwell=int(dwell),
                 risk_off_regime=fitted.risk_off_regime,
                 risk_off_threshold=fitted.risk_off_threshold,
                 recency_half_life=fitted.recency_half_life,
+                persistence_anchor=fitted.persistence_anchor,
             )
         )
         if progress:

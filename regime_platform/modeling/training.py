@@ -92,6 +92,8 @@ class TrainingConfig:
     # the economic decision threshold (decision.votes): None = argmax, "tail" = chosen per fold by the tail's Sharpe,
     # a probability = always that one; it guards the span's risk-off regime
     risk_off_threshold: float | str | None = None
+    # the persistence anchor (decision.anchored): None = off, "tail" = chosen per fold by the inner score, a probability
+    persistence_anchor: float | str | None = None
     # recency weighting of training samples: None = off (unweighted), a half-life in sessions, or "tail" = chosen per
     # fold from RECENCY_GRID on the training span's tail (see the module docstring)
     recency_half_life: float | str | None = None
@@ -114,6 +116,7 @@ class TrainingConfig:
                    tune_capacity=settings.inner_validation, inner_score=settings.inner_score,
                    calibration=settings.calibration, feature_selection=settings.feature_selection,
                    risk_off_threshold=settings.risk_off_threshold_value(),
+                   persistence_anchor=settings.persistence_anchor_value(),
                    recency_half_life=settings.recency_half_life_value())
 
     def shared_model_params(self) -> dict[str, Any]:
@@ -132,11 +135,12 @@ class TrainingConfig:
         return {"class_weighting": self.class_weighting, "oversampling": self.oversampling, "seed": self.seed}
 
     def to_dict(self) -> dict[str, Any]:
-        """The fields (what a model version hashes). Recency weighting off is left out, so a configuration without it
-        gives the dict, and the model versions, it gave before the setting existed."""
+        """The fields (what a model version hashes). Recency weighting and the persistence anchor off are left out, so a
+        configuration without them gives the dict, and the model versions, it gave before those settings existed."""
         d = asdict(self)
-        if d["recency_half_life"] is None:
-            del d["recency_half_life"]
+        for later in ("recency_half_life", "persistence_anchor"):
+            if d[later] is None:
+                del d[later]
         return d
 
     def fixed_half_life(self) -> float | None:

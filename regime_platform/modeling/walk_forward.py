@@ -62,6 +62,9 @@ def chosen_in_span(model: str, info: dict[str, Any]) -> str:
     if inner.get("recency_half_life_from") == "tail":  # REGIME_RECENCY_HALF_LIFE=tail
         life = inner["recency_half_life"]
         threshold += f", half-life {life}" if life is not None else ", unweighted"
+    if "persistence_anchor" in info:  # REGIME_PERSISTENCE_ANCHOR
+        anchor = info["persistence_anchor"]
+        threshold += f", anchored below p {anchor}" if anchor is not None else ", no anchor"
     if score is None:  # the tail could not choose: say why
         return f"{model}: default capacity, dwell {info.get('min_dwell')}{threshold} ({inner.get('note')})"
     shown = f"{score:.3f}" if isinstance(score, float) else score
@@ -196,11 +199,13 @@ def walk_forward(
             fitted = choose_and_fit(name, params, span, labels, config, returns=returns, where=where, log=log)
             model, dwell, inner = fitted.model, fitted.min_dwell, fitted.inner
             proba = model.predict_proba(W_test, known_regime=known_test)
-            decided = fitted.decide(proba)
+            decided = fitted.decide(proba, known_test)
             seconds = time.perf_counter() - t0
             # the run time goes to `timings`, not the record: the same inputs store the same records
             info = {"min_dwell": dwell, "risk_off_threshold": fitted.risk_off_threshold,
                     "recency_half_life": fitted.recency_half_life,
+                    **({"persistence_anchor": fitted.persistence_anchor, "anchor_choice": fitted.anchor_choice}
+                       if config.persistence_anchor is not None else {}),
                     "threshold_guards": fitted.risk_off_regime, "inner_validation": inner, "n_fit": model.fit_info["n_fit"],
                     "epochs": model.fit_info.get("epochs"), "epochs_selected": model.fit_info.get("epochs_selected"),
                     "n_epoch_selection_fit": model.fit_info.get("n_epoch_selection_fit"), "params": model.params,
@@ -295,6 +300,9 @@ def fold_record(
         "decision_rule": {"min_dwell": config.min_dwell, "tune_capacity": config.tune_capacity,
                           "inner_score": config.inner_score, "risk_off_threshold": config.risk_off_threshold,
                           "per_model_threshold": {m: i.get("risk_off_threshold") for m, i in model_info.items()},
+                          **({"persistence_anchor": config.persistence_anchor,
+                              "per_model_anchor": {m: i.get("persistence_anchor") for m, i in model_info.items()}}
+                             if config.persistence_anchor is not None else {}),
                           "applies_to": "non-baseline models' predicted_regime",
                           "per_model": {m: i.get("min_dwell") for m, i in model_info.items()}},
         "class_counts": span.balance.counts,

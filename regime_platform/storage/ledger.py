@@ -50,9 +50,11 @@ def write_forecasts(con: duckdb.DuckDBPyConnection, ticker: str, as_of, rows: pl
 def recent_forecasts(con: duckdb.DuckDBPyConnection, ticker: str, model: str, horizon: int, before,
                      n: int) -> pl.DataFrame:
     """The ledger's last ``n`` rows of one ticker, model and horizon made before session ``before`` (as_of-ordered):
-    what the decision rule needs to continue from (as_of, predicted_regime, probabilities, model_version)."""
+    what the decision rule needs to continue from (as_of, predicted_regime, probabilities, known_regime,
+    model_version)."""
     return con.execute(
-        "SELECT * FROM (SELECT as_of, predicted_regime, probabilities, model_version FROM market.regime_forecasts "
+        "SELECT * FROM (SELECT as_of, predicted_regime, probabilities, known_regime, model_version "
+        "FROM market.regime_forecasts "
         "WHERE ticker = ? AND model = ? AND horizon = ? AND as_of < ? ORDER BY as_of DESC LIMIT ?) ORDER BY as_of",
         [ticker, model, horizon, before, n]).pl()
 

@@ -229,6 +229,8 @@ def build_model_asset(model: str, kind: str) -> tuple[dg.AssetsDefinition, dg.As
             "ledger_min_dwell": final.min_dwell,
             "ledger_risk_off_threshold": ("argmax" if final.risk_off_threshold is None else
                                           f"regime {final.risk_off_regime} at p ≥ {final.risk_off_threshold}"),
+            "ledger_persistence_anchor": ("none" if final.persistence_anchor is None else
+                                          f"the known regime unless another is at p ≥ {final.persistence_anchor}"),
             "epochs_final": final.model.fit_info.get("epochs"),
             "training_settings": dg.MetadataValue.json(config.reproducibility()),
             "wall_seconds": round(time.perf_counter() - started, 1),
