@@ -41,8 +41,15 @@ Runs — every choice inside each fold's training span (the embargoed tail), nev
                      short tail of sessions, and must agree (asserted)
   `macro threshold`  + REGIME_RISK_OFF_THRESHOLD=tail as well
   `macro threshold sharpe`  + REGIME_INNER_SCORE=sharpe as well
-  Each macro run is paired with the same run without macro (`default`, `threshold`, `threshold sharpe`) when that ran:
-  `versus` holds "<metric> vs without macro" (Sharpe, max drawdown, macro-F1, balanced accuracy) on the same resampled
+  `anchor`           + REGIME_PERSISTENCE_ANCHOR=tail (each session's decision stays the regime known at t unless the
+                     model's vote is another regime with probability at least the anchor — none, 0.6 … 0.95 — chosen
+                     on the tail by macro-F1)
+  `anchor sharpe`    + REGIME_INNER_SCORE=sharpe as well (capacity, dwell and anchor by the tail's Sharpe)
+  `macro anchor`     the macro inputs and the anchor
+  Each macro run is paired with the same run without macro (`default`, `threshold`, `threshold sharpe`) when that ran,
+  `anchor` with `default` and `macro anchor` with `macro`:
+  `versus` holds "<metric> vs without macro" / "… vs without anchor" (Sharpe, max drawdown, macro-F1, balanced
+  accuracy) on the same resampled
   days.
 Writes benchmarks/results/forecast_candidates.json (or --output) and prints the table.
 """
@@ -97,9 +104,15 @@ RUNS = {
     "macro": (COMPACT_FEATURES + MACRO, {}),
     "macro threshold": (COMPACT_FEATURES + MACRO, {"risk_off_threshold": "tail"}),
     "macro threshold sharpe": (COMPACT_FEATURES + MACRO, {"risk_off_threshold": "tail", "inner_score": "sharpe"}),
+    "anchor": (COMPACT_FEATURES, {"persistence_anchor": "tail"}),
+    "anchor sharpe": (COMPACT_FEATURES, {"persistence_anchor": "tail", "inner_score": "sharpe"}),
+    "macro anchor": (COMPACT_FEATURES + MACRO, {"persistence_anchor": "tail"}),
 }
-# a macro run against the same run without macro inputs, when both ran: paired on the same resampled days
-WITHOUT_MACRO = {"macro": "default", "macro threshold": "threshold", "macro threshold sharpe": "threshold sharpe"}
+# a run against the same run without one change, when both ran: paired on the same resampled days, as
+# "<metric> vs <without …>"
+PAIRED_WITH = {"macro": ("default", "without macro"), "macro threshold": ("threshold", "without macro"),
+               "macro threshold sharpe": ("threshold sharpe", "without macro"),
+               "anchor": ("default", "without anchor"), "macro anchor": ("macro", "without anchor")}
 # the known-regime input is exact only for a labeler without fitted parameters (drawdown)
 ONLY_FOR = {"known regime": "drawdown"}
 REFERENCES = ("buy_and_hold", "sma_200", "vol_target", "jump_signal", "persistence")
@@ -202,7 +215,8 @@ def run_setting(frame: pl.DataFrame, labeler: str, horizon: int, runs: list[str]
                 write_json_atomic(kept.with_suffix(".json"), {"seconds": seconds[run], "folds": [
                     {"fold": r["fold"], "risk_off_regime": r["risk_off_regime"], "train_start": str(r["train_start"]),
                      "train_end": str(r["train_end"]), "models": {m: {k: r["models"][m].get(k) for k in (
-                         "risk_off_threshold", "recency_half_life")} for m in MODELS}} for r in res.fold_records]})
+                         "risk_off_threshold", "recency_half_life", "persistence_anchor")} for m in MODELS}}
+                    for r in res.fold_records]})
         if run == "known regime":  # the input is the fold's own causal label, fold by fold
             known_in = dict(zip(frame["date"].to_list(), frame["known_regime"].to_list()))
             for row in oos.filter(pl.col("known_regime").is_not_null()).select("as_of", "known_regime").iter_rows():
@@ -221,19 +235,20 @@ def run_setting(frame: pl.DataFrame, labeler: str, horizon: int, runs: list[str]
     versus |= {(r["model"], r["baseline"], r["metric"]): r for r in paired.classification_rows(cands, horizon)}
     classification, drawn = classification_with_intervals(cands, horizon)
     sample = {r["strategy"]: r for r in bt.table.iter_rows(named=True)}
-    for run in (r for r in runs if WITHOUT_MACRO.get(r) in runs):  # with macro minus without, on the same days
+    for run in (r for r in runs if PAIRED_WITH.get(r, ("",))[0] in runs):  # with the change minus without it
+        without = PAIRED_WITH[run][1]
         for m in MODELS:
-            on, off = f"{m} {run}", f"{m} {WITHOUT_MACRO[run]}"
+            on, off = f"{m} {run}", f"{m} {PAIRED_WITH[run][0]}"
             for metric in ("sharpe", "max_drawdown"):
                 d = intervals.paired_difference(sample[on][metric], sample[off][metric], bt.resampled[on][metric],
                                                 bt.resampled[off][metric])
-                versus[(on, "without macro", metric)] = {"difference": d.difference, "ci_low": d.ci_low,
-                                                         "ci_high": d.ci_high, "reference": off}
+                versus[(on, without, metric)] = {"difference": d.difference, "ci_low": d.ci_low,
+                                                 "ci_high": d.ci_high, "reference": off}
             for metric in intervals.CLASSIFICATION_MEASURES:
                 d = intervals.paired_difference(classification[on][metric][0], classification[off][metric][0],
                                                 drawn[on][metric], drawn[off][metric])
-                versus[(on, "without macro", metric)] = {"difference": d.difference, "ci_low": d.ci_low,
-                                                         "ci_high": d.ci_high, "reference": off}
+                versus[(on, without, metric)] = {"difference": d.difference, "ci_low": d.ci_low,
+                                                 "ci_high": d.ci_high, "reference": off}
     rows = []
     for r in bt.table.iter_rows(named=True):
         s = r["strategy"]
@@ -244,9 +259,10 @@ def run_setting(frame: pl.DataFrame, labeler: str, horizon: int, runs: list[str]
             row |= {metric: value, f"{metric}_lo": lo, f"{metric}_hi": hi}
         row["versus"] = {f"{metric} vs {b}": {k: versus[(s, b, metric)][k] for k in ("difference", "ci_low", "ci_high")}
                          for b in REFERENCES for metric in ("sharpe", "macro_f1") if (s, b, metric) in versus}
-        row["versus"] |= {f"{metric} vs without macro": versus[(s, "without macro", metric)]
+        row["versus"] |= {f"{metric} vs {without}": versus[(s, without, metric)]
+                          for without in ("without macro", "without anchor")
                           for metric in ("sharpe", "max_drawdown", *intervals.CLASSIFICATION_MEASURES)
-                          if (s, "without macro", metric) in versus}
+                          if (s, without, metric) in versus}
         rows.append(row)
     # the best of many candidates is flattered by the choice among them: Hansen's SPA against each reference asks
     # whether any candidate beats it once that choice is accounted for
@@ -267,7 +283,10 @@ def run_setting(frame: pl.DataFrame, labeler: str, horizon: int, runs: list[str]
                                   for run, recs in fold_records.items() if RUNS[run][1].get("risk_off_threshold")},
             "half_lives_chosen": {run: [{"fold": rec["fold"], **{m: rec["models"][m].get("recency_half_life")
                                                                   for m in MODELS}} for rec in recs]
-                                  for run, recs in fold_records.items() if RUNS[run][1].get("recency_half_life")}}
+                                  for run, recs in fold_records.items() if RUNS[run][1].get("recency_half_life")},
+            "anchors_chosen": {run: [{"fold": rec["fold"], **{m: rec["models"][m].get("persistence_anchor")
+                                                               for m in MODELS}} for rec in recs]
+                               for run, recs in fold_records.items() if RUNS[run][1].get("persistence_anchor")}}
 
 
 def classification_with_intervals(cands: pl.DataFrame, horizon: int) -> tuple[dict[str, dict[str, tuple]], dict]:
@@ -301,7 +320,9 @@ def print_setting(res: dict) -> None:
                 f"{f(r['balanced_accuracy'], '{:.3f}'):>7}")
         for key, tag in (("sharpe vs persistence", "sharpe−pers"), ("macro_f1 vs persistence", "macro_f1−pers"),
                          ("sharpe vs without macro", "sharpe−nomacro"), ("macro_f1 vs without macro",
-                                                                         "macro_f1−nomacro")):
+                                                                         "macro_f1−nomacro"),
+                         ("sharpe vs without anchor", "sharpe−noanchor"),
+                         ("macro_f1 vs without anchor", "macro_f1−noanchor")):
             d = r["versus"].get(key)
             if d:
                 line += f"  {tag} {d['difference']:+.3f} [{d['ci_low']:+.3f}, {d['ci_high']:+.3f}]"
@@ -310,13 +331,19 @@ def print_setting(res: dict) -> None:
         print(f"macro inputs: {', '.join(res['macro']['added']) or 'none'}; " + " ".join(res["macro"]["left_out"]))
     for ref, test in res["selection"].items():
         print(f"against {ref}: {test['sentence']}")
-    for run, folds in res.get("half_lives_chosen", {}).items():
+    for kind, chosen in (("half-lives", res.get("half_lives_chosen", {})), ("anchors", res.get("anchors_chosen", {}))):
+        print_choices(kind, chosen)
+
+
+def print_choices(kind: str, chosen: dict) -> None:
+    """How often each value was chosen, per run and model, over the folds."""
+    for run, folds in chosen.items():
         for m in MODELS:
             counts: dict[str, int] = {}
             for rec in folds:
                 key = "none" if rec[m] is None else f"{rec[m]:g}"
                 counts[key] = counts.get(key, 0) + 1
-            print(f"half-lives chosen, {run}, {m}: " + ", ".join(f"{k} ×{v}" for k, v in counts.items()))
+            print(f"{kind} chosen, {run}, {m}: " + ", ".join(f"{k} ×{v}" for k, v in counts.items()))
 
 
 def main(argv: list[str] | None = None) -> int:
