@@ -16,7 +16,8 @@ Data: the bundled sample (S&P 500 index, 2000-01-03 … 2018-12-31, offline) wit
 them; labels refit inside every fold and settled as the platform settles them (DESIGN §3a) — the `drawdown` labeler at
 h = 21 (settled 252 sessions) and the `jump` labeler at h = 5 (42); the default walk-forward (test years 2007–2018).
 Models: gradient_boosting, random_forest and logistic (the tabular models: seconds a fold; the LSTM and CNN take
-minutes a fold and a candidate grid of them did not fit the machine's budget) and the baselines. The backtest and
+minutes a fold and a candidate grid of them did not fit the machine's budget) and the baselines; `--models
+lstm,cnn,ensemble` measures a few runs of the others. The backtest and
 the intervals are the evaluation assets' own code (`backtest_horizon`, `paired`): flat in each fold's risk-off
 regime, 10 bp a switch, a flat position earning 0 % here (the README's default run adds the cash rate).
 
@@ -79,6 +80,7 @@ from regime_platform.labels import labelable, make_labeler
 from regime_platform.modeling.targets import RefitLabels
 from regime_platform.modeling.training import TrainingConfig
 from regime_platform.modeling.walk_forward import walk_forward
+from regime_platform.models import MODELS as MODEL_REGISTRY
 from regime_platform.settings import SETTLE_SESSIONS, Settings
 from regime_platform.storage.files import write_json_atomic
 
@@ -176,7 +178,8 @@ def with_macro_inputs(frame: pl.DataFrame) -> tuple[pl.DataFrame, dict]:
                              "then, and on the ledger's tail of sessions"}
 
 
-def run_setting(frame: pl.DataFrame, labeler: str, horizon: int, runs: list[str], cache: Path | None = None) -> dict:
+def run_setting(frame: pl.DataFrame, labeler: str, horizon: int, runs: list[str], cache: Path | None = None,
+                models: tuple[str, ...] = MODELS) -> dict:
     """One label setting's runs, backtest, intervals and SPA; with ``cache``, each finished run's out-of-sample rows
     and the fold fields read here are kept there and read back by a later call (to resume a killed invocation: the
     files are keyed by labeler and run alone, so empty the directory after changing anything else)."""
@@ -195,7 +198,8 @@ def run_setting(frame: pl.DataFrame, labeler: str, horizon: int, runs: list[str]
         names = [n for n in names if n not in MACRO or n in macro["added"]]  # REGIME_MACRO=auto keeps what covers
         X = frame.select(names).fill_null(np.nan).to_numpy().astype(np.float64)
         X[~np.isfinite(X)] = np.nan
-        kept = None if cache is None else cache / f"{labeler}-{run.replace(' ', '_')}"
+        which = "" if tuple(models) == MODELS else "-" + "+".join(models)  # another model set is another run
+        kept = None if cache is None else cache / f"{labeler}-{run.replace(' ', '_')}{which}"
         if kept is not None and kept.with_suffix(".json").exists():  # a finished run of a killed invocation
             oos, meta = pl.read_parquet(kept.with_suffix(".parquet")), json.loads(kept.with_suffix(".json").read_text())
             seconds[run] = meta["seconds"]
@@ -204,7 +208,7 @@ def run_setting(frame: pl.DataFrame, labeler: str, horizon: int, runs: list[str]
             print(f"{labeler}: run {run!r} read from {kept}", file=sys.stderr, flush=True)
         else:
             t0 = time.perf_counter()
-            res = walk_forward(dates, X, list(names), targets, list(MODELS),
+            res = walk_forward(dates, X, list(names), targets, list(models),
                                TrainingConfig(horizon=horizon, **DEFAULTS, **overrides), returns=returns)
             seconds[run] = round(time.perf_counter() - t0, 1)
             print(f"{labeler}: run {run!r} done in {seconds[run]} s", file=sys.stderr, flush=True)
@@ -215,7 +219,7 @@ def run_setting(frame: pl.DataFrame, labeler: str, horizon: int, runs: list[str]
                 write_json_atomic(kept.with_suffix(".json"), {"seconds": seconds[run], "folds": [
                     {"fold": r["fold"], "risk_off_regime": r["risk_off_regime"], "train_start": str(r["train_start"]),
                      "train_end": str(r["train_end"]), "models": {m: {k: r["models"][m].get(k) for k in (
-                         "risk_off_threshold", "recency_half_life", "persistence_anchor")} for m in MODELS}}
+                         "risk_off_threshold", "recency_half_life", "persistence_anchor")} for m in models}}
                     for r in res.fold_records]})
         if run == "known regime":  # the input is the fold's own causal label, fold by fold
             known_in = dict(zip(frame["date"].to_list(), frame["known_regime"].to_list()))
@@ -223,7 +227,7 @@ def run_setting(frame: pl.DataFrame, labeler: str, horizon: int, runs: list[str]
                 assert known_in[row[0]] == row[1], f"the known-regime input differs from the fold's at {row[0]}"
         if not frames:
             frames.append(oos.filter(pl.col("model").is_in(["persistence", "majority"])))
-        frames.append(oos.filter(pl.col("model").is_in(list(MODELS))).with_columns(model=pl.col("model") + f" {run}"))
+        frames.append(oos.filter(pl.col("model").is_in(list(models))).with_columns(model=pl.col("model") + f" {run}"))
     first = fold_records[runs[0]]
     risk_off = {r["fold"]: r["risk_off_regime"] for r in first}
     for recs in fold_records.values():
@@ -237,7 +241,7 @@ def run_setting(frame: pl.DataFrame, labeler: str, horizon: int, runs: list[str]
     sample = {r["strategy"]: r for r in bt.table.iter_rows(named=True)}
     for run in (r for r in runs if PAIRED_WITH.get(r, ("",))[0] in runs):  # with the change minus without it
         without = PAIRED_WITH[run][1]
-        for m in MODELS:
+        for m in models:
             on, off = f"{m} {run}", f"{m} {PAIRED_WITH[run][0]}"
             for metric in ("sharpe", "max_drawdown"):
                 d = intervals.paired_difference(sample[on][metric], sample[off][metric], bt.resampled[on][metric],
@@ -274,18 +278,18 @@ def run_setting(frame: pl.DataFrame, labeler: str, horizon: int, runs: list[str]
         if test is not None:
             selection[ref] = {"pvalue": test.pvalue, "best": test.best, "candidates": test.candidates,
                               "sentence": test.sentence()}
-    return {"labeler": labeler, "horizon": horizon, "runs": runs, "seconds": seconds, "selection": selection,
+    return {"labeler": labeler, "horizon": horizon, "runs": runs, "models": list(models), "seconds": seconds, "selection": selection,
             "macro": macro,
             "start": str(bt.signal_dates[0]), "end": str(bt.signal_dates[-1]), "notes": bt.notes,
-            "candidates_behind_best": len(runs) * len(MODELS), "table": rows,
+            "candidates_behind_best": len(runs) * len(models), "table": rows,
             "thresholds_chosen": {run: [{"fold": rec["fold"], **{m: rec["models"][m].get("risk_off_threshold")
-                                                                  for m in MODELS}} for rec in recs]
+                                                                  for m in models}} for rec in recs]
                                   for run, recs in fold_records.items() if RUNS[run][1].get("risk_off_threshold")},
             "half_lives_chosen": {run: [{"fold": rec["fold"], **{m: rec["models"][m].get("recency_half_life")
-                                                                  for m in MODELS}} for rec in recs]
+                                                                  for m in models}} for rec in recs]
                                   for run, recs in fold_records.items() if RUNS[run][1].get("recency_half_life")},
             "anchors_chosen": {run: [{"fold": rec["fold"], **{m: rec["models"][m].get("persistence_anchor")
-                                                               for m in MODELS}} for rec in recs]
+                                                               for m in models}} for rec in recs]
                                for run, recs in fold_records.items() if RUNS[run][1].get("persistence_anchor")}}
 
 
@@ -332,13 +336,13 @@ def print_setting(res: dict) -> None:
     for ref, test in res["selection"].items():
         print(f"against {ref}: {test['sentence']}")
     for kind, chosen in (("half-lives", res.get("half_lives_chosen", {})), ("anchors", res.get("anchors_chosen", {}))):
-        print_choices(kind, chosen)
+        print_choices(kind, chosen, res.get("models", MODELS))
 
 
-def print_choices(kind: str, chosen: dict) -> None:
+def print_choices(kind: str, chosen: dict, models) -> None:
     """How often each value was chosen, per run and model, over the folds."""
     for run, folds in chosen.items():
-        for m in MODELS:
+        for m in models:
             counts: dict[str, int] = {}
             for rec in folds:
                 key = "none" if rec[m] is None else f"{rec[m]:g}"
@@ -354,18 +358,23 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--output", type=Path, default=RESULTS)
     ap.add_argument("--cache", type=Path, help="keep each finished run here and reuse it (resuming a killed run)")
     ap.add_argument("--jobs", type=int, default=1, help="settings run in parallel processes (at most one each)")
+    ap.add_argument("--models", default=",".join(MODELS),
+                    help="comma-separated models (default the tabular ones; lstm, cnn and ensemble take minutes a run)")
     args = ap.parse_args(argv)
     wanted = [tuple(item.rpartition(":")[::2]) for item in args.runs.split(",")]  # (setting or "", run)
     unknown = {run for _, run in wanted if run not in RUNS} | {f"{s}:" for s, _ in wanted if s and s not in SETTINGS}
     if unknown:
         ap.error(f"unknown run(s) or setting(s) {sorted(unknown)}; choose from {list(RUNS)} and {list(SETTINGS)}")
+    models = tuple(m.strip() for m in args.models.split(",") if m.strip())
+    if unknown_models := sorted(set(models) - set(MODEL_REGISTRY)):
+        ap.error(f"unknown model(s) {unknown_models}; choose from {sorted(MODEL_REGISTRY)}")
     frame = load_sample()
     jobs = []
     for labeler, horizon in SETTINGS.items():
         if args.only and labeler != args.only:
             continue
         runs = [r for r in RUNS if (("", r) in wanted or (labeler, r) in wanted) and ONLY_FOR.get(r, labeler) == labeler]
-        jobs.append((frame, labeler, horizon, runs, args.cache))
+        jobs.append((frame, labeler, horizon, runs, args.cache, models))
     if args.jobs > 1:  # the settings side by side; spawned, as a forked polars thread pool can deadlock
         with ProcessPoolExecutor(min(args.jobs, len(jobs)), mp_context=multiprocessing.get_context("spawn")) as pool:
             results = list(pool.map(run_setting, *zip(*jobs)))
@@ -375,7 +384,7 @@ def main(argv: list[str] | None = None) -> int:
         print_setting(res)
     write_json_atomic(args.output, {"benchmark": "issue 32 forecast-quality candidates",
                                     "run_at": dt.datetime.now().isoformat(timespec="seconds"),
-                                    "intervals": intervals.method_sentence(), "models": list(MODELS),
+                                    "intervals": intervals.method_sentence(), "models": list(models),
                                     "runs": {r: {"features": n, **DEFAULTS, **o, **({"macro": MACRO_NOTE} if set(MACRO) & set(n)
                                                                                    else {})}
                                              for r, (n, o) in RUNS.items()},

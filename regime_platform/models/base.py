@@ -12,7 +12,7 @@ training targets still gets a (zero) probability column, so every model returns 
 the scikit-learn models pass it to the estimator's ``fit`` (multiplying the class weights), the sequence models scale
 each sample's class-weighted cross-entropy by it, the ensemble hands it to its members. A baseline is never weighted.
 With ``oversampling="random"`` the weights are carried through the resampling (a duplicated row is the same session
-and keeps its weight: :func:`oversample_weighted`); with SMOTE they are refused (:func:`weights_refusal`, the one
+and keeps its weight: :func:`oversample`); with SMOTE they are refused (:func:`weights_refusal`, the one
 sentence every layer refuses with), a synthetic row lying between two sessions has no weight of its own. Without it, ``_fit`` is called
 exactly as before weights existed.
 """
@@ -265,32 +265,17 @@ def weights_refusal(oversampling: str, half_life: object = None) -> str | None:
 
 
 def oversample(
-    X: np.ndarray, y: np.ndarray, method: str, seed: int, log: Log = None
-) -> tuple[np.ndarray, np.ndarray]:
-    """Oversample minority classes with imbalanced-learn.
-
-    ``random``: duplicate sample indices (RandomOverSampler over the index column) — windows untouched.
-    ``smote``: SMOTE on flattened windows (n, window·features), reshaped back; ``k_neighbors`` is reduced
-    to the smallest class size − 1 and a class of one sample falls back to random oversampling.
-    Works for 3-D windows and 2-D summaries alike. The unweighted case of :func:`oversample_weighted`.
-    """
-    X, y, _ = _oversample(X, y, None, method, seed, log)
-    return X, y
-
-
-def oversample_weighted(
-    X: np.ndarray, y: np.ndarray, sample_weight: np.ndarray, method: str, seed: int, log: Log = None
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """:func:`oversample` carrying one weight per sample: ``random`` duplicates sample indices (the same rows
-    :func:`oversample` picks), so each copy keeps its sample's weight; ``smote`` is refused (:func:`weights_refusal`)."""
-    return _oversample(X, y, np.asarray(sample_weight, dtype=np.float64), method, seed, log)
-
-
-def _oversample(
-    X: np.ndarray, y: np.ndarray, w: np.ndarray | None, method: str, seed: int, log: Log
+    X: np.ndarray, y: np.ndarray, sample_weight: np.ndarray | None, method: str, seed: int, log: Log = None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-    """:func:`oversample` and :func:`oversample_weighted` in one: the weights ``w`` (None = unweighted) follow the rows
-    ``random`` picks."""
+    """Oversample minority classes with imbalanced-learn; the one step every model's fit resamples its rows with.
+
+    ``random``: duplicate sample indices (RandomOverSampler over the index column) — windows untouched, and each copy
+    keeps its sample's weight of ``sample_weight`` (None = unweighted, returned as None).
+    ``smote``: SMOTE on flattened windows (n, window·features), reshaped back; ``k_neighbors`` is reduced
+    to the smallest class size − 1 and a class of one sample falls back to random oversampling; refused with weights
+    (:func:`weights_refusal`). Works for 3-D windows and 2-D summaries alike.
+    """
+    w = None if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
     if method == "none" or np.unique(y).size < 2:
         return X, y, w
     if w is not None and (why := weights_refusal(method)):
@@ -309,7 +294,7 @@ def _oversample(
         if min_count < 2:
             if log:
                 log("SMOTE needs ≥ 2 samples per class; falling back to random oversampling")
-            return _oversample(X, y, None, "random", seed, log)
+            return oversample(X, y, None, "random", seed, log)
         shape = X.shape[1:]
         flat = X.reshape(len(X), -1)
         res_X, res_y = SMOTE(random_state=seed, k_neighbors=min(5, min_count - 1)).fit_resample(flat, y)

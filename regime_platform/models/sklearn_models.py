@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from regime_platform.models.base import RegimeModel, full_proba, oversample, oversample_weighted
+from regime_platform.models.base import RegimeModel, full_proba, oversample
 from regime_platform.storage.files import atomic_path
 
 MODEL_FILE = "model.skops"
@@ -56,11 +56,7 @@ class _SklearnModel(RegimeModel):
     def _fit(self, X, y, X_val, y_val, log, sample_weight=None) -> None:
         Z = summarize_windows(X)
         n_given = len(y)
-        if sample_weight is None:
-            Z, y = oversample(Z, y, self.params["oversampling"], self.params["seed"], log)
-        else:
-            Z, y, sample_weight = oversample_weighted(Z, y, sample_weight, self.params["oversampling"],
-                                                      self.params["seed"], log)
+        Z, y, sample_weight = oversample(Z, y, sample_weight, self.params["oversampling"], self.params["seed"], log)
         self.estimator_, rows = fit_counting_rows(self._estimator(), Z, y, sample_weight)
         self.fit_info.update(n_fit_rows=rows, n_oversampled=int(len(y) - n_given))
         if log:

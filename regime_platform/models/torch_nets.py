@@ -15,7 +15,7 @@ import torch
 from sklearn.metrics import f1_score
 from torch import nn
 
-from regime_platform.models.base import balanced_class_weights, detail, oversample, oversample_weighted
+from regime_platform.models.base import balanced_class_weights, detail, oversample
 from regime_platform.storage.files import write_bytes_atomic
 
 STATE_FILE = "model.pt"
@@ -68,10 +68,7 @@ def fit(model, X, y, X_val, y_val, log, sample_weight=None) -> None:
     rng = np.random.default_rng(p["seed"])
     K = model.n_classes
 
-    if sample_weight is None:
-        Xf, yf = oversample(X, y, p["oversampling"], p["seed"], log)
-    else:
-        Xf, yf, sample_weight = oversample_weighted(X, y, sample_weight, p["oversampling"], p["seed"], log)
+    Xf, yf, sample_weight = oversample(X, y, sample_weight, p["oversampling"], p["seed"], log)
     n_oversampled = int(len(yf) - len(y))
     if p["class_weighting"]:
         w = balanced_class_weights(yf, K)

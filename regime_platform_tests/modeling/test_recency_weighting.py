@@ -14,7 +14,7 @@ from regime_platform.modeling.production import ProductionModel, fit_final
 from regime_platform.modeling.training import RECENCY_GRID, TrainingConfig, recency_weights
 from regime_platform.modeling.walk_forward import walk_forward
 from regime_platform.models import RegimeModel, make_model
-from regime_platform.models.base import oversample_weighted, weights_refusal
+from regime_platform.models.base import oversample, weights_refusal
 from regime_platform.settings import Settings, SettingsError
 from regime_platform_tests.modeling.test_training import H, W, refit_targets, synthetic
 
@@ -71,7 +71,7 @@ def test_weights_are_refused_by_baselines_and_smote_and_must_be_one_per_sample()
     with pytest.raises(ValueError, match=re.escape(weights_refusal("smote"))):
         make_model("logistic", oversampling="smote").fit(X, y, n_classes=2, sample_weight=w)
     with pytest.raises(ValueError, match=re.escape(weights_refusal("smote"))):  # the resampling itself, called directly
-        oversample_weighted(X, y, w, "smote", seed=0)
+        oversample(X, y, w, "smote", seed=0)
     with pytest.raises(ValueError, match="logistic: sample_weight must be 100 finite non-negative weights"):
         make_model("logistic").fit(X, y, n_classes=2, sample_weight=w[:-1])
 

@@ -133,7 +133,7 @@ def test_class_weighted_defaults_find_the_minority_class(name):
 @pytest.mark.parametrize("method", ["random", "smote"])
 def test_oversampling_balances_and_keeps_window_shape(method):
     X, y = _data(n=300, minority=0.1)
-    Xr, yr = oversample(X, y, method, seed=0)
+    Xr, yr, _ = oversample(X, y, None, method, seed=0)
     assert Xr.shape[1:] == X.shape[1:]
     assert np.bincount(yr)[0] == np.bincount(yr)[1]
     m = make_model("lstm", epochs=1, hidden=8, oversampling=method).fit(X, y, n_classes=2)
