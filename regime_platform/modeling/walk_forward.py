@@ -52,7 +52,7 @@ OOS_SCHEMA: dict[str, pl.DataType] = warehouse.body_schema("oos_predictions")  #
 
 def chosen_in_span(model: str, info: dict[str, Any]) -> str:
     """What the inner validation chose for one model in one fold, as the fold table shows it."""
-    inner = info["inner_validation"]
+    inner = info["inner_validation"] or {}  # empty when only the persistence anchor was left to the tail
     params = ", ".join(f"{k}={v}" for k, v in (inner.get("params") or {}).items())
     score = inner.get("score")
     threshold = ""
@@ -64,7 +64,9 @@ def chosen_in_span(model: str, info: dict[str, Any]) -> str:
         threshold += f", half-life {life}" if life is not None else ", unweighted"
     if "persistence_anchor" in info:  # REGIME_PERSISTENCE_ANCHOR
         anchor = info["persistence_anchor"]
-        threshold += f", anchored below p {anchor}" if anchor is not None else ", no anchor"
+        threshold += f", leaves the known regime at p ≥ {anchor}" if anchor is not None else ", no anchor"
+    if not inner:
+        return f"{model}: dwell {info.get('min_dwell')}{threshold}"
     if score is None:  # the tail could not choose: say why
         return f"{model}: default capacity, dwell {info.get('min_dwell')}{threshold} ({inner.get('note')})"
     shown = f"{score:.3f}" if isinstance(score, float) else score
@@ -104,7 +106,7 @@ class WalkForwardResult:
              "train_end": str(r["train_end"]), "n_fit": r["n_train"], "risk_off_regime": r.get("risk_off_regime"),
              "class_counts": str(r["class_counts"]),
              "chosen": "; ".join(chosen_in_span(m, info) for m, info in r["models"].items()
-                                 if info.get("inner_validation")),
+                                 if info.get("inner_validation") or info.get("anchor_choice")),
              "warnings": "; ".join(r.get("class_warnings", []) + r.get("class_errors", []))}
             for r in self.fold_records])
 

@@ -62,6 +62,10 @@ def test_the_tail_chooses_the_anchor_and_the_stored_decisions_apply_it():
         np.testing.assert_array_equal(
             rows["predicted_regime"].to_numpy(),
             apply_min_dwell(np.array(rows["probabilities"].to_list()), 1, known=known, anchor=pick["anchor"]))
+    # the fold table says what each fold chose, though nothing else was left to the tail
+    for row, rec in zip(res.fold_table().iter_rows(named=True), res.fold_records):
+        anchor = rec["models"]["logistic"]["persistence_anchor"]
+        assert (f"leaves the known regime at p ≥ {anchor}" if anchor is not None else "no anchor") in row["chosen"]
     # the anchors score differently on the tail and one is chosen: the choice is a real one
     assert any(len({c["score"] for c in pick["candidates"]}) > 1 and pick["anchor"] is not None
                for pick in _anchor_choices(res).values())
