@@ -338,14 +338,18 @@ def choose_and_fit(
             raise ValueError(f"{where}: REGIME_RISK_OFF_THRESHOLD={rule} needs the span's daily returns to know its "
                              "risk-off regime; pass returns= (per session, aligned to the dates).")
         off = span_risk_off(span, labels, returns, config.horizon)
-    if not baseline and (config.min_dwell == 0 or (config.tune_capacity and name in CAPACITY_GRID) or rule == "tail"
-                         or recency == "tail"):
-        # the tail's backtest, read once when capacity and dwell are scored by it or the threshold is chosen by it
-        held = tail_economics(config, span, labels, returns, where,
-                              needed=config.inner_score == "sharpe" or rule == "tail")
+    on_tail = not baseline and (config.min_dwell == 0 or (config.tune_capacity and name in CAPACITY_GRID)
+                                or rule == "tail" or recency == "tail")
+    anchor = None if baseline else config.persistence_anchor
+    sharpe = config.inner_score == "sharpe"
+    # the tail's backtest, read once when capacity, dwell or the anchor are scored by it or the threshold is chosen by it
+    held = (tail_economics(config, span, labels, returns, where,
+                           needed=(on_tail and (sharpe or rule == "tail")) or (anchor == "tail" and sharpe))
+            if on_tail or anchor == "tail" else None)
+    if on_tail:
         choice = choose(name, model_params(name, params, config), span, tune_capacity=config.tune_capacity,
                         dwell_grid=DWELL_GRID if config.min_dwell == 0 else None, fixed_dwell=dwell,
-                        economic=held if config.inner_score == "sharpe" else None,
+                        economic=held if sharpe else None,
                         threshold_economics=held if rule == "tail" else False,
                         half_life_grid=RECENCY_GRID if recency == "tail" else None, fixed_half_life=life)
         params, dwell, inner = {**params, **choice.params}, choice.min_dwell, choice.record()
@@ -363,13 +367,10 @@ def choose_and_fit(
     fit_config = config if config.recency_half_life == life else replace(config, recency_half_life=life)
     model = fit_model(name, params, span, fit_config, log=prefixed(log, f"{where} {name}"))
     fitted = SpanFit(model, int(dwell), inner, off if theta is not None else None, theta, life)
-    anchor = None if baseline else config.persistence_anchor
     if anchor == "tail":
-        economic = (tail_economics(config, span, labels, returns, where)
-                    if config.inner_score == "sharpe" else None)
+        economic = held if sharpe else None
         chosen = choose_anchor(
-            tail_probabilities(name, model_params(name, params, config), span, life, model)
-            if span.val_t.size else np.empty((0, span.n_classes)),
+            tail_probabilities(name, model_params(name, params, config), span, life, model),
             known_at(span.val_t, labels.known_regime), span.y_val, min_dwell=fitted.min_dwell,
             score=(lambda d: tail_sharpe(d, *economic)) if economic else (lambda d: tail_score(span.y_val, d)),
             scored_by="sharpe" if economic else "macro_f1", risk_off=fitted.risk_off_regime,

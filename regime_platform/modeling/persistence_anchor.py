@@ -48,7 +48,9 @@ def tail_probabilities(name: str, mparams: dict[str, Any], span: TrainingSpan, h
     """The tail's probabilities (n_tail, K) on the scale ``final`` gives them: the fit before the tail with the chosen
     params (``mparams``, the model's full params) asked for the tail and scaled by ``final``'s temperature — for an
     ensemble, the mean of its members' probes, each scaled by its final member's temperature, as the ensemble averages
-    its calibrated members."""
+    its calibrated members; (0, K) when the span has no tail."""
+    if not span.val_t.size:  # no tail: nothing to score (choose_anchor says so)
+        return np.empty((0, span.n_classes))
     W_val = span.windows(span.val_t)
     unknown = np.full(len(W_val), -1)
     if MODELS[name].composite:
