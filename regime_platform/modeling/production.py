@@ -24,6 +24,7 @@ import numpy as np
 from regime_platform.modeling.feature_selection import select_span_features
 from regime_platform.modeling.folds import MIN_LABELLED_SESSIONS
 from regime_platform.modeling.inner_validation import choose_and_fit
+from regime_platform.modeling.known_regime_inputs import production_refusal
 from regime_platform.modeling.scaling import SessionScaler
 from regime_platform.modeling.sequences import gather_windows, known_at
 from regime_platform.modeling.targets import FoldTargets
@@ -237,6 +238,8 @@ def fit_final(
     as for :func:`regime_platform.modeling.walk_forward.walk_forward`): needed when ``config.inner_score`` is
     ``"sharpe"``. ``fit_date`` defaults to today.
     """
+    if why := production_refusal(config):
+        raise ValueError(why)
     w, h = config.window, config.horizon
     samples = prepare_samples(dates, X, feature_names, targets, config)
     dates, sample_t = samples.dates, samples.sample_t

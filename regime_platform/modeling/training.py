@@ -97,6 +97,8 @@ class TrainingConfig:
     # recency weighting of training samples: None = off (unweighted), a half-life in sessions, or "tail" = chosen per
     # fold from RECENCY_GRID on the training span's tail (see the module docstring)
     recency_half_life: float | str | None = None
+    # the known regime as an input: off | on (generated labelers) | always; a walk-forward measurement only
+    known_regime_input: str = "off"
 
     def __post_init__(self) -> None:
         hl = self.recency_half_life
@@ -106,6 +108,8 @@ class TrainingConfig:
                              "sessions; use e.g. `tail` or 756.")
         if hl is not None and (why := weights_refusal(self.oversampling, hl)):
             raise ValueError(why)
+        if self.known_regime_input not in ("off", "on", "always"):
+            raise ValueError(f"known_regime_input={self.known_regime_input!r} is unknown; use off, on or always.")
 
     @classmethod
     def from_settings(cls, settings: Settings) -> TrainingConfig:
@@ -135,11 +139,11 @@ class TrainingConfig:
         return {"class_weighting": self.class_weighting, "oversampling": self.oversampling, "seed": self.seed}
 
     def to_dict(self) -> dict[str, Any]:
-        """The fields (what a model version hashes). Recency weighting and the persistence anchor off are left out, so a
+        """The fields (what a model version hashes). Recency weighting, the persistence anchor and the known-regime input off are left out, so a
         configuration without them gives the dict, and the model versions, it gave before those settings existed."""
         d = asdict(self)
-        for later in ("recency_half_life", "persistence_anchor"):
-            if d[later] is None:
+        for later, off in (("recency_half_life", None), ("persistence_anchor", None), ("known_regime_input", "off")):
+            if d[later] == off:
                 del d[later]
         return d
 

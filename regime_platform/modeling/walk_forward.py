@@ -30,6 +30,7 @@ from regime_platform import storage as warehouse
 from regime_platform.modeling.feature_selection import select_span_features
 from regime_platform.modeling.folds import Fold, embargo_gap, walk_forward_folds
 from regime_platform.modeling.inner_validation import choose_and_fit
+from regime_platform.modeling.known_regime_inputs import with_known_regime
 from regime_platform.modeling.sequences import known_at, targets_at
 from regime_platform.modeling.targets import FoldLabels, FoldTargets
 from regime_platform.modeling.training import (
@@ -180,6 +181,8 @@ def walk_forward(
         if (y_test >= K).any():
             raise ValueError(f"{where}: a test label is ≥ n_classes={K}")
         fold_samples, span, selection = select_span_features(samples, span, labels, config, where)
+        fold_samples, span, known_input = with_known_regime(fold_samples, span, labels, config, where,
+                                                            targets.user_labels)
         if selection and log:
             log(f"{where}: features chosen on the training span's tail: {', '.join(selection['selected'])}"
                 + (f" ({selection['note']})" if selection.get("note") else ""))
@@ -225,7 +228,7 @@ def walk_forward(
                 log(summary)
 
         records.append(fold_record(fold, span, labels, targets, test_t, fold_samples.feature_names, config, returns,
-                                   class_warnings, class_errors, model_info, selection))
+                                   class_warnings, class_errors, model_info, selection, known_input))
 
     if folds and not records:
         raise ValueError(f"every walk-forward fold was skipped, so nothing was evaluated; the last reason: "
@@ -252,7 +255,7 @@ def fold_record(
     fold: Fold, span: TrainingSpan, labels: FoldLabels, targets: FoldTargets, test_t: np.ndarray,
     feature_names: list[str], config: TrainingConfig, returns: np.ndarray | None,
     class_warnings: list[str], class_errors: list[str], model_info: dict[str, dict[str, Any]],
-    feature_selection: dict[str, Any] | None = None,
+    feature_selection: dict[str, Any] | None = None, known_regime_input: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """What ``no_leakage`` verifies and a person audits: ranges, embargo, fit sizes, labeler and scaler."""
     dates, w, h = labels.dates, config.window, config.horizon
@@ -296,6 +299,8 @@ def fold_record(
         "n_classes": labels.n_classes,
         "features": feature_names,
         "feature_selection": feature_selection,
+        **({"known_regime_input": {"setting": config.known_regime_input, **known_regime_input}}
+           if known_regime_input is not None else {}),
         "calibration": config.calibration,
         "training_settings": config.reproducibility(),
         "recency_half_life": config.recency_half_life,  # the setting; each model's half-life is in "models"
