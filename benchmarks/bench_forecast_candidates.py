@@ -30,9 +30,11 @@ Runs — every choice inside each fold's training span (the embargoed tail), nev
   `recency`          + REGIME_RECENCY_HALF_LIFE=tail (the training samples weighted by recency, the half-life — none,
                      252, 756 or 1260 sessions — chosen on the tail with capacity and dwell)
   `return shape recency`  the return-shape inputs and the recency half-life chosen on the tail
-  `known regime`     (drawdown only) + the regime known at t and log(1 + sessions since it last changed) as inputs:
-                     the drawdown labeler's online label has no fitted parameter, so it is one causal series, the same
-                     in every fold (asserted against every fold's own `known_regime`)
+  `known regime`     + REGIME_KNOWN_REGIME_INPUT=on: the regime known at t (one-hot) and log(1 + sessions since it
+                     last changed) as inputs, from each fold's own causal assignment (the fold's labeler, online)
+  `macro known regime`  the macro inputs and the known regime
+  `unweighted`       REGIME_CLASS_WEIGHTING=0 (the classes not weighted by inverse frequency)
+  `known regime unweighted`  the known regime, classes not weighted
   `macro`            + the macro features REGIME_MACRO=auto adds: those of features.macro with a value at every
                      labelled session, from the market.macro rows the offline `macro` asset stores (the bundled
                      sample: Moody's Baa and Aaa yields, monthly, so `macro_credit_spread` and
@@ -49,7 +51,10 @@ Runs — every choice inside each fold's training span (the embargoed tail), nev
   `macro anchor`     the macro inputs and the anchor
   Each macro run is paired with the same run without macro (`default`, `threshold`, `threshold sharpe`) when that ran,
   `anchor` with `default` and `macro anchor` with `macro`:
-  `versus` holds "<metric> vs without macro" / "… vs without anchor" (Sharpe, max drawdown, macro-F1, balanced
+  `known regime` with `default`, `macro known regime` with `macro`, `known regime unweighted` with `unweighted`
+  and `unweighted` with `default`:
+  `versus` holds "<metric> vs without macro" / "… vs without anchor" / "… vs without known regime" / "… vs with
+  class weights" (Sharpe, max drawdown, macro-F1, balanced
   accuracy) on the same resampled
   days.
 Writes benchmarks/results/forecast_candidates.json (or --output) and prints the table.
@@ -88,7 +93,6 @@ RESULTS = Path(__file__).parent / "results" / "forecast_candidates.json"
 MODELS = ("gradient_boosting", "random_forest", "logistic")
 SETTINGS = {"drawdown": 21, "jump": 5}
 SHAPE = ["sortino_hl10", "sortino_hl21"]
-KNOWN = ["known_regime", "sessions_since_change"]
 # REGIME_MACRO=auto: of these, the ones with a value at every labelled session are added (macro_inputs.model_inputs);
 # offline that is what the bundled sample covers (the Baa − Aaa credit spread and its change; the VIX starts in 2014)
 MACRO = list(macro_inputs.MACRO_FEATURES)
@@ -100,7 +104,10 @@ RUNS = {
     "threshold sharpe": (COMPACT_FEATURES, {"risk_off_threshold": "tail", "inner_score": "sharpe"}),
     "return shape": (COMPACT_FEATURES + SHAPE, {}),
     "return shape threshold": (COMPACT_FEATURES + SHAPE, {"risk_off_threshold": "tail"}),
-    "known regime": (COMPACT_FEATURES + KNOWN, {}),
+    "known regime": (COMPACT_FEATURES, {"known_regime_input": "on"}),
+    "macro known regime": (COMPACT_FEATURES + MACRO, {"known_regime_input": "on"}),
+    "unweighted": (COMPACT_FEATURES, {"class_weighting": False}),
+    "known regime unweighted": (COMPACT_FEATURES, {"known_regime_input": "on", "class_weighting": False}),
     "recency": (COMPACT_FEATURES, {"recency_half_life": "tail"}),
     "return shape recency": (COMPACT_FEATURES + SHAPE, {"recency_half_life": "tail"}),
     "macro": (COMPACT_FEATURES + MACRO, {}),
@@ -114,22 +121,12 @@ RUNS = {
 # "<metric> vs <without …>"
 PAIRED_WITH = {"macro": ("default", "without macro"), "macro threshold": ("threshold", "without macro"),
                "macro threshold sharpe": ("threshold sharpe", "without macro"),
-               "anchor": ("default", "without anchor"), "macro anchor": ("macro", "without anchor")}
-# the known-regime input is exact only for a labeler without fitted parameters (drawdown)
-ONLY_FOR = {"known regime": "drawdown"}
+               "anchor": ("default", "without anchor"), "macro anchor": ("macro", "without anchor"),
+               "known regime": ("default", "without known regime"),
+               "macro known regime": ("macro", "without known regime"),
+               "known regime unweighted": ("unweighted", "without known regime"),
+               "unweighted": ("default", "with class weights")}
 REFERENCES = ("buy_and_hold", "sma_200", "vol_target", "jump_signal", "persistence")
-
-
-def known_regime_inputs(frame: pl.DataFrame, labeler: str) -> pl.DataFrame:
-    """The drawdown labeler's online label at each session and log(1 + sessions since it last changed)."""
-    usable = labelable(frame, make_labeler(labeler))
-    online = np.asarray(make_labeler(labeler).fit(usable).predict_online(usable), dtype=float)
-    since, count = np.full(online.size, np.nan), 0
-    for i in range(online.size):
-        count = count + 1 if i and online[i] == online[i - 1] else 0
-        since[i] = np.log1p(count)
-    known = pl.DataFrame({"date": usable["date"], "known_regime": online, "sessions_since_change": since})
-    return frame.join(known, on="date", how="left")
 
 
 def macro_rows(first: dt.date, last: dt.date) -> tuple[pl.DataFrame, list[str]]:
@@ -183,8 +180,6 @@ def run_setting(frame: pl.DataFrame, labeler: str, horizon: int, runs: list[str]
     """One label setting's runs, backtest, intervals and SPA; with ``cache``, each finished run's out-of-sample rows
     and the fold fields read here are kept there and read back by a later call (to resume a killed invocation: the
     files are keyed by labeler and run alone, so empty the directory after changing anything else)."""
-    if "known regime" in runs:
-        frame = known_regime_inputs(frame, labeler)
     macro = None
     if any(set(MACRO) & set(RUNS[r][0]) for r in runs):
         frame, macro = with_macro_inputs(frame)
@@ -221,10 +216,6 @@ def run_setting(frame: pl.DataFrame, labeler: str, horizon: int, runs: list[str]
                      "train_end": str(r["train_end"]), "models": {m: {k: r["models"][m].get(k) for k in (
                          "risk_off_threshold", "recency_half_life", "persistence_anchor")} for m in models}}
                     for r in res.fold_records]})
-        if run == "known regime":  # the input is the fold's own causal label, fold by fold
-            known_in = dict(zip(frame["date"].to_list(), frame["known_regime"].to_list()))
-            for row in oos.filter(pl.col("known_regime").is_not_null()).select("as_of", "known_regime").iter_rows():
-                assert known_in[row[0]] == row[1], f"the known-regime input differs from the fold's at {row[0]}"
         if not frames:
             frames.append(oos.filter(pl.col("model").is_in(["persistence", "majority"])))
         frames.append(oos.filter(pl.col("model").is_in(list(models))).with_columns(model=pl.col("model") + f" {run}"))
@@ -264,7 +255,7 @@ def run_setting(frame: pl.DataFrame, labeler: str, horizon: int, runs: list[str]
         row["versus"] = {f"{metric} vs {b}": {k: versus[(s, b, metric)][k] for k in ("difference", "ci_low", "ci_high")}
                          for b in REFERENCES for metric in ("sharpe", "macro_f1") if (s, b, metric) in versus}
         row["versus"] |= {f"{metric} vs {without}": versus[(s, without, metric)]
-                          for without in ("without macro", "without anchor")
+                          for without in sorted({label for _, label in PAIRED_WITH.values()})
                           for metric in ("sharpe", "max_drawdown", *intervals.CLASSIFICATION_MEASURES)
                           if (s, without, metric) in versus}
         rows.append(row)
@@ -322,11 +313,11 @@ def print_setting(res: dict) -> None:
                 f"{f(r['sharpe_hi'], '{:.2f}')}]{r['max_drawdown'] * 100:>8.1f}%{r['switches']:>5}"
                 f"{f(r['macro_f1'], '{:.3f}'):>7} [{f(r['macro_f1_lo'], '{:.3f}')}, {f(r['macro_f1_hi'], '{:.3f}')}]"
                 f"{f(r['balanced_accuracy'], '{:.3f}'):>7}")
+        paired_tags = [(f"{m} vs {label}", f"{m}−{label.replace('without ', 'no').replace(' ', '')}")
+                       for label in dict.fromkeys(label for _, label in PAIRED_WITH.values())
+                       for m in ("sharpe", "macro_f1")]
         for key, tag in (("sharpe vs persistence", "sharpe−pers"), ("macro_f1 vs persistence", "macro_f1−pers"),
-                         ("sharpe vs without macro", "sharpe−nomacro"), ("macro_f1 vs without macro",
-                                                                         "macro_f1−nomacro"),
-                         ("sharpe vs without anchor", "sharpe−noanchor"),
-                         ("macro_f1 vs without anchor", "macro_f1−noanchor")):
+                         *paired_tags):
             d = r["versus"].get(key)
             if d:
                 line += f"  {tag} {d['difference']:+.3f} [{d['ci_low']:+.3f}, {d['ci_high']:+.3f}]"
@@ -373,7 +364,7 @@ def main(argv: list[str] | None = None) -> int:
     for labeler, horizon in SETTINGS.items():
         if args.only and labeler != args.only:
             continue
-        runs = [r for r in RUNS if (("", r) in wanted or (labeler, r) in wanted) and ONLY_FOR.get(r, labeler) == labeler]
+        runs = [r for r in RUNS if (("", r) in wanted or (labeler, r) in wanted)]
         jobs.append((frame, labeler, horizon, runs, args.cache, models))
     if args.jobs > 1:  # the settings side by side; spawned, as a forked polars thread pool can deadlock
         with ProcessPoolExecutor(min(args.jobs, len(jobs)), mp_context=multiprocessing.get_context("spawn")) as pool:
