@@ -30,7 +30,7 @@ Runs — every choice inside each fold's training span (the embargoed tail), nev
   `recency`          + REGIME_RECENCY_HALF_LIFE=tail (the training samples weighted by recency, the half-life — none,
                      252, 756 or 1260 sessions — chosen on the tail with capacity and dwell)
   `return shape recency`  the return-shape inputs and the recency half-life chosen on the tail
-  `known regime`     + REGIME_KNOWN_REGIME_INPUT=on: the regime known at t (one-hot) and log(1 + sessions since it
+  `known regime`     + known_regime_input='on': the regime known at t (one-hot) and log(1 + sessions since it
                      last changed) as inputs, from each fold's own causal assignment (the fold's labeler, online)
   `macro known regime`  the macro inputs and the known regime
   `unweighted`       REGIME_CLASS_WEIGHTING=0 (the classes not weighted by inverse frequency)

@@ -72,9 +72,12 @@ def table(labeler: str, rows: dict[str, tuple[str, dict]]) -> list[str]:
     return lines + [""]
 
 
+def render(found: dict[str, dict[str, tuple[str, dict]]]) -> str:
+    return "\n".join(line for labeler in ("drawdown", "jump") for line in table(labeler, found[labeler]))
+
+
 def main() -> None:
-    found = collect()
-    text = "\n".join(line for labeler in ("drawdown", "jump") for line in table(labeler, found[labeler]))
+    text = render(collect())
     OUTPUT.write_text(text)
     print(text)
 

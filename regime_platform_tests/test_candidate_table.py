@@ -23,8 +23,7 @@ def _summarizer():
 def test_the_committed_table_is_the_one_the_result_files_make():
     s = _summarizer()
     found = s.collect()
-    text = "\n".join(line for labeler in ("drawdown", "jump") for line in s.table(labeler, found[labeler]))
-    assert (BENCHMARKS / "results" / "forecast_candidates_all.md").read_text() == text
+    assert (BENCHMARKS / "results" / "forecast_candidates_all.md").read_text() == s.render(found)
     counts = {lab: sum(n not in s.REFERENCES for n in rows) for lab, rows in found.items()}
     assert counts == {"drawdown": 54, "jump": 63}
 

@@ -1,4 +1,4 @@
-"""The regime known at t as a model input (``REGIME_KNOWN_REGIME_INPUT``): what persistence exploits, given to the
+"""The regime known at t as a model input (``TrainingConfig.known_regime_input``): what persistence exploits, given to the
 models so they can learn when to depart from it.
 
 Two inputs per session, both from the fold's own causal assignment ``FoldLabels.known_regime`` (the regime known
@@ -72,7 +72,7 @@ def with_known_regime(samples: Samples, span: TrainingSpan, labels: FoldLabels, 
         return samples, span, None
     if not applies(config, user_labels):
         return samples, span, {"added": [], "note": "left out for a user's labels file, which is only as honest as "
-                                                    "REGIME_LABEL_LAG; REGIME_KNOWN_REGIME_INPUT=always adds it"}
+                                                    "REGIME_LABEL_LAG; known_regime_input='always' adds it"}
     names = input_names(labels.n_classes)
     columns = known_regime_columns(labels.known_regime, labels.n_classes)
     extended = Samples(samples.dates, np.hstack([samples.X, columns]), [*samples.feature_names, *names],

@@ -139,8 +139,9 @@ class TrainingConfig:
         return {"class_weighting": self.class_weighting, "oversampling": self.oversampling, "seed": self.seed}
 
     def to_dict(self) -> dict[str, Any]:
-        """The fields (what a model version hashes). Recency weighting, the persistence anchor and the known-regime input off are left out, so a
-        configuration without them gives the dict, and the model versions, it gave before those settings existed."""
+        """The fields (what a model version hashes). Recency weighting, the persistence anchor and the known-regime input
+        off are left out, so a configuration without them gives the dict, and the model versions, it gave before those
+        settings existed."""
         d = asdict(self)
         for later, off in (("recency_half_life", None), ("persistence_anchor", None), ("known_regime_input", "off")):
             if d[later] == off:

@@ -1,4 +1,4 @@
-"""The regime known at t as a model input (REGIME_KNOWN_REGIME_INPUT): causal columns from each fold's own known
+"""The regime known at t as a model input (TrainingConfig.known_regime_input): causal columns from each fold's own known
 regime, appended to the fold's samples, left out for a user's file unless asked for."""
 from __future__ import annotations
 
@@ -90,7 +90,7 @@ def test_a_users_file_is_left_out_under_on_and_used_under_always():
     on = walk_forward(dates, X, names, targets, ["logistic"], ON, returns=r)
     for rec in on.fold_records:
         assert rec["features"] == names and rec["known_regime_input"]["added"] == []
-        assert "REGIME_KNOWN_REGIME_INPUT=always" in rec["known_regime_input"]["note"]
+        assert "known_regime_input='always' adds it" in rec["known_regime_input"]["note"]
     always = walk_forward(dates, X, names, targets, ["logistic"],
                           TrainingConfig(window=W, horizon=H, max_folds=2, seed=0, min_dwell=1,
                                          known_regime_input="always"), returns=r)
